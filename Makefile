@@ -1,0 +1,62 @@
+# Lockstep — every task a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CONTROLPLANE := e2e/controlplane
+export CLUSTER_DIR ?= $(CURDIR)/e2e/.cluster
+
+.PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests run \
+        cluster-up cluster-down controlplane-binaries e2e-kind lint-kind bench
+
+help: ## List the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.package-lock.json ## Install the Node dependencies (npm ci)
+
+build: install ## Compile the operator and CLI to dist/
+	npm run build
+
+typecheck: install ## tsc --noEmit
+	npx tsc --noEmit
+
+test: install ## The whole test run (README command; what CI runs): ends with "N passed, N failed"
+	bash scripts/test.sh
+
+test-unit: install ## Unit tests only
+	npm run test:unit
+
+e2e: install ## E2E suite against $$KUBECONFIG (run `make cluster-up` first for a local cluster)
+	npm run test:e2e
+
+imports: install ## Regenerate imports/ with cdk8s import (offline)
+	bash scripts/gen-imports.sh
+
+manifests: install ## Render manifests/ from the cdk8s app
+	npm run manifests
+
+check-manifests: install ## Fail when manifests/ differs from what the cdk8s app renders
+	bash scripts/check-manifests.sh
+
+controlplane-binaries: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, cert-manager
+	$(CONTROLPLANE)/build.sh
+
+cluster-up: ## Start the local control plane; prints export KUBECONFIG=...
+	$(CONTROLPLANE)/cluster-up.sh
+
+cluster-down: ## Stop the local control plane and remove its state
+	$(CONTROLPLANE)/cluster-down.sh
+
+run: install ## Run the operator against $$KUBECONFIG, or a local control plane when none is set
+	bash scripts/run.sh
+
+e2e-kind: install ## E2E suite on a kind cluster (needs Docker)
+	bash scripts/e2e-kind.sh
+
+lint-kind: install ## Lint the kind path (what can be checked without Docker)
+	bash scripts/lint-kind.sh
+
+bench: install ## Benchmarks (crypto operations against raw node:crypto)
+	npx tsx bench/crypto.ts

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Starts a local, real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver,
+# kube-controller-manager and cert-manager's controller, built from Go modules (build.sh).
+# State, logs and the admin kubeconfig live in $CLUSTER_DIR (git-ignored).
+#
+# Ports come from variables so a second cluster can run beside the first:
+#   CLUSTER_DIR=e2e/.cluster-2 ETCD_PORT=12379 APISERVER_PORT=16443 KCM_PORT=20257 CM_PORT=19402 make cluster-up
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+dir=${CLUSTER_DIR:-$root/e2e/.cluster}
+case $dir in /*) ;; *) dir=$root/$dir ;; esac
+etcd_port=${ETCD_PORT:-2379}
+etcd_peer_port=${ETCD_PEER_PORT:-$((etcd_port + 1))}
+apiserver_port=${APISERVER_PORT:-6443}
+kcm_port=${KCM_PORT:-10257}
+cm_port=${CM_PORT:-9402}
+service_cidr=${SERVICE_CIDR:-10.96.0.0/16}
+
+log() { printf '[cluster-up] %s\n' "$*" >&2; }
+kubeconfig=$dir/kubeconfig
+kc() { kubectl --kubeconfig "$kubeconfig" "$@"; }
+
+alive() { [ -f "$dir/pids/$1" ] && kill -0 "$(cat "$dir/pids/$1")" 2>/dev/null; }
+
+if [ -f "$kubeconfig" ] && alive etcd && alive kube-apiserver && alive kube-controller-manager && alive cert-manager \
+  && kc get --raw /readyz >/dev/null 2>&1; then
+  log "cluster already up ($dir)"
+  echo "export KUBECONFIG=$kubeconfig"
+  exit 0
+fi
+if [ -d "$dir/pids" ]; then
+  log "stale state in $dir: stopping what is left of it first"
+  CLUSTER_DIR=$dir "$here/cluster-down.sh"
+fi
+
+log "binaries (built once per machine, cached under ~/.cache/lockstep)"
+bins=$("$here/build.sh")
+bin() { printf '%s\n' "$bins" | awk -F= -v c="$1" '$1 == c {print $2 "/" ($1 == "cert-manager" ? "cert-manager-controller" : $1)}'; }
+
+mkdir -p "$dir"/{pki,pids,logs,etcd}
+pki=$dir/pki
+
+# --- PKI: one CA for serving and client certs, plus the service-account signing key.
+ossl() { openssl "$@" >/dev/null 2>&1; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj "/CN=lockstep-local-ca" -keyout "$pki/ca.key" -out "$pki/ca.crt"
+issue() { # issue <name> <subject> [subjectAltName]
+  local name=$1 subj=$2 san=${3:-}
+  ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$subj" \
+    -keyout "$pki/$name.key" -out "$pki/$name.csr"
+  local ext=$pki/$name.ext
+  { echo "basicConstraints=CA:FALSE"; echo "keyUsage=digitalSignature,keyEncipherment"
+    if [ -n "$san" ]; then echo "extendedKeyUsage=serverAuth"; echo "subjectAltName=$san"
+    else echo "extendedKeyUsage=clientAuth"; fi; } > "$ext"
+  ossl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 30 -extfile "$ext" -out "$pki/$name.crt"
+}
+issue apiserver "/CN=kube-apiserver" \
+  "IP:127.0.0.1,IP:${service_cidr%.*}.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+issue admin "/O=system:masters/CN=lockstep-admin"
+ossl genrsa -out "$pki/sa.key" 2048
+ossl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
+
+b64() { base64 -w0 < "$1"; }
+cat > "$kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lockstep-local
+  cluster:
+    server: https://127.0.0.1:$apiserver_port
+    certificate-authority-data: $(b64 "$pki/ca.crt")
+users:
+- name: lockstep-admin
+  user:
+    client-certificate-data: $(b64 "$pki/admin.crt")
+    client-key-data: $(b64 "$pki/admin.key")
+contexts:
+- name: lockstep-local
+  context: {cluster: lockstep-local, user: lockstep-admin}
+current-context: lockstep-local
+EOF
+chmod 600 "$kubeconfig"
+
+# Audit every request at Metadata level: the e2e suite counts mutating requests from it.
+cat > "$dir/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+EOF
+
+start() { # start <name> <binary> args...
+  local name=$1; shift
+  setsid nohup "$@" > "$dir/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$dir/pids/$name"
+  log "started $name (pid $!, log $dir/logs/$name.log)"
+}
+wait_for() { # wait_for <what> <seconds> <command...>
+  local what=$1 limit=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then log "timed out waiting for $what"; return 1; fi
+    sleep 0.5
+  done
+}
+dump_on_failure() {
+  log "cluster-up failed; last log lines:"
+  for f in "$dir"/logs/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done >&2
+}
+trap dump_on_failure ERR
+
+start etcd "$(bin etcd)" --name lockstep --data-dir "$dir/etcd" \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+  --initial-cluster "lockstep=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls "" \
+  --unsafe-no-fsync --quota-backend-bytes 4294967296
+wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
+
+start kube-apiserver "$(bin kube-apiserver)" \
+  --etcd-servers "http://127.0.0.1:$etcd_port" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --client-ca-file "$pki/ca.crt" \
+  --authorization-mode RBAC --allow-privileged=true \
+  --service-cluster-ip-range "$service_cidr" \
+  --disable-admission-plugins ServiceAccount \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/logs/audit.log" \
+  --audit-log-maxsize 200 --audit-log-maxbackup 1
+wait_for kube-apiserver 120 kc get --raw /readyz
+
+start kube-controller-manager "$(bin kube-controller-manager)" \
+  --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$kcm_port" --leader-elect=false \
+  --controllers garbage-collector-controller,namespace-controller,serviceaccount-controller \
+  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+  --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key"
+
+log "installing cert-manager CRDs"
+"$here/certmanager/crds.sh" | kc apply --server-side --force-conflicts -f - >/dev/null
+kc wait --for condition=Established --timeout 60s \
+  crd/certificates.cert-manager.io crd/certificaterequests.cert-manager.io \
+  crd/issuers.cert-manager.io crd/clusterissuers.cert-manager.io >/dev/null
+kc create namespace cert-manager --dry-run=client -o yaml | kc apply -f - >/dev/null
+
+start cert-manager "$(bin cert-manager)" --kubeconfig "$kubeconfig" \
+  --cluster-resource-namespace cert-manager --leader-elect=false \
+  --metrics-listen-address "127.0.0.1:$cm_port"
+
+log "creating the default CA ClusterIssuer (lockstep-ca)"
+kc apply --server-side -f "$here/issuers.yaml" >/dev/null
+wait_for "ClusterIssuer lockstep-ca Ready" 120 \
+  kc wait --for condition=Ready --timeout 5s clusterissuer/lockstep-ca
+
+trap - ERR
+log "control plane ready: $(kc version -o yaml 2>/dev/null | awk '/serverVersion/{f=1} f && /gitVersion/{print $2; exit}')"
+echo "export KUBECONFIG=$kubeconfig"
