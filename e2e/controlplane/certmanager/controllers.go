@@ -21,6 +21,10 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
 )
 
+// clusterScopedController watches ClusterIssuers, which a namespace-scoped
+// run (--namespace) cannot see.
+const clusterScopedController = clusterissuers.ControllerName
+
 // Importing a controller package registers it in controller.Known(); the
 // binary links exactly these, so Known() is the whole set it can run.
 var allControllers = []string{

@@ -37,7 +37,7 @@ func contextOptions(o *options) controller.ContextOptions {
 			EnableOwnerRef: o.enableOwnerRef,
 			// Upstream's default: copy every annotation from a Certificate to
 			// its CertificateRequests except the ones tools stamp.
-			CopiedAnnotationPrefixes: []string{"*", "-kubectl.kubernetes.io/", "-fluxcd.io/", "-argocd.argoproj.io/"},
+			CopiedAnnotationPrefixes:                 []string{"*", "-kubectl.kubernetes.io/", "-fluxcd.io/", "-argocd.argoproj.io/"},
 			CertificateRequestMinimumBackoffDuration: o.minBackoff,
 			CertificateRequestMaximumBackoffDuration: o.maxBackoff,
 		},

@@ -1,0 +1,74 @@
+// Condition types and reasons each kind reports in status.conditions. The CRD descriptions list
+// the same types; reasons are CamelCase (metav1.Condition's pattern).
+
+export const ConditionStatus = { True: 'True', False: 'False', Unknown: 'Unknown' } as const;
+export type ConditionStatus = (typeof ConditionStatus)[keyof typeof ConditionStatus];
+
+export const EncryptedServiceConditions = {
+  Ready: 'Ready',
+  TransitReady: 'TransitReady',
+  AccessReady: 'AccessReady',
+  AtRestReady: 'AtRestReady',
+  SecretsReady: 'SecretsReady',
+  Rotating: 'Rotating',
+  Degraded: 'Degraded',
+} as const;
+export type EncryptedServiceConditionType = (typeof EncryptedServiceConditions)[keyof typeof EncryptedServiceConditions];
+
+export const KeyPolicyConditions = {
+  Ready: 'Ready',
+  KeysReady: 'KeysReady',
+  Rotating: 'Rotating',
+  Degraded: 'Degraded',
+} as const;
+export type KeyPolicyConditionType = (typeof KeyPolicyConditions)[keyof typeof KeyPolicyConditions];
+
+export const RotationScheduleConditions = {
+  Ready: 'Ready',
+  Rotating: 'Rotating',
+  Degraded: 'Degraded',
+} as const;
+export type RotationScheduleConditionType = (typeof RotationScheduleConditions)[keyof typeof RotationScheduleConditions];
+
+/** Reasons shared by the three kinds. Each says what happened, not which code ran. */
+export const Reasons = {
+  // Generic
+  Reconciled: 'Reconciled',
+  Progressing: 'Progressing',
+  ReconcileError: 'ReconcileError',
+  NotConfigured: 'NotConfigured',
+  // Policy resolution
+  KeyPolicyNotFound: 'KeyPolicyNotFound',
+  KeyPolicyNotAllowed: 'KeyPolicyNotAllowed',
+  KeyPolicyNotReady: 'KeyPolicyNotReady',
+  PolicyViolation: 'PolicyViolation',
+  // Transit
+  IssuerNotFound: 'IssuerNotFound',
+  CertificatePending: 'CertificatePending',
+  CertificateIssued: 'CertificateIssued',
+  CertificateFailed: 'CertificateFailed',
+  CertificateExpiringSoon: 'CertificateExpiringSoon',
+  // Access
+  NetworkPoliciesApplied: 'NetworkPoliciesApplied',
+  PeerNotFound: 'PeerNotFound',
+  // At rest
+  VolumesEncrypted: 'VolumesEncrypted',
+  VolumePending: 'VolumePending',
+  UnencryptedVolume: 'UnencryptedVolume',
+  // Secrets
+  SecretsEncrypted: 'SecretsEncrypted',
+  DecryptionFailed: 'DecryptionFailed',
+  SecretConflict: 'SecretConflict',
+  // Keys
+  KeysGenerated: 'KeysGenerated',
+  RewrapPending: 'RewrapPending',
+  // Rotation
+  RotationScheduled: 'RotationScheduled',
+  RotationInProgress: 'RotationInProgress',
+  RotationCompleted: 'RotationCompleted',
+  RotationPaused: 'RotationPaused',
+  VerificationFailed: 'VerificationFailed',
+  RolledBack: 'RolledBack',
+  NoTargets: 'NoTargets',
+} as const;
+export type Reason = (typeof Reasons)[keyof typeof Reasons];

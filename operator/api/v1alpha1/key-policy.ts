@@ -1,0 +1,113 @@
+// KeyPolicy: "how keys for these services are made, kept and retired". Mirrors crds/keypolicies.lockstep.dev.yaml.
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { Condition, IssuerRef, PrivateKeySpec, TLSSettings } from './common-types.js';
+
+export interface KeyPolicy {
+  apiVersion?: string;
+  kind?: string;
+  metadata: V1ObjectMeta;
+  /** CRD default: {}. */
+  spec: KeyPolicySpec;
+  status?: KeyPolicyStatus;
+}
+
+export type KeyWrapAlgorithm = 'A256KW' | 'RSA-OAEP-256' | 'ECDH-ES+A256KW';
+export type ContentEncryption = 'A256GCM';
+export type KeyWrapCurve = 'P-256' | 'P-384' | 'P-521';
+
+export interface KeyWrapSpec {
+  /** CRD default: RSA-OAEP-256 (A256KW has no public key, so it cannot seal). */
+  algorithm?: KeyWrapAlgorithm;
+  /** CRD default: A256GCM. */
+  content?: ContentEncryption;
+  /** RSA-OAEP-256 only; 3072 when omitted. */
+  rsaKeySize?: 2048 | 3072 | 4096;
+  /** ECDH-ES+A256KW only; P-256 when omitted. */
+  curve?: KeyWrapCurve;
+}
+
+export interface ManagedCASpec {
+  /** CRD default: "Lockstep root CA". */
+  commonName?: string;
+  /** Go duration. CRD default: 8760h. */
+  duration?: string;
+}
+
+/** At most one form. */
+export interface DefaultIssuerSpec {
+  issuerRef?: IssuerRef;
+  managedCA?: ManagedCASpec;
+}
+
+export interface CertificatePolicySpec {
+  /** Go duration. CRD default: 720h. */
+  maxDuration?: string;
+  /** CRD default: {} (algorithm ECDSA). */
+  privateKey?: PrivateKeySpec;
+  defaultIssuer?: DefaultIssuerSpec;
+}
+
+export interface KeyRotationSpec {
+  /** Go duration. CRD default: 720h. */
+  period?: string;
+  /** CRD default: 2. */
+  retainDecryptOnly?: number;
+  /** Go duration. CRD default: 2160h. */
+  retireAfter?: string;
+}
+
+export interface AllowedSpec {
+  /** "*" alone allows every namespace. The policy's own namespace when omitted. */
+  namespaces?: string[];
+  /** namespace/name entries; name may be "*". */
+  serviceAccounts?: string[];
+}
+
+export interface AuditSpec {
+  /** CRD default: 256. */
+  segmentSize?: number;
+}
+
+export interface KeyPolicySpec {
+  keyWrap?: KeyWrapSpec;
+  certificates?: CertificatePolicySpec;
+  /** CRD default: {} (minVersion TLS1.2). */
+  tls?: TLSSettings;
+  rotation?: KeyRotationSpec;
+  allowed?: AllowedSpec;
+  audit?: AuditSpec;
+}
+
+export type KeyState = 'active' | 'decrypt-only' | 'retired';
+
+export interface KeyStatus {
+  kid: string;
+  state: KeyState;
+  algorithm?: string;
+  createdAt?: string;
+  activatedAt?: string;
+  deactivatedAt?: string;
+  retiredAt?: string;
+  wrappedObjects?: number;
+}
+
+export interface AuditHead {
+  segment?: number;
+  sequence?: number;
+  /** Hex SHA-256 of the newest entry. */
+  hash?: string;
+}
+
+export interface KeyPolicyStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  activeKid?: string;
+  keys?: KeyStatus[];
+  lastRotation?: string;
+  nextRotation?: string;
+  keySecretName?: string;
+  publicJwksConfigMap?: string;
+  issuer?: { kind?: string; name?: string };
+  auditHead?: AuditHead;
+  lastError?: string;
+}

@@ -1,0 +1,32 @@
+// Annotation, label and finalizer keys of the lockstep.dev API. Users set the first two; the
+// operator sets the rest on the objects it generates so they can be traced back to their owner.
+
+/** On a RotationSchedule: any new value starts a rotation now, once per distinct value. */
+export const ANNOTATION_ROTATE_NOW = 'lockstep.dev/rotate-now';
+/** On a RotationSchedule: "true" pauses it like spec.paused, without editing a GitOps-managed spec. */
+export const ANNOTATION_PAUSED = 'lockstep.dev/paused';
+
+/** kid of the KEK a generated Secret's data key is wrapped under. */
+export const ANNOTATION_KID = 'lockstep.dev/kid';
+/** SPIFFE ID carried by a generated certificate Secret. */
+export const ANNOTATION_SPIFFE_ID = 'lockstep.dev/spiffe-id';
+/** Hash of the inputs a generated StorageClass was built from; a new hash means a new, versioned class. */
+export const ANNOTATION_POLICY_HASH = 'lockstep.dev/policy-hash';
+
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'lockstep';
+/** Name of the EncryptedService a generated object belongs to. */
+export const LABEL_ENCRYPTED_SERVICE = 'lockstep.dev/encrypted-service';
+/** Name of the KeyPolicy a generated object belongs to. */
+export const LABEL_KEY_POLICY = 'lockstep.dev/key-policy';
+/** Which concern generated the object: one of the COMPONENTS values. */
+export const LABEL_COMPONENT = 'lockstep.dev/component';
+
+export const COMPONENTS = ['transit', 'access', 'at-rest', 'secrets', 'trust', 'keys', 'audit'] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+/** Finalizer for cleanup that owner references cannot reach (cluster-scoped StorageClasses). */
+export const FINALIZER = 'lockstep.dev/cleanup';
+
+/** Set by Kubernetes tooling to restart a workload; the operator writes it for non-hot-reloading workloads. */
+export const ANNOTATION_RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';

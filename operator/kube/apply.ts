@@ -1,0 +1,60 @@
+// Every write the operator makes to objects it owns goes through here: server-side apply
+// under one field manager, skipped when the live object already matches.
+import * as k8s from '@kubernetes/client-node';
+import { isSubset } from './subset.js';
+
+export const FIELD_MANAGER = 'lockstep-operator';
+
+const applyOptions = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
+
+export interface ApplyResult<T> {
+  object: T;
+  changed: boolean;
+}
+
+export class Applier {
+  private readonly objects: k8s.KubernetesObjectApi;
+  private readonly custom: k8s.CustomObjectsApi;
+
+  constructor(kc: k8s.KubeConfig, private readonly fieldManager = FIELD_MANAGER) {
+    this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  /** Applies `desired` unless `live` (from an informer cache, or undefined) already matches it. */
+  async apply<T extends k8s.KubernetesObject>(desired: T, live?: k8s.KubernetesObject): Promise<ApplyResult<T>> {
+    if (live && isSubset(desired, live)) return { object: live as T, changed: false };
+    const object = await this.objects.patch(
+      desired, undefined, undefined, this.fieldManager, true, k8s.PatchStrategy.ServerSideApply,
+    );
+    return { object, changed: true };
+  }
+
+  /** Applies the status subresource of a custom resource; only the fields given are owned. */
+  async applyStatus(
+    ref: { group: string; version: string; plural: string; kind: string; namespace: string; name: string },
+    status: object,
+  ): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: ref.group, version: ref.version, plural: ref.plural,
+        namespace: ref.namespace, name: ref.name,
+        body: { apiVersion: `${ref.group}/${ref.version}`, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace }, status },
+        fieldManager: this.fieldManager,
+        force: true,
+      },
+      applyOptions(),
+    );
+  }
+
+  /** Deletes an object; a missing object counts as deleted. */
+  async delete(ref: k8s.KubernetesObject): Promise<boolean> {
+    try {
+      await this.objects.delete(ref);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { describe, expect, it } from '@jest/globals';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Controller, labelKeys, ownerKeys, ownKey } from './controller.js';
+import { FakeClock, settle } from './fake-clock.js';
+import { FakeTransport } from './fake-transport.js';
+import { Informer } from './informer.js';
+import { createLogger, MemorySink } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { TerminalError } from './workqueue.js';
+
+const owned = (name: string, owner: string, rv = '1', kind = 'EncryptedService'): KubernetesObject => ({
+  apiVersion: 'cert-manager.io/v1',
+  kind: 'Certificate',
+  metadata: {
+    name, namespace: 'shop', resourceVersion: rv,
+    ownerReferences: [{ apiVersion: 'lockstep.dev/v1alpha1', kind, name: owner, uid: `uid-${owner}`, controller: true }],
+  },
+});
+
+function informerOn(transport: FakeTransport, clock: FakeClock, name: string): Informer {
+  return new Informer({ name, path: `/x/${name}`, transport, clock, logger: createLogger({ sink: new MemorySink(), clock }) });
+}
+
+describe('key mappers', () => {
+  it('ownKey, ownerKeys (group and kind must match), labelKeys', () => {
+    expect([...ownKey({ metadata: { name: 'a', namespace: 'n' } })]).toEqual(['n/a']);
+    expect([...ownKey({ metadata: { name: 'sc' } })]).toEqual(['sc']);
+    const toOwner = ownerKeys({ group: 'lockstep.dev', kind: 'EncryptedService' });
+    expect([...toOwner(owned('c', 'web'))]).toEqual(['shop/web']);
+    expect([...toOwner(owned('c', 'web', '1', 'KeyPolicy'))]).toEqual([]);
+    const foreign = owned('c', 'web');
+    foreign.metadata!.ownerReferences![0]!.apiVersion = 'other.io/v1';
+    expect([...toOwner(foreign)]).toEqual([]);
+    const nonController = owned('c', 'web');
+    nonController.metadata!.ownerReferences![0]!.controller = false;
+    expect([...ownerKeys({ group: 'lockstep.dev', kind: 'EncryptedService', controllerOnly: true })(nonController)]).toEqual([]);
+    const byLabel = labelKeys('lockstep.dev/owner-name', 'lockstep.dev/owner-namespace');
+    expect([...byLabel({ metadata: { name: 'sc', labels: { 'lockstep.dev/owner-name': 'web', 'lockstep.dev/owner-namespace': 'shop' } } })]).toEqual(['shop/web']);
+    expect([...byLabel({ metadata: { name: 'sc', labels: { 'lockstep.dev/owner-name': 'web' } } })]).toEqual([]);
+    expect([...labelKeys('app')({ metadata: { name: 'p', namespace: 'n', labels: { app: 'web' } } })]).toEqual(['n/web']);
+  });
+});
+
+describe('Controller', () => {
+  it('turns primary and child events into owner keys, and reconciles each once when started', async () => {
+    const clock = new FakeClock();
+    const primaries = new FakeTransport();
+    const children = new FakeTransport();
+    primaries.items = [{ metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' } }];
+    children.items = [owned('web-tls', 'web'), owned('api-tls', 'api')];
+    const es = informerOn(primaries, clock, 'encryptedservices');
+    const certs = informerOn(children, clock, 'certificates');
+    const seen: string[] = [];
+    const controller = new Controller({
+      name: 'es',
+      clock,
+      logger: createLogger({ sink: new MemorySink(), clock }),
+      reconcile: async (key) => {
+        seen.push(key);
+      },
+      watches: [{ informer: es }, { informer: certs, toKeys: ownerKeys({ group: 'lockstep.dev', kind: 'EncryptedService' }) }],
+    });
+    es.start();
+    certs.start();
+    await Promise.all([es.synced, certs.synced]);
+    await settle();
+    expect(seen).toEqual([]);
+    expect(controller.queue.depth()).toBe(2);
+    controller.start();
+    await settle();
+    expect(seen.sort()).toEqual(['shop/api', 'shop/web']);
+
+    // A changed owner reference wakes both the old and the new owner.
+    seen.length = 0;
+    children.current.emit('MODIFIED', owned('web-tls', 'web2', '2'));
+    await settle();
+    expect(seen.sort()).toEqual(['shop/web', 'shop/web2']);
+    await controller.stop();
+    await Promise.all([es.stop(), certs.stop()]);
+  });
+
+  it('records duration by result, errors by reason, and queue depth', async () => {
+    const clock = new FakeClock();
+    const metrics = createMetrics({ defaultMetrics: false, clock });
+    const transport = new FakeTransport();
+    const inf = informerOn(transport, clock, 'things');
+    const sink = new MemorySink();
+    const controller = new Controller({
+      name: 'things',
+      clock,
+      metrics,
+      logger: createLogger({ sink, clock }),
+      backoff: { baseMs: 1000, capMs: 1000 },
+      reconcile: async (key) => {
+        if (key === 'ns/bad') throw new TerminalError('InvalidSpec', 'spec.x is wrong');
+        if (key === 'ns/flaky') throw Object.assign(new Error('Conflict'), { statusCode: 409 });
+        if (key === 'ns/later') return { requeueAfter: 60_000 };
+        return {};
+      },
+      watches: [{ informer: inf }],
+    });
+    controller.enqueue('ns/ok');
+    controller.enqueue('ns/bad');
+    controller.enqueue('ns/flaky');
+    controller.enqueue('ns/later');
+    expect((await metrics.registry.getSingleMetricAsString('lockstep_workqueue_depth'))).toContain('lockstep_workqueue_depth{controller="things"} 4');
+    controller.start();
+    await settle();
+    await clock.advance(1000);
+    await controller.stop();
+
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('lockstep_reconcile_duration_seconds_count{controller="things",result="success"} 1');
+    expect(text).toContain('lockstep_reconcile_duration_seconds_count{controller="things",result="requeue"} 1');
+    expect(text).toContain('lockstep_reconcile_duration_seconds_count{controller="things",result="terminal"} 1');
+    expect(text).toContain('lockstep_reconcile_duration_seconds_count{controller="things",result="error"} 2');
+    expect(text).toContain('lockstep_reconcile_errors_total{controller="things",reason="InvalidSpec"} 1');
+    expect(text).toContain('lockstep_reconcile_errors_total{controller="things",reason="Conflict"} 2');
+    expect(text).toContain('lockstep_workqueue_depth{controller="things"} 0');
+    const warn = sink.records().find((r) => r['msg'] === 'reconcile failed; will retry');
+    expect(warn).toMatchObject({ controller: 'things', object: 'ns/flaky', attempt: 1, err: { reason: 'Conflict', code: 409 } });
+  });
+
+  it('resyncs every cached object on its period', async () => {
+    const clock = new FakeClock();
+    const transport = new FakeTransport();
+    transport.items = [{ metadata: { name: 'a', namespace: 'n', resourceVersion: '1' } }];
+    const inf = informerOn(transport, clock, 'things');
+    let count = 0;
+    const controller = new Controller({
+      name: 'things', clock, logger: createLogger({ sink: new MemorySink(), clock }), resyncPeriodMs: 600_000,
+      reconcile: async () => {
+        count++;
+      },
+      watches: [{ informer: inf }],
+    });
+    inf.start();
+    await inf.synced;
+    controller.start();
+    await settle();
+    expect(count).toBe(1);
+    await clock.advance(600_000);
+    expect(count).toBe(2);
+    await controller.stop();
+    await clock.advance(600_000);
+    expect(count).toBe(2);
+    await inf.stop();
+  });
+});

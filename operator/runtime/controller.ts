@@ -1,0 +1,196 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { describeApiError } from './api-error.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { Informer } from './informer.js';
+import { keyFor, objectKey } from './keys.js';
+import type { Logger } from './logger.js';
+import type { OperatorMetrics } from './metrics.js';
+import { TerminalError, WorkQueue, type BackoffOptions, type Reconciler, type Result } from './workqueue.js';
+
+// Level-triggered glue: informer events only ever become keys in the queue. The reconciler
+// reads current state from the caches, so a missed or duplicated event costs nothing.
+
+/** Maps an object event to the keys of the primary objects that must be reconciled. */
+export type KeyMapper<T extends KubernetesObject = KubernetesObject> = (obj: T) => Iterable<string>;
+
+export interface Watch<T extends KubernetesObject = KubernetesObject> {
+  readonly informer: Informer<T>;
+  /** Default: the object's own key (for the controller's primary resource). */
+  readonly toKeys?: KeyMapper<T>;
+}
+
+/** The object's own `namespace/name` key. */
+export const ownKey: KeyMapper = (obj) => [objectKey(obj)];
+
+/**
+ * Keys of the owners of kind `kind` in API group `group` named by the object's ownerReferences
+ * (owners of a namespaced object live in its namespace). `controllerOnly` ignores non-controller
+ * references.
+ */
+export function ownerKeys(owner: { group: string; kind: string; controllerOnly?: boolean }): KeyMapper {
+  return (obj) => {
+    const ns = obj.metadata?.namespace;
+    const keys: string[] = [];
+    for (const ref of obj.metadata?.ownerReferences ?? []) {
+      const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
+      if (ref.kind !== owner.kind || group !== owner.group) continue;
+      if (owner.controllerOnly && ref.controller !== true) continue;
+      keys.push(keyFor(ns, ref.name));
+    }
+    return keys;
+  };
+}
+
+/**
+ * Keys taken from labels, for children that owner references cannot reach (cluster-scoped
+ * objects owned by a namespaced resource). Without `namespaceLabel` the owner is assumed to be in
+ * the object's own namespace.
+ */
+export function labelKeys(nameLabel: string, namespaceLabel?: string): KeyMapper {
+  return (obj) => {
+    const labels = obj.metadata?.labels ?? {};
+    const name = labels[nameLabel];
+    if (!name) return [];
+    const ns = namespaceLabel ? labels[namespaceLabel] : obj.metadata?.namespace;
+    if (namespaceLabel && !ns) return [];
+    return [keyFor(ns, name)];
+  };
+}
+
+export type ReconcileOutcome = 'success' | 'requeue' | 'error' | 'terminal';
+
+export interface ControllerOptions {
+  /** Lower-case name used in logs and metric labels, e.g. `encryptedservice`. */
+  readonly name: string;
+  readonly reconcile: Reconciler;
+  // Watches of different object types share one list; `any` keeps each entry's own T.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly watches: ReadonlyArray<Watch<any>>;
+  readonly logger: Logger;
+  readonly metrics?: OperatorMetrics;
+  /** Parallel reconciles (of different keys). Default 2. */
+  readonly concurrency?: number;
+  readonly backoff?: BackoffOptions;
+  readonly clock?: Clock;
+  /** Re-enqueue every cached object this often, as a safety net. Off by default. */
+  readonly resyncPeriodMs?: number;
+}
+
+export class Controller {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  private readonly opts: ControllerOptions;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private resyncTimer: TimerHandle | undefined;
+  private started = false;
+
+  constructor(options: ControllerOptions) {
+    this.opts = options;
+    this.name = options.name;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.logger.child('controller', { controller: options.name });
+    const depth = options.metrics?.workqueueDepth.labels({ controller: options.name });
+    depth?.set(0);
+    this.queue = new WorkQueue({
+      concurrency: options.concurrency ?? 2,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      clock: this.clock,
+      onDepthChange: (d) => depth?.set(d),
+    });
+    for (const w of options.watches) this.register(w);
+  }
+
+  /** The informers this controller reads; the manager waits for them to sync before start(). */
+  informers(): Informer[] {
+    return this.opts.watches.map((w) => w.informer as Informer);
+  }
+
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  enqueueAfter(key: string, ms: number): void {
+    this.queue.addAfter(key, ms);
+  }
+
+  /** Starts the workers. Keys enqueued before (e.g. from the initial list) are processed now. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.queue.start((key) => this.reconcileOne(key));
+    this.scheduleResync();
+    this.log.info('controller started', { concurrency: this.opts.concurrency ?? 2 });
+  }
+
+  /** Stops taking keys and resolves once in-flight reconciles have finished. */
+  async stop(): Promise<void> {
+    if (this.resyncTimer !== undefined) this.clock.clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
+    await this.queue.shutdown();
+    if (this.started) this.log.info('controller stopped');
+  }
+
+  private register(w: Watch): void {
+    const toKeys = w.toKeys ?? ownKey;
+    const enqueueFor = (obj: KubernetesObject): void => {
+      try {
+        for (const key of toKeys(obj)) this.queue.add(key);
+      } catch (err) {
+        this.log.error('mapping an event to keys failed', { informer: w.informer.name, err });
+      }
+    };
+    w.informer.addHandlers({
+      add: enqueueFor,
+      // Map the old object too: a changed owner reference or label must wake the old owner.
+      update: (obj, old) => {
+        enqueueFor(old);
+        enqueueFor(obj);
+      },
+      delete: enqueueFor,
+    });
+  }
+
+  private scheduleResync(): void {
+    const every = this.opts.resyncPeriodMs;
+    if (!every || every <= 0 || this.queue.isShuttingDown()) return;
+    this.resyncTimer = this.clock.setTimeout(() => {
+      for (const w of this.opts.watches) {
+        const toKeys: KeyMapper = w.toKeys ?? ownKey;
+        for (const obj of w.informer.list()) for (const key of toKeys(obj)) this.queue.add(key);
+      }
+      this.scheduleResync();
+    }, every);
+  }
+
+  private async reconcileOne(key: string): Promise<Result | void> {
+    const started = this.clock.now();
+    const metrics = this.opts.metrics;
+    const observe = (outcome: ReconcileOutcome): void => {
+      metrics?.reconcileDuration.observe({ controller: this.name, result: outcome }, (this.clock.now() - started) / 1000);
+    };
+    try {
+      const result = await this.opts.reconcile(key);
+      const requeue = result?.requeueAfter;
+      observe(requeue !== undefined ? 'requeue' : 'success');
+      this.log.debug('reconciled', { object: key, durationMs: this.clock.now() - started, requeueAfterMs: requeue });
+      return result;
+    } catch (err) {
+      if (err instanceof TerminalError) {
+        observe('terminal');
+        metrics?.reconcileErrors.inc({ controller: this.name, reason: err.reason });
+        this.log.warn('reconcile failed; not retrying until the object changes', {
+          object: key, reason: err.reason, message: err.message,
+        });
+      } else {
+        observe('error');
+        const d = describeApiError(err);
+        metrics?.reconcileErrors.inc({ controller: this.name, reason: d.reason });
+        this.log.warn('reconcile failed; will retry', {
+          object: key, err, attempt: this.queue.numRequeues(key) + 1,
+        });
+      }
+      throw err;
+    }
+  }
+}

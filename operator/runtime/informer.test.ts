@@ -1,0 +1,237 @@
+import { describe, expect, it } from '@jest/globals';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { FakeClock, settle } from './fake-clock.js';
+import { FakeTransport } from './fake-transport.js';
+import { collectionPath, Informer, type QueryParams } from './informer.js';
+import { createLogger, MemorySink } from './logger.js';
+
+const secret = (name: string, rv: string, ns = 'shop'): KubernetesObject & { data?: unknown } => ({
+  metadata: { name, namespace: ns, resourceVersion: rv },
+});
+
+function setup(overrides: { silenceTimeoutMs?: number } = {}) {
+  const clock = new FakeClock();
+  const transport = new FakeTransport();
+  const sink = new MemorySink();
+  const informer = new Informer({
+    name: 'secrets',
+    path: '/api/v1/secrets',
+    labelSelector: 'app.kubernetes.io/managed-by=lockstep',
+    transport,
+    logger: createLogger({ sink, clock }),
+    clock,
+    watchTimeoutSeconds: 400,
+    silenceTimeoutMs: overrides.silenceTimeoutMs ?? 150_000,
+    backoff: { baseMs: 1000, capMs: 8000 },
+  });
+  const events: string[] = [];
+  informer.addHandlers({
+    add: (o) => events.push(`add ${o.metadata?.name}@${o.metadata?.resourceVersion}`),
+    update: (o, old) => events.push(`update ${o.metadata?.name}@${old.metadata?.resourceVersion}->${o.metadata?.resourceVersion}`),
+    delete: (o) => events.push(`delete ${o.metadata?.name}`),
+  });
+  return { clock, transport, informer, events, sink };
+}
+
+describe('collectionPath', () => {
+  it('builds core, group and namespaced paths', () => {
+    expect(collectionPath({ group: '', version: 'v1', plural: 'secrets' })).toBe('/api/v1/secrets');
+    expect(collectionPath({ group: 'cert-manager.io', version: 'v1', plural: 'certificates', namespace: 'shop' })).toBe(
+      '/apis/cert-manager.io/v1/namespaces/shop/certificates',
+    );
+  });
+});
+
+describe('Informer', () => {
+  it('lists every page with the selector, stamps kind/apiVersion, syncs, then watches from the list resourceVersion', async () => {
+    const { transport, informer, events } = setup();
+    transport.listImpl = (q) =>
+      q['continue'] === undefined
+        ? { apiVersion: 'v1', kind: 'SecretList', metadata: { resourceVersion: '10', continue: 'page2' }, items: [secret('a', '5')] }
+        : { apiVersion: 'v1', kind: 'SecretList', metadata: { resourceVersion: '10' }, items: [secret('b', '6', 'other')] };
+    expect(informer.hasSynced()).toBe(false);
+    informer.start();
+    await informer.synced;
+    await settle();
+    expect(transport.lists).toHaveLength(2);
+    expect(transport.lists[0]).toMatchObject({ labelSelector: 'app.kubernetes.io/managed-by=lockstep', limit: 500 });
+    expect(transport.lists[1]).toMatchObject({ continue: 'page2' });
+    expect(informer.hasSynced()).toBe(true);
+    expect(events).toEqual(['add a@5', 'add b@6']);
+    expect(informer.get('shop', 'a')).toMatchObject({ kind: 'Secret', apiVersion: 'v1' });
+    expect(informer.getByKey('other/b')?.metadata?.name).toBe('b');
+    expect(informer.list('shop').map((o) => o.metadata?.name)).toEqual(['a']);
+    expect(informer.list()).toHaveLength(2);
+    expect(transport.watches).toHaveLength(1);
+    expect(transport.current.query).toMatchObject({
+      resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 400, labelSelector: 'app.kubernetes.io/managed-by=lockstep',
+    });
+    await informer.stop();
+  });
+
+  it('applies watch events to the cache and reports real changes only', async () => {
+    const { transport, informer, events } = setup();
+    informer.start();
+    await informer.synced;
+    await settle();
+    const w = transport.current;
+    w.emit('ADDED', secret('a', '2'));
+    w.emit('MODIFIED', secret('a', '3'));
+    w.emit('MODIFIED', secret('a', '3'));
+    w.emit('BOOKMARK', { kind: 'Secret', metadata: { resourceVersion: '7' } });
+    expect(informer.lastResourceVersion()).toBe('7');
+    w.emit('DELETED', secret('a', '8'));
+    expect(events).toEqual(['add a@2', 'update a@2->3', 'delete a']);
+    expect(informer.get('shop', 'a')).toBeUndefined();
+    expect(informer.lastResourceVersion()).toBe('8');
+    await informer.stop();
+  });
+
+  it('caches frozen objects so a reconciler cannot corrupt the cache', async () => {
+    const { transport, informer } = setup();
+    informer.start();
+    await informer.synced;
+    await settle();
+    transport.current.emit('ADDED', { ...secret('a', '2'), data: { k: 'v' } });
+    const cached = informer.get('shop', 'a') as { data: Record<string, string> };
+    expect(() => {
+      cached.data['k'] = 'changed';
+    }).toThrow(TypeError);
+    await informer.stop();
+  });
+
+  it('re-watches from the last resourceVersion after a clean close, without relisting', async () => {
+    const { clock, transport, informer } = setup();
+    informer.start();
+    await informer.synced;
+    await settle();
+    transport.current.emit('ADDED', secret('a', '4'));
+    await clock.advance(60_000);
+    transport.current.close();
+    await settle();
+    expect(transport.watches).toHaveLength(2);
+    expect(transport.current.query['resourceVersion']).toBe('4');
+    expect(transport.lists).toHaveLength(1);
+    await informer.stop();
+  });
+
+  it('relists when the watch reports 410 Gone (as an ERROR event or a failed request)', async () => {
+    const { clock, transport, informer } = setup();
+    informer.start();
+    await informer.synced;
+    await settle();
+    await clock.advance(5000);
+    transport.current.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' });
+    await settle();
+    expect(transport.lists).toHaveLength(2);
+    await clock.advance(5000);
+    transport.current.close(Object.assign(new Error('Gone'), { statusCode: 410 }));
+    await settle();
+    expect(transport.lists).toHaveLength(3);
+    await informer.stop();
+  });
+
+  it('restarts after a watch error with backoff and a relist that reconciles what it missed', async () => {
+    const { clock, transport, informer, events, sink } = setup();
+    let items = [secret('a', '1'), secret('b', '1')];
+    transport.listImpl = () => ({ kind: 'SecretList', apiVersion: 'v1', metadata: { resourceVersion: '20' }, items });
+    informer.start();
+    await informer.synced;
+    await settle();
+    items = [secret('b', '2'), secret('c', '1')];
+    transport.current.close(Object.assign(new Error('stream reset'), { code: 'ECONNRESET' }));
+    await settle();
+    expect(transport.lists).toHaveLength(1);
+    await clock.advance(999);
+    expect(transport.lists).toHaveLength(1);
+    await clock.advance(1);
+    expect(transport.lists).toHaveLength(2);
+    expect(events).toEqual(['add a@1', 'add b@1', 'delete a', 'update b@1->2', 'add c@1']);
+    expect(transport.watches).toHaveLength(2);
+    expect(informer.stats().errors).toBe(1);
+    expect(sink.records().some((r) => r['msg'] === 'list/watch failed; retrying' && r['reason'] === 'NetworkError')).toBe(true);
+    await informer.stop();
+  });
+
+  it('backs off exponentially while the list keeps failing, and syncs once it succeeds', async () => {
+    const { clock, transport, informer } = setup();
+    const start = clock.now();
+    const times: number[] = [];
+    let fail = true;
+    transport.listImpl = () => {
+      times.push(clock.now() - start);
+      if (fail) throw Object.assign(new Error('Forbidden'), { statusCode: 403 });
+      return { items: [], metadata: { resourceVersion: '3' } };
+    };
+    informer.start();
+    await clock.advance(30_000);
+    expect(times).toEqual([0, 1000, 3000, 7000, 15000, 23000]);
+    expect(informer.hasSynced()).toBe(false);
+    fail = false;
+    await clock.advance(8000);
+    expect(informer.hasSynced()).toBe(true);
+    await informer.stop();
+  });
+
+  it('watchdog: a silent watch is abandoned and re-opened; bookmarks keep a healthy one alive', async () => {
+    const { clock, transport, informer } = setup({ silenceTimeoutMs: 100_000 });
+    informer.start();
+    await informer.synced;
+    await settle();
+    const first = transport.current;
+    await clock.advance(60_000);
+    first.emit('BOOKMARK', { metadata: { resourceVersion: '9' } });
+    await clock.advance(60_000);
+    expect(transport.watches).toHaveLength(1);
+    await clock.advance(40_000);
+    expect(first.aborted).toBe(true);
+    expect(transport.watches).toHaveLength(2);
+    expect(transport.current.query['resourceVersion']).toBe('9');
+    expect(informer.stats().silentRestarts).toBe(1);
+    expect(transport.lists).toHaveLength(1);
+
+    // The abandoned stream may still deliver late events or its AbortError: both are ignored.
+    first.emit('ADDED', secret('ghost', '99'));
+    first.close(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    await settle();
+    expect(informer.get('shop', 'ghost')).toBeUndefined();
+    expect(transport.watches).toHaveLength(2);
+    expect(informer.stats().errors).toBe(0);
+    await informer.stop();
+  });
+
+  it('stop() aborts the watch and nothing runs afterwards', async () => {
+    const { clock, transport, informer } = setup();
+    informer.start();
+    await informer.synced;
+    await settle();
+    await informer.stop();
+    expect(transport.current.aborted).toBe(true);
+    await clock.advance(1_000_000);
+    expect(transport.watches).toHaveLength(1);
+    expect(transport.lists).toHaveLength(1);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('replays cached objects to handlers added late, and survives a throwing handler', async () => {
+    const { transport, informer, sink } = setup();
+    transport.listImpl = () => ({ items: [secret('a', '1')], metadata: { resourceVersion: '1' } });
+    informer.addHandlers({
+      add: () => {
+        throw new Error('handler bug');
+      },
+    });
+    informer.start();
+    await informer.synced;
+    const late: string[] = [];
+    const off = informer.addHandlers({ add: (o) => late.push(String(o.metadata?.name)) });
+    expect(late).toEqual(['a']);
+    off();
+    await settle();
+    transport.current.emit('ADDED', secret('b', '2'));
+    expect(late).toEqual(['a']);
+    expect(informer.get('shop', 'b')).toBeDefined();
+    expect(sink.records().filter((r) => r['msg'] === 'informer handler failed')).toHaveLength(2);
+    await informer.stop();
+  });
+});

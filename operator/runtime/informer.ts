@@ -1,0 +1,393 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { describeApiError, isGone } from './api-error.js';
+import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
+import { keyFor, objectKey, splitKey } from './keys.js';
+import type { Logger } from './logger.js';
+import { backoffDelay, type BackoffOptions } from './workqueue.js';
+
+// A list+watch cache of one resource, written on client-node's `Watch` stream rather than on
+// its ListWatch/makeInformer, because ListWatch (1.4.0) cannot be made robust from outside:
+//  - it sends only resourceVersion/labelSelector/fieldSelector, so no `allowWatchBookmarks`
+//    and no server-side `timeoutSeconds` — without bookmarks, silence cannot be told apart from
+//    a dead connection;
+//  - its done-handler is not tied to a request: stop() then start() lets the aborted watch's
+//    late AbortError abort the new watch and fire `error`;
+//  - on any error other than 410 it stops for good, and the list it is given returns typed
+//    model objects (Date fields) while watch events are plain JSON.
+// Here every watch attempt has its own closure (late callbacks of an old attempt are ignored),
+// errors relist after a capped exponential backoff, 410 Gone relists at once, a clean close
+// re-watches from the last resourceVersion, and a watchdog re-watches when nothing (not even a
+// bookmark, which the API server sends about once a minute) arrived for `silenceTimeoutMs`.
+// List and watch both return raw JSON, so cached objects have one shape (string timestamps).
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export type QueryParams = Record<string, string | number | boolean | undefined>;
+
+export interface ListResponse {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: KubernetesObject[];
+}
+
+export interface WatchHandle {
+  abort(): void;
+}
+
+/** The two calls an informer makes. `kubeTransport` in kube-transport.ts talks to the API server. */
+export interface InformerTransport {
+  list(path: string, query: QueryParams): Promise<ListResponse>;
+  /** Same contract as client-node's `Watch.watch`: `onDone(null)` on a clean end, `onDone(err)` otherwise. */
+  watch(
+    path: string,
+    query: QueryParams,
+    onEvent: (type: string, object: unknown) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<WatchHandle>;
+}
+
+export interface InformerHandlers<T extends KubernetesObject> {
+  add?(obj: T): void;
+  update?(obj: T, old: T): void;
+  delete?(obj: T): void;
+}
+
+export interface ResourceRef {
+  /** '' for the core group. */
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  /** Restrict to one namespace; omit for all namespaces (or a cluster-scoped resource). */
+  readonly namespace?: string;
+}
+
+/** `/api/v1/secrets`, `/apis/cert-manager.io/v1/namespaces/shop/certificates`, ... */
+export function collectionPath(ref: ResourceRef): string {
+  const root = ref.group === '' ? `/api/${ref.version}` : `/apis/${ref.group}/${ref.version}`;
+  const ns = ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : '';
+  return `${root}${ns}/${ref.plural}`;
+}
+
+export interface InformerOptions {
+  /** Used in logs and readiness output, e.g. `certificates`. */
+  readonly name: string;
+  /** Collection path (see collectionPath). */
+  readonly path: string;
+  /** Only objects matching it are cached, e.g. `app.kubernetes.io/managed-by=lockstep`. */
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  readonly transport: InformerTransport;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** List page size. Default 500. */
+  readonly pageSize?: number;
+  /** Server-side watch timeout; default a random 300–600 s so watches do not expire in step. */
+  readonly watchTimeoutSeconds?: number;
+  /** Re-watch when no event or bookmark arrived for this long. Default 150 s. */
+  readonly silenceTimeoutMs?: number;
+  /** Delay between failed attempts. Default 1 s doubling to 60 s. */
+  readonly backoff?: BackoffOptions;
+  readonly random?: () => number;
+}
+
+export interface InformerStats {
+  readonly lists: number;
+  readonly watches: number;
+  readonly errors: number;
+  /** Watches ended by the silence watchdog. */
+  readonly silentRestarts: number;
+}
+
+type WatchEnd = 'closed' | 'expired' | 'silent' | 'stopped';
+
+/** Cached objects are frozen: reconcilers must copy before changing anything. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function statusOf(obj: unknown): { code?: number; reason?: string; message?: string } {
+  return typeof obj === 'object' && obj !== null ? (obj as { code?: number; reason?: string; message?: string }) : {};
+}
+
+export class Informer<T extends KubernetesObject = KubernetesObject> {
+  readonly name: string;
+  readonly synced: Promise<void>;
+
+  private readonly opts: InformerOptions;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly store = new Map<string, T>();
+  private readonly handlers = new Set<InformerHandlers<T>>();
+  private resourceVersion = '';
+  private hasSyncedOnce = false;
+  private markSynced!: () => void;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly stopController = new AbortController();
+  private endCurrentWatch: ((why: WatchEnd) => void) | undefined;
+  private counters = { lists: 0, watches: 0, errors: 0, silentRestarts: 0 };
+
+  constructor(options: InformerOptions) {
+    this.opts = options;
+    this.name = options.name;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.log = options.logger.child('informer', { informer: options.name });
+    this.synced = new Promise((resolve) => (this.markSynced = resolve));
+  }
+
+  /** Registers change callbacks; objects already cached are replayed as adds. Returns an unsubscribe. */
+  addHandlers(handlers: InformerHandlers<T>): () => void {
+    this.handlers.add(handlers);
+    if (handlers.add) for (const obj of this.store.values()) this.call(handlers, 'add', obj);
+    return () => this.handlers.delete(handlers);
+  }
+
+  start(): void {
+    if (this.running) return;
+    if (this.stopped) throw new Error(`informer ${this.name} was stopped`);
+    this.running = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopController.abort(new Error('informer stopped'));
+    this.endCurrentWatch?.('stopped');
+    await this.running;
+  }
+
+  hasSynced(): boolean {
+    return this.hasSyncedOnce;
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.store.get(keyFor(namespace, name));
+  }
+
+  getByKey(key: string): T | undefined {
+    const { namespace, name } = splitKey(key);
+    return this.get(namespace, name);
+  }
+
+  list(namespace?: string): T[] {
+    const all = [...this.store.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+  }
+
+  keys(): string[] {
+    return [...this.store.keys()];
+  }
+
+  lastResourceVersion(): string {
+    return this.resourceVersion;
+  }
+
+  stats(): InformerStats {
+    return { ...this.counters };
+  }
+
+  private async run(): Promise<void> {
+    const backoff = this.opts.backoff ?? { baseMs: 1000, capMs: 60_000 };
+    let failures = 0;
+    let needList = true;
+    while (!this.stopped) {
+      try {
+        if (needList) {
+          await this.listAll();
+          needList = false;
+        }
+        const startedAt = this.clock.now();
+        const end = await this.watchOnce();
+        if (end === 'stopped') break;
+        if (end === 'expired') needList = true;
+        // A server that keeps closing watches at once must not turn this into a hot loop.
+        if (this.clock.now() - startedAt < 1000) {
+          await sleep(this.clock, backoffDelay(failures++, backoff), this.stopController.signal);
+        } else {
+          failures = 0;
+        }
+      } catch (err) {
+        if (this.stopped) break;
+        this.counters.errors++;
+        needList = true;
+        const delay = backoffDelay(failures++, backoff);
+        this.log.warn('list/watch failed; retrying', { ...describeApiError(err), retryInMs: delay });
+        try {
+          await sleep(this.clock, delay, this.stopController.signal);
+        } catch {
+          break;
+        }
+      }
+    }
+  }
+
+  private async listAll(): Promise<void> {
+    const items: KubernetesObject[] = [];
+    let continueToken: string | undefined;
+    let rv = '';
+    let itemKind: string | undefined;
+    let apiVersion: string | undefined;
+    do {
+      this.counters.lists++;
+      const page = await this.opts.transport.list(this.opts.path, {
+        labelSelector: this.opts.labelSelector,
+        fieldSelector: this.opts.fieldSelector,
+        limit: this.opts.pageSize ?? 500,
+        continue: continueToken,
+      });
+      items.push(...(page.items ?? []));
+      rv = page.metadata?.resourceVersion ?? rv;
+      continueToken = page.metadata?.continue || undefined;
+      apiVersion ??= page.apiVersion;
+      if (page.kind?.endsWith('List')) itemKind ??= page.kind.slice(0, -'List'.length);
+    } while (continueToken && !this.stopped);
+    if (this.stopped) return;
+
+    // Items of a list response carry no kind/apiVersion; watch events do. Stamp them so cached
+    // objects look the same whichever way they arrived.
+    const fresh = new Map<string, T>();
+    for (const item of items) {
+      const obj = { ...item, kind: item.kind ?? itemKind, apiVersion: item.apiVersion ?? apiVersion } as T;
+      fresh.set(objectKey(obj), deepFreeze(obj));
+    }
+    for (const [key, old] of [...this.store]) {
+      if (!fresh.has(key)) {
+        this.store.delete(key);
+        this.emit('delete', old);
+      }
+    }
+    for (const [key, obj] of fresh) this.upsert(key, obj);
+    this.resourceVersion = rv;
+    if (!this.hasSyncedOnce) {
+      this.hasSyncedOnce = true;
+      this.markSynced();
+      this.log.info('cache synced', { objects: this.store.size });
+    }
+  }
+
+  private upsert(key: string, obj: T): void {
+    const old = this.store.get(key);
+    this.store.set(key, obj);
+    if (!old) this.emit('add', obj);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
+  }
+
+  private watchOnce(): Promise<WatchEnd> {
+    return new Promise<WatchEnd>((resolve, reject) => {
+      const silenceMs = this.opts.silenceTimeoutMs ?? 150_000;
+      let settled = false;
+      let handle: WatchHandle | undefined;
+      let watchdog: TimerHandle | undefined;
+      let lastEventAt = this.clock.now();
+
+      const finish = (outcome: WatchEnd | Error): void => {
+        if (settled) return;
+        settled = true;
+        this.endCurrentWatch = undefined;
+        if (watchdog !== undefined) this.clock.clearTimeout(watchdog);
+        handle?.abort();
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      this.endCurrentWatch = finish;
+
+      const checkSilence = (): void => {
+        if (settled) return;
+        const idle = this.clock.now() - lastEventAt;
+        if (idle >= silenceMs) {
+          this.counters.silentRestarts++;
+          this.log.info('watch silent; restarting it', { silentForMs: idle });
+          finish('silent');
+          return;
+        }
+        watchdog = this.clock.setTimeout(checkSilence, silenceMs - idle);
+      };
+      watchdog = this.clock.setTimeout(checkSilence, silenceMs);
+
+      const onEvent = (type: string, object: unknown): void => {
+        if (settled) return;
+        lastEventAt = this.clock.now();
+        if (type === 'ERROR') {
+          const status = statusOf(object);
+          if (status.code === 410) finish('expired');
+          else {
+            const err = Object.assign(new Error(status.message ?? 'watch error event'), {
+              statusCode: status.code,
+              reason: status.reason,
+            });
+            finish(err);
+          }
+          return;
+        }
+        const obj = object as T;
+        const rv = obj?.metadata?.resourceVersion;
+        if (type === 'BOOKMARK') {
+          if (rv) this.resourceVersion = rv;
+          return;
+        }
+        if (!obj?.metadata?.name) return;
+        const key = objectKey(obj);
+        if (type === 'ADDED' || type === 'MODIFIED') {
+          this.upsert(key, deepFreeze(obj));
+        } else if (type === 'DELETED') {
+          const old = this.store.get(key);
+          this.store.delete(key);
+          if (old) this.emit('delete', deepFreeze(obj));
+        }
+        if (rv) this.resourceVersion = rv;
+      };
+
+      const onDone = (err: unknown): void => {
+        if (settled) return;
+        if (err === null || err === undefined) finish('closed');
+        else if (isGone(err)) finish('expired');
+        else finish(err instanceof Error ? err : new Error(String(err)));
+      };
+
+      this.counters.watches++;
+      const timeout = this.opts.watchTimeoutSeconds ?? Math.floor(300 + this.random() * 300);
+      this.opts.transport
+        .watch(
+          this.opts.path,
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds: timeout,
+            labelSelector: this.opts.labelSelector,
+            fieldSelector: this.opts.fieldSelector,
+          },
+          onEvent,
+          onDone,
+        )
+        .then(
+          (h) => {
+            handle = h;
+            if (settled) h.abort();
+          },
+          (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+        );
+    });
+  }
+
+  private emit(kind: 'add' | 'delete', obj: T): void;
+  private emit(kind: 'update', obj: T, old: T): void;
+  private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    for (const h of this.handlers) this.call(h, kind, obj, old);
+  }
+
+  private call(h: InformerHandlers<T>, kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    try {
+      if (kind === 'add') h.add?.(obj);
+      else if (kind === 'update') h.update?.(obj, old as T);
+      else h.delete?.(obj);
+    } catch (err) {
+      this.log.error('informer handler failed', { event: kind, err });
+    }
+  }
+}

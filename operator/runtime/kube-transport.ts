@@ -1,0 +1,42 @@
+import {
+  ApiException,
+  createConfiguration,
+  HttpMethod,
+  ServerConfiguration,
+  Watch,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import type { InformerTransport, ListResponse, QueryParams } from './informer.js';
+
+/**
+ * List and watch over the API server with the kubeconfig's credentials. Lists are raw GETs
+ * through client-node's own HTTP stack (same TLS agent and auth as its generated clients) on
+ * the collection path, so any resource works without discovery and the result is plain JSON,
+ * the same shape watch events have. Watches use client-node's `Watch`.
+ */
+export function kubeTransport(kc: KubeConfig): InformerTransport {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const config = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+  });
+  const watcher = new Watch(kc);
+
+  return {
+    async list(path: string, query: QueryParams): Promise<ListResponse> {
+      const ctx = config.baseServer.makeRequestContext(path, HttpMethod.GET);
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') ctx.setQueryParam(k, String(v));
+      ctx.setHeaderParam('Accept', 'application/json');
+      await kc.applySecurityAuthentication(ctx);
+      const response = await config.httpApi.send(ctx).toPromise();
+      const text = await response.body.text();
+      if (response.httpStatusCode < 200 || response.httpStatusCode > 299) {
+        // Same shape client-node's generated clients throw: body is the raw response text.
+        throw new ApiException(response.httpStatusCode, 'list failed', text, response.headers);
+      }
+      return JSON.parse(text) as ListResponse;
+    },
+    watch: (path, query, onEvent, onDone) => watcher.watch(path, query, onEvent, onDone),
+  };
+}

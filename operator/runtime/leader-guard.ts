@@ -1,0 +1,43 @@
+import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
+
+// Losing the lease must stop the old leader's writes even if a reconcile is half-way through.
+// Every generated client (and KubernetesObjectApi) authenticates each request through its
+// KubeConfig; a KubeConfig that refuses mutating requests while `isLeader()` is false therefore
+// fences every write made with clients built from it, with no change to the calling code.
+
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+  readonly reason = 'NotLeader';
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+class LeaderGuardedKubeConfig extends KubeConfig {
+  constructor(private readonly isLeader: () => boolean) {
+    super();
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    if (MUTATING.has(context.getHttpMethod()) && !this.isLeader()) {
+      throw new NotLeaderError(`refusing ${context.getHttpMethod()} while not the leader`);
+    }
+    return super.applySecurityAuthentication(context);
+  }
+}
+
+/**
+ * A copy of `kc` whose API clients (kc.makeApiClient(...), KubernetesObjectApi.makeApiClient)
+ * throw NotLeaderError instead of sending POST/PUT/PATCH/DELETE while `isLeader()` is false.
+ * Reads and watches are unaffected. Build the controllers' clients from it; build the Lease
+ * client from the original.
+ */
+export function leaderGuardedKubeConfig(kc: KubeConfig, isLeader: () => boolean): KubeConfig {
+  const guarded = new LeaderGuardedKubeConfig(isLeader);
+  guarded.loadFromOptions({
+    clusters: kc.clusters,
+    contexts: kc.contexts,
+    users: kc.users,
+    currentContext: kc.currentContext,
+  });
+  return guarded;
+}

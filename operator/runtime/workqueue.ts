@@ -1,0 +1,240 @@
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+
+/**
+ * What a reconcile asks of the queue. Returning normally forgets the key's backoff;
+ * `requeueAfter` (ms) schedules a timed re-check (e.g. before a certificate's renewal time).
+ * Throwing retries with per-key exponential backoff, except for TerminalError.
+ */
+export interface Result {
+  readonly requeueAfter?: number;
+}
+
+export type Reconciler = (key: string) => Promise<Result | void>;
+
+/**
+ * A failure that retrying cannot fix (a user mistake in the spec). The key is not retried;
+ * the next change to the object enqueues it again. `reason` is a CamelCase word suitable for a
+ * condition reason or Event reason.
+ */
+export class TerminalError extends Error {
+  override readonly name = 'TerminalError';
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface BackoffOptions {
+  /** First retry delay. Default 500 ms. */
+  readonly baseMs?: number;
+  /** Ceiling of the delay. Default 5 minutes. */
+  readonly capMs?: number;
+}
+
+/** Delay before retry number `failures + 1`: base · 2^failures, capped. */
+export function backoffDelay(failures: number, backoff: BackoffOptions = {}): number {
+  const base = backoff.baseMs ?? 500;
+  const cap = backoff.capMs ?? 5 * 60_000;
+  // Beyond 2^40 the product is far past any sane cap; stop the exponent before it overflows.
+  return Math.min(cap, base * 2 ** Math.min(failures, 40));
+}
+
+export interface WorkQueueOptions {
+  /** Parallel workers; one key is still never processed by two of them at once. Default 1. */
+  readonly concurrency?: number;
+  readonly backoff?: BackoffOptions;
+  readonly clock?: Clock;
+  /** Called whenever the number of keys ready to be processed changes (for a metrics gauge). */
+  readonly onDepthChange?: (depth: number) => void;
+}
+
+interface Waiting {
+  readonly deadline: number;
+  readonly timer: TimerHandle;
+}
+
+/**
+ * A level-triggered, rate-limited queue of object keys (see keys.ts for the key format),
+ * shaped like client-go's workqueue: a key that is already queued collapses into one entry; a
+ * key added while it is being processed is queued again once its worker finishes, so no two
+ * workers ever hold the same key.
+ */
+export class WorkQueue {
+  private readonly clock: Clock;
+  private readonly concurrency: number;
+  private readonly backoff: BackoffOptions;
+  private readonly onDepthChange: ((depth: number) => void) | undefined;
+
+  private readonly ready: string[] = [];
+  /** Keys that need processing: in `ready`, or re-added while processing. */
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly failures = new Map<string, number>();
+  private readonly idleWorkers: Array<(key: string | undefined) => void> = [];
+  private readonly drained: Array<() => void> = [];
+  private shuttingDown = false;
+  private started = false;
+
+  constructor(options: WorkQueueOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+    this.backoff = options.backoff ?? {};
+    this.onDepthChange = options.onDepthChange;
+  }
+
+  /** Marks `key` as needing a reconcile now. */
+  add(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    if (this.processing.has(key)) return;
+    this.ready.push(key);
+    this.depthChanged();
+    this.handOut();
+  }
+
+  /** Adds `key` after `ms`. If the key is already waiting, the earlier deadline wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
+    const deadline = this.clock.now() + ms;
+    const existing = this.waiting.get(key);
+    if (existing) {
+      if (existing.deadline <= deadline) return;
+      this.clock.clearTimeout(existing.timer);
+    }
+    const timer = this.clock.setTimeout(() => {
+      this.waiting.delete(key);
+      this.add(key);
+    }, ms);
+    this.waiting.set(key, { deadline, timer });
+  }
+
+  /** Adds `key` after its next backoff delay and counts the failure. */
+  addRateLimited(key: string): void {
+    const failures = this.failures.get(key) ?? 0;
+    this.failures.set(key, failures + 1);
+    this.addAfter(key, backoffDelay(failures, this.backoff));
+  }
+
+  /** Resets the key's backoff (after a successful reconcile). */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  /** Consecutive failures recorded for `key`. */
+  numRequeues(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** Keys ready to be processed (not counting in-flight or delayed ones). */
+  depth(): number {
+    return this.ready.length;
+  }
+
+  /** Keys scheduled for later by addAfter / backoff. */
+  delayed(): number {
+    return this.waiting.size;
+  }
+
+  inFlight(): number {
+    return this.processing.size;
+  }
+
+  isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  /**
+   * Starts the workers. Each calls `handler` for one key at a time and applies the queue's
+   * retry policy to the outcome (see Result / TerminalError).
+   */
+  start(handler: Reconciler): void {
+    if (this.started) throw new Error('work queue already started');
+    if (this.shuttingDown) throw new Error('work queue is shut down');
+    this.started = true;
+    for (let i = 0; i < this.concurrency; i++) void this.work(handler);
+  }
+
+  /**
+   * Stops handing out keys, drops queued and delayed ones, and resolves once every in-flight
+   * handler has finished. Dropping is safe because the queue is level-triggered: whoever
+   * processes these objects next starts from a full list of them.
+   */
+  shutdown(): Promise<void> {
+    if (!this.shuttingDown) {
+      this.shuttingDown = true;
+      for (const w of this.waiting.values()) this.clock.clearTimeout(w.timer);
+      this.waiting.clear();
+      this.ready.length = 0;
+      this.dirty.clear();
+      this.depthChanged();
+      for (const idle of this.idleWorkers.splice(0)) idle(undefined);
+    }
+    if (this.processing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+
+  private async work(handler: Reconciler): Promise<void> {
+    for (;;) {
+      const key = await this.next();
+      if (key === undefined) return;
+      try {
+        const result = await Promise.resolve().then(() => handler(key));
+        this.forget(key);
+        const after = result?.requeueAfter;
+        if (after !== undefined && Number.isFinite(after)) this.addAfter(key, after);
+      } catch (err) {
+        if (err instanceof TerminalError) this.forget(key);
+        else this.addRateLimited(key);
+      } finally {
+        this.done(key);
+      }
+    }
+  }
+
+  private next(): Promise<string | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    const key = this.take();
+    if (key !== undefined) return Promise.resolve(key);
+    return new Promise((resolve) => this.idleWorkers.push(resolve));
+  }
+
+  private take(): string | undefined {
+    const key = this.ready.shift();
+    if (key === undefined) return undefined;
+    this.dirty.delete(key);
+    this.processing.add(key);
+    this.depthChanged();
+    return key;
+  }
+
+  private handOut(): void {
+    while (this.idleWorkers.length > 0 && this.ready.length > 0) {
+      const worker = this.idleWorkers.shift();
+      const key = this.take();
+      worker?.(key);
+    }
+  }
+
+  private done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key) && !this.shuttingDown) {
+      this.ready.push(key);
+      this.depthChanged();
+      this.handOut();
+    }
+    if (this.shuttingDown && this.processing.size === 0) {
+      for (const resolve of this.drained.splice(0)) resolve();
+    }
+  }
+
+  private depthChanged(): void {
+    this.onDepthChange?.(this.ready.length);
+  }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Fails when the committed manifests/ or docs/rbac.md differ from what manifests-app renders from
+# the current crds/ and manifests-app/ — i.e. someone changed a CRD or the app and forgot
+# `npm run manifests`. Also checks that `kubectl apply -k manifests/` would get a valid kustomization.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+node_modules/.bin/tsx manifests-app/main.ts --root "$tmp" >/dev/null
+
+status=0
+if ! diff -ru manifests "$tmp/manifests" >"$tmp/manifests.diff"; then
+  status=1
+fi
+if ! diff -u docs/rbac.md "$tmp/docs/rbac.md" >"$tmp/docs.diff"; then
+  status=1
+fi
+if [[ $status -ne 0 ]]; then
+  cat "$tmp/manifests.diff" "$tmp/docs.diff" | head -n 80 >&2
+  echo >&2
+  echo "manifests/ or docs/rbac.md is stale: run 'npm run manifests' and commit the result." >&2
+  exit 1
+fi
+
+if command -v kubectl >/dev/null 2>&1; then
+  if ! kubectl kustomize manifests/ >"$tmp/kustomized.yaml" 2>"$tmp/kustomize.err"; then
+    cat "$tmp/kustomize.err" >&2
+    echo "manifests/ does not build with 'kubectl kustomize'." >&2
+    exit 1
+  fi
+else
+  echo "kubectl not found: skipped the kustomize build of manifests/" >&2
+fi
+
+echo "manifests/ and docs/rbac.md are up to date"
