@@ -37,8 +37,9 @@ imports: install ## Regenerate imports/ with cdk8s import (offline)
 manifests: install ## Render manifests/ from the cdk8s app
 	npm run manifests
 
-check-manifests: install ## Fail when manifests/ differs from what the cdk8s app renders
+check-manifests: install ## Fail when manifests/ or imports/ differ from what their generators produce
 	bash scripts/check-manifests.sh
+	bash scripts/gen-imports.sh --check
 
 controlplane-binaries: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, cert-manager
 	$(CONTROLPLANE)/build.sh

@@ -1,17 +1,19 @@
 // ESM jest (client-node 1.x is ESM-only). Type errors are caught by `tsc --noEmit`, not here.
-const transform = {
-  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }],
-};
+// Two projects: `unit` (pure logic, beside the sources) and `e2e` (a real cluster via KUBECONFIG).
+// The npm scripts pick one with LOCKSTEP_TESTS so that paths given on the command line filter
+// within it (jest's --selectProjects would swallow them).
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
-  transform,
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }],
+  },
   // Relative imports are written with `.js` (NodeNext); map them back to the `.ts` sources.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironment: 'node',
 };
-export default {
-  projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/operator/**/*.test.ts', '<rootDir>/manifests-app/**/*.test.ts'] },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e.test.ts'], testTimeout: 180000 },
-  ],
+const projects = {
+  unit: { ...common, displayName: 'unit', testMatch: ['<rootDir>/operator/**/*.test.ts', '<rootDir>/manifests-app/**/*.test.ts'] },
+  e2e: { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e.test.ts'], testTimeout: 180000 },
 };
+const selected = process.env.LOCKSTEP_TESTS;
+export default selected ? projects[selected] : { projects: Object.values(projects) };

@@ -34,6 +34,7 @@ jest_run() { # jest_run <name> <json file> <npm script> [args]: counts each jest
 gate "type-check (tsc --noEmit)" npx tsc --noEmit
 jest_run "unit tests" "$out/unit.json" test:unit
 gate "manifests are up to date" bash scripts/check-manifests.sh
+gate "imports are up to date" bash scripts/gen-imports.sh --check
 gate "kind path lint" bash scripts/lint-kind.sh
 
 started_cluster=

@@ -1,10 +1,12 @@
+import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
 import jose from 'node-jose';
-import { DecryptError, displayableKid } from './errors.js';
+import { DecryptError, KeySetError, displayableKid } from './errors.js';
 import {
   CONTENT_ENCRYPTION,
   findKey,
   isKeyWrapAlgorithm,
   keyMaterial,
+  NODE_CURVES,
   type KeySet,
   type KeyWrapAlgorithm,
   type ManagedKey,
@@ -100,6 +102,15 @@ export function readLockstepHeader(compact: string): LockstepHeader & { readonly
   };
 }
 
+// node-jose makes ECDH-ES ephemeral keys in pure JavaScript (~20 ms each on this class of
+// machine, which dominates a re-wrap pass); OpenSSL makes them in microseconds. node-jose takes a
+// caller-supplied ephemeral key per recipient and still puts only its public half in the header.
+function ephemeralKey(crv: string | undefined): JsonWebKey {
+  const curve = NODE_CURVES[crv ?? ''];
+  if (curve === undefined) throw new KeySetError('UnsupportedAlgorithm', 'unsupported curve for ECDH-ES');
+  return generateKeyPairSync('ec', { namedCurve: curve }).privateKey.export({ format: 'jwk' });
+}
+
 export interface EncryptCompactInput {
   readonly typ: LockstepJweType;
   readonly binding: Readonly<Record<string, string>>;
@@ -119,7 +130,11 @@ export async function encryptCompact(key: ManagedKey | PublicJwk, input: Encrypt
     crit: [BINDING_HEADER],
   };
   if (input.dataKeyId !== undefined) fields[DATA_KEY_ID_HEADER] = input.dataKeyId;
-  return jose.JWE.createEncrypt({ format: 'compact', contentAlg: CONTENT_ENCRYPTION, fields }, joseKey)
+  const recipient = key.kty === 'EC' ? { key: joseKey, epk: ephemeralKey(key.crv) } : joseKey;
+  return jose.JWE.createEncrypt(
+    { format: 'compact', contentAlg: CONTENT_ENCRYPTION, fields },
+    recipient as unknown as jose.JWK.Key,
+  )
     .update(input.payload)
     .final();
 }

@@ -31,7 +31,8 @@ export interface RewrapResult {
 }
 
 const DATA_KEY_TYPE = 'lockstep.dek.v1';
-const DATA_KEY_ID = /^dek-[0-9a-f]{24}$/;
+/** Shape of a data key id: random, so it says nothing about the key. */
+export const DATA_KEY_ID = /^dek-[0-9a-f]{24}$/;
 
 export function generateDataKey(): DataKey {
   return { id: `dek-${randomBytes(12).toString('hex')}`, key: createSecretKey(randomBytes(32)) };

@@ -119,6 +119,20 @@ describe('DekCache', () => {
     expect(cache.stats().size).toBe(0);
   });
 
+  it('does not let an unwrap in flight repopulate the cache after evictKid', async () => {
+    const cache = new DekCache({ maxEntries: 10, ttlMs: 60_000 });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const pending = cache.getOrLoad(wrapped, service, async () => {
+      await gate;
+      return dataKey;
+    });
+    cache.evictKid(activeKey(kek).kid);
+    release();
+    await pending;
+    expect(cache.stats().size).toBe(0);
+  });
+
   it('rejects nonsensical bounds', () => {
     expect(() => new DekCache({ maxEntries: 0, ttlMs: 1 })).toThrow(RangeError);
     expect(() => new DekCache({ maxEntries: 1, ttlMs: 0 })).toThrow(RangeError);

@@ -41,6 +41,8 @@ export class DekCache {
   readonly #ttlMs: number;
   readonly #now: () => number;
   #nextSweep = 0;
+  /** Bumped by evictKid/clear so an unwrap already in flight does not repopulate the cache. */
+  #generation = 0;
   #hits = 0;
   #misses = 0;
   #evictions = 0;
@@ -77,10 +79,11 @@ export class DekCache {
       return pending;
     }
     this.#misses += 1;
+    const generation = this.#generation;
     const loading = load().then(
       (dataKey) => {
         this.#loading.delete(id);
-        this.#store(id, dataKey, kidOf(wrapped));
+        if (generation === this.#generation) this.#store(id, dataKey, kidOf(wrapped));
         return dataKey;
       },
       (error: unknown) => {
@@ -94,6 +97,8 @@ export class DekCache {
 
   /** Drops every entry unwrapped under `kid` (e.g. on compromise); returns how many. */
   evictKid(kid: string): number {
+    this.#generation += 1;
+    this.#loading.clear();
     let dropped = 0;
     for (const [id, entry] of this.#entries) {
       if (entry.kid === kid) {
@@ -105,6 +110,8 @@ export class DekCache {
   }
 
   clear(): void {
+    this.#generation += 1;
+    this.#loading.clear();
     this.#entries.clear();
   }
 

@@ -100,7 +100,8 @@ const KTY_FOR_ALG: Record<KeyWrapAlgorithm, ManagedKey['kty']> = {
   'ECDH-ES+A256KW': 'EC',
 };
 const CURVES: readonly string[] = ['P-256', 'P-384', 'P-521'];
-const NODE_CURVES: Readonly<Record<string, string>> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
+/** JOSE curve names to OpenSSL's. */
+export const NODE_CURVES: Readonly<Record<string, string>> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
 const KID_SHAPE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function isKeyWrapAlgorithm(value: unknown): value is KeyWrapAlgorithm {

@@ -58,6 +58,18 @@ describe.each<SealingAlgorithm>(['RSA-OAEP-256', 'ECDH-ES+A256KW'])('sealing wit
   });
 });
 
+describe('ECDH-ES ephemeral keys', () => {
+  it('are fresh per value and only their public half is in the header', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now, curve: 'P-384' });
+    const header = (sealed: string): Record<string, Record<string, string>> =>
+      JSON.parse(Buffer.from(sealed.split('.')[0] ?? '', 'base64url').toString()) as Record<string, Record<string, string>>;
+    const [a, b] = await Promise.all([sealValue(publicJwks(seal), 'v', target), sealValue(publicJwks(seal), 'v', target)]);
+    expect(header(a)['epk']).toEqual({ kty: 'EC', crv: 'P-384', x: expect.any(String), y: expect.any(String) });
+    expect(header(a)['epk']?.['x']).not.toBe(header(b)['epk']?.['x']);
+    expect((await openSealed(seal, b, target)).toString()).toBe('v');
+  });
+});
+
 describe('seal inputs', () => {
   it('seals to a chosen published kid and refuses an unpublished one', async () => {
     const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now });

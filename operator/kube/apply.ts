@@ -7,6 +7,14 @@ export const FIELD_MANAGER = 'lockstep-operator';
 
 const applyOptions = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
 
+export interface CustomResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+  namespace: string;
+  name: string;
+}
+
 export interface ApplyResult<T> {
   object: T;
   changed: boolean;
@@ -31,10 +39,7 @@ export class Applier {
   }
 
   /** Applies the status subresource of a custom resource; only the fields given are owned. */
-  async applyStatus(
-    ref: { group: string; version: string; plural: string; kind: string; namespace: string; name: string },
-    status: object,
-  ): Promise<void> {
+  async applyStatus(ref: CustomResourceRef & { kind: string }, status: object): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: ref.group, version: ref.version, plural: ref.plural,
@@ -45,6 +50,28 @@ export class Applier {
       },
       applyOptions(),
     );
+  }
+
+  /** Removes one finalizer with a JSON patch guarded by a test, so a concurrent change to the
+   * list fails (and is retried) instead of dropping someone else's finalizer. */
+  async removeFinalizer(ref: CustomResourceRef, current: readonly string[], finalizer: string): Promise<void> {
+    const index = current.indexOf(finalizer);
+    if (index < 0) return;
+    try {
+      await this.custom.patchNamespacedCustomObject(
+        {
+          group: ref.group, version: ref.version, plural: ref.plural, namespace: ref.namespace, name: ref.name,
+          body: [
+            { op: 'test', path: `/metadata/finalizers/${index}`, value: finalizer },
+            { op: 'remove', path: `/metadata/finalizers/${index}` },
+          ],
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+      );
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return;
+      throw err;
+    }
   }
 
   /** Deletes an object; a missing object counts as deleted. */

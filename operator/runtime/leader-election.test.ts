@@ -1,15 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { FakeClock, settle } from './fake-clock.js';
-import {
-  decide,
-  LeaderElector,
-  LeaseConflictError,
-  observe,
-  type LeaseRecord,
-  type LeaseState,
-  type LeaseStore,
-  type Observation,
-} from './leader-election.js';
+import { FlakyLeaseStore, MemoryLeaseStore } from './fake-lease-store.js';
+import { decide, LeaderElector, observe, type LeaseRecord, type LeaseState, type LeaseStore, type Observation } from './leader-election.js';
 import { createLogger, MemorySink } from './logger.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -70,55 +62,8 @@ describe('decide', () => {
   });
 });
 
-/** A Lease with API-server semantics: resourceVersion bumps on every write, stale writes get 409. */
-class MemoryLeaseStore implements LeaseStore {
-  state: LeaseState | undefined;
-  private rv = 0;
-  writes = 0;
-
-  async get(): Promise<LeaseState | undefined> {
-    return this.state;
-  }
-
-  async create(record: LeaseRecord): Promise<LeaseState> {
-    if (this.state) throw new LeaseConflictError('AlreadyExists');
-    return this.write(record);
-  }
-
-  async update(record: LeaseRecord, resourceVersion: string): Promise<LeaseState> {
-    if (!this.state || this.state.resourceVersion !== resourceVersion) throw new LeaseConflictError('Conflict');
-    return this.write(record);
-  }
-
-  private write(record: LeaseRecord): LeaseState {
-    this.writes++;
-    this.state = { record: { ...record }, resourceVersion: String(++this.rv) };
-    return this.state;
-  }
-}
-
-/** A per-replica view of the shared store whose requests can be made to fail or hang. */
-class Connection implements LeaseStore {
-  mode: 'ok' | 'fail' | 'hang' = 'ok';
-  constructor(private readonly store: LeaseStore) {}
-  private gate<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.mode === 'fail') return Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
-    if (this.mode === 'hang') return new Promise<T>(() => undefined);
-    return fn();
-  }
-  get() {
-    return this.gate(() => this.store.get());
-  }
-  create(r: LeaseRecord) {
-    return this.gate(() => this.store.create(r));
-  }
-  update(r: LeaseRecord, rv: string) {
-    return this.gate(() => this.store.update(r, rv));
-  }
-}
-
 function candidate(identity: string, store: LeaseStore, clock: FakeClock, log: string[]) {
-  const conn = new Connection(store);
+  const conn = new FlakyLeaseStore(store);
   const elector = new LeaderElector({
     identity,
     store: conn,

@@ -1,0 +1,104 @@
+// Assembles the operator from its parts: one KubeConfig in, a running Manager out. main.ts
+// calls it with settings from the environment; the e2e suite calls it in-process.
+import * as k8s from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ENCRYPTED_SERVICE, GROUP, KEY_POLICY, VERSION, type EncryptedService, type KeyPolicy } from './api/v1alpha1/index.js';
+import type { OperatorConfig } from './config.js';
+import { MANAGED_SELECTOR } from './encryptedservice/children.js';
+import { encryptedServiceController } from './encryptedservice/controller.js';
+import { EncryptedServiceReconciler, type Caches, type Creator, type DirectReader } from './encryptedservice/reconciler.js';
+import { Applier } from './kube/apply.js';
+import { isAlreadyExists, isNotFound } from './runtime/api-error.js';
+import { kubeEventSink } from './runtime/event-sink.js';
+import { KubeEventRecorder } from './runtime/events.js';
+import { Informer, collectionPath, type ResourceRef } from './runtime/informer.js';
+import { kubeTransport } from './runtime/kube-transport.js';
+import { kubeLeaseStore } from './runtime/lease-store.js';
+import { leaderGuardedKubeConfig } from './runtime/leader-guard.js';
+import type { Logger } from './runtime/logger.js';
+import { Manager } from './runtime/manager.js';
+import { createMetrics, type OperatorMetrics } from './runtime/metrics.js';
+
+export interface Operator {
+  manager: Manager;
+  metrics: OperatorMetrics;
+  events: KubeEventRecorder;
+}
+
+export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
+  const metrics = createMetrics();
+  let manager: Manager | undefined;
+  // Every write goes through a KubeConfig that refuses to mutate unless this replica leads.
+  const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false);
+  const transport = kubeTransport(kc);
+  const informer = <T extends KubernetesObject>(name: string, ref: ResourceRef, labelSelector?: string) =>
+    new Informer<T>({ name, path: collectionPath(ref), transport, logger, ...(labelSelector ? { labelSelector } : {}) });
+
+  const caches: Caches = {
+    encryptedServices: informer<EncryptedService>('encryptedservices', { group: GROUP, version: VERSION, plural: ENCRYPTED_SERVICE.plural }),
+    keyPolicies: informer<KeyPolicy>('keypolicies', { group: GROUP, version: VERSION, plural: KEY_POLICY.plural }),
+    // Only what the operator generated is cached: memory does not grow with unrelated objects.
+    certificates: informer('certificates', { group: 'cert-manager.io', version: 'v1', plural: 'certificates' }, MANAGED_SELECTOR),
+    issuers: informer('issuers', { group: 'cert-manager.io', version: 'v1', plural: 'issuers' }),
+    clusterIssuers: informer('clusterissuers', { group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers' }),
+    networkPolicies: informer('networkpolicies', { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' }, MANAGED_SELECTOR),
+    configMaps: informer('configmaps', { group: '', version: 'v1', plural: 'configmaps' }, MANAGED_SELECTOR),
+    secrets: informer('secrets', { group: '', version: 'v1', plural: 'secrets' }, MANAGED_SELECTOR),
+    storageClasses: informer('storageclasses', { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses' }, MANAGED_SELECTOR),
+    claims: informer('persistentvolumeclaims', { group: '', version: 'v1', plural: 'persistentvolumeclaims' }, MANAGED_SELECTOR),
+  };
+
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const storage = kc.makeApiClient(k8s.StorageV1Api);
+  const orUndefined = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+  const reader: DirectReader = {
+    claim: (namespace, name) => orUndefined(() => core.readNamespacedPersistentVolumeClaim({ namespace, name })),
+    storageClass: (name) => orUndefined(() => storage.readStorageClass({ name })),
+  };
+  const objects = k8s.KubernetesObjectApi.makeApiClient(writer);
+  const creator: Creator = {
+    async createIfMissing(obj) {
+      try {
+        await objects.create(obj);
+        return true;
+      } catch (err) {
+        if (isAlreadyExists(err)) return false;
+        throw err;
+      }
+    },
+  };
+  const events = new KubeEventRecorder({
+    sink: kubeEventSink(writer.makeApiClient(k8s.EventsV1Api)),
+    logger,
+    reportingInstance: config.identity,
+    reportingController: 'lockstep.dev/operator',
+  });
+  const reconciler = new EncryptedServiceReconciler({
+    caches, applier: new Applier(writer), reader, creator, events, metrics, logger,
+    ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
+  });
+
+  manager = new Manager({
+    logger,
+    metrics,
+    ...(config.leaderElection
+      ? {
+        leaderElection: {
+          identity: config.identity,
+          store: kubeLeaseStore(kc.makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
+        },
+      }
+      : {}),
+    health: config.healthPort === undefined ? false : { port: config.healthPort, ...(config.healthHost ? { host: config.healthHost } : {}) },
+    flushers: [events],
+  });
+  manager.addController(encryptedServiceController(caches, reconciler, logger, metrics));
+  return { manager, metrics, events };
+}

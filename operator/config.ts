@@ -1,0 +1,40 @@
+// The operator's settings, from the environment (the Deployment in manifests/ sets them).
+import { hostname } from 'node:os';
+import type { IssuerRef } from './api/v1alpha1/index.js';
+import { parseIssuerSetting } from './encryptedservice/policy.js';
+import { parseLogLevel, type LogLevel } from './runtime/logger.js';
+
+export interface OperatorConfig {
+  /** Unique per replica: the pod name in a cluster. */
+  identity: string;
+  leaderElection: { namespace: string; leaseName: string } | undefined;
+  /** Port of /metrics, /healthz, /readyz; undefined for none. */
+  healthPort: number | undefined;
+  healthHost: string | undefined;
+  defaultIssuer: IssuerRef | undefined;
+  logLevel: LogLevel;
+}
+
+function parseAddress(value: string | undefined): { host?: string; port?: number } {
+  if (!value || value === '0' || value === 'off') return {};
+  const i = value.lastIndexOf(':');
+  const port = Number(value.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`LOCKSTEP_METRICS_ADDR: not a [host]:port: ${value}`);
+  const host = value.slice(0, Math.max(i, 0));
+  return host ? { host, port } : { port };
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const namespace = env.LOCKSTEP_NAMESPACE ?? env.POD_NAMESPACE ?? 'lockstep-system';
+  const address = parseAddress(env.LOCKSTEP_METRICS_ADDR ?? ':8080');
+  return {
+    identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    leaderElection: env.LOCKSTEP_LEADER_ELECT === 'true'
+      ? { namespace, leaseName: env.LOCKSTEP_LEASE_NAME ?? 'lockstep-operator' }
+      : undefined,
+    healthPort: address.port,
+    healthHost: address.host,
+    defaultIssuer: parseIssuerSetting(env.LOCKSTEP_DEFAULT_ISSUER),
+    logLevel: parseLogLevel(env.LOCKSTEP_LOG_LEVEL),
+  };
+}

@@ -1,0 +1,432 @@
+// Converges one EncryptedService: reads everything from the informer caches, applies what the
+// builders say should exist (skipping what already matches), removes what no longer should, and
+// writes status only when it changed. Level-triggered: the key is all it is given.
+import { X509Certificate } from 'node:crypto';
+import type {
+  KubernetesObject, V1ConfigMap, V1NetworkPolicy, V1PersistentVolumeClaim, V1Secret, V1StorageClass,
+} from '@kubernetes/client-node';
+import {
+  API_VERSION, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, FINALIZER, GROUP, LABEL_COMPONENT,
+  LABEL_ENCRYPTED_SERVICE, Reasons, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
+  volumeClaimName, withEncryptedServiceDefaults,
+  type Condition, type EncryptedService, type EncryptedServiceStatus, type GeneratedObjectRef, type IssuerRef,
+  type KeyPolicy, type VolumeStatus,
+} from '../api/v1alpha1/index.js';
+import type { Applier } from '../kube/apply.js';
+import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { isSubset } from '../kube/subset.js';
+import type { EventRecorder } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import type { Logger } from '../runtime/logger.js';
+import type { OperatorMetrics } from '../runtime/metrics.js';
+import type { Result } from '../runtime/workqueue.js';
+import { buildCertificate, spiffeId, type CertificateObject } from './certificate.js';
+import { childLabels, ownerReference } from './children.js';
+import { buildNetworkPolicies, resolvePeers } from './network-policy.js';
+import { resolveIssuer, resolvePolicy, tlsWeakening, type Problem } from './policy.js';
+import {
+  buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase,
+} from './storage.js';
+import { buildTrustBundle, mergeRoots } from './trust-bundle.js';
+
+/** A cert-manager object as far as the reconciler reads it. */
+export type CertManagerObject = KubernetesObject & {
+  spec?: Record<string, unknown>;
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[]; renewalTime?: string };
+};
+
+export interface Caches {
+  encryptedServices: Informer<EncryptedService>;
+  keyPolicies: Informer<KeyPolicy>;
+  certificates: Informer<CertManagerObject>;
+  issuers: Informer<CertManagerObject>;
+  clusterIssuers: Informer<CertManagerObject>;
+  networkPolicies: Informer<V1NetworkPolicy>;
+  configMaps: Informer<V1ConfigMap>;
+  secrets: Informer<V1Secret>;
+  storageClasses: Informer<V1StorageClass>;
+  claims: Informer<V1PersistentVolumeClaim>;
+}
+
+/** Reads of objects the operator does not label (a user's own PVC, its StorageClass). */
+export interface DirectReader {
+  claim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
+  storageClass(name: string): Promise<V1StorageClass | undefined>;
+}
+
+/** Creates an object only when it does not exist; never replaces one (key material). */
+export interface Creator {
+  createIfMissing(obj: KubernetesObject): Promise<boolean>;
+}
+
+export interface EncryptedServiceReconcilerOptions {
+  caches: Caches;
+  applier: Applier;
+  reader: DirectReader;
+  creator: Creator;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  logger: Logger;
+  defaultIssuer?: IssuerRef;
+  now?: () => Date;
+}
+
+/** A broken reference: reported in status, then retried with backoff (it may be fixed later). */
+export class BrokenReferenceError extends Error {
+  override readonly name = 'BrokenReferenceError';
+  constructor(readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
+interface Part {
+  conditions: ConditionInput[];
+  generated: GeneratedObjectRef[];
+  problems: Problem[];
+}
+
+const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({
+  type, status: ok ? 'True' : 'False', reason, message,
+});
+
+const ref = (o: KubernetesObject): GeneratedObjectRef => ({
+  apiVersion: o.apiVersion ?? '',
+  kind: o.kind ?? '',
+  ...(o.metadata?.namespace ? { namespace: o.metadata.namespace } : {}),
+  name: o.metadata?.name ?? '',
+});
+
+export class EncryptedServiceReconciler {
+  private readonly o: EncryptedServiceReconcilerOptions;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+
+  constructor(options: EncryptedServiceReconcilerOptions) {
+    this.o = options;
+    this.log = options.logger.child('encryptedservice');
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<Result | void> {
+    const cached = this.o.caches.encryptedServices.getByKey(key);
+    if (!cached) return;
+    const es: EncryptedService = { ...cached, spec: withEncryptedServiceDefaults(cached.spec) };
+    if (es.metadata.deletionTimestamp) return this.finalize(es);
+    await this.ensureFinalizer(es);
+
+    const resolved = resolvePolicy(es, (ns, name) => this.o.caches.keyPolicies.get(ns, name));
+    if ('problem' in resolved) {
+      await this.writeStatus(es, this.blocked(resolved.problem), [], {});
+      throw new BrokenReferenceError(resolved.problem.reason, resolved.problem.message);
+    }
+    const policy = resolved.policy;
+
+    const transit = await this.transit(es, policy);
+    const access = await this.access(es);
+    const trust = await this.trust(es);
+    const atRest = await this.atRest(es);
+    const secrets = this.secrets(es);
+
+    const parts = [transit.part, access, trust.part, atRest.part, secrets];
+    const problems = parts.flatMap((p) => p.problems);
+    const weakened = tlsWeakening(es, policy);
+    const conditions = [
+      ...parts.flatMap((p) => p.conditions),
+      this.readyCondition(parts.flatMap((p) => p.conditions)),
+      problems.length > 0
+        ? cond(C.Degraded, true, problems[0]!.reason, problems.map((p) => p.message).join('; '))
+        : weakened
+          ? cond(C.Degraded, true, Reasons.PolicyViolation, weakened)
+          : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found'),
+    ];
+    await this.writeStatus(es, conditions, parts.flatMap((p) => p.generated), {
+      spiffeID: spiffeId(es),
+      certificate: transit.certificate,
+      trustBundle: trust.bundle,
+      volumes: atRest.volumes,
+    });
+    if (problems.length > 0) throw new BrokenReferenceError(problems[0]!.reason, problems[0]!.message);
+  }
+
+  // --- transit: the Certificate, and what the issued Secret says.
+
+  private async transit(es: EncryptedService, policy: KeyPolicy) {
+    const part: Part = { conditions: [], generated: [], problems: [] };
+    const certificate: EncryptedServiceStatus['certificate'] = {};
+    const issuerResolution = resolveIssuer(es, policy, this.o.defaultIssuer);
+    if ('problem' in issuerResolution) {
+      part.conditions.push(cond(C.TransitReady, false, issuerResolution.problem.reason, issuerResolution.problem.message));
+      part.problems.push(issuerResolution.problem);
+      return { part, certificate };
+    }
+    const { issuer } = issuerResolution;
+    const issuerObj = issuer.kind === 'ClusterIssuer'
+      ? this.o.caches.clusterIssuers.get(undefined, issuer.name)
+      : this.o.caches.issuers.get(es.metadata.namespace, issuer.name);
+    if (!issuerObj) {
+      const problem = {
+        reason: Reasons.IssuerNotFound,
+        message: `${issuer.kind} ${issuer.name} does not exist${issuer.kind === 'Issuer' ? ` in namespace ${es.metadata.namespace}` : ''}: create it or change the issuer`,
+      };
+      part.conditions.push(cond(C.TransitReady, false, problem.reason, problem.message));
+      part.problems.push(problem);
+      return { part, certificate };
+    }
+
+    const desired = buildCertificate(es, policy, issuer, ownerReference(es));
+    const live = this.o.caches.certificates.get(es.metadata.namespace, desired.metadata.name);
+    await this.o.applier.apply<CertificateObject>(desired, live);
+    part.generated.push(ref(desired));
+
+    const name = desired.metadata.name;
+    const secretName = tlsSecretName(es.metadata.name ?? '');
+    certificate.name = name;
+    certificate.secretName = secretName;
+    certificate.issuer = `${issuer.kind}/${issuer.name}`;
+    const ready = live?.status?.conditions?.find((c) => c.type === 'Ready');
+    if (live?.status?.renewalTime) certificate.renewalTime = live.status.renewalTime;
+
+    const secret = this.o.caches.secrets.get(es.metadata.namespace, secretName);
+    const pem = secret?.data?.['tls.crt'];
+    if (pem) {
+      try {
+        const cert = new X509Certificate(Buffer.from(pem, 'base64'));
+        certificate.serialNumber = cert.serialNumber;
+        certificate.notBefore = new Date(cert.validFrom).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        certificate.notAfter = new Date(cert.validTo).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        this.o.metrics.certificateExpiry.set({ namespace: es.metadata.namespace ?? '', service: es.metadata.name ?? '' }, Date.parse(cert.validTo) / 1000);
+      } catch {
+        part.problems.push({ reason: Reasons.CertificateFailed, message: `Secret ${secretName} holds no readable certificate` });
+      }
+    }
+    if (ready?.status === 'True' && certificate.serialNumber) {
+      part.conditions.push(cond(C.TransitReady, true, Reasons.CertificateIssued, `certificate ${certificate.serialNumber} valid until ${certificate.notAfter}`));
+    } else {
+      const why = ready?.message ? `: ${ready.message}` : '';
+      part.conditions.push(cond(C.TransitReady, false, Reasons.CertificatePending, `waiting for cert-manager to issue Certificate ${name}${why}`));
+    }
+    return { part, certificate };
+  }
+
+  // --- access: NetworkPolicies for the declared peers.
+
+  private async access(es: EncryptedService): Promise<Part> {
+    const part: Part = { conditions: [], generated: [], problems: [] };
+    const { peers, missing } = resolvePeers(es, (ns, name) => this.o.caches.encryptedServices.get(ns, name));
+    const desired = buildNetworkPolicies(es, peers, ownerReference(es));
+    for (const np of desired) {
+      await this.o.applier.apply(np, this.o.caches.networkPolicies.get(np.metadata?.namespace, np.metadata?.name ?? ''));
+      part.generated.push(ref(np));
+    }
+    await this.deleteStale(this.o.caches.networkPolicies, es, 'access', desired);
+    if (missing.length > 0) {
+      const names = missing.map((m) => `${m.namespace}/${m.name}`).join(', ');
+      const problem = { reason: Reasons.PeerNotFound, message: `peer EncryptedService ${names} not found; its traffic stays denied until it exists` };
+      part.problems.push(problem);
+      part.conditions.push(cond(C.AccessReady, false, problem.reason, problem.message));
+    } else {
+      part.conditions.push(cond(C.AccessReady, true, Reasons.NetworkPoliciesApplied, `${desired.length} NetworkPolicies admit ${peers.length} declared peers on the TLS ports`));
+    }
+    return part;
+  }
+
+  private async deleteStale<T extends KubernetesObject>(cache: Informer<T>, es: EncryptedService, component: string, desired: KubernetesObject[]) {
+    const keep = new Set(desired.map((d) => d.metadata?.name));
+    for (const live of cache.list(es.metadata.namespace)) {
+      const labels = live.metadata?.labels ?? {};
+      if (labels[LABEL_ENCRYPTED_SERVICE] !== es.metadata.name || labels[LABEL_COMPONENT] !== component) continue;
+      if (keep.has(live.metadata?.name)) continue;
+      await this.o.applier.delete({ apiVersion: live.apiVersion ?? '', kind: live.kind ?? '', metadata: { name: live.metadata?.name ?? '', namespace: es.metadata.namespace ?? '' } });
+    }
+  }
+
+  // --- trust: the namespace's bundle of CA roots, from every service's issued chain.
+
+  private async trust(es: EncryptedService) {
+    const part: Part = { conditions: [], generated: [], problems: [] };
+    const namespace = es.metadata.namespace ?? '';
+    const services = this.o.caches.encryptedServices.list(namespace).filter((s) => !s.metadata.deletionTimestamp);
+    const caBundles = services.map((s) => this.o.caches.secrets.get(namespace, tlsSecretName(s.metadata.name ?? ''))?.data?.['ca.crt'])
+      .map((b) => (b ? Buffer.from(b, 'base64').toString('utf8') : undefined));
+    const live = this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP);
+    // Roots already published stay until a CA rotation removes them explicitly: a root must
+    // never disappear while a served certificate may still chain to it.
+    const roots = mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], ...caBundles);
+    const bundle = { configMapName: TRUST_BUNDLE_CONFIGMAP, roots: roots.length };
+    if (roots.length === 0) return { part, bundle };
+    const desired = buildTrustBundle(namespace, services.map(ownerReference), roots);
+    await this.o.applier.apply(desired, live);
+    part.generated.push(ref(desired));
+    return { part, bundle };
+  }
+
+  // --- at rest: versioned encrypted StorageClasses, LUKS keys, and the PVCs.
+
+  private async atRest(es: EncryptedService) {
+    const part: Part = { conditions: [], generated: [], problems: [] };
+    const volumes: VolumeStatus[] = [];
+    const declared = es.spec.atRest?.volumes ?? [];
+    if (declared.length === 0) {
+      part.conditions.push(cond(C.AtRestReady, true, Reasons.NotConfigured, 'no volumes declared'));
+      return { part, volumes };
+    }
+    const namespace = es.metadata.namespace ?? '';
+    const unencrypted: string[] = [];
+    for (const volume of declared) {
+      const sc = buildStorageClass(es, volume);
+      const scName = sc.metadata?.name ?? '';
+      await this.o.applier.apply(sc, this.o.caches.storageClasses.get(undefined, scName));
+      part.generated.push(ref(sc));
+
+      const claimName = volumeClaimName(es.metadata.name ?? '', volume.name);
+      const existing = this.o.caches.claims.get(namespace, claimName) ?? (await this.o.reader.claim(namespace, claimName));
+      if (!existing) {
+        if (volume.provider === 'longhorn') {
+          // Created once, before its volume, and never re-applied: a replaced passphrase makes the volume unreadable.
+          const keySecret = buildLuksKeySecret(es, volume, generateLuksPassphrase());
+          await this.o.creator.createIfMissing(keySecret);
+          part.generated.push(ref(keySecret));
+        }
+        const claim = buildVolumeClaim(es, volume, scName, ownerReference(es));
+        await this.o.applier.apply(claim);
+        part.generated.push(ref(claim));
+        volumes.push({ name: volume.name, claimName, storageClassName: scName, encrypted: true, message: `created on encrypted StorageClass ${scName}` });
+        continue;
+      }
+      // An existing claim is never modified (its class is immutable and it holds data): it is
+      // classified and reported.
+      const className = existing.spec?.storageClassName;
+      const existingClass = className
+        ? (this.o.caches.storageClasses.get(undefined, className) ?? (await this.o.reader.storageClass(className)))
+        : undefined;
+      const verdict = classifyExistingClaim(existing, existingClass, scName);
+      volumes.push({ name: volume.name, claimName, ...(className ? { storageClassName: className } : {}), encrypted: verdict.state !== 'unencrypted', message: verdict.message });
+      if (verdict.state === 'unencrypted') unencrypted.push(verdict.message);
+      if (isOurs(existing, es)) {
+        part.generated.push(ref({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } }));
+        if (volume.provider === 'longhorn') {
+          const keyName = buildLuksKeySecret(es, volume, '').metadata?.name ?? '';
+          part.generated.push(ref({ apiVersion: 'v1', kind: 'Secret', metadata: { name: keyName, namespace } }));
+          if (!this.o.caches.secrets.get(namespace, keyName)) {
+            part.problems.push({ reason: 'VolumeKeyMissing', message: `LUKS key Secret ${keyName} of volume ${claimName} is missing; the operator never generates a replacement key for an existing volume: restore the Secret from backup` });
+          }
+        }
+      }
+    }
+    if (unencrypted.length > 0) {
+      part.conditions.push(cond(C.AtRestReady, false, Reasons.UnencryptedVolume, unencrypted.join('; ')));
+    } else {
+      part.conditions.push(cond(C.AtRestReady, true, Reasons.VolumesEncrypted, `${declared.length} volumes on encrypted StorageClasses`));
+    }
+    return { part, volumes };
+  }
+
+  // --- secrets: envelope-encrypted and sealed secrets belong to the KeyPolicy work (crypto module).
+
+  private secrets(es: EncryptedService): Part {
+    const declared = (es.spec.secrets?.envelope?.length ?? 0) + (es.spec.secrets?.sealed?.length ?? 0);
+    if (declared === 0) return { conditions: [cond(C.SecretsReady, true, Reasons.NotConfigured, 'no secrets declared')], generated: [], problems: [] };
+    const problem = { reason: 'SecretsUnsupported', message: `${declared} secrets declared, but this operator build does not materialise secrets yet; nothing was written` };
+    return { conditions: [cond(C.SecretsReady, false, problem.reason, problem.message)], generated: [], problems: [] };
+  }
+
+  // --- status
+
+  private readyCondition(parts: ConditionInput[]): ConditionInput {
+    const notReady = parts.filter((c) => c.status !== 'True');
+    if (notReady.length === 0) return cond(C.Ready, true, Reasons.Reconciled, 'encrypted in transit and at rest; access restricted to declared peers');
+    return cond(C.Ready, false, notReady[0]!.reason, notReady.map((c) => `${c.type}: ${c.message}`).join('; '));
+  }
+
+  private blocked(problem: Problem): ConditionInput[] {
+    return [
+      cond(C.Ready, false, problem.reason, problem.message),
+      cond(C.Degraded, true, problem.reason, problem.message),
+    ];
+  }
+
+  private async writeStatus(
+    es: EncryptedService,
+    conditions: ConditionInput[],
+    generated: GeneratedObjectRef[],
+    fields: Partial<EncryptedServiceStatus>,
+  ): Promise<void> {
+    const previous = es.status ?? {};
+    const next: EncryptedServiceStatus = {
+      ...stripUndefined(fields),
+      observedGeneration: es.metadata.generation ?? 0,
+      conditions: setConditions(previous.conditions, conditions, es.metadata.generation, this.now()),
+      generatedObjects: generated,
+    };
+    if (!statusChanged(previous, next)) return;
+    await this.o.applier.applyStatus({ ...this.resourceRef(es), kind: ENCRYPTED_SERVICE.kind }, next);
+    this.recordTransitions(es, previous.conditions, next.conditions ?? []);
+  }
+
+  private recordTransitions(es: EncryptedService, before: Condition[] | undefined, after: Condition[]): void {
+    for (const c of after) {
+      const old = before?.find((b) => b.type === c.type);
+      if (old && old.status === c.status && old.reason === c.reason) continue;
+      if (c.type === C.Ready || (c.type === C.Degraded && c.status === 'True') || c.status === 'False') {
+        const warn = (c.type === C.Degraded && c.status === 'True') || (c.type !== C.Degraded && c.status === 'False');
+        this.o.events.record({ ...es, apiVersion: API_VERSION, kind: ENCRYPTED_SERVICE.kind }, warn ? 'Warning' : 'Normal', c.reason, `${c.type}: ${c.message}`);
+      }
+    }
+  }
+
+  private resourceRef(es: EncryptedService) {
+    return { group: GROUP, version: VERSION, plural: ENCRYPTED_SERVICE.plural, namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '' };
+  }
+
+  // --- deletion
+
+  private async ensureFinalizer(es: EncryptedService): Promise<void> {
+    if (es.metadata.finalizers?.includes(FINALIZER)) return;
+    await this.o.applier.apply({
+      apiVersion: API_VERSION, kind: ENCRYPTED_SERVICE.kind,
+      metadata: { name: es.metadata.name ?? '', namespace: es.metadata.namespace ?? '', finalizers: [FINALIZER] },
+    });
+  }
+
+  /** Removes what owner references cannot: shared StorageClasses nobody else uses, the TLS
+   * Secret cert-manager leaves behind, and (deletionPolicy Delete) PVCs and their keys. */
+  private async finalize(es: EncryptedService): Promise<void> {
+    if (!es.metadata.finalizers?.includes(FINALIZER)) return;
+    const namespace = es.metadata.namespace ?? '';
+    const others = this.o.caches.encryptedServices.list().filter((s) => s.metadata.uid !== es.metadata.uid && !s.metadata.deletionTimestamp);
+    const inUse = new Set(others.flatMap((s) => (withEncryptedServiceDefaults(s.spec).atRest?.volumes ?? []).map((v) => buildStorageClass(s, v).metadata?.name)));
+    for (const volume of es.spec.atRest?.volumes ?? []) {
+      const scName = buildStorageClass(es, volume).metadata?.name ?? '';
+      if (!inUse.has(scName)) await this.o.applier.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } });
+      if (es.spec.deletionPolicy === 'Delete') {
+        const claimName = volumeClaimName(es.metadata.name ?? '', volume.name);
+        const claim = this.o.caches.claims.get(namespace, claimName);
+        if (claim && isOurs(claim, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } });
+        if (volume.provider === 'longhorn') {
+          const keyName = buildLuksKeySecret(es, volume, '').metadata?.name ?? '';
+          const key = this.o.caches.secrets.get(namespace, keyName);
+          if (key && isOurs(key, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: keyName, namespace } });
+        }
+      }
+    }
+    const tls = this.o.caches.secrets.get(namespace, tlsSecretName(es.metadata.name ?? ''));
+    if (tls && isOurs(tls, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: tls.metadata?.name ?? '', namespace } });
+    await this.o.applier.removeFinalizer(this.resourceRef(es), es.metadata.finalizers ?? [], FINALIZER);
+    this.log.info('finalized', { namespace, name: es.metadata.name });
+  }
+}
+
+function isOurs(obj: KubernetesObject, es: EncryptedService): boolean {
+  return obj.metadata?.labels?.[LABEL_ENCRYPTED_SERVICE] === es.metadata.name;
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return JSON.parse(JSON.stringify(o)) as T;
+}
+
+/** Whether writing `next` would change anything a user can see (conditions compared without the
+ * timestamps that setConditions keeps stable anyway). */
+export function statusChanged(previous: EncryptedServiceStatus, next: EncryptedServiceStatus): boolean {
+  return !(isSubset(next, previous) && isSubset(previous.conditions ?? [], next.conditions ?? []));
+}
+

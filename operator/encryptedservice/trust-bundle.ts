@@ -1,0 +1,48 @@
+// The per-namespace ConfigMap of CA roots that workloads trust. It is built from every
+// EncryptedService in the namespace at once (each reconcile writes the same whole object), so
+// services sharing a namespace never take each other's roots away. During a CA rotation it
+// holds the old and the new root.
+import { X509Certificate } from 'node:crypto';
+import type { V1ConfigMap, V1OwnerReference } from '@kubernetes/client-node';
+import {
+  LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY_VALUE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY,
+} from '../api/v1alpha1/index.js';
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The certificates in a PEM bundle, normalised (one block each, trailing newline). */
+export function splitPem(bundle: string | undefined): string[] {
+  return (bundle?.match(PEM_BLOCK) ?? []).map((block) => `${block.trim()}\n`);
+}
+
+/** Unique CA certificates, ordered by fingerprint so the same roots always give the same bytes. */
+export function mergeRoots(...bundles: (string | undefined)[]): string[] {
+  const byFingerprint = new Map<string, string>();
+  for (const pem of bundles.flatMap(splitPem)) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(pem);
+    } catch {
+      continue; // not a certificate: never let one bad block empty the bundle
+    }
+    if (cert.ca) byFingerprint.set(cert.fingerprint256, pem);
+  }
+  return [...byFingerprint.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, pem]) => pem);
+}
+
+export function buildTrustBundle(namespace: string, owners: V1OwnerReference[], roots: string[]): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: TRUST_BUNDLE_CONFIGMAP,
+      namespace,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_COMPONENT]: 'trust' },
+      // Not controller references: the bundle belongs to all of them and goes when the last one does.
+      ownerReferences: [...owners]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((o) => ({ ...o, controller: false, blockOwnerDeletion: false })),
+    },
+    data: { [TRUST_BUNDLE_KEY]: roots.join('') },
+  };
+}
