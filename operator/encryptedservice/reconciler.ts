@@ -26,6 +26,7 @@ import { buildNetworkPolicies, resolvePeers } from './network-policy.js';
 import { resolveIssuer, resolvePolicy, tlsWeakening, type Problem } from './policy.js';
 import {
   buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase,
+  luksKeySecretName, volumeDeletedWithService,
 } from './storage.js';
 import { buildTrustBundle, mergeRoots } from './trust-bundle.js';
 
@@ -283,7 +284,7 @@ export class EncryptedServiceReconciler {
       if (!existing) {
         if (volume.provider === 'longhorn') {
           // Created once, before its volume, and never re-applied: a replaced passphrase makes the volume unreadable.
-          const keySecret = buildLuksKeySecret(es, volume, generateLuksPassphrase());
+          const keySecret = buildLuksKeySecret(es, volume, generateLuksPassphrase(), ownerReference(es));
           await this.o.creator.createIfMissing(keySecret);
           part.generated.push(ref(keySecret));
         }
@@ -305,7 +306,7 @@ export class EncryptedServiceReconciler {
       if (isOurs(existing, es)) {
         part.generated.push(ref({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } }));
         if (volume.provider === 'longhorn') {
-          const keyName = buildLuksKeySecret(es, volume, '').metadata?.name ?? '';
+          const keyName = luksKeySecretName(es.metadata.name ?? '', volume.name);
           part.generated.push(ref({ apiVersion: 'v1', kind: 'Secret', metadata: { name: keyName, namespace } }));
           if (!this.o.caches.secrets.get(namespace, keyName)) {
             part.problems.push({ reason: 'VolumeKeyMissing', message: `LUKS key Secret ${keyName} of volume ${claimName} is missing; the operator never generates a replacement key for an existing volume: restore the Secret from backup` });
@@ -388,31 +389,41 @@ export class EncryptedServiceReconciler {
     });
   }
 
-  /** Removes what owner references cannot: shared StorageClasses nobody else uses, the TLS
-   * Secret cert-manager leaves behind, and (deletionPolicy Delete) PVCs and their keys. */
-  private async finalize(es: EncryptedService): Promise<void> {
+  /**
+   * Removes what owner references cannot reach: StorageClasses nobody else uses, the TLS Secret
+   * cert-manager leaves behind, and volumes (with their keys) that the spec says go with the
+   * service. The Certificate goes first and must be gone before its Secret is deleted, or
+   * cert-manager would issue the Secret again.
+   */
+  private async finalize(es: EncryptedService): Promise<Result | void> {
     if (!es.metadata.finalizers?.includes(FINALIZER)) return;
     const namespace = es.metadata.namespace ?? '';
+    const name = es.metadata.name ?? '';
+    const certificate = this.o.caches.certificates.get(namespace, name);
+    if (certificate && isOurs(certificate, es)) {
+      await this.o.applier.delete({ apiVersion: certificate.apiVersion ?? '', kind: 'Certificate', metadata: { name, namespace } });
+      return { requeueAfter: 1_000 };
+    }
+    const tls = this.o.caches.secrets.get(namespace, tlsSecretName(name));
+    if (tls && isOurs(tls, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: tls.metadata?.name ?? '', namespace } });
+
     const others = this.o.caches.encryptedServices.list().filter((s) => s.metadata.uid !== es.metadata.uid && !s.metadata.deletionTimestamp);
     const inUse = new Set(others.flatMap((s) => (withEncryptedServiceDefaults(s.spec).atRest?.volumes ?? []).map((v) => buildStorageClass(s, v).metadata?.name)));
     for (const volume of es.spec.atRest?.volumes ?? []) {
       const scName = buildStorageClass(es, volume).metadata?.name ?? '';
       if (!inUse.has(scName)) await this.o.applier.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } });
-      if (es.spec.deletionPolicy === 'Delete') {
-        const claimName = volumeClaimName(es.metadata.name ?? '', volume.name);
-        const claim = this.o.caches.claims.get(namespace, claimName);
-        if (claim && isOurs(claim, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } });
-        if (volume.provider === 'longhorn') {
-          const keyName = buildLuksKeySecret(es, volume, '').metadata?.name ?? '';
-          const key = this.o.caches.secrets.get(namespace, keyName);
-          if (key && isOurs(key, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: keyName, namespace } });
-        }
-      }
+      // Owner references already take claims and keys that go with the service; the explicit
+      // deletes cover objects created before the volume's retain setting changed.
+      if (!volumeDeletedWithService(es, volume)) continue;
+      const claimName = volumeClaimName(name, volume.name);
+      const claim = this.o.caches.claims.get(namespace, claimName);
+      if (claim && isOurs(claim, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } });
+      const keyName = luksKeySecretName(name, volume.name);
+      const key = this.o.caches.secrets.get(namespace, keyName);
+      if (key && isOurs(key, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: keyName, namespace } });
     }
-    const tls = this.o.caches.secrets.get(namespace, tlsSecretName(es.metadata.name ?? ''));
-    if (tls && isOurs(tls, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: tls.metadata?.name ?? '', namespace } });
     await this.o.applier.removeFinalizer(this.resourceRef(es), es.metadata.finalizers ?? [], FINALIZER);
-    this.log.info('finalized', { namespace, name: es.metadata.name });
+    this.log.info('finalized', { namespace, name });
   }
 }
 

@@ -1,6 +1,7 @@
 // Every write the operator makes to objects it owns goes through here: server-side apply
 // under one field manager, skipped when the live object already matches.
 import * as k8s from '@kubernetes/client-node';
+import { RawApplyClient } from './raw-apply.js';
 import { isSubset } from './subset.js';
 
 export const FIELD_MANAGER = 'lockstep-operator';
@@ -22,19 +23,19 @@ export interface ApplyResult<T> {
 
 export class Applier {
   private readonly objects: k8s.KubernetesObjectApi;
+  private readonly raw: RawApplyClient;
   private readonly custom: k8s.CustomObjectsApi;
 
   constructor(kc: k8s.KubeConfig, private readonly fieldManager = FIELD_MANAGER) {
     this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+    this.raw = RawApplyClient.forConfig(kc);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
   }
 
   /** Applies `desired` unless `live` (from an informer cache, or undefined) already matches it. */
   async apply<T extends k8s.KubernetesObject>(desired: T, live?: k8s.KubernetesObject): Promise<ApplyResult<T>> {
     if (live && isSubset(desired, live)) return { object: live as T, changed: false };
-    const object = await this.objects.patch(
-      desired, undefined, undefined, this.fieldManager, true, k8s.PatchStrategy.ServerSideApply,
-    );
+    const object = await this.raw.apply(desired, this.fieldManager);
     return { object, changed: true };
   }
 

@@ -13,7 +13,7 @@ import { TerminalError, WorkQueue, type BackoffOptions, type Reconciler, type Re
 /** Maps an object event to the keys of the primary objects that must be reconciled. */
 export type KeyMapper<T extends KubernetesObject = KubernetesObject> = (obj: T) => Iterable<string>;
 
-export interface Watch<T extends KubernetesObject = KubernetesObject> {
+export interface WatchSource<T extends KubernetesObject = KubernetesObject> {
   readonly informer: Informer<T>;
   /** Default: the object's own key (for the controller's primary resource). */
   readonly toKeys?: KeyMapper<T>;
@@ -63,9 +63,8 @@ export interface ControllerOptions {
   /** Lower-case name used in logs and metric labels, e.g. `encryptedservice`. */
   readonly name: string;
   readonly reconcile: Reconciler;
-  // Watches of different object types share one list; `any` keeps each entry's own T.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly watches: ReadonlyArray<Watch<any>>;
+  // Sources of different object types share one list; `any` lets each entry keep its own T.
+  readonly watches: ReadonlyArray<WatchSource<any>>;
   readonly logger: Logger;
   readonly metrics?: OperatorMetrics;
   /** Parallel reconciles (of different keys). Default 2. */
@@ -131,7 +130,7 @@ export class Controller {
     if (this.started) this.log.info('controller stopped');
   }
 
-  private register(w: Watch): void {
+  private register(w: WatchSource): void {
     const toKeys = w.toKeys ?? ownKey;
     const enqueueFor = (obj: KubernetesObject): void => {
       try {

@@ -37,7 +37,8 @@ export interface WatchHandle {
 
 /** The two calls an informer makes. `kubeTransport` in kube-transport.ts talks to the API server. */
 export interface InformerTransport {
-  list(path: string, query: QueryParams): Promise<ListResponse>;
+  /** `signal` aborts the request when the informer stops. */
+  list(path: string, query: QueryParams, signal?: AbortSignal): Promise<ListResponse>;
   /** Same contract as client-node's `Watch.watch`: `onDone(null)` on a clean end, `onDone(err)` otherwise. */
   watch(
     path: string,
@@ -240,7 +241,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         fieldSelector: this.opts.fieldSelector,
         limit: this.opts.pageSize ?? 500,
         continue: continueToken,
-      });
+      }, this.stopController.signal);
       items.push(...(page.items ?? []));
       rv = page.metadata?.resourceVersion ?? rv;
       continueToken = page.metadata?.continue || undefined;

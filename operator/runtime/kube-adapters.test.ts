@@ -137,6 +137,17 @@ describe('kubeTransport', () => {
     expect(describeApiError(err)).toEqual({ code: 403, reason: 'Forbidden', message: 'secrets is forbidden' });
   });
 
+  it('gives up on a list the server never answers, and aborts it when the informer stops', async () => {
+    route = () => undefined; // accept the request, never respond
+    const t = kubeTransport(kc, { listTimeoutMs: 200 });
+    const timedOut = await t.list('/api/v1/secrets', {}).catch((e: unknown) => e);
+    expect(describeApiError(timedOut).reason).toBe('Aborted');
+    const stop = new AbortController();
+    const pending = kubeTransport(kc).list('/api/v1/secrets', {}, stop.signal).catch((e: unknown) => e);
+    stop.abort();
+    expect(describeApiError(await pending).reason).toBe('Aborted');
+  });
+
   it('watches with bookmarks and a server timeout, streaming events until the server ends', async () => {
     route = (_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });

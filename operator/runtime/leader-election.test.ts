@@ -130,9 +130,24 @@ describe('LeaderElector', () => {
     }
     expect(tookOverAt).toBeDefined();
     expect(tookOverAt! - diedAt).toBeLessThanOrEqual(20_000);
+    // Waking at the expiry (not at the next retry) bounds it by the lease duration plus one retry period.
+    expect(tookOverAt! - diedAt).toBeLessThanOrEqual(LEASE + 2_300);
     // Not before the lease could have expired.
     expect(tookOverAt! - diedAt).toBeGreaterThanOrEqual(LEASE - 2_000);
     expect(store.state?.record).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
+    await b.elector.stop();
+  });
+
+  it('a follower tries again right at the expiry instead of waiting for its next regular retry', async () => {
+    const clock = new FakeClock(T0);
+    const store = new MemoryLeaseStore();
+    await store.create(rec('gone', { acquireTime: T0, renewTime: T0, leaseTransitions: 0 }));
+    const log: string[] = [];
+    const b = candidate('b', store, clock, log);
+    b.elector.start();
+    for (let t = 0; t < 20_000 && !b.elector.isLeader(); t += 10) await clock.advance(10);
+    // Retries fall at 0, 2.2, ..., 13.2 s; the next would be 15.4 s, after the 15 s expiry.
+    expect(log).toEqual(['b started @15001']);
     await b.elector.stop();
   });
 

@@ -117,7 +117,7 @@ export interface LeaderElectionOptions {
 /** Followers wait up to 10% longer than the retry period, so candidates do not move in step. */
 const FOLLOWER_JITTER = 0.1;
 
-type Attempt = { ok: true } | { ok: false; otherHolder: boolean };
+type Attempt = { ok: true } | { ok: false; otherHolder: boolean; expiresAt?: number };
 
 export class LeaderElector {
   readonly identity: string;
@@ -202,7 +202,11 @@ export class LeaderElector {
             this.opts.onStartedLeading?.();
             await sleep(this.clock, this.retryPeriodMs, signal);
           } else {
-            await sleep(this.clock, this.retryPeriodMs * (1 + FOLLOWER_JITTER * this.random()), signal);
+            // Wake at the holder's expiry if that comes before the next regular retry: it takes
+            // up to a retry period off the hand-over.
+            let wait = this.retryPeriodMs * (1 + FOLLOWER_JITTER * this.random());
+            if (attempt.expiresAt !== undefined) wait = Math.min(wait, Math.max(0, attempt.expiresAt - this.clock.now()) + 1);
+            await sleep(this.clock, wait, signal);
           }
           continue;
         }
@@ -252,7 +256,7 @@ export class LeaderElector {
     const decision = decide({ observed: this.observation, now, identity: this.identity, leaseDurationMs: this.leaseDurationMs });
     if (decision.action === 'follow') {
       this.noteLeader(decision.holder);
-      return { ok: false, otherHolder: true };
+      return { ok: false, otherHolder: true, expiresAt: decision.expiresAt };
     }
     try {
       const written = state

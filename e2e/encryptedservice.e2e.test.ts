@@ -1,0 +1,284 @@
+// EncryptedService end to end on a real API server, etcd, garbage collector and cert-manager:
+// the three-tier example converges, follows spec changes, repairs drift, reports broken
+// references, never touches an existing unencrypted volume, and cleans up after deletion.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import type { KubernetesObject, V1ConfigMap, V1NetworkPolicy, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
+import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
+import { clients, eventually } from './harness/cluster.js';
+import { applyAsUser, condition, exists, installCrds, readService, waitForCondition } from './harness/lockstep.js';
+import { loadObjects, yamlFiles } from './harness/manifests.js';
+import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
+import { startInProcess, type RunningOperator } from './harness/operator.js';
+
+const c = clients();
+let ns = '';
+let operator: RunningOperator;
+
+type Obj = KubernetesObject & { spec?: Record<string, unknown>; data?: Record<string, string> };
+const cm = (kind: string, name: string, namespace = ns) => ({ apiVersion: 'cert-manager.io/v1', kind, metadata: { name, namespace } });
+const read = <T extends KubernetesObject>(apiVersion: string, kind: string, name: string, namespace: string | undefined = ns) =>
+  c.objects.read({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } }) as Promise<T>;
+
+/**
+ * The three-tier example, moved into the test namespace. Two deliberate differences: the
+ * KeyPolicy's managed CA is replaced by the cluster's default CA issuer, and the example's sealed
+ * and envelope secrets (sealed for the example's own cluster) are left out — the secrets suite
+ * covers them with values sealed for this cluster.
+ */
+function threeTier(namespace: string): KubernetesObject[] {
+  return yamlFiles('examples/three-tier').flatMap(loadObjects)
+    .filter((o) => o.kind !== 'Namespace')
+    .map((o) => {
+      const obj = structuredClone(o) as Obj;
+      obj.metadata = { ...obj.metadata, namespace };
+      if (obj.kind === 'KeyPolicy') {
+        const spec = obj.spec as KeyPolicy['spec'];
+        delete spec.certificates?.defaultIssuer;
+        spec.allowed = {
+          namespaces: [namespace],
+          serviceAccounts: (spec.allowed?.serviceAccounts ?? []).map((sa) => `${namespace}/${sa.split('/')[1]}`),
+        };
+      }
+      if (obj.kind === 'EncryptedService') delete (obj.spec as unknown as EncryptedService['spec']).secrets;
+      return obj;
+    });
+}
+
+beforeAll(async () => {
+  installCrds();
+  ns = await createTestNamespace(c, 'e2e-esvc');
+  operator = startInProcess(c.kc);
+  for (const obj of threeTier(ns)) await applyAsUser(c, obj);
+});
+
+afterAll(async () => {
+  await deleteTestNamespace(c, ns);
+  // The operator finalizes what is left before it stops.
+  await eventually('test EncryptedServices finalized', async () =>
+    ((await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices' })) as { items: unknown[] }).items.length === 0 ? true : undefined,
+  60_000).catch(() => undefined);
+  await operator?.stop();
+});
+
+describe('the three-tier example', () => {
+  it('converges: every service Ready, with the children BRIEF.md promises', async () => {
+    for (const name of ['database', 'api', 'frontend']) await waitForCondition(c, ns, name, 'Ready', 'True', 'Reconciled', 120_000);
+
+    const api = await readService(c, ns, 'api');
+    expect(api.status?.spiffeID).toBe(`spiffe://cluster.local/ns/${ns}/sa/api`);
+    expect(api.status?.observedGeneration).toBe(api.metadata.generation);
+    expect(api.status?.certificate?.serialNumber).toMatch(/^[0-9A-F]+$/);
+
+    // Certificate: identity, names, lifetime within the policy, key rotated on every renewal.
+    const cert = await read<Obj>('cert-manager.io/v1', 'Certificate', 'api');
+    expect(cert.spec).toMatchObject({
+      secretName: 'api-tls',
+      duration: '12h',
+      renewBefore: '4h',
+      uris: [`spiffe://cluster.local/ns/${ns}/sa/api`],
+      dnsNames: ['api', `api.${ns}`, `api.${ns}.svc`, `api.${ns}.svc.cluster.local`],
+      usages: ['digital signature', 'server auth', 'client auth'],
+      privateKey: { algorithm: 'ECDSA', size: 384, rotationPolicy: 'Always' },
+      issuerRef: { name: 'lockstep-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
+      secretTemplate: { labels: { 'lockstep.dev/encrypted-service': 'api' } },
+    });
+    expect(cert.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'EncryptedService', name: 'api', controller: true });
+    expect((cert.spec as { renewBeforePercentage?: number }).renewBeforePercentage).toBeUndefined();
+
+    // The issued Secret chains to the namespace's trust bundle and carries the SPIFFE ID.
+    const tls = await c.core.readNamespacedSecret({ name: 'api-tls', namespace: ns });
+    const leaf = new X509Certificate(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64'));
+    const bundle = await c.core.readNamespacedConfigMap({ name: 'lockstep-trust-bundle', namespace: ns });
+    const roots = (bundle.data?.['ca.crt'] ?? '').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    expect(roots.length).toBeGreaterThanOrEqual(1);
+    expect(roots.some((r) => leaf.verify(new X509Certificate(r).publicKey))).toBe(true);
+    expect(leaf.subjectAltName).toContain(`URI:spiffe://cluster.local/ns/${ns}/sa/api`);
+    expect(leaf.serialNumber).toBe(api.status?.certificate?.serialNumber);
+    expect(bundle.metadata?.ownerReferences?.map((o) => o.name).sort()).toEqual(['api', 'database', 'frontend']);
+
+    // NetworkPolicies: default deny, then the frontend (and Prometheus) on the https port only.
+    const deny = await c.objects.read({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'api-default-deny', namespace: ns } }) as V1NetworkPolicy;
+    expect(deny.spec?.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'api' } });
+    expect(deny.spec?.policyTypes).toContain('Ingress');
+    expect(deny.spec?.ingress ?? []).toEqual([]);
+    const allow = await c.objects.read({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'api-allow', namespace: ns } }) as V1NetworkPolicy;
+    const rules = allow.spec?.ingress ?? [];
+    const fromFrontend = rules.find((r) => r._from?.some((p) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'frontend'));
+    expect(fromFrontend?.ports).toEqual([{ protocol: 'TCP', port: 8443 }]);
+    const fromPrometheus = rules.find((r) => r._from?.some((p) => p.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring'));
+    expect(fromPrometheus?.ports).toEqual([{ protocol: 'TCP', port: 8443 }]);
+    expect(rules).toHaveLength(2);
+
+    // Egress restriction for the database: only DNS.
+    const dbAllow = await c.objects.read({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'database-allow', namespace: ns } }) as V1NetworkPolicy;
+    expect(dbAllow.spec?.policyTypes).toEqual(expect.arrayContaining(['Ingress', 'Egress']));
+    expect(dbAllow.spec?.egress?.flatMap((e) => e.ports?.map((p) => p.port) ?? [])).toEqual(expect.arrayContaining([53]));
+
+    // At rest: an encrypted longhorn StorageClass, the PVC on it, and its own LUKS key.
+    const db = await readService(c, ns, 'database');
+    const volume = db.status?.volumes?.[0];
+    expect(volume).toMatchObject({ name: 'data', claimName: 'database-data', encrypted: true });
+    const sc = await read<Obj & { parameters?: Record<string, string>; provisioner?: string; reclaimPolicy?: string }>('storage.k8s.io/v1', 'StorageClass', volume?.storageClassName ?? '', undefined);
+    expect(sc.provisioner).toBe('driver.longhorn.io');
+    expect(sc.reclaimPolicy).toBe('Retain');
+    expect(sc.parameters).toMatchObject({ encrypted: 'true', 'csi.storage.k8s.io/node-publish-secret-name': '${pvc.name}-luks' });
+    const pvc = await c.core.readNamespacedPersistentVolumeClaim({ name: 'database-data', namespace: ns });
+    expect(pvc.spec?.storageClassName).toBe(sc.metadata?.name);
+    expect(pvc.spec?.accessModes).toEqual(['ReadWriteOncePod']);
+    expect(pvc.spec?.resources?.requests?.storage).toBe('20Gi');
+    const luks = await c.core.readNamespacedSecret({ name: 'database-data-luks', namespace: ns });
+    const luksData = Object.fromEntries(Object.entries(luks.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+    expect(luksData).toMatchObject({ CRYPTO_KEY_PROVIDER: 'secret', CRYPTO_KEY_CIPHER: 'aes-xts-plain64', CRYPTO_KEY_HASH: 'sha256', CRYPTO_KEY_SIZE: '512', CRYPTO_PBKDF: 'argon2id' });
+    expect(luksData['CRYPTO_KEY_VALUE']?.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it('follows a spec change, and caps the lifetime at the KeyPolicy maximum', async () => {
+    const before = await readService(c, ns, 'api');
+    await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'api', namespace: ns }, spec: { ...before.spec, transit: { ...before.spec.transit, duration: '6h', renewBefore: '2h' } } } as KubernetesObject);
+    const after = await waitForCondition(c, ns, 'api', 'Ready', 'True');
+    expect(after.metadata.generation).toBeGreaterThan(before.metadata.generation ?? 0);
+    await eventually('Certificate duration 6h', async () => ((await read<Obj>('cert-manager.io/v1', 'Certificate', 'api')).spec?.['duration'] === '6h' ? true : undefined));
+
+    // The example's KeyPolicy allows at most 72h.
+    await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'api', namespace: ns }, spec: { ...before.spec, transit: { ...before.spec.transit, duration: '100h', renewBefore: '2h' } } } as KubernetesObject);
+    await eventually('Certificate duration capped to 72h', async () => ((await read<Obj>('cert-manager.io/v1', 'Certificate', 'api')).spec?.['duration'] === '72h' ? true : undefined));
+  });
+
+  it('restores a generated object that was deleted or edited by someone else', async () => {
+    const np = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'frontend-allow', namespace: ns } };
+    const original = await c.objects.read(np) as V1NetworkPolicy;
+    await c.objects.delete(np);
+    const restored = await eventually('frontend-allow recreated', async () => {
+      const now = await c.objects.read(np).catch(() => undefined) as V1NetworkPolicy | undefined;
+      return now && now.metadata?.uid !== original.metadata?.uid ? now : undefined;
+    });
+    expect(restored.spec).toEqual(original.spec);
+
+    // Someone else takes over a field with force: the operator takes it back.
+    await c.objects.patch(
+      { ...cm('Certificate', 'frontend'), spec: { duration: '2h' } } as KubernetesObject,
+      undefined, undefined, 'someone-else', true, 'application/apply-patch+yaml',
+    );
+    await eventually('frontend Certificate duration restored', async () =>
+      ((await read<Obj>('cert-manager.io/v1', 'Certificate', 'frontend')).spec?.['duration'] === '24h' ? true : undefined));
+  });
+});
+
+describe('broken references become conditions, and heal', () => {
+  const service = (name: string, spec: Partial<EncryptedService['spec']>): KubernetesObject => ({
+    apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name, namespace: ns },
+    spec: {
+      workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name },
+      ports: [{ name: 'https', port: 8443 }],
+      keyPolicyRef: { name: 'shop' },
+      ...spec,
+    },
+  } as KubernetesObject);
+
+  it('missing KeyPolicy → KeyPolicyNotFound, then Ready once it exists', async () => {
+    await applyAsUser(c, service('orphan', { keyPolicyRef: { name: 'later' } }));
+    const es = await waitForCondition(c, ns, 'orphan', 'Ready', 'False', 'KeyPolicyNotFound');
+    expect(condition(es, 'Degraded')).toMatchObject({ status: 'True', reason: 'KeyPolicyNotFound' });
+    expect(condition(es, 'Ready')?.message).toContain(`KeyPolicy ${ns}/later does not exist`);
+    expect(await exists(c, cm('Certificate', 'orphan'))).toBe(false);
+
+    await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'later', namespace: ns }, spec: {} } as KubernetesObject);
+    await waitForCondition(c, ns, 'orphan', 'Ready', 'True');
+  });
+
+  it('missing issuer → TransitReady False (IssuerNotFound), no Certificate', async () => {
+    await applyAsUser(c, service('no-issuer', { keyPolicyRef: { name: 'later' }, transit: { issuerRef: { name: 'nope', kind: 'Issuer' } } }));
+    const es = await waitForCondition(c, ns, 'no-issuer', 'TransitReady', 'False', 'IssuerNotFound');
+    expect(condition(es, 'TransitReady')?.message).toContain(`Issuer nope does not exist in namespace ${ns}`);
+    expect(condition(es, 'Ready')?.status).toBe('False');
+    expect(await exists(c, cm('Certificate', 'no-issuer'))).toBe(false);
+  });
+
+  it('unknown peer → AccessReady False (PeerNotFound) and its traffic stays denied; the rule appears with the peer', async () => {
+    await applyAsUser(c, service('lonely', { keyPolicyRef: { name: 'later' }, access: { ingress: [{ service: { name: 'ghost' } }] } }));
+    const es = await waitForCondition(c, ns, 'lonely', 'AccessReady', 'False', 'PeerNotFound');
+    expect(condition(es, 'AccessReady')?.message).toContain(`${ns}/ghost`);
+    const allow = await c.objects.read({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'lonely-allow', namespace: ns } }) as V1NetworkPolicy;
+    expect(allow.spec?.ingress ?? []).toEqual([]);
+
+    await applyAsUser(c, service('ghost', { keyPolicyRef: { name: 'later' } }));
+    await waitForCondition(c, ns, 'lonely', 'AccessReady', 'True');
+    const after = await c.objects.read({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'lonely-allow', namespace: ns } }) as V1NetworkPolicy;
+    expect(after.spec?.ingress?.[0]?._from?.[0]?.podSelector).toEqual({ matchLabels: { app: 'ghost' } });
+  });
+
+  it('a KeyPolicy that does not allow the namespace → KeyPolicyNotAllowed', async () => {
+    const other = await createTestNamespace(c, 'e2e-esvc-other');
+    try {
+      await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'private', namespace: other }, spec: {} } as KubernetesObject);
+      await applyAsUser(c, service('intruder', { keyPolicyRef: { name: 'private', namespace: other } }));
+      const es = await waitForCondition(c, ns, 'intruder', 'Ready', 'False', 'KeyPolicyNotAllowed');
+      expect(condition(es, 'Ready')?.message).toContain(`does not allow namespace ${ns}`);
+      expect(await exists(c, cm('Certificate', 'intruder'))).toBe(false);
+    } finally {
+      await deleteTestNamespace(c, other);
+    }
+  });
+});
+
+describe('volumes', () => {
+  it('an existing PVC on an unencrypted class is reported and never modified', async () => {
+    const plain = `e2e-plain-${ns}`;
+    await c.objects.create({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: plain }, provisioner: 'kubernetes.io/no-provisioner' } as KubernetesObject);
+    try {
+      const claim = await c.core.createNamespacedPersistentVolumeClaim({
+        namespace: ns,
+        body: { metadata: { name: 'legacy-data' }, spec: { storageClassName: plain, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+      });
+      await applyAsUser(c, {
+        apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'legacy', namespace: ns },
+        spec: {
+          workload: { selector: { matchLabels: { app: 'legacy' } }, serviceAccountName: 'legacy' },
+          ports: [{ name: 'https', port: 8443 }], keyPolicyRef: { name: 'later' },
+          atRest: { volumes: [{ name: 'data', provider: 'aws-ebs', size: '1Gi', aws: { kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' } }] },
+        },
+      } as KubernetesObject);
+      const es = await waitForCondition(c, ns, 'legacy', 'AtRestReady', 'False', 'UnencryptedVolume');
+      expect(condition(es, 'AtRestReady')?.message).toContain('legacy-data');
+      expect(es.status?.volumes?.[0]).toMatchObject({ claimName: 'legacy-data', storageClassName: plain, encrypted: false });
+      const after = await c.core.readNamespacedPersistentVolumeClaim({ name: 'legacy-data', namespace: ns }) as V1PersistentVolumeClaim;
+      expect(after.metadata?.resourceVersion).toBe(claim.metadata?.resourceVersion);
+      expect(after.metadata?.labels).toEqual(claim.metadata?.labels);
+    } finally {
+      await c.objects.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: plain } } as KubernetesObject).catch(() => undefined);
+    }
+  });
+});
+
+describe('deletion', () => {
+  it('removes generated objects, keeps retained volumes and their keys', async () => {
+    const db = await readService(c, ns, 'database');
+    const scName = db.status?.volumes?.[0]?.storageClassName ?? '';
+    await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices', name: 'database' });
+
+    await eventually('database EncryptedService gone', async () => ((await exists(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'database', namespace: ns } })) ? undefined : true));
+    // Namespaced children go with their owner (the garbage collector), the TLS Secret and the
+    // StorageClass nobody else uses with the finalizer.
+    for (const ref of [
+      cm('Certificate', 'database'),
+      { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'database-allow', namespace: ns } },
+      { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'database-default-deny', namespace: ns } },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'database-tls', namespace: ns } },
+      { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } },
+    ]) {
+      await eventually(`${ref.kind} ${ref.metadata.name} deleted`, async () => ((await exists(c, ref)) ? undefined : true));
+    }
+    const pvc = await c.core.readNamespacedPersistentVolumeClaim({ name: 'database-data', namespace: ns });
+    expect(pvc.metadata?.deletionTimestamp).toBeUndefined();
+    const key = await c.core.readNamespacedSecret({ name: 'database-data-luks', namespace: ns }) as V1Secret;
+    expect(key.data?.['CRYPTO_KEY_VALUE']).toBeTruthy();
+    // The trust bundle stays for the services that remain, without the deleted owner.
+    const bundle = await c.core.readNamespacedConfigMap({ name: 'lockstep-trust-bundle', namespace: ns }) as V1ConfigMap;
+    await eventually('bundle owners updated', async () => {
+      const b = await c.core.readNamespacedConfigMap({ name: 'lockstep-trust-bundle', namespace: ns });
+      return b.metadata?.ownerReferences?.some((o) => o.name === 'database') ? undefined : true;
+    });
+    expect(bundle.data?.['ca.crt']).toContain('BEGIN CERTIFICATE');
+  });
+});

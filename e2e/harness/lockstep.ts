@@ -1,0 +1,49 @@
+// Helpers for tests of Lockstep's own resources on the cluster.
+import { execFileSync } from 'node:child_process';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Condition, EncryptedService } from '../../operator/api/v1alpha1/index.js';
+import { eventually, type Clients } from './cluster.js';
+import { repoRoot } from './manifests.js';
+
+/** Installs (or updates) the CRDs from crds/ and waits until they are Established. */
+export function installCrds(): void {
+  const run = (...args: string[]) => execFileSync('kubectl', args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  run('apply', '--server-side', '--force-conflicts', '--field-manager=lockstep-e2e', '-f', 'crds/');
+  run('wait', '--for', 'condition=Established', '--timeout', '60s', '-f', 'crds/');
+}
+
+export async function readService(c: Clients, namespace: string, name: string): Promise<EncryptedService> {
+  return (await c.objects.read({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name, namespace } })) as unknown as EncryptedService;
+}
+
+export function condition(obj: { status?: { conditions?: Condition[] } }, type: string): Condition | undefined {
+  return obj.status?.conditions?.find((x) => x.type === type);
+}
+
+/** Waits until the service's condition `type` has `status` (and `reason`, when given). */
+export async function waitForCondition(
+  c: Clients, namespace: string, name: string, type: string, status: 'True' | 'False', reason?: string, timeoutMs = 90_000,
+): Promise<EncryptedService> {
+  return eventually(`${namespace}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, async () => {
+    const es = await readService(c, namespace, name);
+    const cond = condition(es, type);
+    const matches = cond?.status === status && (!reason || cond.reason === reason)
+      && es.status?.observedGeneration === es.metadata.generation;
+    return matches ? es : undefined;
+  }, timeoutMs);
+}
+
+/** Server-side apply as a user would (`kubectl apply --server-side`), under the test's manager. */
+export async function applyAsUser<T extends KubernetesObject>(c: Clients, obj: T): Promise<T> {
+  return c.objects.patch(obj, undefined, undefined, 'lockstep-e2e-user', true, 'application/apply-patch+yaml') as Promise<T>;
+}
+
+export async function exists(c: Clients, ref: KubernetesObject): Promise<boolean> {
+  try {
+    await c.objects.read(ref as KubernetesObject & { metadata: { name: string } });
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return false;
+    throw err;
+  }
+}

@@ -1,0 +1,392 @@
+// The secrets of an EncryptedService (spec.secrets): envelope-encrypted application Secrets under
+// the service's data key, and sealed values the operator decrypts into Secrets.
+//
+// All-or-nothing: every ciphertext is opened before anything is written, so a bad sealed value
+// (another namespace or name, tampered, unknown kid) or a store that no longer opens leaves every
+// existing Secret exactly as it was, and is reported as SecretsReady=False, an Event and an audit
+// entry. Plaintext exists only in memory during the pass; the unwrapped data key only in the DEK
+// cache. Messages name Secrets, keys and kids — never values.
+import type { CoreV1Api, KubernetesObject, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import {
+  API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, KEY_POLICY, Reasons,
+  type EncryptedService, type GeneratedObjectRef, type KeyPolicy,
+} from '../api/v1alpha1/index.js';
+import type { AuditEvent } from '../audit/chain.js';
+import type { DekCache } from '../crypto/dek-cache.js';
+import { generateDataKey, inspectWrappedDataKey, rewrapDataKey, wrapDataKey, type DataKey } from '../crypto/datakey.js';
+import { decryptValue, encryptValue } from '../crypto/envelope.js';
+import { DecryptError, isDecryptError, isKeySetError } from '../crypto/errors.js';
+import { activeKey } from '../crypto/keyset.js';
+import { inspectSealedValue, openSealed } from '../crypto/seal.js';
+import type { Applier } from '../kube/apply.js';
+import type { ConditionInput } from '../kube/conditions.js';
+import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
+import type { EventRecorder } from '../runtime/events.js';
+import type { Logger } from '../runtime/logger.js';
+import type { AuditRecorder } from '../keypolicy/audit-trail.js';
+import type { KeySets } from '../keypolicy/key-plan.js';
+import type { KeyRing } from '../keypolicy/key-ring.js';
+import { keySecretName } from '../keypolicy/names.js';
+import { childLabels, ownerReference } from './children.js';
+import { envelopeStoreData, envelopeStoreName, readEnvelopeStore, type Envelopes } from './envelope-store.js';
+import { planEnvelope } from './envelope-plan.js';
+
+export interface SecretsOutcome {
+  conditions: ConditionInput[];
+  generated: GeneratedObjectRef[];
+  problems: { reason: string; message: string }[];
+  /** kids the service's data key and sealed values are under. */
+  keyIds: string[];
+}
+
+export interface ServiceSecretsOptions {
+  /** Direct reads (application Secrets are not in the operator's label-selected cache) and guarded writes. */
+  core: CoreV1Api;
+  applier: Applier;
+  keyRing: KeyRing;
+  dekCache: DekCache;
+  audit: AuditRecorder;
+  events: EventRecorder;
+  logger: Logger;
+  now?: () => Date;
+}
+
+interface Failure {
+  secret: string;
+  key?: string;
+  reason: string;
+  kid?: string;
+  message: string;
+}
+
+const ok = (reason: string, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'True', reason, message });
+const notOk = (reason: string, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'False', reason, message });
+
+function decode(data: Record<string, string> | undefined): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+}
+
+function encode(data: Record<string, Buffer>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.toString('base64')]));
+}
+
+function secretRef(namespace: string, name: string): GeneratedObjectRef {
+  return { apiVersion: 'v1', kind: 'Secret', namespace, name };
+}
+
+export class ServiceSecrets {
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  /** Last reported failure set per service, so a persisting failure is audited once, not per retry. */
+  private readonly reported = new Map<string, string>();
+
+  constructor(private readonly o: ServiceSecretsOptions) {
+    this.log = o.logger.child('secrets');
+    this.now = o.now ?? (() => new Date());
+  }
+
+  async reconcile(es: EncryptedService, policy: KeyPolicy): Promise<SecretsOutcome> {
+    const envelope = es.spec.secrets?.envelope ?? [];
+    const sealed = es.spec.secrets?.sealed ?? [];
+    const outcome: SecretsOutcome = { conditions: [], generated: [], problems: [], keyIds: [] };
+    if (envelope.length === 0 && sealed.length === 0) {
+      this.reported.delete(es.metadata.uid ?? '');
+      outcome.conditions.push(ok(Reasons.NotConfigured, 'no secrets declared'));
+      return outcome;
+    }
+    const namespace = es.metadata.namespace ?? '';
+    const name = es.metadata.name ?? '';
+
+    const sets = await this.keySets(policy);
+    if ('problem' in sets) {
+      outcome.conditions.push(notOk(Reasons.KeyPolicyNotReady, sets.problem));
+      outcome.problems.push({ reason: Reasons.KeyPolicyNotReady, message: sets.problem });
+      return outcome;
+    }
+    const keys = sets.sets;
+    const failures: Failure[] = [];
+    const audit: AuditEvent[] = [];
+    const now = this.now();
+    const kids = new Set<string>();
+
+    // 1. Open every sealed value.
+    const materialise: { name: string; type: string; data: Record<string, Buffer> }[] = [];
+    for (const s of sealed) {
+      const data: Record<string, Buffer> = {};
+      for (const [key, jwe] of Object.entries(s.encryptedData ?? {})) {
+        try {
+          kids.add(inspectSealedValue(jwe).kid);
+        } catch {
+          // Unreadable header: openSealed reports it below.
+        }
+        try {
+          data[key] = await openSealed(keys.seal, jwe, { namespace, name: s.name, key });
+        } catch (err) {
+          failures.push(this.failure(err, s.name, key));
+        }
+      }
+      materialise.push({ name: s.name, type: s.type ?? 'Opaque', data });
+    }
+
+    // 2. The data key and every envelope.
+    let store: { secret: V1Secret | undefined; wrapped: string; envelopes: Envelopes; changed: boolean; kid: string } | undefined;
+    const restores: { name: string; data: Record<string, Buffer>; labelled: boolean }[] = [];
+    const missing: string[] = [];
+    if (envelope.length > 0) {
+      const liveStore = await this.read(namespace, envelopeStoreName(name));
+      let content: ReturnType<typeof readEnvelopeStore> | undefined;
+      try {
+        content = readEnvelopeStore(liveStore);
+      } catch (err) {
+        failures.push({ secret: envelopeStoreName(name), reason: 'Malformed', message: `envelope store ${envelopeStoreName(name)} is unreadable: ${(err as Error).message}` });
+      }
+      const dataKey = content ? await this.dataKey(keys, es, content, failures, audit, now) : undefined;
+      if (content && dataKey) {
+        const envelopes: Envelopes = {};
+        let changed = dataKey.changed || !liveStore;
+        for (const declared of envelope) {
+          const app = await this.read(namespace, declared.name);
+          const binding = (key: string) => ({ namespace, name: declared.name, key });
+          try {
+            const plan = planEnvelope(declared, app ? decode(app.data) : undefined, content.envelopes[declared.name] ?? {}, {
+              encrypt: (key, plaintext) => encryptValue(dataKey.key, plaintext, binding(key)),
+              decrypt: (key, value) => decryptValue(dataKey.key, value, binding(key)),
+            });
+            envelopes[declared.name] = plan.envelopes;
+            if (plan.stored.length > 0) changed = true;
+            missing.push(...plan.missing.map((k) => `${declared.name}[${k}]`));
+            const labelled = app?.metadata?.labels?.['lockstep.dev/encrypted-service'] === name;
+            if (Object.keys(plan.restore).length > 0 || (app && !labelled)) {
+              restores.push({ name: declared.name, data: plan.restore, labelled });
+            }
+          } catch (err) {
+            failures.push(this.failure(err, envelopeStoreName(name), undefined, `envelope of ${declared.name}`));
+          }
+        }
+        const undeclared = Object.keys(content.envelopes).filter((n) => !envelope.some((e) => e.name === n));
+        if (undeclared.length > 0) changed = true;
+        store = { secret: liveStore, wrapped: dataKey.wrapped, envelopes, changed, kid: dataKey.kid };
+        kids.add(dataKey.kid);
+      }
+    }
+    outcome.keyIds = [...kids].sort();
+
+    // 3. Conflicts: never take over a Secret someone else wrote.
+    const liveSealed = new Map<string, V1Secret | undefined>();
+    for (const m of materialise) {
+      const live = await this.read(namespace, m.name);
+      liveSealed.set(m.name, live);
+      if (live && live.metadata?.labels?.['lockstep.dev/encrypted-service'] !== name) {
+        failures.push({ secret: m.name, reason: Reasons.SecretConflict, message: `Secret ${m.name} exists and was not written by this EncryptedService; delete it or rename the sealed secret` });
+      } else if (live && live.type !== m.type) {
+        failures.push({ secret: m.name, reason: Reasons.SecretConflict, message: `Secret ${m.name} has type ${live.type ?? 'Opaque'}, the spec asks for ${m.type}; a Secret's type cannot change: delete it to let the operator recreate it` });
+      }
+    }
+
+    if (failures.length > 0) {
+      await this.reportFailures(es, policy, failures, audit, now);
+      const reason = failures.some((f) => f.reason !== Reasons.SecretConflict) ? Reasons.DecryptionFailed : Reasons.SecretConflict;
+      const message = `${failures.map((f) => f.message).join('; ')}; no Secret was written or changed`;
+      outcome.conditions.push(notOk(reason, message));
+      outcome.problems.push({ reason, message });
+      return outcome;
+    }
+    this.reported.delete(es.metadata.uid ?? '');
+
+    // 4. Write: the store first (a crash then loses nothing), then the Secrets.
+    const owners = this.owners(es);
+    if (store) {
+      await this.writeStore(es, store, owners);
+      outcome.generated.push(secretRef(namespace, envelopeStoreName(name)));
+    }
+    for (const r of restores) {
+      await this.o.applier.apply({
+        apiVersion: 'v1', kind: 'Secret',
+        metadata: { name: r.name, namespace, labels: childLabels(es, 'secrets') },
+        ...(Object.keys(r.data).length > 0 ? { data: encode(r.data) } : {}),
+      } as KubernetesObject);
+      if (Object.keys(r.data).length > 0) {
+        this.o.events.record(this.regarding(es), 'Normal', 'SecretRestored', `restored ${Object.keys(r.data).sort().join(', ')} of Secret ${r.name} from its envelopes`);
+      }
+    }
+    for (const m of materialise) {
+      const desired: V1Secret = {
+        apiVersion: 'v1', kind: 'Secret', type: m.type,
+        metadata: { name: m.name, namespace, labels: childLabels(es, 'secrets'), ...(owners.length ? { ownerReferences: owners } : {}) },
+        data: encode(m.data),
+      };
+      const live = liveSealed.get(m.name);
+      const result = await this.o.applier.apply(desired as KubernetesObject, live);
+      if (result.changed) {
+        audit.push({ type: 'unseal', time: now, subject: { namespace, name: m.name, kind: 'Secret' }, details: { encryptedService: name, keys: Object.keys(m.data).length } });
+      }
+      outcome.generated.push(secretRef(namespace, m.name));
+    }
+    await this.o.audit.record(this.policyIdentity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
+
+    if (missing.length > 0) {
+      const message = `waiting for the deploy pipeline to create ${missing.join(', ')}`;
+      outcome.conditions.push(notOk('SecretNotFound', message));
+      outcome.problems.push({ reason: 'SecretNotFound', message });
+      return outcome;
+    }
+    const parts = [
+      ...(envelope.length > 0 ? [`${envelope.length} Secrets envelope-encrypted under data key wrapped by ${store?.kid ?? ''}`] : []),
+      ...(sealed.length > 0 ? [`${sealed.length} sealed Secrets materialised`] : []),
+    ];
+    outcome.conditions.push(ok(Reasons.SecretsEncrypted, parts.join('; ')));
+    return outcome;
+  }
+
+  // --- keys
+
+  private async keySets(policy: KeyPolicy): Promise<{ sets: KeySets } | { problem: string }> {
+    const namespace = policy.metadata.namespace ?? '';
+    const name = keySecretName(policy.metadata.name ?? '');
+    const secret = await this.read(namespace, name);
+    if (!secret) return { problem: `KeyPolicy ${namespace}/${policy.metadata.name ?? ''} has no keys yet (Secret ${name})` };
+    try {
+      return { sets: this.o.keyRing.read(secret) };
+    } catch (err) {
+      const why = isKeySetError(err) ? err.reason : 'unreadable';
+      return { problem: `key Secret ${namespace}/${name} of the KeyPolicy cannot be used (${why})` };
+    }
+  }
+
+  /** The service's data key: unwrapped through the cache, re-wrapped under the active KEK, or made once. */
+  private async dataKey(
+    keys: KeySets,
+    es: EncryptedService,
+    content: { wrappedDataKey: string | undefined; envelopes: Envelopes },
+    failures: Failure[],
+    audit: AuditEvent[],
+    now: Date,
+  ): Promise<{ key: DataKey; wrapped: string; kid: string; changed: boolean } | undefined> {
+    const binding = { namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '' };
+    const storeName = envelopeStoreName(binding.name);
+    const subject = { namespace: binding.namespace, name: binding.name, kind: ENCRYPTED_SERVICE.kind };
+    if (content.wrappedDataKey === undefined) {
+      if (Object.keys(content.envelopes).length > 0) {
+        failures.push({ secret: storeName, reason: 'DataKeyMissing', message: `envelope store ${storeName} holds values but no data key: restore it from backup` });
+        return undefined;
+      }
+      const key = generateDataKey();
+      const wrapped = await wrapDataKey(keys.kek, key, binding);
+      const kid = activeKey(keys.kek).kid;
+      audit.push({ type: 'create', time: now, subject: { ...subject, kid }, details: { purpose: 'dek', dataKeyId: key.id } });
+      return { key, wrapped, kid, changed: true };
+    }
+    try {
+      const key = await this.o.dekCache.unwrap(keys.kek, content.wrappedDataKey, binding);
+      const rewrap = await rewrapDataKey(keys.kek, content.wrappedDataKey, binding);
+      if (rewrap.changed) {
+        audit.push({ type: 'rewrap', time: now, subject: { ...subject, kid: rewrap.toKid }, details: { fromKid: rewrap.fromKid, dataKeyId: key.id } });
+      }
+      return { key, wrapped: rewrap.wrapped, kid: rewrap.toKid, changed: rewrap.changed };
+    } catch (err) {
+      failures.push(this.failure(err, storeName, undefined, 'data key'));
+      return undefined;
+    }
+  }
+
+  private async writeStore(
+    es: EncryptedService,
+    store: { secret: V1Secret | undefined; wrapped: string; envelopes: Envelopes; changed: boolean; kid: string },
+    owners: V1OwnerReference[],
+  ): Promise<void> {
+    const namespace = es.metadata.namespace ?? '';
+    const name = envelopeStoreName(es.metadata.name ?? '');
+    const metadata = {
+      name, namespace,
+      labels: childLabels(es, 'secrets'),
+      annotations: { [ANNOTATION_KID]: store.kid, 'lockstep.dev/data-key-id': inspectWrappedDataKey(store.wrapped).dataKeyId },
+      ...(owners.length ? { ownerReferences: owners } : {}),
+    };
+    const data = envelopeStoreData({ wrappedDataKey: store.wrapped, envelopes: store.envelopes });
+    if (!store.secret) {
+      try {
+        await this.o.core.createNamespacedSecret({ namespace, body: { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata, data } });
+      } catch (err) {
+        // Created concurrently: its data key is the one that counts; start over with it.
+        if (isAlreadyExists(err)) throw new Error(`envelope store ${namespace}/${name} appeared while creating it; retrying`);
+        throw err;
+      }
+      return;
+    }
+    if (!store.changed) return;
+    // resourceVersion guards the data key: a concurrent writer makes this fail and retry.
+    await this.o.core.replaceNamespacedSecret({
+      namespace, name,
+      body: { ...store.secret, metadata: { ...store.secret.metadata, ...metadata, annotations: { ...store.secret.metadata?.annotations, ...metadata.annotations } }, data },
+    });
+  }
+
+  // --- failures
+
+  private failure(err: unknown, secret: string, key?: string, what?: string): Failure {
+    if (isDecryptError(err)) {
+      const where = what ?? `sealed value ${secret}[${key ?? ''}]`;
+      return { secret, ...(key ? { key } : {}), reason: err.reason, ...(err.kid ? { kid: err.kid } : {}), message: `${where}: ${describe(err)}` };
+    }
+    if (isKeySetError(err)) {
+      return { secret, ...(key ? { key } : {}), reason: err.reason, message: `${what ?? `${secret}[${key ?? ''}]`}: ${err.message}` };
+    }
+    throw err;
+  }
+
+  private async reportFailures(es: EncryptedService, policy: KeyPolicy, failures: Failure[], audit: AuditEvent[], now: Date): Promise<void> {
+    const fingerprint = `${es.metadata.generation ?? 0}|${failures.map((f) => `${f.secret}/${f.key ?? ''}/${f.reason}/${f.kid ?? ''}`).sort().join(',')}`;
+    const uid = es.metadata.uid ?? '';
+    if (this.reported.get(uid) === fingerprint) return;
+    this.reported.set(uid, fingerprint);
+    const namespace = es.metadata.namespace ?? '';
+    for (const f of failures) {
+      if (f.reason === Reasons.SecretConflict) continue;
+      audit.push({
+        type: 'failed-decrypt', time: now,
+        subject: { namespace, name: f.secret, kind: 'Secret', ...(f.kid ? { kid: f.kid } : {}) },
+        details: { reason: f.reason, encryptedService: es.metadata.name ?? '', ...(f.key ? { secretKey: f.key } : {}) },
+      });
+    }
+    for (const f of failures) this.o.events.record(this.regarding(es), 'Warning', f.reason === Reasons.SecretConflict ? f.reason : Reasons.DecryptionFailed, f.message);
+    this.log.warn('secrets not written', { namespace, name: es.metadata.name, failures: failures.map((f) => ({ secret: f.secret, key: f.key, reason: f.reason, kid: f.kid })) });
+    await this.o.audit.record(this.policyIdentity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
+  }
+
+  private owners(es: EncryptedService): V1OwnerReference[] {
+    // Retain keeps data-bearing objects when the service goes: no owner reference to collect them.
+    return es.spec.deletionPolicy === 'Delete' ? [ownerReference(es)] : [];
+  }
+
+  private async read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.o.core.readNamespacedSecret({ namespace, name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private regarding(es: EncryptedService): KubernetesObject {
+    return { ...es, apiVersion: API_VERSION, kind: ENCRYPTED_SERVICE.kind };
+  }
+
+  private policyIdentity(policy: KeyPolicy) {
+    return { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '' };
+  }
+}
+
+const REASON_TEXT: Record<string, string> = {
+  Malformed: 'not a Lockstep ciphertext',
+  Tampered: 'failed authentication (tampered, or made for another key)',
+  WrongBinding: 'made for another namespace, Secret or key',
+  UnknownKey: 'sealed to a key this policy does not have (re-seal with the current public key)',
+  RetiredKey: 'sealed to a retired key (re-seal with the current public key)',
+  WrongAlgorithm: 'uses an algorithm this policy does not allow',
+};
+
+function describe(err: DecryptError): string {
+  return `${REASON_TEXT[err.reason] ?? err.reason}${err.kid ? ` [kid ${err.kid}]` : ''} (${err.reason})`;
+}
+
+export { KEY_POLICY as _KEY_POLICY_KIND };

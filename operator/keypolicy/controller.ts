@@ -1,0 +1,43 @@
+// Wires the KeyPolicy reconciler to its informers. Services and their envelope stores map to the
+// policy they reference (usage counts, re-wrap progress); generated objects map back by label.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, keyPolicyNamespaceOf, type EncryptedService } from '../api/v1alpha1/index.js';
+import { Controller, labelKeys, type KeyMapper } from '../runtime/controller.js';
+import { keyFor } from '../runtime/keys.js';
+import type { Logger } from '../runtime/logger.js';
+import type { OperatorMetrics } from '../runtime/metrics.js';
+import { LABEL_KEY_POLICY_NAMESPACE } from './names.js';
+import type { KeyPolicyCaches, KeyPolicyReconciler } from './reconciler.js';
+
+export function keyPolicyController(
+  caches: KeyPolicyCaches,
+  reconciler: KeyPolicyReconciler,
+  logger: Logger,
+  metrics: OperatorMetrics,
+): Controller {
+  const policyOf = (es: EncryptedService): string[] => [keyFor(keyPolicyNamespaceOf(es), es.spec.keyPolicyRef.name)];
+  const byPolicyLabels = labelKeys(LABEL_KEY_POLICY, LABEL_KEY_POLICY_NAMESPACE);
+  const generated: KeyMapper = (obj) => byPolicyLabels(obj);
+  const secretToPolicy: KeyMapper = (obj: KubernetesObject) => {
+    const labels = obj.metadata?.labels ?? {};
+    if (labels[LABEL_KEY_POLICY]) return byPolicyLabels(obj);
+    // An envelope store changed (a data key was created or re-wrapped): its service's policy recounts.
+    if (labels[LABEL_COMPONENT] !== 'secrets' || !labels[LABEL_ENCRYPTED_SERVICE]) return [];
+    const es = caches.encryptedServices.get(obj.metadata?.namespace, labels[LABEL_ENCRYPTED_SERVICE]);
+    return es ? policyOf(es) : [];
+  };
+  return new Controller({
+    name: 'keypolicy',
+    reconcile: (key) => reconciler.reconcile(key),
+    logger,
+    metrics,
+    watches: [
+      { informer: caches.keyPolicies },
+      { informer: caches.encryptedServices, toKeys: policyOf },
+      { informer: caches.secrets, toKeys: secretToPolicy },
+      { informer: caches.configMaps, toKeys: generated },
+      { informer: caches.certificates, toKeys: generated },
+      { informer: caches.clusterIssuers, toKeys: generated },
+    ],
+  });
+}

@@ -1,0 +1,378 @@
+// Converges one KeyPolicy: its key sets (created once, then only extended by rotation and
+// shrunk by retirement — never replaced), the public JWKS for `lockstep seal`, the managed CA,
+// and status. Every key event is appended to the policy's audit trail.
+//
+// The key Secret is read from the API server, not the cache, and written with its
+// resourceVersion: a stale read must never lead to generating a second "first" key set or to
+// dropping a key another writer just added.
+import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import {
+  ANNOTATION_ROTATE_NOW, API_VERSION, FINALIZER, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
+  VERSION, effectiveKeyWrap, keyPolicyNamespaceOf, publicJwksConfigMapName, withKeyPolicyDefaults,
+  type EncryptedService, type KeyPolicy, type KeyPolicyStatus,
+} from '../api/v1alpha1/index.js';
+import type { AuditEvent } from '../audit/chain.js';
+import { createKeySet, activeKey, publicJwks } from '../crypto/keyset.js';
+import { isKeySetError } from '../crypto/errors.js';
+import { envelopeStoreName, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
+import type { Applier } from '../kube/apply.js';
+import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { isSubset } from '../kube/subset.js';
+import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
+import type { EventRecorder } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import type { Logger } from '../runtime/logger.js';
+import type { OperatorMetrics } from '../runtime/metrics.js';
+import type { Result } from '../runtime/workqueue.js';
+import type { AuditRecorder } from './audit-trail.js';
+import {
+  generationSettings, retentionSettings, retireBoth, rotateBoth, rotationDecision, rotationPeriodMs,
+  type KeyChange, type KeySets,
+} from './key-plan.js';
+import { KeyRing, keySecretData } from './key-ring.js';
+import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
+import { ANNOTATION_ROTATED_FOR, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
+import { countUsage, keyStatuses, type KeyUsage } from './status.js';
+
+type ReadyObject = KubernetesObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } };
+
+export interface KeyPolicyCaches {
+  keyPolicies: Informer<KeyPolicy>;
+  encryptedServices: Informer<EncryptedService>;
+  secrets: Informer<V1Secret>;
+  configMaps: Informer<V1ConfigMap>;
+  certificates: Informer<ReadyObject>;
+  clusterIssuers: Informer<ReadyObject>;
+}
+
+export interface KeyPolicyReconcilerOptions {
+  caches: KeyPolicyCaches;
+  applier: Applier;
+  /** Direct reads and guarded writes of the key Secret (through the leader-guarded client). */
+  core: CoreV1Api;
+  keyRing: KeyRing;
+  audit: AuditRecorder;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  logger: Logger;
+  /** Where cert-manager looks for ClusterIssuer Secrets (its --cluster-resource-namespace). */
+  clusterResourceNamespace: string;
+  now?: () => Date;
+}
+
+/** Re-check cadence while data keys wait to be re-wrapped by their services' reconciles. */
+const REWRAP_RECHECK_MS = 5_000;
+/** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
+const MAX_REQUEUE_MS = 3_600_000;
+
+const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({
+  type, status: ok ? 'True' : 'False', reason, message,
+});
+
+export class KeyPolicyReconciler {
+  private readonly log: Logger;
+  private readonly now: () => Date;
+
+  constructor(private readonly o: KeyPolicyReconcilerOptions) {
+    this.log = o.logger.child('keypolicy');
+    this.now = o.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<Result | void> {
+    const cached = this.o.caches.keyPolicies.getByKey(key);
+    if (!cached) return;
+    const policy: KeyPolicy = { ...cached, spec: withKeyPolicyDefaults(cached.spec) };
+    const namespace = policy.metadata.namespace ?? '';
+    const name = policy.metadata.name ?? '';
+    if (policy.metadata.deletionTimestamp) return this.finalize(policy);
+
+    const managedCA = buildManagedCA(policy, this.o.clusterResourceNamespace);
+    if (managedCA) await this.ensureFinalizer(policy);
+
+    const audit: AuditEvent[] = [];
+    let sets: KeySets;
+    let secret: V1Secret;
+    try {
+      ({ sets, secret } = await this.ensureKeys(policy, audit));
+    } catch (err) {
+      if (!isKeySetError(err)) throw err;
+      // A corrupt key Secret is never repaired by generating keys: that would make every
+      // existing ciphertext undecryptable. Report, keep retrying (a restore may fix it).
+      const message = `key Secret ${keySecretName(name)} cannot be used (${err.reason}): ${err.message}; restore it from backup`;
+      await this.writeStatus(policy, [
+        cond(C.KeysReady, false, err.reason, message), cond(C.Ready, false, err.reason, message), cond(C.Degraded, true, err.reason, message),
+      ], { lastError: message });
+      throw err;
+    }
+
+    const usage = this.usage(policy, sets);
+    const retention = retentionSettings(policy.spec);
+    const keyWrap = effectiveKeyWrap(policy.spec.keyWrap);
+    const now = this.now();
+    const requested = policy.metadata.annotations?.[ANNOTATION_ROTATE_NOW];
+    const decision = rotationDecision({
+      kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested,
+      handled: secret.metadata?.annotations?.[ANNOTATION_ROTATED_FOR], now,
+    });
+    let change: KeyChange | undefined;
+    if (decision.due) {
+      change = await rotateBoth(sets, keyWrap, retention, usage.byKid, now);
+      audit.push(...change.activated.map((kid, i): AuditEvent => ({
+        type: 'rotate', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid },
+        details: { trigger: decision.trigger ?? 'period', previousKid: change?.deactivated[i] ?? '' },
+      })));
+    } else {
+      change = retireBoth(sets, retention, usage.byKid, now);
+    }
+    if (change) {
+      audit.push(...change.retired.map((kid): AuditEvent => ({ type: 'retire', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid } })));
+      secret = await this.replaceKeys(secret, change.keySets, decision.due ? requested : undefined);
+      sets = change.keySets;
+      this.o.keyRing.forget(namespace, keySecretName(name));
+      if (decision.due) {
+        this.o.events.record(this.regarding(policy), 'Normal', 'KeyRotated', `rotated (${decision.trigger}): active KEK ${activeKey(sets.kek).kid}, sealing key ${activeKey(sets.seal).kid}; data keys are re-wrapped in the background`);
+        this.o.metrics.rotations.inc({ kind: 'kek', outcome: 'succeeded' });
+      }
+      if (change.retired.length > 0) this.o.events.record(this.regarding(policy), 'Normal', 'KeyRetired', `retired ${change.retired.join(', ')}: nothing was wrapped under them`);
+    }
+    await this.o.audit.record(this.identity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
+
+    await this.publishJwks(policy, sets);
+    const ca = managedCA ? await this.applyManagedCA(managedCA) : await this.removeManagedCA(policy);
+
+    const finalUsage = change ? this.usage(policy, sets) : usage;
+    this.trackKeyAges(policy, sets, change?.retired ?? []);
+    const nextRotation = rotationDecision({
+      kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
+    }).nextRotation;
+    await this.writeStatus(policy, this.conditions(sets, finalUsage, ca), {
+      activeKid: activeKey(sets.kek).kid,
+      keys: keyStatuses(sets, finalUsage.byKid),
+      lastRotation: activeKey(sets.kek).activatedAt.replace(/\.\d{3}Z$/, 'Z'),
+      nextRotation: nextRotation.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      keySecretName: keySecretName(name),
+      publicJwksConfigMap: publicJwksConfigMapName(name),
+      ...(managedCA
+        ? { issuer: { kind: 'ClusterIssuer', name: managedCAIssuerName(namespace, name) } }
+        : policy.spec.certificates?.defaultIssuer?.issuerRef
+          ? { issuer: { kind: policy.spec.certificates.defaultIssuer.issuerRef.kind ?? 'Issuer', name: policy.spec.certificates.defaultIssuer.issuerRef.name } }
+          : {}),
+    });
+    const untilRotation = Math.max(1_000, nextRotation.getTime() - this.now().getTime());
+    const wait = Math.min(untilRotation, MAX_REQUEUE_MS, finalUsage.pendingRewrap > 0 || (ca && !ca.ready) ? REWRAP_RECHECK_MS : MAX_REQUEUE_MS);
+    return { requeueAfter: wait };
+  }
+
+  // --- keys
+
+  private async ensureKeys(policy: KeyPolicy, audit: AuditEvent[]): Promise<{ sets: KeySets; secret: V1Secret }> {
+    const namespace = policy.metadata.namespace ?? '';
+    const name = keySecretName(policy.metadata.name ?? '');
+    const live = await this.readSecret(namespace, name);
+    if (live) return { sets: this.o.keyRing.read(live), secret: live };
+
+    const now = this.now();
+    const generation = generationSettings(effectiveKeyWrap(policy.spec.keyWrap));
+    const options = { now, ...(generation.rsaBits ? { rsaBits: generation.rsaBits } : {}), ...(generation.curve ? { curve: generation.curve } : {}) };
+    const sets: KeySets = {
+      kek: await createKeySet('kek', generation.kek, options),
+      seal: await createKeySet('seal', generation.seal, generation.seal === generation.kek ? options : { now }),
+    };
+    const requested = policy.metadata.annotations?.[ANNOTATION_ROTATE_NOW];
+    const body: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: {
+        name,
+        namespace,
+        labels: keyPolicyLabels(namespace, policy.metadata.name ?? '', 'keys'),
+        // A rotate-now value present at creation is satisfied by the fresh keys.
+        ...(requested ? { annotations: { [ANNOTATION_ROTATED_FOR]: requested } } : {}),
+        ownerReferences: [this.ownerReference(policy)],
+      },
+      data: keySecretData(sets),
+    };
+    let created: V1Secret;
+    try {
+      created = await this.o.core.createNamespacedSecret({ namespace, body });
+    } catch (err) {
+      // Someone (another replica, an earlier attempt) created it first: use theirs, never ours.
+      if (isAlreadyExists(err)) throw new Error(`key Secret ${namespace}/${name} appeared while creating it; retrying with the stored keys`);
+      throw err;
+    }
+    const subject = { namespace, name: policy.metadata.name ?? '', kind: KEY_POLICY.kind };
+    audit.push(
+      { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.kek).kid }, details: { purpose: 'kek', algorithm: generation.kek } },
+      { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.seal).kid }, details: { purpose: 'seal', algorithm: generation.seal } },
+    );
+    this.o.events.record(this.regarding(policy), 'Normal', Reasons.KeysGenerated, `generated KEK ${activeKey(sets.kek).kid} (${generation.kek}) and sealing key ${activeKey(sets.seal).kid} (${generation.seal}) in Secret ${name}`);
+    this.log.info('keys generated', { namespace, keypolicy: policy.metadata.name, kek: activeKey(sets.kek).kid, seal: activeKey(sets.seal).kid });
+    return { sets, secret: created };
+  }
+
+  private async replaceKeys(live: V1Secret, sets: KeySets, rotatedFor: string | undefined): Promise<V1Secret> {
+    const namespace = live.metadata?.namespace ?? '';
+    const name = live.metadata?.name ?? '';
+    const annotations = { ...(live.metadata?.annotations ?? {}) };
+    if (rotatedFor !== undefined) annotations[ANNOTATION_ROTATED_FOR] = rotatedFor;
+    // resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and the
+    // reconcile starts over from what is stored.
+    return this.o.core.replaceNamespacedSecret({
+      namespace, name,
+      body: { ...live, metadata: { ...live.metadata, annotations }, data: keySecretData(sets) },
+    });
+  }
+
+  private async readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.o.core.readNamespacedSecret({ namespace, name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Wrapped data keys and sealed values of every service that references this policy. */
+  private usage(policy: KeyPolicy, sets: KeySets): KeyUsage {
+    const users = this.o.caches.encryptedServices.list().filter((es) =>
+      keyPolicyNamespaceOf(es) === policy.metadata.namespace && es.spec.keyPolicyRef.name === policy.metadata.name);
+    const wrapped: string[] = [];
+    const sealed: string[] = [];
+    for (const es of users) {
+      const store = this.o.caches.secrets.get(es.metadata.namespace, envelopeStoreName(es.metadata.name ?? ''));
+      try {
+        const dek = readEnvelopeStore(store).wrappedDataKey;
+        if (dek) wrapped.push(dek);
+      } catch {
+        // An unreadable store names no kid; the service reports it.
+      }
+      for (const s of es.spec.secrets?.sealed ?? []) sealed.push(...Object.values(s.encryptedData ?? {}));
+    }
+    return countUsage(sets, wrapped, sealed);
+  }
+
+  private trackKeyAges(policy: KeyPolicy, sets: KeySets, retired: readonly string[]): void {
+    const base = { namespace: policy.metadata.namespace ?? '', keypolicy: policy.metadata.name ?? '' };
+    for (const key of [...sets.kek.keys, ...sets.seal.keys]) this.o.metrics.trackKeyAge({ ...base, kid: key.kid }, Date.parse(key.createdAt));
+    for (const kid of retired) this.o.metrics.untrackKeyAge({ ...base, kid });
+  }
+
+  // --- public JWKS
+
+  private async publishJwks(policy: KeyPolicy, sets: KeySets): Promise<void> {
+    const namespace = policy.metadata.namespace ?? '';
+    const name = publicJwksConfigMapName(policy.metadata.name ?? '');
+    const desired: V1ConfigMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name, namespace,
+        labels: keyPolicyLabels(namespace, policy.metadata.name ?? '', 'keys'),
+        ownerReferences: [this.ownerReference(policy)],
+      },
+      data: { [PUBLIC_JWKS_KEY]: JSON.stringify(publicJwks(sets.seal)) },
+    };
+    await this.o.applier.apply(desired, this.o.caches.configMaps.get(namespace, name));
+  }
+
+  // --- managed CA
+
+  private async applyManagedCA(objects: NonNullable<ReturnType<typeof buildManagedCA>>): Promise<{ ready: boolean; message: string }> {
+    const apply = (o: CertManagerResource, live: KubernetesObject | undefined) => this.o.applier.apply(o, live);
+    await apply(objects.selfSigned, this.o.caches.clusterIssuers.get(undefined, objects.selfSigned.metadata?.name ?? ''));
+    const rootLive = this.o.caches.certificates.get(objects.root.metadata?.namespace, objects.root.metadata?.name ?? '');
+    await apply(objects.root, rootLive);
+    const issuerName = objects.issuer.metadata?.name ?? '';
+    const issuerLive = this.o.caches.clusterIssuers.get(undefined, issuerName);
+    await apply(objects.issuer, issuerLive);
+    const ready = (o: ReadyObject | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready');
+    const rootReady = ready(rootLive);
+    const issuerReady = ready(issuerLive);
+    if (issuerReady?.status === 'True' && rootReady?.status === 'True') {
+      return { ready: true, message: `ClusterIssuer ${issuerName} is ready` };
+    }
+    const why = issuerReady?.message ?? rootReady?.message ?? 'waiting for cert-manager';
+    return { ready: false, message: `managed CA ClusterIssuer ${issuerName} is not ready: ${why}` };
+  }
+
+  private async removeManagedCA(policy: KeyPolicy): Promise<undefined> {
+    if (!policy.metadata.finalizers?.includes(FINALIZER)) return undefined;
+    await this.cleanup(policy);
+    await this.o.applier.removeFinalizer(this.resourceRef(policy), policy.metadata.finalizers ?? [], FINALIZER);
+    return undefined;
+  }
+
+  private async cleanup(policy: KeyPolicy): Promise<void> {
+    for (const ref of managedCARefs(policy.metadata.namespace ?? '', policy.metadata.name ?? '', this.o.clusterResourceNamespace)) {
+      await this.o.applier.delete(ref);
+    }
+  }
+
+  private async ensureFinalizer(policy: KeyPolicy): Promise<void> {
+    if (policy.metadata.finalizers?.includes(FINALIZER)) return;
+    await this.o.applier.apply({
+      apiVersion: API_VERSION, kind: KEY_POLICY.kind,
+      metadata: { name: policy.metadata.name ?? '', namespace: policy.metadata.namespace ?? '', finalizers: [FINALIZER] },
+    });
+  }
+
+  private async finalize(policy: KeyPolicy): Promise<void> {
+    if (!policy.metadata.finalizers?.includes(FINALIZER)) return;
+    await this.cleanup(policy);
+    await this.o.applier.removeFinalizer(this.resourceRef(policy), policy.metadata.finalizers ?? [], FINALIZER);
+    this.log.info('finalized', { namespace: policy.metadata.namespace, keypolicy: policy.metadata.name });
+  }
+
+  // --- status
+
+  private conditions(sets: KeySets, usage: KeyUsage, ca: { ready: boolean; message: string } | undefined): ConditionInput[] {
+    const kek = activeKey(sets.kek);
+    const seal = activeKey(sets.seal);
+    const decryptOnly = sets.kek.keys.length - 1;
+    const keys = cond(C.KeysReady, true, Reasons.KeysGenerated, `active KEK ${kek.kid} (${kek.alg}), sealing key ${seal.kid} (${seal.alg}), ${decryptOnly} decrypt-only KEKs`);
+    const rotating = usage.pendingRewrap > 0
+      ? cond(C.Rotating, true, Reasons.RewrapPending, `${usage.pendingRewrap} data keys still wrapped under older KEKs; services re-wrap them under ${kek.kid}`)
+      : cond(C.Rotating, false, Reasons.RotationCompleted, `every data key is wrapped under ${kek.kid}`);
+    const ready = ca && !ca.ready
+      ? cond(C.Ready, false, Reasons.CertificatePending, ca.message)
+      : cond(C.Ready, true, Reasons.Reconciled, `keys ready, public JWKS published${ca ? `, ${ca.message}` : ''}`);
+    const degraded = usage.unreadable > 0
+      ? cond(C.Degraded, true, 'UnreadableCiphertext', `${usage.unreadable} wrapped data keys or sealed values name no key`)
+      : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found');
+    return [keys, rotating, ready, degraded];
+  }
+
+  private async writeStatus(policy: KeyPolicy, conditions: ConditionInput[], fields: Partial<KeyPolicyStatus>): Promise<void> {
+    const previous = policy.status ?? {};
+    const next: KeyPolicyStatus = {
+      ...fields,
+      observedGeneration: policy.metadata.generation ?? 0,
+      conditions: setConditions(previous.conditions, conditions, policy.metadata.generation, this.now()),
+    };
+    if (isSubset(next, previous) && isSubset(previous.conditions ?? [], next.conditions ?? [])) return;
+    await this.o.applier.applyStatus({ ...this.resourceRef(policy), kind: KEY_POLICY.kind }, next);
+    for (const c of next.conditions ?? []) {
+      const old = previous.conditions?.find((p) => p.type === c.type);
+      if (old && old.status === c.status && old.reason === c.reason) continue;
+      const warn = (c.type === C.Degraded && c.status === 'True') || (c.type !== C.Degraded && c.type !== C.Rotating && c.status === 'False');
+      if (warn) this.o.events.record(this.regarding(policy), 'Warning', c.reason, `${c.type}: ${c.message}`);
+    }
+  }
+
+  private regarding(policy: KeyPolicy): KubernetesObject {
+    return { ...policy, apiVersion: API_VERSION, kind: KEY_POLICY.kind };
+  }
+
+  private identity(policy: KeyPolicy) {
+    return { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '' };
+  }
+
+  private ownerReference(policy: KeyPolicy): V1OwnerReference {
+    return { apiVersion: API_VERSION, kind: KEY_POLICY.kind, name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
+  }
+
+  private resourceRef(policy: KeyPolicy) {
+    return { group: GROUP, version: VERSION, plural: KEY_POLICY.plural, namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '' };
+  }
+}
