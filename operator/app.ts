@@ -3,11 +3,17 @@
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ENCRYPTED_SERVICE, GROUP, KEY_POLICY, VERSION, type EncryptedService, type KeyPolicy } from './api/v1alpha1/index.js';
-import type { OperatorConfig } from './config.js';
+import { OPERATOR_VERSION, type OperatorConfig } from './config.js';
 import { MANAGED_SELECTOR } from './encryptedservice/children.js';
 import { encryptedServiceController } from './encryptedservice/controller.js';
 import { EncryptedServiceReconciler, type Caches, type Creator, type DirectReader } from './encryptedservice/reconciler.js';
 import { Applier } from './kube/apply.js';
+import { DekCache } from './crypto/dek-cache.js';
+import { ServiceSecrets } from './encryptedservice/secrets.js';
+import { AUDIT_FIELD_MANAGER, AuditTrail } from './keypolicy/audit-trail.js';
+import { keyPolicyController } from './keypolicy/controller.js';
+import { KeyRing } from './keypolicy/key-ring.js';
+import { KeyPolicyReconciler } from './keypolicy/reconciler.js';
 import { isAlreadyExists, isNotFound } from './runtime/api-error.js';
 import { kubeEventSink } from './runtime/event-sink.js';
 import { KubeEventRecorder } from './runtime/events.js';
@@ -25,11 +31,16 @@ export interface Operator {
   events: KubeEventRecorder;
 }
 
+/** What the API server's audit log shows for this replica's requests. */
+export function userAgent(identity: string): string {
+  return `lockstep-operator/${OPERATOR_VERSION} (${identity})`;
+}
+
 export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
   const metrics = createMetrics();
   let manager: Manager | undefined;
   // Every write goes through a KubeConfig that refuses to mutate unless this replica leads.
-  const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false);
+  const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false, userAgent(config.identity));
   const transport = kubeTransport(kc);
   const informer = <T extends KubernetesObject>(name: string, ref: ResourceRef, labelSelector?: string) =>
     new Informer<T>({ name, path: collectionPath(ref), transport, logger, ...(labelSelector ? { labelSelector } : {}) });
@@ -80,8 +91,22 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
     reportingInstance: config.identity,
     reportingController: 'lockstep.dev/operator',
   });
+  // Keys and secrets: the key Secret and application Secrets are read directly (the cache holds
+  // only what the operator labels), unwrapped data keys live only in the bounded DEK cache.
+  const writerCore = writer.makeApiClient(k8s.CoreV1Api);
+  const applier = new Applier(writer);
+  const keyRing = new KeyRing();
+  const audit = new AuditTrail({ core: writerCore, statusApplier: new Applier(writer, AUDIT_FIELD_MANAGER), logger });
+  const secrets = new ServiceSecrets({
+    core: writerCore, applier, keyRing, audit, events, logger,
+    dekCache: new DekCache({ maxEntries: 1024, ttlMs: 15 * 60_000 }),
+  });
+  const keyPolicies = new KeyPolicyReconciler({
+    caches, applier, core: writerCore, keyRing, audit, events, metrics, logger,
+    clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
+  });
   const reconciler = new EncryptedServiceReconciler({
-    caches, applier: new Applier(writer), reader, creator, events, metrics, logger,
+    caches, applier, reader, creator, events, metrics, logger, secrets,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
   });
 
@@ -100,5 +125,6 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
     flushers: [events],
   });
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics));
+  manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   return { manager, metrics, events };
 }

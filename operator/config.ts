@@ -4,6 +4,8 @@ import type { IssuerRef } from './api/v1alpha1/index.js';
 import { parseIssuerSetting } from './encryptedservice/policy.js';
 import { parseLogLevel, type LogLevel } from './runtime/logger.js';
 
+export const OPERATOR_VERSION = '0.1.0';
+
 export interface OperatorConfig {
   /** Unique per replica: the pod name in a cluster. */
   identity: string;
@@ -13,6 +15,8 @@ export interface OperatorConfig {
   healthHost: string | undefined;
   defaultIssuer: IssuerRef | undefined;
   logLevel: LogLevel;
+  /** cert-manager's --cluster-resource-namespace, where managed CA roots live; `cert-manager` when unset. */
+  clusterResourceNamespace?: string;
 }
 
 function parseAddress(value: string | undefined): { host?: string; port?: number } {
@@ -36,5 +40,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     healthHost: address.host,
     defaultIssuer: parseIssuerSetting(env.LOCKSTEP_DEFAULT_ISSUER),
     logLevel: parseLogLevel(env.LOCKSTEP_LOG_LEVEL),
+    ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
   };
 }

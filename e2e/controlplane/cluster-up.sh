@@ -136,7 +136,7 @@ wait_for kube-apiserver 120 kc get --raw /readyz
 start kube-controller-manager "$(bin kube-controller-manager)" \
   --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$kcm_port" --leader-elect=false \
-  --controllers garbage-collector-controller,namespace-controller,serviceaccount-controller \
+  --controllers garbage-collector-controller,namespace-controller,serviceaccount-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller \
   --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
   --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key"
 

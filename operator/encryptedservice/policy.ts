@@ -4,6 +4,7 @@ import {
   CRD_DEFAULTS, Reasons, effectiveTLS, keyPolicyNamespaceOf,
   type EncryptedService, type IssuerRef, type KeyPolicy, type TLSVersion,
 } from '../api/v1alpha1/index.js';
+import { managedCAIssuerName } from '../keypolicy/names.js';
 
 export interface Problem {
   reason: string;
@@ -77,6 +78,10 @@ export function resolveIssuer(es: EncryptedService, policy: KeyPolicy, operatorD
   if (es.spec.transit?.issuerRef) return { issuer: complete(es.spec.transit.issuerRef), source: 'service' };
   const fromPolicy = policy.spec.certificates?.defaultIssuer?.issuerRef;
   if (fromPolicy) return { issuer: complete(fromPolicy), source: 'policy' };
+  if (policy.spec.certificates?.defaultIssuer?.managedCA) {
+    const name = managedCAIssuerName(policy.metadata.namespace ?? '', policy.metadata.name ?? '');
+    return { issuer: { name, kind: 'ClusterIssuer', group: CRD_DEFAULTS.issuerGroup }, source: 'policy' };
+  }
   if (operatorDefault) return { issuer: complete(operatorDefault), source: 'operator' };
   return {
     problem: {

@@ -29,6 +29,7 @@ import {
   luksKeySecretName, volumeDeletedWithService,
 } from './storage.js';
 import { buildTrustBundle, mergeRoots } from './trust-bundle.js';
+import type { ServiceSecrets } from './secrets.js';
 
 /** A cert-manager object as far as the reconciler reads it. */
 export type CertManagerObject = KubernetesObject & {
@@ -69,6 +70,8 @@ export interface EncryptedServiceReconcilerOptions {
   metrics: OperatorMetrics;
   logger: Logger;
   defaultIssuer?: IssuerRef;
+  /** Envelope and sealed secrets (secrets.ts). */
+  secrets: ServiceSecrets;
   now?: () => Date;
 }
 
@@ -126,7 +129,7 @@ export class EncryptedServiceReconciler {
     const access = await this.access(es);
     const trust = await this.trust(es);
     const atRest = await this.atRest(es);
-    const secrets = this.secrets(es);
+    const secrets = await this.secrets(es, policy);
 
     const parts = [transit.part, access, trust.part, atRest.part, secrets];
     const problems = parts.flatMap((p) => p.problems);
@@ -145,6 +148,7 @@ export class EncryptedServiceReconciler {
       certificate: transit.certificate,
       trustBundle: trust.bundle,
       volumes: atRest.volumes,
+      keyIds: secrets.keyIds,
     });
     if (problems.length > 0) throw new BrokenReferenceError(problems[0]!.reason, problems[0]!.message);
   }
@@ -322,13 +326,10 @@ export class EncryptedServiceReconciler {
     return { part, volumes };
   }
 
-  // --- secrets: envelope-encrypted and sealed secrets belong to the KeyPolicy work (crypto module).
+  // --- secrets: envelope-encrypted and sealed secrets (secrets.ts).
 
-  private secrets(es: EncryptedService): Part {
-    const declared = (es.spec.secrets?.envelope?.length ?? 0) + (es.spec.secrets?.sealed?.length ?? 0);
-    if (declared === 0) return { conditions: [cond(C.SecretsReady, true, Reasons.NotConfigured, 'no secrets declared')], generated: [], problems: [] };
-    const problem = { reason: 'SecretsUnsupported', message: `${declared} secrets declared, but this operator build does not materialise secrets yet; nothing was written` };
-    return { conditions: [cond(C.SecretsReady, false, problem.reason, problem.message)], generated: [], problems: [] };
+  private async secrets(es: EncryptedService, policy: KeyPolicy): Promise<Part & { keyIds: string[] }> {
+    return this.o.secrets.reconcile(es, policy);
   }
 
   // --- status

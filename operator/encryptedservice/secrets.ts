@@ -8,7 +8,7 @@
 // cache. Messages name Secrets, keys and kids — never values.
 import type { CoreV1Api, KubernetesObject, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, KEY_POLICY, Reasons,
+  API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, LABEL_ENCRYPTED_SERVICE, Reasons,
   type EncryptedService, type GeneratedObjectRef, type KeyPolicy,
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
@@ -130,7 +130,7 @@ export class ServiceSecrets {
 
     // 2. The data key and every envelope.
     let store: { secret: V1Secret | undefined; wrapped: string; envelopes: Envelopes; changed: boolean; kid: string } | undefined;
-    const restores: { name: string; data: Record<string, Buffer>; labelled: boolean }[] = [];
+    const restores: { name: string; restored: string[]; data: Record<string, Buffer> }[] = [];
     const missing: string[] = [];
     if (envelope.length > 0) {
       const liveStore = await this.read(namespace, envelopeStoreName(name));
@@ -155,9 +155,15 @@ export class ServiceSecrets {
             envelopes[declared.name] = plan.envelopes;
             if (plan.stored.length > 0) changed = true;
             missing.push(...plan.missing.map((k) => `${declared.name}[${k}]`));
-            const labelled = app?.metadata?.labels?.['lockstep.dev/encrypted-service'] === name;
-            if (Object.keys(plan.restore).length > 0 || (app && !labelled)) {
-              restores.push({ name: declared.name, data: plan.restore, labelled });
+            const live = app ? decode(app.data) : {};
+            const labelled = app?.metadata?.labels?.[LABEL_ENCRYPTED_SERVICE] === name;
+            const restored = Object.keys(plan.restore).sort();
+            // Labelled so that a change to the Secret reaches this service's reconcile. Every
+            // protected value goes in the apply, not only restored ones: server-side apply drops
+            // values this field manager set before and leaves out now.
+            if (restored.length > 0 || (app && !labelled)) {
+              const data = Object.fromEntries(Object.keys(plan.envelopes).map((k) => [k, plan.restore[k] ?? live[k] ?? Buffer.alloc(0)]));
+              restores.push({ name: declared.name, restored, data });
             }
           } catch (err) {
             failures.push(this.failure(err, envelopeStoreName(name), undefined, `envelope of ${declared.name}`));
@@ -176,7 +182,7 @@ export class ServiceSecrets {
     for (const m of materialise) {
       const live = await this.read(namespace, m.name);
       liveSealed.set(m.name, live);
-      if (live && live.metadata?.labels?.['lockstep.dev/encrypted-service'] !== name) {
+      if (live && live.metadata?.labels?.[LABEL_ENCRYPTED_SERVICE] !== name) {
         failures.push({ secret: m.name, reason: Reasons.SecretConflict, message: `Secret ${m.name} exists and was not written by this EncryptedService; delete it or rename the sealed secret` });
       } else if (live && live.type !== m.type) {
         failures.push({ secret: m.name, reason: Reasons.SecretConflict, message: `Secret ${m.name} has type ${live.type ?? 'Opaque'}, the spec asks for ${m.type}; a Secret's type cannot change: delete it to let the operator recreate it` });
@@ -205,8 +211,8 @@ export class ServiceSecrets {
         metadata: { name: r.name, namespace, labels: childLabels(es, 'secrets') },
         ...(Object.keys(r.data).length > 0 ? { data: encode(r.data) } : {}),
       } as KubernetesObject);
-      if (Object.keys(r.data).length > 0) {
-        this.o.events.record(this.regarding(es), 'Normal', 'SecretRestored', `restored ${Object.keys(r.data).sort().join(', ')} of Secret ${r.name} from its envelopes`);
+      if (r.restored.length > 0) {
+        this.o.events.record(this.regarding(es), 'Normal', 'SecretRestored', `restored ${r.restored.join(', ')} of Secret ${r.name} from its envelopes`);
       }
     }
     for (const m of materialise) {
@@ -388,5 +394,3 @@ const REASON_TEXT: Record<string, string> = {
 function describe(err: DecryptError): string {
   return `${REASON_TEXT[err.reason] ?? err.reason}${err.kid ? ` [kid ${err.kid}]` : ''} (${err.reason})`;
 }
-
-export { KEY_POLICY as _KEY_POLICY_KIND };

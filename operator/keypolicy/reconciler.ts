@@ -24,6 +24,7 @@ import type { Informer } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Result } from '../runtime/workqueue.js';
+import { accessDenied, tlsWeakening } from '../encryptedservice/policy.js';
 import type { AuditRecorder } from './audit-trail.js';
 import {
   generationSettings, retentionSettings, retireBoth, rotateBoth, rotationDecision, rotationPeriodMs,
@@ -65,6 +66,8 @@ const REWRAP_RECHECK_MS = 5_000;
 /** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
 const MAX_REQUEUE_MS = 3_600_000;
 
+const objectKeyOf = (policy: KeyPolicy): string => `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}`;
+
 const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({
   type, status: ok ? 'True' : 'False', reason, message,
 });
@@ -72,6 +75,9 @@ const cond = (type: string, ok: boolean, reason: string, message: string): Condi
 export class KeyPolicyReconciler {
   private readonly log: Logger;
   private readonly now: () => Date;
+  /** Per EncryptedService uid: the violation last audited, and by which policy. */
+  private readonly violationsReported = new Map<string, string>();
+  private readonly violationOwner = new Map<string, string>();
 
   constructor(private readonly o: KeyPolicyReconcilerOptions) {
     this.log = o.logger.child('keypolicy');
@@ -135,6 +141,7 @@ export class KeyPolicyReconciler {
       }
       if (change.retired.length > 0) this.o.events.record(this.regarding(policy), 'Normal', 'KeyRetired', `retired ${change.retired.join(', ')}: nothing was wrapped under them`);
     }
+    audit.push(...this.violations(policy, now));
     await this.o.audit.record(this.identity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
 
     await this.publishJwks(policy, sets);
@@ -250,6 +257,44 @@ export class KeyPolicyReconciler {
       for (const s of es.spec.secrets?.sealed ?? []) sealed.push(...Object.values(s.encryptedData ?? {}));
     }
     return countUsage(sets, wrapped, sealed);
+  }
+
+  /**
+   * Services that reference this policy but may not use it, or ask for weaker TLS than it allows,
+   * each audited once per generation (the EncryptedService reports them in its own status).
+   */
+  private violations(policy: KeyPolicy, now: Date): AuditEvent[] {
+    const out: AuditEvent[] = [];
+    const users = this.o.caches.encryptedServices.list().filter((es) =>
+      keyPolicyNamespaceOf(es) === policy.metadata.namespace && es.spec.keyPolicyRef.name === policy.metadata.name);
+    const seen = new Set<string>();
+    for (const es of users) {
+      const uid = es.metadata.uid ?? '';
+      seen.add(uid);
+      const denied = accessDenied(es, policy);
+      const weakened = denied ? undefined : tlsWeakening(es, policy);
+      const reason = denied?.reason ?? (weakened ? 'TLSWeakened' : undefined);
+      if (!reason) {
+        this.violationsReported.delete(uid);
+        continue;
+      }
+      const fingerprint = `${es.metadata.generation ?? 0}/${policy.metadata.generation ?? 0}/${reason}`;
+      if (this.violationsReported.get(uid) === fingerprint) continue;
+      this.violationsReported.set(uid, fingerprint);
+      out.push({
+        type: 'policy-violation', time: now,
+        subject: { namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '', kind: 'EncryptedService' },
+        details: { reason, keyPolicy: `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}` },
+      });
+    }
+    for (const uid of [...this.violationsReported.keys()]) {
+      if (!seen.has(uid) && this.violationOwner.get(uid) === objectKeyOf(policy)) {
+        this.violationsReported.delete(uid);
+        this.violationOwner.delete(uid);
+      }
+    }
+    for (const uid of seen) this.violationOwner.set(uid, objectKeyOf(policy));
+    return out;
   }
 
   private trackKeyAges(policy: KeyPolicy, sets: KeySets, retired: readonly string[]): void {

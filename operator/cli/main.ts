@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// The lockstep CLI (also `kubectl lockstep`): a small dispatcher; each command lives in its own
+// file and takes its arguments and an injected CliIo, so it is testable without a terminal.
+import { pathToFileURL } from 'node:url';
+import { AUDIT_VERIFY_USAGE, auditCommand } from './audit-verify.js';
+import { CliError, processIo, type CliIo } from './io.js';
+import { SEAL_USAGE, sealCommand } from './seal.js';
+
+export type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
+
+export interface CommandEntry {
+  readonly run: Command;
+  readonly summary: string;
+  readonly usage: string;
+}
+
+export const COMMANDS: Record<string, CommandEntry> = {
+  seal: { run: sealCommand, summary: 'encrypt a value for a sealed secret (GitOps)', usage: SEAL_USAGE },
+  audit: { run: auditCommand, summary: 'verify a KeyPolicy\'s hash-chained audit trail (audit verify)', usage: AUDIT_VERIFY_USAGE },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const list = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n');
+  return `Usage: lockstep <command> [flags]\n\nCommands:\n${list}\n\nRun lockstep <command> --help for a command's flags.\n`;
+}
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    io.out(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`unknown command ${name}\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.err(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    // parseArgs reports unknown or malformed flags with these codes.
+    const code = (err as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`error: ${(err as Error).message}\n${command.usage}`);
+      return 2;
+    }
+    io.err(`error: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runCli(process.argv.slice(2), processIo()).then((code) => process.exit(code), (err: unknown) => {
+    process.stderr.write(`error: ${String(err)}\n`);
+    process.exit(1);
+  });
+}
