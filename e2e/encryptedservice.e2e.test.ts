@@ -18,6 +18,8 @@ import { externalOperator, startInProcess, type RunningOperator } from './harnes
 const c = clients();
 let ns = '';
 let operator: RunningOperator & { operator?: Operator };
+/** Every operator instance the file started, for the leak scan at the end. */
+const instances: RunningOperator[] = [];
 
 type Obj = KubernetesObject & { spec?: Record<string, unknown>; data?: Record<string, string> };
 const cm = (kind: string, name: string, namespace = ns) => ({ apiVersion: 'cert-manager.io/v1', kind, metadata: { name, namespace } });
@@ -53,6 +55,7 @@ beforeAll(async () => {
   installCrds();
   ns = await createTestNamespace(c, 'e2e-esvc');
   operator = startInProcess(c.kc);
+  instances.push(operator);
   for (const obj of threeTier(ns)) await applyAsUser(c, obj);
 });
 
@@ -159,6 +162,7 @@ describe('restart', () => {
     const identity = `e2e-restart-${Date.now()}`;
     const restarted = startInProcess(c.kc, { identity });
     operator = restarted;
+    instances.push(restarted);
     const services = ((await c.custom.listClusterCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'encryptedservices' })) as { items: unknown[] }).items.length;
     const metrics = restarted.operator!.metrics;
     const reconciles = async () => (await metrics.reconcileDuration.get()).values
@@ -325,5 +329,55 @@ describe('deletion', () => {
       return b.metadata?.ownerReferences?.some((o) => o.name === 'database') ? undefined : true;
     });
     expect(bundle.data?.['ca.crt']).toContain('BEGIN CERTIFICATE');
+  });
+});
+
+describe('observability', () => {
+  (externalOperator ? it.skip : it)('serves /healthz, /readyz and Prometheus metrics about the services', async () => {
+    const port = operator.operator?.manager.healthPort();
+    expect(port).toBeGreaterThan(0);
+    const get = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      return { status: res.status, body: await res.text() };
+    };
+    expect((await get('/healthz')).status).toBe(200);
+    expect((await get('/readyz')).status).toBe(200);
+    const { body } = await get('/metrics');
+    expect(body).toMatch(new RegExp(`lockstep_certificate_expiry_timestamp_seconds\\{namespace="${ns}",service="api"\\} \\d+`));
+    expect(body).toMatch(/lockstep_reconcile_duration_seconds_count\{controller="encryptedservice",result="success"\} \d+/);
+    expect(body).toMatch(/lockstep_workqueue_depth\{controller="encryptedservice"\} 0/);
+    expect(body).toContain('lockstep_leader 1');
+  });
+});
+
+describe('secrets never leave their place', () => {
+  it('no key material handled in this file appears in logs, Events, status or metrics', async () => {
+    const secrets = (await c.core.listNamespacedSecret({ namespace: ns })).items;
+    const sensitive = new Set<string>();
+    for (const secret of secrets) {
+      for (const [k, v] of Object.entries(secret.data ?? {})) {
+        // Public certificates and the LUKS Secret's settings (cipher names, sizes) are not secret.
+        if (k !== 'tls.key' && k !== 'CRYPTO_KEY_VALUE') continue;
+        const plain = Buffer.from(v, 'base64').toString('utf8');
+        sensitive.add(v);
+        // Each line of a PEM key body, and the raw value, in every form a leak could take.
+        for (const line of plain.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'))) sensitive.add(line);
+        if (!plain.includes('-----')) sensitive.add(plain);
+      }
+    }
+    expect(sensitive.size).toBeGreaterThan(3); // TLS keys and the LUKS passphrase at least
+
+    const events = await c.kc.makeApiClient((await import('@kubernetes/client-node')).EventsV1Api).listNamespacedEvent({ namespace: ns });
+    const services = await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices' });
+    const metrics = await operator.operator?.metrics.registry.metrics();
+    const emitted = [
+      ...instances.map((i) => i.logs()),
+      JSON.stringify(events.items),
+      JSON.stringify(services),
+      metrics ?? '',
+    ].join('\n');
+    expect(emitted.length).toBeGreaterThan(10_000);
+    const leaked = [...sensitive].filter((v) => emitted.includes(v));
+    expect(leaked.map((v) => `${v.slice(0, 4)}… (${v.length} chars)`)).toEqual([]);
   });
 });

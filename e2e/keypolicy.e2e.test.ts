@@ -205,6 +205,42 @@ describe('audit verify on the stored chain', () => {
   });
 });
 
+describe('audit segments', () => {
+  it('carries the chain across segments and seals full segments against edits', async () => {
+    const spec: KeyPolicy['spec'] = { keyWrap: { algorithm: 'A256KW' }, audit: { segmentSize: 16 } };
+    await applyAsUser(c, policy('segmented', spec));
+    await waitPolicy('segmented', (p) => condition(p, 'Ready')?.status === 'True', 'Ready');
+    // Each rotation records two entries (KEK and sealing key): nine of them need a second segment.
+    for (let i = 1; i <= 9; i++) {
+      const before = (await readPolicy('segmented')).status?.activeKid;
+      await applyAsUser(c, policy('segmented', spec, { 'lockstep.dev/rotate-now': `r${i}` }));
+      await waitPolicy('segmented', (p) => p.status?.activeKid !== before, `rotation ${i}`);
+    }
+    const head = (await waitPolicy('segmented', (p) => (p.status?.auditHead?.sequence ?? 0) >= 20, 'head at seq 20')).status?.auditHead;
+    expect(head?.segment).toBe(1);
+    const cms = await auditConfigMaps('segmented');
+    expect(cms.map((cm) => cm.metadata?.name)).toEqual(['segmented-audit-000000', 'segmented-audit-000001']);
+    expect(cms[0]?.immutable).toBe(true);
+    const first = parseSegment(Object.values(cms[0]?.data ?? {})[0] ?? '');
+    const second = parseSegment(Object.values(cms[1]?.data ?? {})[0] ?? '');
+    expect(first.entries).toHaveLength(16);
+    expect(second.prevHash).toBe(first.lastHash);
+    expect(second.firstSeq).toBe(17);
+
+    await expect(c.core.patchNamespacedConfigMap(
+      { namespace: ns, name: 'segmented-audit-000000', body: { data: { 'segment-000000.jsonl': 'forged' } } },
+      (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/merge-patch+json'),
+    )).rejects.toMatchObject({ code: 422 });
+    expect((await verify('segmented')).code).toBe(0);
+
+    // Deleting a whole segment is still possible, and detected.
+    await c.core.deleteNamespacedConfigMap({ namespace: ns, name: 'segmented-audit-000000' });
+    const broken = await verify('segmented');
+    expect(broken.code).toBe(1);
+    expect(broken.output).toContain('missing-segment');
+  });
+});
+
 describe('managed CA', () => {
   it('creates a CA ClusterIssuer that signs the certificates of services using the policy, and removes it with the policy', async () => {
     await applyAsUser(c, policy('ca', {

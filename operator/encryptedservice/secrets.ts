@@ -13,9 +13,9 @@ import {
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
 import type { DekCache } from '../crypto/dek-cache.js';
-import { generateDataKey, inspectWrappedDataKey, rewrapDataKey, wrapDataKey, type DataKey } from '../crypto/datakey.js';
+import { generateDataKey, inspectWrappedDataKey, wrapDataKey, type DataKey } from '../crypto/datakey.js';
 import { decryptValue, encryptValue } from '../crypto/envelope.js';
-import { DecryptError, isDecryptError, isKeySetError } from '../crypto/errors.js';
+import { isDecryptError, isKeySetError, type DecryptError } from '../crypto/errors.js';
 import { activeKey } from '../crypto/keyset.js';
 import { inspectSealedValue, openSealed } from '../crypto/seal.js';
 import type { Applier } from '../kube/apply.js';
@@ -283,12 +283,17 @@ export class ServiceSecrets {
       return { key, wrapped, kid, changed: true };
     }
     try {
+      // A cache hit was authenticated when it was unwrapped; only a key under an older KEK pays
+      // for a new wrap (the background re-wrap after a rotation).
       const key = await this.o.dekCache.unwrap(keys.kek, content.wrappedDataKey, binding);
-      const rewrap = await rewrapDataKey(keys.kek, content.wrappedDataKey, binding);
-      if (rewrap.changed) {
-        audit.push({ type: 'rewrap', time: now, subject: { ...subject, kid: rewrap.toKid }, details: { fromKid: rewrap.fromKid, dataKeyId: key.id } });
-      }
-      return { key, wrapped: rewrap.wrapped, kid: rewrap.toKid, changed: rewrap.changed };
+      const fromKid = inspectWrappedDataKey(content.wrappedDataKey).kid;
+      const toKid = activeKey(keys.kek).kid;
+      if (fromKid === toKid) return { key, wrapped: content.wrappedDataKey, kid: toKid, changed: false };
+      const wrapped = await wrapDataKey(keys.kek, key, binding);
+      // The new wrapped form holds the same key: cache it so the next pass skips the unwrap.
+      await this.o.dekCache.getOrLoad(wrapped, binding, async () => key);
+      audit.push({ type: 'rewrap', time: now, subject: { ...subject, kid: toKid }, details: { fromKid, dataKeyId: key.id } });
+      return { key, wrapped, kid: toKid, changed: true };
     } catch (err) {
       failures.push(this.failure(err, storeName, undefined, 'data key'));
       return undefined;

@@ -162,7 +162,13 @@ export class AuditTrail implements AuditRecorder {
     }
     for (const [index, seg] of [...touched.entries()].sort((a, b) => a[0] - b[0])) {
       const existing = parsed.find((p) => p.segment.index === index)?.stored;
-      await this.#writeSegment(policy, seg, existing);
+      await this.#writeSegment(policy, seg.index, serializeSegment(seg), existing);
+    }
+    // A full segment never changes again: sealing it makes the API server refuse edits (it can
+    // still be deleted, which verification reports as a missing segment).
+    for (const p of parsed) {
+      const full = touched.has(p.segment.index + 1) && !touched.has(p.segment.index);
+      if (full) await this.#writeSegment(policy, p.segment.index, p.stored.text, p.stored, true);
     }
     if (head === undefined) return;
     const all = [...new Set([...parsed.map((p) => p.segment.index), ...touched.keys()])].sort((a, b) => a - b);
@@ -182,8 +188,8 @@ export class AuditTrail implements AuditRecorder {
     this.#log.debug('audit entries appended', { namespace: policy.namespace, keypolicy: policy.name, sequence: head.sequence, events: events.map((e) => e.type) });
   }
 
-  async #writeSegment(policy: PolicyIdentity, segment: AuditSegment, existing: StoredSegment | undefined): Promise<void> {
-    const name = auditSegmentConfigMapName(policy.name, segment.index);
+  async #writeSegment(policy: PolicyIdentity, index: number, text: string, existing: StoredSegment | undefined, immutable = false): Promise<void> {
+    const name = auditSegmentConfigMapName(policy.name, index);
     const body: V1ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -194,7 +200,8 @@ export class AuditTrail implements AuditRecorder {
         ownerReferences: [{ apiVersion: API_VERSION, kind: KEY_POLICY.kind, name: policy.name, uid: policy.uid }],
         ...(existing?.resourceVersion ? { resourceVersion: existing.resourceVersion } : {}),
       },
-      data: { [segmentDataKey(segment.index)]: serializeSegment(segment) },
+      data: { [segmentDataKey(index)]: text },
+      ...(immutable ? { immutable: true } : {}),
     };
     if (existing) {
       await this.o.core.replaceNamespacedConfigMap({ namespace: policy.namespace, name, body });

@@ -2,6 +2,7 @@
 // consistency is bigint arithmetic), so parsed sets are kept per Secret resourceVersion: a
 // reconcile of any service pays for parsing only after the Secret changed.
 import type { V1Secret } from '@kubernetes/client-node';
+import { KeySetError } from '../crypto/errors.js';
 import { parseKeySet, serializeKeySet } from '../crypto/keyset.js';
 import type { KeySets } from './key-plan.js';
 import { KEK_SET_KEY, SEAL_SET_KEY } from './names.js';
@@ -10,7 +11,7 @@ export function keySetsFromSecret(secret: V1Secret): KeySets {
   const kek = secret.data?.[KEK_SET_KEY];
   const seal = secret.data?.[SEAL_SET_KEY];
   if (kek === undefined || seal === undefined) {
-    throw new Error(`key Secret ${secret.metadata?.name ?? ''} lacks ${KEK_SET_KEY} or ${SEAL_SET_KEY}`);
+    throw new KeySetError('InvalidKeySet', `key Secret ${secret.metadata?.name ?? ''} lacks ${KEK_SET_KEY} or ${SEAL_SET_KEY}`);
   }
   return {
     kek: parseKeySet(Buffer.from(kek, 'base64').toString('utf8'), 'kek'),

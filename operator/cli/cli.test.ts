@@ -1,0 +1,90 @@
+import { describe, expect, it } from '@jest/globals';
+import { appendAuditEvent, serializeSegment } from '../audit/segments.js';
+import { createKeySet, publicJwks } from '../crypto/keyset.js';
+import { openSealed } from '../crypto/seal.js';
+import { auditTrailId } from '../keypolicy/names.js';
+import type { CliIo } from './io.js';
+import { runCli } from './main.js';
+
+function io(files: Record<string, string>, stdin = ''): CliIo & { stdout: () => string; stderr: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    out: (t) => { out += t; },
+    err: (t) => { err += t; },
+    readStdin: async () => Buffer.from(stdin),
+    readFile: async (path) => {
+      const text = files[path];
+      if (text === undefined) throw new Error(`ENOENT: ${path}`);
+      return Buffer.from(text);
+    },
+    kubeConfig: () => { throw new Error('no cluster in unit tests'); },
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
+
+describe('lockstep seal', () => {
+  it('seals stdin to a JWKS file, bound to namespace, Secret and key', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const cli = io({ 'jwks.json': JSON.stringify(publicJwks(seal)) }, 'hunter2-but-longer');
+    const code = await runCli(['seal', '--namespace', 'shop', '--name', 'db', '--key', 'password', '--jwks', 'jwks.json'], cli);
+    expect(cli.stderr()).toBe('');
+    expect(code).toBe(0);
+    const jwe = cli.stdout().trim();
+    expect(jwe.split('.')).toHaveLength(5);
+    expect((await openSealed(seal, jwe, { namespace: 'shop', name: 'db', key: 'password' })).toString()).toBe('hunter2-but-longer');
+    await expect(openSealed(seal, jwe, { namespace: 'shop', name: 'other', key: 'password' })).rejects.toMatchObject({ reason: 'WrongBinding' });
+  });
+
+  it('prints a sealed-secret snippet with --output yaml, reading --from-file', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const cli = io({ 'jwks.json': JSON.stringify(publicJwks(seal)), value: 'from-a-file' });
+    expect(await runCli(['seal', '-n', 'shop', '--name', 'db', '--key', 'password', '--jwks', 'jwks.json', '--from-file', 'value', '-o', 'yaml'], cli)).toBe(0);
+    const [first, second, third] = cli.stdout().split('\n');
+    expect(first).toBe('- name: db');
+    expect(second).toBe('  encryptedData:');
+    const jwe = third?.replace(/^\s+password: /, '') ?? '';
+    expect((await openSealed(seal, jwe, { namespace: 'shop', name: 'db', key: 'password' })).toString()).toBe('from-a-file');
+  });
+
+  it('refuses incomplete or ambiguous flags with a usage error', async () => {
+    expect(await runCli(['seal', '--namespace', 'shop', '--name', 'db', '--jwks', 'x'], io({}))).toBe(2);
+    expect(await runCli(['seal', '-n', 'shop', '--name', 'db', '--key', 'k', '--jwks', 'x', '--policy', 'p'], io({}))).toBe(2);
+    expect(await runCli(['seal', '--bogus'], io({}))).toBe(2);
+    expect(await runCli(['nope'], io({}))).toBe(2);
+  });
+
+  it('refuses a JWKS that carries private material', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const cli = io({ 'jwks.json': JSON.stringify({ keys: seal.keys }) }, 'value');
+    expect(await runCli(['seal', '-n', 'shop', '--name', 'db', '--key', 'k', '--jwks', 'jwks.json'], cli)).toBe(1);
+    expect(cli.stderr()).toContain('error:');
+  });
+});
+
+describe('lockstep audit verify (from files)', () => {
+  const trail = auditTrailId('shop', 'keys');
+  function exported() {
+    let segment;
+    let head = { segment: 0, sequence: 0, hash: '' };
+    for (let i = 0; i < 4; i++) {
+      const r = appendAuditEvent(trail, segment, { type: 'create', time: new Date(Date.UTC(2026, 0, 1, i)), subject: { namespace: 'shop', name: 'keys', kid: `kek-${i}` } });
+      segment = r.segment;
+      head = { segment: r.head.segment, sequence: r.head.sequence, hash: r.head.hash };
+    }
+    return { text: serializeSegment(segment!), head };
+  }
+
+  it('accepts an intact export and says where a changed one breaks', async () => {
+    const { text, head } = exported();
+    const ok = io({ 'seg0.jsonl': text, 'head.json': JSON.stringify(head) });
+    expect(await runCli(['audit', 'verify', '-n', 'shop', '--policy', 'keys', '--segments', 'seg0.jsonl', '--head', 'head.json'], ok)).toBe(0);
+    expect(ok.stdout()).toContain('OK — 4 entries in 1 segments');
+
+    const changed = text.replace('"kid":"kek-2"', '"kid":"kek-9"');
+    const bad = io({ 'seg0.jsonl': changed, 'head.json': JSON.stringify(head) });
+    expect(await runCli(['audit', 'verify', '-n', 'shop', '--policy', 'keys', '--segments', 'seg0.jsonl', '--head', 'head.json'], bad)).toBe(1);
+    expect(bad.stderr()).toMatch(/entry-hash \(segment 0, entry 2, seq 3\)/);
+  });
+});
