@@ -347,6 +347,8 @@ describe('observability', () => {
     expect(body).toMatch(/lockstep_reconcile_duration_seconds_count\{controller="encryptedservice",result="success"\} \d+/);
     expect(body).toMatch(/lockstep_workqueue_depth\{controller="encryptedservice"\} 0/);
     expect(body).toContain('lockstep_leader 1');
+    expect(body).toMatch(/lockstep_children\{kind="Certificate"\} [1-9]/);
+    expect(body).toMatch(/lockstep_children\{kind="NetworkPolicy"\} [1-9]/);
   });
 });
 

@@ -113,7 +113,7 @@ export interface EncryptedServiceSpec {
   readonly serviceName?: string;
 
   /**
-   * The TLS ports of the service. Only these are opened to the allowed peers.
+   * The TLS ports the service's pods listen on. The NetworkPolicies open only these, and only to the allowed peers.
    *
    * @schema EncryptedServiceSpec#ports
    */
@@ -242,7 +242,7 @@ export interface EncryptedServiceSpecPorts {
   readonly name: string;
 
   /**
-   * Port number.
+   * Port the pods listen on (the container port, which NetworkPolicies match).
    *
    * @schema EncryptedServiceSpecPorts#port
    */
@@ -829,7 +829,7 @@ export function toJson_EncryptedServiceSpecAccessEgress(obj: EncryptedServiceSpe
  */
 export interface EncryptedServiceSpecAtRestVolumes {
   /**
-   * Name of the volume; the PersistentVolumeClaim is named <service>-<name>.
+   * Name of the volume; the PersistentVolumeClaim is named <metadata.name>-<name>.
    *
    * @schema EncryptedServiceSpecAtRestVolumes#name
    */
@@ -2324,7 +2324,7 @@ export interface KeyPolicySpecRotation {
   readonly retainDecryptOnly?: number;
 
   /**
-   * Least time a key stays decrypt-only before it may be retired; at least period. Go duration string, e.g. 24h, 90m, 1h30m.
+   * Minimum time a key stays decrypt-only before it may be retired; at least period. Go duration string, e.g. 24h, 90m, 1h30m.
    *
    * @schema KeyPolicySpecRotation#retireAfter
    */

@@ -32,9 +32,24 @@ export function encryptedServiceController(
   const withVolumes: KeyMapper = () => all().filter((es) => (es.spec.atRest?.volumes?.length ?? 0) > 0).map(objectKey);
   const owner = labelKeys(LABEL_ENCRYPTED_SERVICE);
 
+  // Generated objects per kind, read from the label-selected caches after each reconcile.
+  const countChildren = (): void => {
+    const kinds: [string, { list(): unknown[] }][] = [
+      ['Certificate', caches.certificates], ['NetworkPolicy', caches.networkPolicies], ['ConfigMap', caches.configMaps],
+      ['Secret', caches.secrets], ['StorageClass', caches.storageClasses], ['PersistentVolumeClaim', caches.claims],
+    ];
+    for (const [kind, cache] of kinds) metrics.children.set({ kind }, cache.list().length);
+  };
+
   return new Controller({
     name: 'encryptedservice',
-    reconcile: (key) => reconciler.reconcile(key),
+    reconcile: async (key) => {
+      try {
+        return await reconciler.reconcile(key);
+      } finally {
+        countChildren();
+      }
+    },
     logger,
     metrics,
     watches: [

@@ -43,8 +43,12 @@ describe('stored audit trail', () => {
     expect(verifyStoredTrail('shop', 'keys', stored(segments.slice(0, 2)), head).problems.map((p) => p.kind)).toContain('head-mismatch');
   });
 
-  it('after pruning, anchors verification on the oldest retained segment', () => {
+  it('after pruning, anchors verification on the oldest segment pruning keeps, and detects one removed beyond it', () => {
     const { segments, head } = chain(9, 3);
-    expect(verifyStoredTrail('shop', 'keys', stored(segments.slice(1)), head).ok).toBe(true);
+    expect(head.segment).toBe(2);
+    expect(verifyStoredTrail('shop', 'keys', stored(segments.slice(1)), head, 2).ok).toBe(true);
+    expect(verifyStoredTrail('shop', 'keys', stored(segments.slice(2)), head, 2).problems.map((p) => p.kind)).toContain('missing-segment');
+    // Without pruning (max 16), the oldest segment must be segment 0.
+    expect(verifyStoredTrail('shop', 'keys', stored(segments.slice(1)), head).ok).toBe(false);
   });
 });

@@ -8,8 +8,9 @@
 //
 // The head (segment, sequence, hash) is written to status under a field manager of its own, so
 // the KeyPolicy reconciler's status writes, which never include it, neither own nor drop it.
-// Growth is bounded by keeping the newest `maxSegments` segments; the oldest retained segment
-// then anchors verification (its index, first seq and prevHash), which is what pruning gives up.
+// Growth is bounded by keeping the newest AUDIT_MAX_SEGMENTS segments. Which segment the chain
+// must start at follows from the head; only the hash a pruned chain starts from is taken from
+// that segment itself, which is what pruning gives up.
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import {
   API_VERSION, GROUP, KEY_POLICY, LABEL_COMPONENT, LABEL_KEY_POLICY, VERSION, type AuditHead as StatusAuditHead,
@@ -25,7 +26,8 @@ import type { Logger } from '../runtime/logger.js';
 import { auditSegmentConfigMapName, auditTrailId, keyPolicyLabels } from './names.js';
 
 export const AUDIT_FIELD_MANAGER = 'lockstep-operator-audit';
-const DEFAULT_MAX_SEGMENTS = 16;
+/** Segments kept per trail; older ones are pruned. Verification relies on the same number. */
+export const AUDIT_MAX_SEGMENTS = 16;
 const MAX_SEGMENT_BYTES = 256 * 1024;
 const SEGMENT_INDEX = /^segment-(\d{6})\.jsonl$/;
 
@@ -68,12 +70,26 @@ export function segmentsOf(configMaps: readonly V1ConfigMap[]): StoredSegment[] 
   return out.sort((a, b) => a.index - b.index);
 }
 
-/** The full head for verification: status carries the newest end, the oldest segment the base. */
-export function verificationHead(trail: string, status: StatusAuditHead | undefined, oldest: AuditSegment | undefined): AuditHead | undefined {
+/**
+ * The full head for verification. Status carries the newest end; the base follows from it,
+ * because the operator prunes only down to AUDIT_MAX_SEGMENTS: the oldest segment that must
+ * exist is head.segment - AUDIT_MAX_SEGMENTS + 1 (or 0), so removing old segments beyond that is
+ * detected. Only the hash a pruned chain starts from has to be taken from that segment itself.
+ */
+export function verificationHead(
+  trail: string,
+  status: StatusAuditHead | undefined,
+  oldest: AuditSegment | undefined,
+  maxSegments = AUDIT_MAX_SEGMENTS,
+): AuditHead | undefined {
   if (status?.hash === undefined || status.sequence === undefined || status.segment === undefined) return undefined;
-  const base = oldest === undefined || oldest.index === 0
+  const firstSegment = Math.max(0, status.segment - maxSegments + 1);
+  const base = firstSegment === 0
     ? { firstSegment: 0, firstSequence: 1, firstPrevHash: genesisHash(trail) }
-    : { firstSegment: oldest.index, firstSequence: oldest.firstSeq, firstPrevHash: oldest.prevHash };
+    : oldest !== undefined && oldest.index === firstSegment
+      ? { firstSegment, firstSequence: oldest.firstSeq, firstPrevHash: oldest.prevHash }
+      // The segment the chain must start at is gone: anchor where it should be, so the gap shows.
+      : { firstSegment, firstSequence: oldest?.firstSeq ?? 1, firstPrevHash: oldest?.prevHash ?? genesisHash(trail) };
   return { trail, segment: status.segment, sequence: status.sequence, hash: status.hash, ...base };
 }
 
@@ -83,6 +99,7 @@ export function verifyStoredTrail(
   policy: string,
   segments: readonly StoredSegment[],
   statusHead: StatusAuditHead | undefined,
+  maxSegments = AUDIT_MAX_SEGMENTS,
 ): AuditVerification {
   const trail = auditTrailId(namespace, policy);
   let oldest: AuditSegment | undefined;
@@ -91,7 +108,7 @@ export function verifyStoredTrail(
   } catch {
     oldest = undefined;
   }
-  const head = verificationHead(trail, statusHead, oldest);
+  const head = verificationHead(trail, statusHead, oldest, maxSegments);
   return verifyAuditTrail(segments.map((s) => s.text), head ? { head } : { trail });
 }
 
@@ -100,6 +117,7 @@ export interface AuditTrailOptions {
   /** An Applier with AUDIT_FIELD_MANAGER, for the status head. */
   readonly statusApplier: Applier;
   readonly logger: Logger;
+  /** Default AUDIT_MAX_SEGMENTS; `lockstep audit verify` assumes that value. */
   readonly maxSegments?: number;
 }
 
@@ -172,7 +190,7 @@ export class AuditTrail implements AuditRecorder {
     }
     if (head === undefined) return;
     const all = [...new Set([...parsed.map((p) => p.segment.index), ...touched.keys()])].sort((a, b) => a - b);
-    const max = this.o.maxSegments ?? DEFAULT_MAX_SEGMENTS;
+    const max = this.o.maxSegments ?? AUDIT_MAX_SEGMENTS;
     for (const index of all.slice(0, Math.max(0, all.length - max))) {
       await this.o.core.deleteNamespacedConfigMap({ namespace: policy.namespace, name: auditSegmentConfigMapName(policy.name, index) })
         .catch((err: unknown) => { if (!isNotFound(err)) throw err; });
