@@ -19,7 +19,13 @@ build() {
   mkdir -p "$dest"
   log "building $out $version (first build on this machine takes several minutes)"
   local start=$SECONDS
-  (cd "$here/$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/$out.tmp" "$pkg")
+  # go build is silent for minutes on a cold cache: show it is alive.
+  (while sleep 30; do log "still building $out ($((SECONDS - start))s)"; done) &
+  local ticker=$!
+  local rc=0
+  (cd "$here/$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/$out.tmp" "$pkg") || rc=$?
+  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null
+  [ $rc -eq 0 ] || { log "building $out failed (exit $rc)"; return $rc; }
   mv "$dest/$out.tmp" "$dest/$out"
   log "built $out in $((SECONDS - start))s"
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates e2e/controlplane/kube/go.mod: k8s.io/kubernetes requires its staging modules at
+# Regenerates e2e/controlplane/kube/go.mod and go.sum: k8s.io/kubernetes requires its staging modules at
 # v0.0.0 and resolves them with replace directives into its own tree, which a dependent module
 # does not inherit. This writes one replace per staging module, to the published tag.
 set -euo pipefail
@@ -28,4 +28,6 @@ goversion=$(printf '%s\n' "$upstream" | awk '$1 == "go" {print $2; exit}')
   for m in $staging; do echo "	$m => $m $KUBE_STAGING_VERSION"; done
   echo ")"
 } > "$here/kube/go.mod"
+# tidy adds the indirect requirements (k8s.io/kubernetes's own pins win through MVS) and go.sum.
+(cd "$here/kube" && GOTOOLCHAIN=local go mod tidy)
 echo "wrote kube/go.mod with $(printf '%s\n' "$staging" | wc -l) staging replaces"

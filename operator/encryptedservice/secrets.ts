@@ -356,11 +356,11 @@ export class ServiceSecrets {
       audit.push({
         type: 'failed-decrypt', time: now,
         subject: { namespace, name: f.secret, kind: 'Secret', ...(f.kid ? { kid: f.kid } : {}) },
-        details: { reason: f.reason, encryptedService: es.metadata.name ?? '', ...(f.key ? { secretKey: f.key } : {}) },
+        details: { reason: f.reason, encryptedService: es.metadata.name ?? '', ...(f.key ? { entry: f.key } : {}) },
       });
     }
     for (const f of failures) this.o.events.record(this.regarding(es), 'Warning', f.reason === Reasons.SecretConflict ? f.reason : Reasons.DecryptionFailed, f.message);
-    this.log.warn('secrets not written', { namespace, name: es.metadata.name, failures: failures.map((f) => ({ secret: f.secret, key: f.key, reason: f.reason, kid: f.kid })) });
+    this.log.warn('secrets not written', { namespace, name: es.metadata.name, failures: failures.map((f) => ({ secretName: f.secret, entry: f.key, reason: f.reason, kid: f.kid })) });
     await this.o.audit.record(this.policyIdentity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
   }
 

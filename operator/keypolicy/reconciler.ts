@@ -214,7 +214,7 @@ export class KeyPolicyReconciler {
       { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.seal).kid }, details: { purpose: 'seal', algorithm: generation.seal } },
     );
     this.o.events.record(this.regarding(policy), 'Normal', Reasons.KeysGenerated, `generated KEK ${activeKey(sets.kek).kid} (${generation.kek}) and sealing key ${activeKey(sets.seal).kid} (${generation.seal}) in Secret ${name}`);
-    this.log.info('keys generated', { namespace, keypolicy: policy.metadata.name, kek: activeKey(sets.kek).kid, seal: activeKey(sets.seal).kid });
+    this.log.info('keys generated', { namespace, keypolicy: policy.metadata.name, kekKid: activeKey(sets.kek).kid, sealKid: activeKey(sets.seal).kid });
     return { sets, secret: created };
   }
 
