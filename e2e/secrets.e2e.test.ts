@@ -270,6 +270,35 @@ describe('envelope secrets and rotation', () => {
   });
 });
 
+describe('retained envelope stores', () => {
+  it('keeps the store of a deleted service (deletionPolicy Retain) and re-wraps it on rotation', async () => {
+    const value = secretValue('retained');
+    await c.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'leaver-conf' }, stringData: { token: value } } });
+    await applyAsUser(c, service('leaver', { envelope: [{ name: 'leaver-conf' }] }));
+    await waitForCondition(c, ns, 'leaver', 'SecretsReady', 'True', 'SecretsEncrypted');
+    await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'encryptedservices', namespace: ns, name: 'leaver' });
+    await eventually('service gone', async () => {
+      try {
+        await readService(c, ns, 'leaver');
+        return undefined;
+      } catch {
+        return true;
+      }
+    }, 60_000);
+
+    const kid = await rotate('after-leaver');
+    const store = await eventually('retained store re-wrapped by the KeyPolicy', async () => {
+      const s = await readSecret('leaver-envelope');
+      return s.metadata?.annotations?.['lockstep.dev/kid'] === kid ? s : undefined;
+    }, 60_000);
+    const keySets = keySetsFromSecret(await readSecret(`${POLICY}-keys`));
+    const content = readEnvelopeStore(store);
+    const dataKey = await unwrapDataKey(keySets.kek, content.wrappedDataKey ?? '', { namespace: ns, name: 'leaver' });
+    expect(decryptValue(dataKey, content.envelopes['leaver-conf']?.['token'] ?? '', { namespace: ns, name: 'leaver-conf', key: 'token' }).toString()).toBe(value);
+    await eventually('re-wrap complete', async () => (condition(await readPolicy(), 'Rotating')?.status === 'False' ? true : undefined), 30_000);
+  });
+});
+
 describe('no secret leaks', () => {
   it('keeps plaintexts, keys and data keys out of logs, Events and status', async () => {
     const keySecret = await readSecret(`${POLICY}-keys`);

@@ -101,14 +101,25 @@ check('e2e/kind/overlay', () => {
 });
 
 // --- GitOps examples
+/** An Application's sources: `spec.source`, or each of `spec.sources`. */
+function sources(app: Obj): Obj[] {
+  const many = field(app, 'spec', 'sources');
+  return Array.isArray(many) ? (many as Obj[]) : [(field(app, 'spec', 'source') ?? {}) as Obj];
+}
+
+function sourcePaths(app: Obj): unknown[] {
+  return sources(app).map((src) => src['path']);
+}
+
 function argoApps(rel: string): Obj[] {
   const apps = loadYaml(rel).filter((o) => o['kind'] === 'Application');
   assert(apps.length > 0, `${rel}: no Argo CD Application`);
   for (const app of apps) {
     assert(app['apiVersion'] === 'argoproj.io/v1alpha1', `${rel}: apiVersion ${String(app['apiVersion'])}`);
-    const path = field(app, 'spec', 'source', 'path');
-    assert(typeof path === 'string' && repoDir(path), `${rel}: source.path ${String(path)} is not a folder of this repository`);
-    assert(typeof field(app, 'spec', 'source', 'repoURL') === 'string', `${rel}: no source.repoURL`);
+    for (const path of sourcePaths(app)) {
+      assert(typeof path === 'string' && repoDir(path), `${rel}: source path ${String(path)} is not a folder of this repository`);
+    }
+    assert(sources(app).every((src) => typeof src['repoURL'] === 'string'), `${rel}: a source without repoURL`);
     assert(typeof field(app, 'spec', 'destination', 'server') === 'string', `${rel}: no destination.server`);
   }
   return apps;
@@ -129,7 +140,7 @@ check('examples/gitops: Argo CD installs manifests/ server-side', () => {
   const opts = field(install, 'spec', 'syncPolicy', 'syncOptions');
   assert(Array.isArray(opts) && opts.includes('ServerSideApply=true'), 'the manifests/ Application needs ServerSideApply=true (large CRDs)');
   assert(
-    apps.some((a) => field(a, 'spec', 'source', 'path') === 'examples/three-tier'),
+    apps.some((a) => sourcePaths(a).includes('examples/three-tier')),
     'no Application for examples/three-tier',
   );
 });

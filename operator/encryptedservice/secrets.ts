@@ -8,7 +8,7 @@
 // cache. Messages name Secrets, keys and kids — never values.
 import type { CoreV1Api, KubernetesObject, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, LABEL_ENCRYPTED_SERVICE, Reasons,
+  API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, Reasons,
   type EncryptedService, type GeneratedObjectRef, type KeyPolicy,
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
@@ -26,7 +26,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { AuditRecorder } from '../keypolicy/audit-trail.js';
 import type { KeySets } from '../keypolicy/key-plan.js';
 import type { KeyRing } from '../keypolicy/key-ring.js';
-import { keySecretName } from '../keypolicy/names.js';
+import { LABEL_KEY_POLICY_NAMESPACE, keySecretName } from '../keypolicy/names.js';
 import { childLabels, ownerReference } from './children.js';
 import { envelopeStoreData, envelopeStoreName, readEnvelopeStore, type Envelopes } from './envelope-store.js';
 import { planEnvelope } from './envelope-plan.js';
@@ -202,7 +202,7 @@ export class ServiceSecrets {
     // 4. Write: the store first (a crash then loses nothing), then the Secrets.
     const owners = this.owners(es);
     if (store) {
-      await this.writeStore(es, store, owners);
+      await this.writeStore(es, policy, store, owners);
       outcome.generated.push(secretRef(namespace, envelopeStoreName(name)));
     }
     for (const r of restores) {
@@ -302,6 +302,7 @@ export class ServiceSecrets {
 
   private async writeStore(
     es: EncryptedService,
+    policy: KeyPolicy,
     store: { secret: V1Secret | undefined; wrapped: string; envelopes: Envelopes; changed: boolean; kid: string },
     owners: V1OwnerReference[],
   ): Promise<void> {
@@ -309,7 +310,8 @@ export class ServiceSecrets {
     const name = envelopeStoreName(es.metadata.name ?? '');
     const metadata = {
       name, namespace,
-      labels: childLabels(es, 'secrets'),
+      // The policy labels let the KeyPolicy count (and re-wrap) this store even after the service is gone.
+      labels: { ...childLabels(es, 'secrets'), [LABEL_KEY_POLICY]: policy.metadata.name ?? '', [LABEL_KEY_POLICY_NAMESPACE]: policy.metadata.namespace ?? '' },
       annotations: { [ANNOTATION_KID]: store.kid, 'lockstep.dev/data-key-id': inspectWrappedDataKey(store.wrapped).dataKeyId },
       ...(owners.length ? { ownerReferences: owners } : {}),
     };

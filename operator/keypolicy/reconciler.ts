@@ -7,14 +7,15 @@
 // dropping a key another writer just added.
 import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  ANNOTATION_ROTATE_NOW, API_VERSION, FINALIZER, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
+  ANNOTATION_KID, ANNOTATION_ROTATE_NOW, API_VERSION, FINALIZER, LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
   VERSION, effectiveKeyWrap, keyPolicyNamespaceOf, publicJwksConfigMapName, withKeyPolicyDefaults,
   type EncryptedService, type KeyPolicy, type KeyPolicyStatus,
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
 import { createKeySet, activeKey, publicJwks } from '../crypto/keyset.js';
-import { isKeySetError } from '../crypto/errors.js';
-import { envelopeStoreName, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
+import { inspectWrappedDataKey, rewrapDataKey } from '../crypto/datakey.js';
+import { isDecryptError, isKeySetError } from '../crypto/errors.js';
+import { WRAPPED_DEK_KEY, envelopeStoreName, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
@@ -32,7 +33,7 @@ import {
 } from './key-plan.js';
 import { KeyRing, keySecretData } from './key-ring.js';
 import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
-import { ANNOTATION_ROTATED_FOR, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
+import { ANNOTATION_ROTATED_FOR, LABEL_KEY_POLICY_NAMESPACE, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
 import { countUsage, keyStatuses, type KeyUsage } from './status.js';
 
 type ReadyObject = KubernetesObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } };
@@ -141,6 +142,7 @@ export class KeyPolicyReconciler {
       }
       if (change.retired.length > 0) this.o.events.record(this.regarding(policy), 'Normal', 'KeyRetired', `retired ${change.retired.join(', ')}: nothing was wrapped under them`);
     }
+    await this.rewrapOrphans(policy, sets, audit, now);
     audit.push(...this.violations(policy, now));
     await this.o.audit.record(this.identity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
 
@@ -240,23 +242,88 @@ export class KeyPolicyReconciler {
     }
   }
 
-  /** Wrapped data keys and sealed values of every service that references this policy. */
-  private usage(policy: KeyPolicy, sets: KeySets): KeyUsage {
-    const users = this.o.caches.encryptedServices.list().filter((es) =>
+  private users(policy: KeyPolicy): EncryptedService[] {
+    return this.o.caches.encryptedServices.list().filter((es) =>
       keyPolicyNamespaceOf(es) === policy.metadata.namespace && es.spec.keyPolicyRef.name === policy.metadata.name);
-    const wrapped: string[] = [];
-    const sealed: string[] = [];
+  }
+
+  /**
+   * Envelope stores wrapped under this policy's KEKs: those of its services, and stores a deleted
+   * service left behind (deletionPolicy Retain), found by their policy labels. The latter keep
+   * their KEK alive like any other.
+   */
+  private stores(policy: KeyPolicy): { store: V1Secret; orphan: boolean }[] {
+    const namespace = policy.metadata.namespace ?? '';
+    const name = policy.metadata.name ?? '';
+    const users = this.users(policy);
+    const out = new Map<string, { store: V1Secret; orphan: boolean }>();
     for (const es of users) {
       const store = this.o.caches.secrets.get(es.metadata.namespace, envelopeStoreName(es.metadata.name ?? ''));
+      if (store) out.set(`${es.metadata.namespace}/${store.metadata?.name}`, { store, orphan: false });
+    }
+    for (const store of this.o.caches.secrets.list()) {
+      const labels = store.metadata?.labels ?? {};
+      if (labels[LABEL_KEY_POLICY] !== name || labels[LABEL_KEY_POLICY_NAMESPACE] !== namespace || labels[LABEL_COMPONENT] !== 'secrets') continue;
+      const id = `${store.metadata?.namespace}/${store.metadata?.name}`;
+      if (out.has(id)) continue;
+      const owner = labels[LABEL_ENCRYPTED_SERVICE];
+      const orphan = !users.some((es) => es.metadata.namespace === store.metadata?.namespace && es.metadata.name === owner);
+      out.set(id, { store, orphan });
+    }
+    return [...out.values()];
+  }
+
+  /** Wrapped data keys and sealed values under this policy's keys. */
+  private usage(policy: KeyPolicy, sets: KeySets): KeyUsage {
+    const wrapped: string[] = [];
+    const sealed: string[] = [];
+    for (const { store } of this.stores(policy)) {
       try {
         const dek = readEnvelopeStore(store).wrappedDataKey;
         if (dek) wrapped.push(dek);
       } catch {
-        // An unreadable store names no kid; the service reports it.
+        // An unreadable store names no kid; its service reports it.
       }
+    }
+    for (const es of this.users(policy)) {
       for (const s of es.spec.secrets?.sealed ?? []) sealed.push(...Object.values(s.encryptedData ?? {}));
     }
     return countUsage(sets, wrapped, sealed);
+  }
+
+  /**
+   * Re-wraps the data keys of stores no service reconciles any more (the services re-wrap their
+   * own). Each write is guarded by resourceVersion; a store that does not open is left alone.
+   */
+  private async rewrapOrphans(policy: KeyPolicy, sets: KeySets, audit: AuditEvent[], now: Date): Promise<void> {
+    const active = activeKey(sets.kek).kid;
+    for (const { store, orphan } of this.stores(policy)) {
+      if (!orphan) continue;
+      const namespace = store.metadata?.namespace ?? '';
+      const service = store.metadata?.labels?.[LABEL_ENCRYPTED_SERVICE] ?? '';
+      let wrapped: string | undefined;
+      try {
+        wrapped = readEnvelopeStore(store).wrappedDataKey;
+        if (!wrapped || inspectWrappedDataKey(wrapped).kid === active) continue;
+        const fresh = await this.readSecret(namespace, store.metadata?.name ?? '');
+        const current = fresh ? readEnvelopeStore(fresh).wrappedDataKey : undefined;
+        if (!fresh || !current) continue;
+        const result = await rewrapDataKey(sets.kek, current, { namespace, name: service });
+        if (!result.changed) continue;
+        await this.o.core.replaceNamespacedSecret({
+          namespace, name: fresh.metadata?.name ?? '',
+          body: {
+            ...fresh,
+            metadata: { ...fresh.metadata, annotations: { ...fresh.metadata?.annotations, [ANNOTATION_KID]: result.toKid } },
+            data: { ...fresh.data, [WRAPPED_DEK_KEY]: Buffer.from(result.wrapped, 'utf8').toString('base64') },
+          },
+        });
+        audit.push({ type: 'rewrap', time: now, subject: { namespace, name: service, kind: 'EncryptedService', kid: result.toKid }, details: { fromKid: result.fromKid, orphaned: true } });
+      } catch (err) {
+        if (!isDecryptError(err) && !isKeySetError(err)) throw err;
+        this.log.warn('retained envelope store cannot be re-wrapped', { namespace, store: store.metadata?.name, reason: err.reason });
+      }
+    }
   }
 
   /**
@@ -265,8 +332,7 @@ export class KeyPolicyReconciler {
    */
   private violations(policy: KeyPolicy, now: Date): AuditEvent[] {
     const out: AuditEvent[] = [];
-    const users = this.o.caches.encryptedServices.list().filter((es) =>
-      keyPolicyNamespaceOf(es) === policy.metadata.namespace && es.spec.keyPolicyRef.name === policy.metadata.name);
+    const users = this.users(policy);
     const seen = new Set<string>();
     for (const es of users) {
       const uid = es.metadata.uid ?? '';

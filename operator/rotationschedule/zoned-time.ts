@@ -58,9 +58,9 @@ function offsetAt(instant: number, timeZone: string): number {
 }
 
 /**
- * The instant a wall-clock time occurs in `timeZone`. A time skipped by a DST jump maps to the
- * instant after the gap (as cron daemons run skipped jobs); a repeated time maps to its first
- * occurrence.
+ * The instant a wall-clock time occurs in `timeZone`. A repeated time (DST end) maps to its first
+ * occurrence; a time skipped by a DST jump maps to an instant whose wall clock differs, which
+ * callers detect by reading the wall clock back.
  */
 export function instantOf(year: number, month: number, day: number, hour: number, minute: number, timeZone: string): number {
   const local = Date.UTC(year, month - 1, day, hour, minute);

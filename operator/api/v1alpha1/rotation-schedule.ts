@@ -104,6 +104,8 @@ export interface TargetProgress {
   newRevision?: string;
   message?: string;
   updatedAt?: string;
+  /** kubectl.kubernetes.io/restartedAt value written to the target's workload in this rotation. */
+  restartedAt?: string;
 }
 
 export interface RotationHistoryEntry {
@@ -148,6 +150,8 @@ export interface RotationScheduleStatus {
   lastRotation?: string;
   nextRotation?: string;
   lastRotateNow?: string;
+  /** metadata.generation whose spec.emergency rotation has run (emergency rotates once per generation). */
+  emergencyGeneration?: number;
   history?: RotationHistoryEntry[];
   failure?: RotationFailure;
   lastError?: string;
