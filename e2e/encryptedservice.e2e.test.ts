@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject, V1ConfigMap, V1NetworkPolicy, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
 import type { Operator } from '../operator/app.js';
@@ -231,6 +232,13 @@ describe('broken references become conditions, and heal', () => {
     expect(condition(es, 'Degraded')).toMatchObject({ status: 'True', reason: 'KeyPolicyNotFound' });
     expect(condition(es, 'Ready')?.message).toContain(`KeyPolicy ${ns}/later does not exist`);
     expect(await exists(c, cm('Certificate', 'orphan'))).toBe(false);
+    // The transition is also an Event on the EncryptedService (events.k8s.io/v1).
+    const events = c.kc.makeApiClient(k8s.EventsV1Api);
+    const warning = await eventually('a KeyPolicyNotFound Event', async () =>
+      (await events.listNamespacedEvent({ namespace: ns })).items.find((e) =>
+        e.regarding?.name === 'orphan' && e.regarding.kind === 'EncryptedService' && e.reason === 'KeyPolicyNotFound'));
+    expect(warning.type).toBe('Warning');
+    expect(warning.note).toContain('does not exist');
 
     await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'later', namespace: ns }, spec: {} } as KubernetesObject);
     await waitForCondition(c, ns, 'orphan', 'Ready', 'True');
@@ -369,7 +377,7 @@ describe('secrets never leave their place', () => {
     }
     expect(sensitive.size).toBeGreaterThan(3); // TLS keys and the LUKS passphrase at least
 
-    const events = await c.kc.makeApiClient((await import('@kubernetes/client-node')).EventsV1Api).listNamespacedEvent({ namespace: ns });
+    const events = await c.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: ns });
     const services = await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices' });
     const metrics = await operator.operator?.metrics.registry.metrics();
     const emitted = [

@@ -181,6 +181,16 @@ describe('sealed secrets', () => {
     await waitForCondition(c, ns, 'api', 'SecretsReady', 'True', 'SecretsEncrypted');
     expect(decoded(await readSecret('api-creds'), 'password')).toBe(password);
   });
+
+  it('follows the spec when a key is dropped from encryptedData', async () => {
+    await applyAsUser(c, service('api', { sealed: [{ ...good, type: 'Opaque', name: 'api-token', encryptedData: { token: await seal('api-token', 'token', secretValue('tok')), extra: await seal('api-token', 'extra', secretValue('extra')) } }, good] }));
+    await waitForCondition(c, ns, 'api', 'SecretsReady', 'True', 'SecretsEncrypted');
+    expect(Object.keys((await readSecret('api-token')).data ?? {}).sort()).toEqual(['extra', 'token']);
+    const token = (await readService(c, ns, 'api')).spec.secrets?.sealed?.find((x) => x.name === 'api-token')?.encryptedData['token'] ?? '';
+    await applyAsUser(c, service('api', { sealed: [{ name: 'api-token', type: 'Opaque', encryptedData: { token } }, good] }));
+    await eventually('extra removed from the Secret', async () =>
+      Object.keys((await readSecret('api-token')).data ?? {}).join(',') === 'token' ? true : undefined, 30_000);
+  });
 });
 
 describe('envelope secrets and rotation', () => {

@@ -23,6 +23,7 @@ import { kubeLeaseStore } from './runtime/lease-store.js';
 import { leaderGuardedKubeConfig } from './runtime/leader-guard.js';
 import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
+import { buildRotationScheduleController } from './rotationschedule/assemble.js';
 import { createMetrics, type OperatorMetrics } from './runtime/metrics.js';
 
 export interface Operator {
@@ -97,10 +98,12 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const applier = new Applier(writer);
   const keyRing = new KeyRing();
   const audit = new AuditTrail({ core: writerCore, statusApplier: new Applier(writer, AUDIT_FIELD_MANAGER), logger });
-  const secrets = new ServiceSecrets({
-    core: writerCore, applier, keyRing, audit, events, logger,
-    dekCache: new DekCache({ maxEntries: 1024, ttlMs: 15 * 60_000 }),
-  });
+  const dekCache = new DekCache({ maxEntries: 1024, ttlMs: 15 * 60_000 });
+  // Expiry is lazy; the sweep bounds how long an unwrapped key outlives its TTL in an idle process.
+  const dekSweeper = setInterval(() => dekCache.sweep(), 60_000);
+  dekSweeper.unref();
+  const dropDataKeys = { flush: async () => { clearInterval(dekSweeper); dekCache.clear(); } };
+  const secrets = new ServiceSecrets({ core: writerCore, applier, keyRing, audit, events, logger, dekCache });
   const keyPolicies = new KeyPolicyReconciler({
     caches, applier, core: writerCore, keyRing, audit, events, metrics, logger,
     clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
@@ -122,9 +125,10 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
       }
       : {}),
     health: config.healthPort === undefined ? false : { port: config.healthPort, ...(config.healthHost ? { host: config.healthHost } : {}) },
-    flushers: [events],
+    flushers: [events, dropDataKeys],
   });
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
+  manager.addController(buildRotationScheduleController({ kc, writer, caches, informer, applier, events, metrics, logger }));
   return { manager, metrics, events };
 }

@@ -5,7 +5,8 @@
 #      default issuer chain (e2e/controlplane/issuers.yaml: SelfSigned -> CA -> lockstep-ca)
 #   3. build the operator image, load it into the nodes, install manifests/ through
 #      e2e/kind/overlay (same manifests, local image)
-#   4. run `npm run test:e2e` with KUBECONFIG pointing at the cluster
+#   4. scale the in-cluster operator to 0 and run `npm run test:e2e` with KUBECONFIG pointing at
+#      the cluster (the suite starts its own operator instances, as on the local control plane)
 # The cluster is deleted on exit unless KEEP_CLUSTER=1.
 #
 # Needs: docker (running), kind >= v0.33.0 (the node image digest is one built for that release),
@@ -110,6 +111,13 @@ kc wait --for=condition=Established crd/encryptedservices.lockstep.dev crd/keypo
   crd/rotationschedules.lockstep.dev --timeout=60s
 kc -n lockstep-system rollout status deployment/lockstep-operator --timeout=300s
 
+# The image, the manifests, RBAC, probes and leader election are proven by the rollout above.
+# The suite then runs its own operator instances (in-process and child processes, as on the
+# local control plane) so it can restart, kill and inspect them, and so TLS verification can
+# reach the test workloads, which run as local processes: the in-cluster replicas step aside.
+log "scaling the in-cluster operator to 0 for the suite"
+kc -n lockstep-system scale deployment/lockstep-operator --replicas=0
+kc -n lockstep-system wait --for=delete pod -l app.kubernetes.io/name=lockstep-operator --timeout=120s || true
+
 log "running the e2e suite"
-# LOCKSTEP_E2E_CLUSTER tells the suite the operator already runs in the cluster.
-KUBECONFIG="$kubeconfig" LOCKSTEP_E2E_CLUSTER=kind npm run test:e2e
+KUBECONFIG="$kubeconfig" npm run test:e2e

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The lockstep CLI (also `kubectl lockstep`): a small dispatcher; each command lives in its own
 // file and takes its arguments and an injected CliIo, so it is testable without a terminal.
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { AUDIT_VERIFY_USAGE, auditCommand } from './audit-verify.js';
 import { CliError, processIo, type CliIo } from './io.js';
@@ -54,7 +55,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// Run only as the entry point; argv[1] may be a symlink (npm's bin links, kubectl plugins).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   runCli(process.argv.slice(2), processIo()).then((code) => process.exit(code), (err: unknown) => {
     process.stderr.write(`error: ${String(err)}\n`);
     process.exit(1);

@@ -70,6 +70,10 @@ function encode(data: Record<string, Buffer>): Record<string, string> {
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.toString('base64')]));
 }
 
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}
+
 function secretRef(namespace: string, name: string): GeneratedObjectRef {
   return { apiVersion: 'v1', kind: 'Secret', namespace, name };
 }
@@ -190,7 +194,8 @@ export class ServiceSecrets {
     }
 
     if (failures.length > 0) {
-      await this.reportFailures(es, policy, failures, audit, now);
+      // Nothing is written, so the create or re-wrap events gathered so far did not happen.
+      await this.reportFailures(es, policy, failures, now);
       const reason = failures.some((f) => f.reason !== Reasons.SecretConflict) ? Reasons.DecryptionFailed : Reasons.SecretConflict;
       const message = `${failures.map((f) => f.message).join('; ')}; no Secret was written or changed`;
       outcome.conditions.push(notOk(reason, message));
@@ -222,6 +227,9 @@ export class ServiceSecrets {
         data: encode(m.data),
       };
       const live = liveSealed.get(m.name);
+      // The applier skips when live holds everything desired; a key dropped from the spec is
+      // still in live, so equal key sets are required before the live object may count as a match.
+      const sameKeys = live !== undefined && sameMembers(Object.keys(live.data ?? {}), Object.keys(desired.data ?? {}));
       const result = await this.o.applier.apply(desired as KubernetesObject, live);
       if (result.changed) {
         audit.push({ type: 'unseal', time: now, subject: { namespace, name: m.name, kind: 'Secret' }, details: { encryptedService: name, keys: Object.keys(m.data).length } });
@@ -347,12 +355,13 @@ export class ServiceSecrets {
     throw err;
   }
 
-  private async reportFailures(es: EncryptedService, policy: KeyPolicy, failures: Failure[], audit: AuditEvent[], now: Date): Promise<void> {
+  private async reportFailures(es: EncryptedService, policy: KeyPolicy, failures: Failure[], now: Date): Promise<void> {
     const fingerprint = `${es.metadata.generation ?? 0}|${failures.map((f) => `${f.secret}/${f.key ?? ''}/${f.reason}/${f.kid ?? ''}`).sort().join(',')}`;
     const uid = es.metadata.uid ?? '';
     if (this.reported.get(uid) === fingerprint) return;
     this.reported.set(uid, fingerprint);
     const namespace = es.metadata.namespace ?? '';
+    const audit: AuditEvent[] = [];
     for (const f of failures) {
       if (f.reason === Reasons.SecretConflict) continue;
       audit.push({

@@ -102,7 +102,7 @@ export interface StepOptions {
   paused: boolean;
 }
 
-export type StepOutcome = 'running' | 'next' | 'paused' | 'complete' | 'failed';
+export type StepOutcome = 'running' | 'next' | 'complete' | 'failed';
 
 /** What the finished-or-not current step leads to (failure wins once nothing is in flight). */
 export function stepOutcome(status: RotationScheduleStatus): StepOutcome {

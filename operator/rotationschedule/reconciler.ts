@@ -1,0 +1,422 @@
+// Drives one RotationSchedule: when idle, decides whether a rotation starts (trigger.ts); during
+// a rotation, moves each target along Pending -> Rotating -> Verifying -> Succeeded | Failed with
+// real side effects (backup, re-issue, restart, TLS verification), advances canary steps, and
+// finishes Completed, RolledBack or Failed. Each transition comes from state-machine.ts and is
+// persisted before the side effect that depends on it, so a crash at any point resumes without
+// repeating a harmful step. The schedule itself is read from the API server, not the cache, so a
+// status just written is never acted on stale.
+import { X509Certificate } from 'node:crypto';
+import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1Secret } from '@kubernetes/client-node';
+import {
+  API_VERSION, GROUP, ROTATION_SCHEDULE, Reasons, RotationScheduleConditions as C, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION,
+  keyPolicyNamespaceOf, parseDuration, serviceNameOf, tlsSecretName, withRotationScheduleDefaults,
+  type EncryptedService, type KeyPolicy, type Rotatable, type RotationSchedule, type RotationScheduleSpec,
+  type RotationScheduleStatus, type TargetProgress,
+} from '../api/v1alpha1/index.js';
+import type { CertManagerObject } from '../encryptedservice/reconciler.js';
+import { splitPem } from '../encryptedservice/trust-bundle.js';
+import type { Applier } from '../kube/apply.js';
+import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { isSubset } from '../kube/subset.js';
+import { describeApiError } from '../runtime/api-error.js';
+import type { EventRecorder, EventType } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import { splitKey } from '../runtime/keys.js';
+import type { Logger } from '../runtime/logger.js';
+import type { OperatorMetrics } from '../runtime/metrics.js';
+import type { Result } from '../runtime/workqueue.js';
+import { CronError } from './cron.js';
+import { endpointsOf } from './endpoints.js';
+import {
+  ANNOTATION_ROTATION_ID, ANNOTATION_SERIAL, buildRollbackSecret, isIssuing, secretSerial, type LeafCertificates,
+} from './leaf-certificates.js';
+import { selectTargets } from './plan.js';
+import {
+  advanceStep, beginRotation, failedTargets, finishRotation, inFlight, inRotation, resume, stepOutcome, stepPhase,
+  targetsOfStep, targetsToBegin, timestamp, updateTarget,
+} from './state-machine.js';
+import { type ClientIdentity, type Endpoint, type EndpointVerdict, type TlsExpectation, verifyEndpoints } from './tls-verification.js';
+import { evaluateTrigger, isPaused } from './trigger.js';
+import { restartValue, type WorkloadRestarter } from './workload-restart.js';
+
+export interface RotationScheduleCaches {
+  rotationSchedules: Informer<RotationSchedule>;
+  encryptedServices: Informer<EncryptedService>;
+  keyPolicies: Informer<KeyPolicy>;
+  certificates: Informer<CertManagerObject>;
+  secrets: Informer<V1Secret>;
+  configMaps: Informer<V1ConfigMap>;
+}
+
+/** Direct reads: the schedule itself (fresh, see above) and the EndpointSlices of a Service. */
+export interface RotationReader {
+  schedule(namespace: string, name: string): Promise<RotationSchedule | undefined>;
+  endpointSlices(namespace: string, serviceName: string): Promise<V1EndpointSlice[]>;
+}
+
+export type EndpointVerifier = (endpoints: readonly Endpoint[], expected: TlsExpectation, client: ClientIdentity) => Promise<EndpointVerdict[]>;
+
+export interface RotationScheduleReconcilerOptions {
+  caches: RotationScheduleCaches;
+  reader: RotationReader;
+  applier: Applier;
+  leaves: LeafCertificates;
+  restarter: WorkloadRestarter;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  logger: Logger;
+  verify?: EndpointVerifier;
+  now?: () => Date;
+  /** How often a running rotation looks again (issuance, verification). Default 1s. */
+  pollMs?: number;
+}
+
+/** What this operator version rotates; other kinds in spec.rotate are reported, not ignored silently. */
+const SUPPORTED: readonly Rotatable[] = ['certificates'];
+const MAX_WAKE_MS = 3_600_000;
+
+const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({ type, status: ok ? 'True' : 'False', reason, message });
+
+interface Step {
+  status: RotationScheduleStatus;
+  requeueAfter?: number;
+  configError?: string;
+}
+
+export class RotationScheduleReconciler {
+  private readonly o: RotationScheduleReconcilerOptions;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly verify: EndpointVerifier;
+  private readonly pollMs: number;
+
+  constructor(options: RotationScheduleReconcilerOptions) {
+    this.o = options;
+    this.log = options.logger.child('rotationschedule');
+    this.now = options.now ?? (() => new Date());
+    this.verify = options.verify ?? ((e, x, c) => verifyEndpoints(e, x, c));
+    this.pollMs = options.pollMs ?? 1_000;
+  }
+
+  async reconcile(key: string): Promise<Result | void> {
+    const { namespace, name } = splitKey(key);
+    if (!namespace || !this.o.caches.rotationSchedules.getByKey(key)) return;
+    const rs = await this.o.reader.schedule(namespace, name);
+    if (!rs || rs.metadata.deletionTimestamp) return;
+    const spec = withRotationScheduleDefaults(rs.spec);
+    const written = { status: rs.status ?? {} };
+    let step: Step;
+    try {
+      step = inRotation(written.status)
+        ? await this.progress(rs, spec, structuredClone(written.status), written)
+        : await this.idle(rs, spec, structuredClone(written.status));
+    } catch (err) {
+      const d = describeApiError(err);
+      await this.persist(rs, spec, written, { ...written.status, lastError: d.message.slice(0, 4096) });
+      throw err;
+    }
+    const next = { ...step.status };
+    delete next.lastError;
+    await this.persist(rs, spec, written, next, step.configError);
+    return step.requeueAfter === undefined ? undefined : { requeueAfter: Math.max(10, Math.min(step.requeueAfter, MAX_WAKE_MS)) };
+  }
+
+  // --- idle: should a rotation start?
+
+  private async idle(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus): Promise<Step> {
+    const now = this.now().getTime();
+    const namespace = rs.metadata.namespace ?? '';
+    const names = selectTargets(spec.targets, this.o.caches.encryptedServices.list(namespace));
+    const expiries = names.map((n) => this.notAfter(namespace, n)).filter((t): t is number => t !== undefined);
+    const strategy = spec.strategy ?? {};
+    const steps = strategy.canarySteps ?? [];
+    const margin = 2 * steps.length * parseDuration(strategy.verification?.timeout ?? '5m') + steps.length * parseDuration(strategy.pauseBetweenSteps ?? '0s');
+    let decision: ReturnType<typeof evaluateTrigger>;
+    try {
+      decision = evaluateTrigger({
+        spec, annotations: rs.metadata.annotations, status, generation: rs.metadata.generation ?? 0,
+        createdAt: Date.parse(String(rs.metadata.creationTimestamp ?? new Date(now).toISOString())), now,
+        ...(expiries.length ? { earliestExpiry: Math.min(...expiries) } : {}), expiryMargin: margin,
+      });
+    } catch (err) {
+      if (!(err instanceof CronError) && !(err instanceof RangeError)) throw err;
+      // Not retried: only a spec change can fix it, and that is a new event.
+      return { status: { ...status, phase: status.phase ?? 'Idle' }, configError: `schedule: ${err.message}` };
+    }
+    if (!decision.start) {
+      const next: RotationScheduleStatus = { ...status, phase: decision.paused ? 'Paused' : idlePhase(status) };
+      if (decision.nextRotation !== undefined) next.nextRotation = timestamp(decision.nextRotation);
+      else delete next.nextRotation;
+      return { status: next, ...(decision.wakeAt !== undefined ? { requeueAfter: decision.wakeAt - now } : {}) };
+    }
+    let next = beginRotation(status, {
+      trigger: decision.trigger, namespace, names, canarySteps: steps, now,
+      ...(decision.rotateNow !== undefined ? { rotateNow: decision.rotateNow } : {}),
+      ...(decision.trigger === 'Emergency' ? { generation: rs.metadata.generation ?? 0 } : {}),
+    });
+    this.event(rs, 'Normal', Reasons.RotationInProgress, `rotation ${next.rotationId} started: ${decision.message}; ${names.length} targets`);
+    this.log.info('rotation started', { namespace, name: rs.metadata.name, rotationId: next.rotationId, trigger: decision.trigger, targets: names.length });
+    if (names.length === 0) {
+      next = finishRotation(next, { outcome: 'Completed', now, message: 'no EncryptedService matched spec.targets', rotated: [] });
+    }
+    return { status: next, requeueAfter: 0 };
+  }
+
+  // --- a rotation in progress
+
+  private async progress(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus, written: { status: RotationScheduleStatus }): Promise<Step> {
+    const now = this.now().getTime();
+    const strategy = spec.strategy ?? {};
+    const emergency = status.trigger === 'Emergency';
+    const paused = isPaused(spec, rs.metadata.annotations) && !emergency;
+    if (status.phase === 'Paused') {
+      if (paused) return { status };
+      status = resume(status, now);
+      this.event(rs, 'Normal', Reasons.RotationInProgress, `rotation ${status.rotationId} resumed at step ${(status.currentStep ?? 0) + 1}`);
+    }
+    const timeoutMs = parseDuration(strategy.verification?.timeout ?? '5m');
+
+    for (const target of inFlight(status)) status = await this.advanceTarget(rs, spec, status, target, now, timeoutMs);
+
+    const begins = targetsToBegin(status, strategy.maxInFlight ?? 5, now);
+    if (begins.length > 0) {
+      const triggers: TargetProgress[] = [];
+      for (const target of begins) {
+        const begun = await this.begin(rs, status, target, now);
+        status = begun.status;
+        if (begun.trigger) triggers.push(begun.trigger);
+      }
+      // Persisted before triggering: after a crash the targets are Rotating with their previous
+      // revision recorded, never Pending again (which would back up the new revision).
+      await this.persist(rs, spec, written, status);
+      for (const target of triggers) {
+        await this.o.leaves.triggerIssuance(target.namespace, target.name, target.previousRevision ?? '',
+          `re-issuance triggered by RotationSchedule ${rs.metadata.name} (rotation ${status.rotationId})`);
+      }
+    }
+
+    const rotated = spec.rotate.filter((k) => SUPPORTED.includes(k));
+    switch (stepOutcome(status)) {
+      case 'running': {
+        status = { ...status, phase: stepPhase(status) };
+        const startsAt = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
+        return { status, requeueAfter: startsAt > now ? startsAt - now : this.pollMs };
+      }
+      case 'next': {
+        const pause = emergency ? 0 : parseDuration(strategy.pauseBetweenSteps ?? '0s');
+        const verified = status.currentStep ?? 0;
+        status = advanceStep(status, { canarySteps: strategy.canarySteps ?? [], pauseBetweenSteps: pause, paused }, now);
+        this.event(rs, 'Normal', Reasons.RotationInProgress,
+          `rotation ${status.rotationId}: step ${verified + 1} verified (${targetsOfStep(status, verified).map((t) => t.name).join(', ')})${paused ? '; paused before the next step' : ''}`);
+        return { status, ...(paused ? {} : { requeueAfter: pause || this.pollMs }) };
+      }
+      case 'complete': {
+        const message = `rotated and verified ${(status.targets ?? []).length} targets`;
+        status = this.finish(rs, status, 'Completed', message, rotated, now);
+        return { status, requeueAfter: 0 };
+      }
+      case 'failed': {
+        status = strategy.autoRollback ? await this.rollback(rs, status, now) : status;
+        const failed = (status.targets ?? []).filter((t) => t.phase === 'Failed' || t.phase === 'RolledBack');
+        const outcome = strategy.autoRollback ? 'RolledBack' : 'Failed';
+        const message = `${outcome === 'RolledBack' ? 'rolled back' : 'failed'}: ${failed.map((t) => `${t.name}: ${t.message ?? 'verification failed'}`).join('; ')}`;
+        status = this.finish(rs, status, outcome, message, rotated, now);
+        return { status, requeueAfter: 0 };
+      }
+    }
+  }
+
+  /** Pending -> Rotating: keep the current revision, record it. The caller persists, then triggers. */
+  private async begin(rs: RotationSchedule, status: RotationScheduleStatus, target: TargetProgress, now: number) {
+    const namespace = target.namespace;
+    const es = this.o.caches.encryptedServices.get(namespace, target.name);
+    const tls = this.o.caches.secrets.get(namespace, tlsSecretName(target.name));
+    const serial = secretSerial(tls);
+    if (!es || !tls || !serial) {
+      const message = !es ? 'EncryptedService no longer exists' : 'has no issued certificate to rotate yet';
+      return { status: this.fail(status, target, 'TargetNotReady', message, now) };
+    }
+    const rotationId = status.rotationId ?? '';
+    const owner = { apiVersion: API_VERSION, kind: ROTATION_SCHEDULE.kind, name: rs.metadata.name ?? '', uid: rs.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
+    const kept = await this.o.leaves.backup(namespace, target.name, rotationId,
+      () => buildRollbackSecret(namespace, target.name, rs.metadata.name ?? '', rotationId, tls, owner));
+    const next = updateTarget(status, target.name, { phase: 'Rotating', previousRevision: kept, message: 'waiting for cert-manager to issue the new certificate' }, now);
+    return { status: next, trigger: { ...target, previousRevision: kept } };
+  }
+
+  private async advanceTarget(
+    rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus, target: TargetProgress, now: number, timeoutMs: number,
+  ): Promise<RotationScheduleStatus> {
+    const namespace = target.namespace;
+    const since = target.updatedAt ? Date.parse(target.updatedAt) : now;
+    const timedOut = now - since > timeoutMs;
+    const timeout = spec.strategy?.verification?.timeout ?? '5m';
+    if (target.phase === 'Rotating') {
+      const serial = secretSerial(this.o.caches.secrets.get(namespace, tlsSecretName(target.name)));
+      const cert = this.o.caches.certificates.get(namespace, target.name);
+      if (serial && serial !== target.previousRevision && !isIssuing(cert)) {
+        const es = this.o.caches.encryptedServices.get(namespace, target.name);
+        const restart = es?.spec.workload.restart;
+        let restartedAt = target.restartedAt;
+        if (restart && restart.hotReload === false && !restartedAt) {
+          restartedAt = restartValue(new Date(now));
+          await this.o.restarter.restart(restart, namespace, restartedAt);
+          this.event(rs, 'Normal', Reasons.RotationInProgress, `restarted ${restart.kind} ${restart.name} (${target.name} cannot hot-reload)`);
+        }
+        return updateTarget(status, target.name, {
+          phase: 'Verifying', newRevision: serial, ...(restartedAt ? { restartedAt } : {}),
+          message: `issued ${serial}; verifying`,
+        }, now);
+      }
+      if (timedOut) {
+        const why = cert?.status?.conditions?.find((c) => c.type === 'Ready')?.message;
+        return this.fail(status, target, 'IssuanceTimeout', `not re-issued within ${timeout}${why ? `: ${why}` : ''}`, now);
+      }
+      // Triggering again is safe: it writes only when cert-manager is not issuing and the Secret
+      // still holds the previous revision (a crash between persisting and triggering).
+      if (!isIssuing(cert) && serial === target.previousRevision) {
+        await this.o.leaves.triggerIssuance(namespace, target.name, target.previousRevision ?? '',
+          `re-issuance triggered by RotationSchedule ${rs.metadata.name} (rotation ${status.rotationId})`);
+      }
+      return status;
+    }
+    // Verifying
+    if (!spec.strategy?.verification?.tlsHandshake) {
+      return updateTarget(status, target.name, { phase: 'Succeeded', message: `issued ${target.newRevision}; TLS verification disabled` }, now);
+    }
+    const result = await this.verifyTarget(target);
+    if (result.problems.length === 0) {
+      return updateTarget(status, target.name, { phase: 'Succeeded', message: `serves ${target.newRevision} on ${result.endpoints} endpoints; chains to the trust bundle; meets the TLS policy` }, now);
+    }
+    if (timedOut) return this.fail(status, target, Reasons.VerificationFailed, `not verified within ${timeout}: ${result.problems.join('; ')}`, now);
+    return status;
+  }
+
+  private fail(status: RotationScheduleStatus, target: TargetProgress, reason: string, message: string, now: number): RotationScheduleStatus {
+    const next = updateTarget(status, target.name, { phase: 'Failed', message: message.slice(0, 1024) }, now);
+    // The first failure is the one that stopped the rotation.
+    if (!next.failure) next.failure = { reason, target: `${target.namespace}/${target.name}`, message: message.slice(0, 4096) };
+    return next;
+  }
+
+  private async verifyTarget(target: TargetProgress): Promise<{ problems: string[]; endpoints: number }> {
+    const namespace = target.namespace;
+    const es = this.o.caches.encryptedServices.get(namespace, target.name);
+    if (!es) return { problems: ['EncryptedService no longer exists'], endpoints: 0 };
+    const service = serviceNameOf(es);
+    const endpoints = endpointsOf(await this.o.reader.endpointSlices(namespace, service), es.spec.ports);
+    if (endpoints.length === 0) return { problems: [`Service ${service} has no ready endpoints on its TLS ports to verify`], endpoints: 0 };
+    const tls = this.o.caches.secrets.get(namespace, tlsSecretName(target.name));
+    const cert = tls?.data?.['tls.crt'];
+    const key = tls?.data?.['tls.key'];
+    if (!cert || !key) return { problems: [`Secret ${tlsSecretName(target.name)} holds no certificate and key`], endpoints: endpoints.length };
+    const bundle = this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP)?.data?.[TRUST_BUNDLE_KEY];
+    const policy = this.o.caches.keyPolicies.get(keyPolicyNamespaceOf(es), es.spec.keyPolicyRef.name);
+    const expected: TlsExpectation = {
+      serial: target.newRevision ?? '',
+      roots: splitPem(bundle),
+      servername: `${service}.${namespace}.svc`,
+      policy: policy?.spec.tls ?? {},
+    };
+    // The service's own new certificate (it has client auth usage) is the client identity: a
+    // server that requires mTLS from its peers accepts it exactly when it trusts the new chain.
+    const client = { cert: Buffer.from(cert, 'base64').toString('utf8'), key: Buffer.from(key, 'base64').toString('utf8') };
+    const verdicts = await this.verify(endpoints, expected, client);
+    const problems = verdicts.filter((v) => v.problems.length > 0).map((v) => `${v.endpoint.address}:${v.endpoint.port} ${v.problems.join(', ')}`);
+    return { problems, endpoints: endpoints.length };
+  }
+
+  /** Restores the kept revision on every failed target; targets that succeeded keep the new one. */
+  private async rollback(rs: RotationSchedule, status: RotationScheduleStatus, now: number): Promise<RotationScheduleStatus> {
+    for (const target of failedTargets(status)) {
+      const restored = await this.o.leaves.restore(target.namespace, target.name, target.name);
+      const what = restored.result === 'restored'
+        ? `restored previous certificate ${restored.serial}`
+        : restored.result === 'already-current' ? `previous certificate ${restored.serial} still in place` : 'no kept revision to restore';
+      status = updateTarget(status, target.name, { phase: 'RolledBack', message: `${target.message ?? 'failed'}; ${what}`.slice(0, 1024) }, now);
+      this.event(rs, 'Warning', Reasons.RolledBack, `${target.namespace}/${target.name}: ${what}`);
+    }
+    return status;
+  }
+
+  private finish(rs: RotationSchedule, status: RotationScheduleStatus, outcome: 'Completed' | 'RolledBack' | 'Failed', message: string, rotated: Rotatable[], now: number) {
+    const started = status.startedAt ? Date.parse(status.startedAt) : now;
+    for (const kind of rotated) {
+      this.o.metrics.rotations.inc({ kind, outcome });
+      this.o.metrics.rotationDuration.observe({ kind }, Math.max(0, now - started) / 1000);
+    }
+    const reason = outcome === 'Completed' ? Reasons.RotationCompleted : outcome === 'RolledBack' ? Reasons.RolledBack : Reasons.VerificationFailed;
+    this.event(rs, outcome === 'Completed' ? 'Normal' : 'Warning', reason, `rotation ${status.rotationId} ${message}`);
+    this.log.info('rotation finished', { namespace: rs.metadata.namespace, name: rs.metadata.name, rotationId: status.rotationId, outcome });
+    return finishRotation(status, { outcome, now, message, rotated });
+  }
+
+  private notAfter(namespace: string, name: string): number | undefined {
+    const pem = this.o.caches.secrets.get(namespace, tlsSecretName(name))?.data?.['tls.crt'];
+    if (!pem) return undefined;
+    try {
+      return Date.parse(new X509Certificate(Buffer.from(pem, 'base64')).validTo);
+    } catch {
+      return undefined;
+    }
+  }
+
+  // --- status
+
+  private conditions(spec: RotationScheduleSpec, status: RotationScheduleStatus, configError: string | undefined): ConditionInput[] {
+    const unsupported = spec.rotate.filter((k) => !SUPPORTED.includes(k));
+    const rotating = inRotation(status);
+    const paused = status.phase === 'Paused';
+    const failure = status.phase === 'RolledBack' || status.phase === 'Failed' ? status.failure : undefined;
+    const failureReason = status.phase === 'RolledBack' ? Reasons.RolledBack : Reasons.VerificationFailed;
+    const failureMessage = failure ? `${failure.target ?? ''}: ${failure.message ?? ''}` : '';
+    const steps = spec.strategy?.canarySteps?.length ?? 0;
+    const rotatingCond = rotating
+      ? cond(C.Rotating, !paused, paused ? Reasons.RotationPaused : Reasons.RotationInProgress,
+        `rotation ${status.rotationId} ${paused ? 'paused before' : 'at'} step ${(status.currentStep ?? 0) + 1} of ${steps} (${status.phase})`)
+      : cond(C.Rotating, false, paused ? Reasons.RotationPaused : Reasons.RotationScheduled,
+        paused ? 'paused: no rotation starts until resumed' : status.nextRotation ? `next rotation at ${status.nextRotation}` : 'rotates on demand');
+    const problems: string[] = [];
+    if (configError) problems.push(configError);
+    if (status.lastError) problems.push(`last reconcile failed: ${status.lastError}`);
+    if (unsupported.length) problems.push(`rotate: ${unsupported.join(', ')} not supported by this operator version (only ${SUPPORTED.join(', ')} rotate)`);
+    const ready = configError
+      ? cond(C.Ready, false, 'InvalidSchedule', configError)
+      : failure ? cond(C.Ready, false, failureReason, failureMessage)
+        : cond(C.Ready, true, status.phase === 'Completed' ? Reasons.RotationCompleted : Reasons.RotationScheduled,
+          status.phase === 'Completed' ? `last rotation completed at ${status.lastRotation}` : 'schedule valid');
+    const degraded = failure
+      ? cond(C.Degraded, true, failureReason, failureMessage)
+      : problems.length ? cond(C.Degraded, true, configError ? 'InvalidSchedule' : status.lastError ? Reasons.ReconcileError : 'Unsupported', problems.join('; '))
+        : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found');
+    return [ready, rotatingCond, degraded];
+  }
+
+  /** Writes status when it differs from what was last written; records phase changes as Events. */
+  private async persist(rs: RotationSchedule, spec: RotationScheduleSpec, written: { status: RotationScheduleStatus }, status: RotationScheduleStatus, configError?: string): Promise<void> {
+    const next: RotationScheduleStatus = {
+      ...status,
+      observedGeneration: rs.metadata.generation ?? 0,
+      conditions: setConditions(written.status.conditions, this.conditions(spec, status, configError), rs.metadata.generation, this.now()),
+    };
+    const clean = JSON.parse(JSON.stringify(next)) as RotationScheduleStatus;
+    if (isSubset(clean, written.status) && isSubset(written.status, clean)) return;
+    await this.o.applier.applyStatus({
+      group: GROUP, version: VERSION, plural: ROTATION_SCHEDULE.plural, kind: ROTATION_SCHEDULE.kind,
+      namespace: rs.metadata.namespace ?? '', name: rs.metadata.name ?? '',
+    }, clean);
+    const before = written.status.phase;
+    written.status = clean;
+    if (before !== clean.phase && clean.phase === 'Paused') this.event(rs, 'Normal', Reasons.RotationPaused, 'paused (spec.paused or annotation lockstep.dev/paused)');
+  }
+
+  private event(rs: RotationSchedule, type: EventType, reason: string, message: string): void {
+    this.o.events.record({ ...rs, apiVersion: API_VERSION, kind: ROTATION_SCHEDULE.kind } as KubernetesObject, type, reason, message);
+  }
+}
+
+function idlePhase(status: RotationScheduleStatus): RotationScheduleStatus['phase'] {
+  // The last outcome stays visible until the next rotation starts.
+  const phase = status.phase;
+  return phase === 'Completed' || phase === 'RolledBack' || phase === 'Failed' ? phase : 'Idle';
+}

@@ -1,0 +1,124 @@
+// Verification that a rotation reached the wire: connect to every endpoint of a service over
+// TLS, presenting a client certificate (servers that require mTLS answer only then), and check
+// that the new certificate is served, that it chains to the namespace's published trust bundle
+// and names the service, and that the negotiated protocol and cipher suite meet the KeyPolicy's
+// TLS policy. Nothing here logs or returns key material.
+import { X509Certificate } from 'node:crypto';
+import * as tls from 'node:tls';
+import { TLS12_CIPHER_SUITES, type TLSSettings } from '../api/v1alpha1/index.js';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface TlsExpectation {
+  /** Serial (uppercase hex, as node:crypto prints it) the endpoint must serve. */
+  serial: string;
+  /** PEM roots of the published bundle. */
+  roots: readonly string[];
+  /** DNS name the served certificate must carry, also sent as SNI. */
+  servername: string;
+  policy: TLSSettings;
+}
+
+export interface ClientIdentity {
+  cert: string;
+  key: string;
+}
+
+/** What one handshake showed (no key material). */
+export interface HandshakeFacts {
+  serial?: string;
+  /** Chain verification against the roots: undefined when it verified. */
+  chainError?: string;
+  /** Hostname check: undefined when the certificate names the service. */
+  nameError?: string;
+  /** e.g. TLSv1.3 */
+  protocol?: string;
+  /** IANA name of the negotiated suite, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256. */
+  cipher?: string;
+}
+
+const PROTOCOL_RANK: Record<string, number> = { 'TLSv1': 10, 'TLSv1.1': 11, 'TLSv1.2': 12, 'TLSv1.3': 13 };
+const POLICY_RANK: Record<string, number> = { 'TLS1.2': 12, 'TLS1.3': 13 };
+
+/** Problems with a handshake against what the rotation expects; empty when it passes. */
+export function judgeHandshake(facts: HandshakeFacts, expected: TlsExpectation): string[] {
+  const problems: string[] = [];
+  if (facts.serial !== expected.serial) problems.push(`serves certificate ${facts.serial ?? '(none)'}, want the new ${expected.serial}`);
+  if (facts.chainError) problems.push(`certificate does not chain to the published trust bundle (${facts.chainError})`);
+  if (facts.nameError) problems.push(`certificate does not name ${expected.servername} (${facts.nameError})`);
+  const min = expected.policy.minVersion ?? 'TLS1.2';
+  const rank = PROTOCOL_RANK[facts.protocol ?? ''] ?? 0;
+  if (rank < (POLICY_RANK[min] ?? 12)) problems.push(`negotiated ${facts.protocol ?? 'no protocol'}, policy requires at least ${min}`);
+  // TLS 1.3 suites are not configurable in the policy (all are AEAD); 1.2 suites must be allowed.
+  if (facts.protocol === 'TLSv1.2') {
+    const allowed: readonly string[] = expected.policy.cipherSuites ?? TLS12_CIPHER_SUITES;
+    if (!facts.cipher || !allowed.includes(facts.cipher)) problems.push(`negotiated cipher suite ${facts.cipher ?? '(unknown)'} is not allowed by the TLS policy`);
+  }
+  return problems;
+}
+
+/** One TLS handshake; resolves with what it showed, or rejects when no handshake completes. */
+export function handshake(endpoint: Endpoint, expected: TlsExpectation, client: ClientIdentity, timeoutMs: number): Promise<HandshakeFacts> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: endpoint.address,
+      port: endpoint.port,
+      servername: expected.servername,
+      ca: [...expected.roots],
+      cert: client.cert,
+      key: client.key,
+      // Verified below so that a failure is reported with its reason instead of a reset.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    });
+    const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake within ${timeoutMs}ms`)), timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const peer = socket.getPeerX509Certificate();
+      const facts: HandshakeFacts = {};
+      if (peer) {
+        facts.serial = peer.serialNumber.toUpperCase();
+        const nameError = tls.checkServerIdentity(expected.servername, socket.getPeerCertificate());
+        if (nameError) facts.nameError = nameError.message;
+      }
+      if (!socket.authorized) facts.chainError = String(socket.authorizationError ?? 'not authorized');
+      const protocol = socket.getProtocol();
+      if (protocol) facts.protocol = protocol;
+      const cipher = socket.getCipher() as tls.CipherNameAndProtocol & { standardName?: string };
+      if (cipher?.standardName) facts.cipher = cipher.standardName;
+      socket.end();
+      resolve(facts);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    });
+  });
+}
+
+export interface EndpointVerdict {
+  endpoint: Endpoint;
+  problems: string[];
+}
+
+/** Checks every endpoint; each verdict lists what is wrong there (empty when it passed). */
+export async function verifyEndpoints(
+  endpoints: readonly Endpoint[], expected: TlsExpectation, client: ClientIdentity, timeoutMs = 5_000,
+): Promise<EndpointVerdict[]> {
+  return Promise.all(endpoints.map(async (endpoint) => {
+    try {
+      return { endpoint, problems: judgeHandshake(await handshake(endpoint, expected, client, timeoutMs), expected) };
+    } catch (err) {
+      return { endpoint, problems: [`TLS handshake failed: ${(err as Error).message}`] };
+    }
+  }));
+}
+
+/** Serial of a PEM certificate (the first in a chain), uppercase hex. */
+export function serialOf(pem: string): string {
+  return new X509Certificate(pem).serialNumber.toUpperCase();
+}
