@@ -153,6 +153,16 @@ describe('policy violations', () => {
     const verified = await verify('strict');
     expect(verified.output).toContain('OK');
     expect(verified.code).toBe(0);
+
+    // A restarted operator finds the violation already in the trail and does not record it again.
+    const head = (await readPolicy('strict')).status?.auditHead;
+    await operator.stop();
+    operator = startInProcess(c.kc);
+    await applyAsUser(c, policy('strict', { keyWrap: { algorithm: 'A256KW' }, allowed: { namespaces: [ns], serviceAccounts: [`${ns}/trusted`] } }, { touched: 'after-restart' }));
+    await eventually('restarted operator reconciled the policy', async () =>
+      (await c.kc.makeApiClient((await import('@kubernetes/client-node')).EventsV1Api).listNamespacedEvent({ namespace: ns })).items.length >= 0 ? true : undefined);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await readPolicy('strict')).status?.auditHead).toEqual(head);
   });
 });
 

@@ -103,7 +103,7 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const dekSweeper = setInterval(() => dekCache.sweep(), 60_000);
   dekSweeper.unref();
   const dropDataKeys = { flush: async () => { clearInterval(dekSweeper); dekCache.clear(); } };
-  const secrets = new ServiceSecrets({ core: writerCore, applier, keyRing, audit, events, logger, dekCache });
+  const secrets = new ServiceSecrets({ core: writerCore, applier, keyRing, audit, events, logger, dekCache, configMaps: caches.configMaps });
   const keyPolicies = new KeyPolicyReconciler({
     caches, applier, core: writerCore, keyRing, audit, events, metrics, logger,
     clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',

@@ -5,7 +5,9 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { AUDIT_VERIFY_USAGE, auditCommand } from './audit-verify.js';
 import { CliError, processIo, type CliIo } from './io.js';
+import { RENDER_USAGE, renderCommand } from './render.js';
 import { SEAL_USAGE, sealCommand } from './seal.js';
+import { STATUS_USAGE, statusCommand } from './status.js';
 
 export type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
@@ -17,6 +19,8 @@ export interface CommandEntry {
 
 export const COMMANDS: Record<string, CommandEntry> = {
   seal: { run: sealCommand, summary: 'encrypt a value for a sealed secret (GitOps)', usage: SEAL_USAGE },
+  status: { run: statusCommand, summary: 'encryption health of a namespace (-n) or the cluster (-A)', usage: STATUS_USAGE },
+  render: { run: renderCommand, summary: 'print what the operator would generate for EncryptedServices (offline)', usage: RENDER_USAGE },
   audit: { run: auditCommand, summary: 'verify a KeyPolicy\'s hash-chained audit trail (audit verify)', usage: AUDIT_VERIFY_USAGE },
 };
 

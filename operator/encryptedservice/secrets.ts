@@ -6,7 +6,7 @@
 // existing Secret exactly as it was, and is reported as SecretsReady=False, an Event and an audit
 // entry. Plaintext exists only in memory during the pass; the unwrapped data key only in the DEK
 // cache. Messages name Secrets, keys and kids — never values.
-import type { CoreV1Api, KubernetesObject, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
   API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, Reasons,
   type EncryptedService, type GeneratedObjectRef, type KeyPolicy,
@@ -23,7 +23,7 @@ import type { ConditionInput } from '../kube/conditions.js';
 import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Logger } from '../runtime/logger.js';
-import type { AuditRecorder } from '../keypolicy/audit-trail.js';
+import { alreadyAudited, auditFingerprint, type AuditRecorder } from '../keypolicy/audit-trail.js';
 import type { KeySets } from '../keypolicy/key-plan.js';
 import type { KeyRing } from '../keypolicy/key-ring.js';
 import { LABEL_KEY_POLICY_NAMESPACE, keySecretName } from '../keypolicy/names.js';
@@ -46,6 +46,8 @@ export interface ServiceSecretsOptions {
   keyRing: KeyRing;
   dekCache: DekCache;
   audit: AuditRecorder;
+  /** The operator's ConfigMap cache (audit segments included), to recognise failures already audited. */
+  configMaps: { list(namespace?: string): V1ConfigMap[] };
   events: EventRecorder;
   logger: Logger;
   now?: () => Date;
@@ -230,7 +232,7 @@ export class ServiceSecrets {
       // The applier skips when live holds everything desired; a key dropped from the spec is
       // still in live, so equal key sets are required before the live object may count as a match.
       const sameKeys = live !== undefined && sameMembers(Object.keys(live.data ?? {}), Object.keys(desired.data ?? {}));
-      const result = await this.o.applier.apply(desired as KubernetesObject, live);
+      const result = await this.o.applier.apply(desired as KubernetesObject, sameKeys ? live : undefined);
       if (result.changed) {
         audit.push({ type: 'unseal', time: now, subject: { namespace, name: m.name, kind: 'Secret' }, details: { encryptedService: name, keys: Object.keys(m.data).length } });
       }
@@ -356,18 +358,21 @@ export class ServiceSecrets {
   }
 
   private async reportFailures(es: EncryptedService, policy: KeyPolicy, failures: Failure[], now: Date): Promise<void> {
-    const fingerprint = `${es.metadata.generation ?? 0}|${failures.map((f) => `${f.secret}/${f.key ?? ''}/${f.reason}/${f.kid ?? ''}`).sort().join(',')}`;
     const uid = es.metadata.uid ?? '';
+    const fingerprint = auditFingerprint([uid, es.metadata.generation ?? 0, ...failures.map((f) => `${f.secret}/${f.key ?? ''}/${f.reason}/${f.kid ?? ''}`).sort()]);
     if (this.reported.get(uid) === fingerprint) return;
     this.reported.set(uid, fingerprint);
     const namespace = es.metadata.namespace ?? '';
+    const policyNamespace = policy.metadata.namespace ?? '';
+    // After a restart the memory is empty; the trail itself says whether this was recorded.
+    if (alreadyAudited(this.o.configMaps.list(policyNamespace), policyNamespace, policy.metadata.name ?? '', 'failed-decrypt', fingerprint)) return;
     const audit: AuditEvent[] = [];
     for (const f of failures) {
       if (f.reason === Reasons.SecretConflict) continue;
       audit.push({
         type: 'failed-decrypt', time: now,
         subject: { namespace, name: f.secret, kind: 'Secret', ...(f.kid ? { kid: f.kid } : {}) },
-        details: { reason: f.reason, encryptedService: es.metadata.name ?? '', ...(f.key ? { entry: f.key } : {}) },
+        details: { reason: f.reason, encryptedService: es.metadata.name ?? '', ...(f.key ? { entry: f.key } : {}), fingerprint },
       });
     }
     for (const f of failures) this.o.events.record(this.regarding(es), 'Warning', f.reason === Reasons.SecretConflict ? f.reason : Reasons.DecryptionFailed, f.message);

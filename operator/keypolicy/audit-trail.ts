@@ -15,7 +15,8 @@ import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import {
   API_VERSION, GROUP, KEY_POLICY, LABEL_COMPONENT, LABEL_KEY_POLICY, VERSION, type AuditHead as StatusAuditHead,
 } from '../api/v1alpha1/index.js';
-import { genesisHash, type AuditEvent } from '../audit/chain.js';
+import { createHash } from 'node:crypto';
+import { genesisHash, type AuditEvent, type AuditEventType } from '../audit/chain.js';
 import {
   appendAuditEvent, parseSegment, segmentDataKey, serializeSegment, verifyAuditTrail,
   type AuditHead, type AuditSegment, type AuditVerification,
@@ -110,6 +111,28 @@ export function verifyStoredTrail(
   }
   const head = verificationHead(trail, statusHead, oldest, maxSegments);
   return verifyAuditTrail(segments.map((s) => s.text), head ? { head } : { trail });
+}
+
+/**
+ * Whether the newest audit segment among `configMaps` (a policy's, typically from the informer
+ * cache) already holds an entry of `type` whose `fingerprint` detail is `fingerprint`. Lets a
+ * restarted operator recognise a condition it already audited instead of recording it again.
+ */
+export function alreadyAudited(configMaps: readonly V1ConfigMap[], namespace: string, policy: string, type: AuditEventType, fingerprint: string): boolean {
+  const own = configMaps.filter((cm) => cm.metadata?.labels?.[LABEL_KEY_POLICY] === policy
+    && cm.metadata?.labels?.[LABEL_COMPONENT] === 'audit' && cm.metadata?.namespace === namespace);
+  const newest = segmentsOf(own).pop();
+  if (!newest) return false;
+  try {
+    return parseSegment(newest.text).entries.some((e) => e.type === type && e.details?.['fingerprint'] === fingerprint);
+  } catch {
+    return false;
+  }
+}
+
+/** A short, stable digest of what an audit entry is about, for `alreadyAudited`. */
+export function auditFingerprint(parts: readonly (string | number)[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);
 }
 
 export interface AuditTrailOptions {

@@ -26,7 +26,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Result } from '../runtime/workqueue.js';
 import { accessDenied, tlsWeakening } from '../encryptedservice/policy.js';
-import type { AuditRecorder } from './audit-trail.js';
+import { alreadyAudited, auditFingerprint, type AuditRecorder } from './audit-trail.js';
 import {
   generationSettings, retentionSettings, retireBoth, rotateBoth, rotationDecision, rotationPeriodMs,
   type KeyChange, type KeySets,
@@ -344,13 +344,15 @@ export class KeyPolicyReconciler {
         this.violationsReported.delete(uid);
         continue;
       }
-      const fingerprint = `${es.metadata.generation ?? 0}/${policy.metadata.generation ?? 0}/${reason}`;
+      const fingerprint = auditFingerprint([uid, es.metadata.generation ?? 0, policy.metadata.generation ?? 0, reason]);
       if (this.violationsReported.get(uid) === fingerprint) continue;
       this.violationsReported.set(uid, fingerprint);
+      const namespace = policy.metadata.namespace ?? '';
+      if (alreadyAudited(this.o.caches.configMaps.list(namespace), namespace, policy.metadata.name ?? '', 'policy-violation', fingerprint)) continue;
       out.push({
         type: 'policy-violation', time: now,
         subject: { namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '', kind: 'EncryptedService' },
-        details: { reason, keyPolicy: `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}` },
+        details: { reason, keyPolicy: `${namespace}/${policy.metadata.name ?? ''}`, fingerprint },
       });
     }
     for (const uid of [...this.violationsReported.keys()]) {

@@ -174,6 +174,10 @@ export class RotationScheduleReconciler {
       status = resume(status, now);
       this.event(rs, 'Normal', Reasons.RotationInProgress, `rotation ${status.rotationId} resumed at step ${(status.currentStep ?? 0) + 1}`);
     }
+    // Pausing takes effect between steps: before any target of the current step has begun.
+    if (paused && inFlight(status).length === 0 && failedTargets(status).length === 0 && targetsOfStep(status).every((t) => t.phase === 'Pending')) {
+      return { status: { ...status, phase: 'Paused' } };
+    }
     const timeoutMs = parseDuration(strategy.verification?.timeout ?? '5m');
 
     for (const target of inFlight(status)) status = await this.advanceTarget(rs, spec, status, target, now, timeoutMs);

@@ -1,0 +1,239 @@
+// Stand-ins for workloads on a cluster without a kubelet: mutual-TLS servers on this host that
+// load their certificate and key from an EncryptedService's TLS Secret and the trust bundle from
+// the namespace's ConfigMap, polling the API server (as a kubelet refreshes a mounted Secret) and
+// hot-reloading with setSecureContext; and a client that handshakes with them continuously.
+import { X509Certificate } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import * as tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Clients } from './cluster.js';
+
+const TRUST_BUNDLE = 'lockstep-trust-bundle';
+
+/**
+ * An address of this host that EndpointSlices accept: the API server rejects loopback (and
+ * link-local) endpoint addresses, so workloads listen on the first external IPv4 address.
+ */
+export function workloadAddress(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) {
+      if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')) return a.address;
+    }
+  }
+  throw new Error('no non-loopback IPv4 address on this host for EndpointSlices to point at');
+}
+
+export interface Material {
+  cert: string;
+  key: string;
+  /** PEM roots from the namespace's trust bundle. */
+  ca: string;
+}
+
+export async function readMaterial(c: Clients, namespace: string, service: string): Promise<Material | undefined> {
+  const [secret, bundle] = await Promise.all([
+    c.core.readNamespacedSecret({ namespace, name: `${service}-tls` }),
+    c.core.readNamespacedConfigMap({ namespace, name: TRUST_BUNDLE }),
+  ]);
+  const cert = secret.data?.['tls.crt'];
+  const key = secret.data?.['tls.key'];
+  const ca = bundle.data?.['ca.crt'];
+  if (!cert || !key || !ca) return undefined;
+  return { cert: Buffer.from(cert, 'base64').toString('utf8'), key: Buffer.from(key, 'base64').toString('utf8'), ca };
+}
+
+export function serialOfPem(pem: string): string {
+  return new X509Certificate(pem).serialNumber.toUpperCase();
+}
+
+/** Polls for material every `everyMs` and calls `onChange` when the certificate or bundle changed. */
+class MaterialWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly c: Clients,
+    private readonly namespace: string,
+    private readonly service: string,
+    public current: Material,
+    private readonly onChange: (m: Material) => void,
+    private readonly everyMs = 200,
+  ) {}
+
+  start(): void {
+    const tick = async () => {
+      if (this.stopped) return;
+      try {
+        const next = await readMaterial(this.c, this.namespace, this.service);
+        if (next && (next.cert !== this.current.cert || next.key !== this.current.key || next.ca !== this.current.ca)) {
+          this.current = next;
+          this.onChange(next);
+        }
+      } catch {
+        // A failed poll is retried on the next tick, like a kubelet sync.
+      }
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.everyMs);
+    };
+    this.timer = setTimeout(() => void tick(), this.everyMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
+
+export interface WorkloadOptions {
+  /** false: keeps serving the certificate it started with (a workload that cannot hot-reload). */
+  hotReload?: boolean;
+}
+
+export class TlsWorkload {
+  private server: tls.Server | undefined;
+  private watch: MaterialWatch | undefined;
+  /** Serial of the certificate currently configured on the server. */
+  servedSerial = '';
+  reloads = 0;
+
+  constructor(
+    private readonly c: Clients,
+    readonly namespace: string,
+    readonly service: string,
+    readonly address: string,
+    private readonly options: WorkloadOptions = {},
+  ) {}
+
+  get port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const material = await readMaterial(this.c, this.namespace, this.service);
+    if (!material) throw new Error(`${this.service}: no TLS material yet`);
+    const context = (m: Material): tls.SecureContextOptions => ({ cert: m.cert, key: m.key, ca: m.ca });
+    this.server = tls.createServer({ ...context(material), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (socket) => {
+      socket.on('error', () => undefined);
+      socket.end('ok\n');
+    });
+    this.server.on('tlsClientError', () => undefined);
+    this.servedSerial = serialOfPem(material.cert);
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(0, this.address, () => resolve());
+    });
+    if (this.options.hotReload === false) return;
+    this.watch = new MaterialWatch(this.c, this.namespace, this.service, material, (m) => {
+      this.server?.setSecureContext(context(m));
+      this.servedSerial = serialOfPem(m.cert);
+      this.reloads++;
+    });
+    this.watch.start();
+  }
+
+  async stop(): Promise<void> {
+    this.watch?.stop();
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** A Service without selector and an EndpointSlice pointing at this server. */
+  objects(): KubernetesObject[] {
+    return [
+      {
+        apiVersion: 'v1', kind: 'Service', metadata: { name: this.service, namespace: this.namespace },
+        spec: { ports: [{ name: 'https', port: 443, targetPort: this.port, protocol: 'TCP' }] },
+      } as KubernetesObject,
+      {
+        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+        metadata: {
+          name: `${this.service}-local`, namespace: this.namespace,
+          labels: { 'kubernetes.io/service-name': this.service, 'endpointslice.kubernetes.io/managed-by': 'e2e.lockstep.dev' },
+        },
+        addressType: 'IPv4',
+        ports: [{ name: 'https', port: this.port, protocol: 'TCP' }],
+        endpoints: [{ addresses: [this.address], conditions: { ready: true } }],
+      } as KubernetesObject,
+    ];
+  }
+}
+
+export interface HandshakeCounts {
+  ok: number;
+  failed: number;
+  /** First few failure messages, for the test output. */
+  errors: string[];
+  elapsedMs: number;
+}
+
+/**
+ * Handshakes with mutual TLS against `targets` round-robin, `perSecond` times a second, with the
+ * identity of `identity` (reloaded like a workload's) and the namespace's trust bundle.
+ */
+export class HandshakeClient {
+  private watch: MaterialWatch | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private next = 0;
+  private started = 0;
+  private inflight = new Set<Promise<void>>();
+  readonly counts: HandshakeCounts = { ok: 0, failed: 0, errors: [], elapsedMs: 0 };
+
+  constructor(
+    private readonly c: Clients,
+    private readonly namespace: string,
+    private readonly identity: string,
+    private readonly targets: () => TlsWorkload[],
+    private readonly perSecond = 25,
+  ) {}
+
+  async start(): Promise<void> {
+    const material = await readMaterial(this.c, this.namespace, this.identity);
+    if (!material) throw new Error(`${this.identity}: no TLS material yet`);
+    this.watch = new MaterialWatch(this.c, this.namespace, this.identity, material, () => undefined);
+    this.watch.start();
+    this.started = Date.now();
+    this.timer = setInterval(() => {
+      const all = this.targets();
+      const target = all[this.next++ % all.length];
+      if (!target) return;
+      const p = this.handshake(target).finally(() => this.inflight.delete(p));
+      this.inflight.add(p);
+    }, Math.round(1000 / this.perSecond));
+  }
+
+  private handshake(target: TlsWorkload): Promise<void> {
+    const m = this.watch!.current;
+    return new Promise((resolve) => {
+      const socket = tls.connect({
+        host: target.address, port: target.port, servername: `${target.service}.${target.namespace}.svc`,
+        cert: m.cert, key: m.key, ca: m.ca, minVersion: 'TLSv1.2',
+      });
+      let settled = false;
+      const done = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timeout);
+        if (err) {
+          this.counts.failed++;
+          if (this.counts.errors.length < 10) this.counts.errors.push(`${target.service}: ${err.message}`);
+        } else {
+          this.counts.ok++;
+        }
+        socket.destroy();
+        resolve();
+      };
+      const timeout = setTimeout(() => done(new Error('handshake timed out after 5s')), 5_000);
+      socket.once('secureConnect', () => done());
+      socket.once('error', (err) => done(err));
+    });
+  }
+
+  async stop(): Promise<HandshakeCounts> {
+    if (this.timer) clearInterval(this.timer);
+    this.watch?.stop();
+    await Promise.all([...this.inflight]);
+    this.counts.elapsedMs = Date.now() - this.started;
+    return this.counts;
+  }
+}

@@ -1,0 +1,35 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Condition, EncryptedService } from '../api/v1alpha1/index.js';
+import { formatStatus } from './status.js';
+
+const cond = (type: string, status: 'True' | 'False', reason = 'R'): Condition => ({ type, status, reason, message: '', lastTransitionTime: '2026-01-01T00:00:00Z' });
+const service = (name: string, conditions: Condition[]): EncryptedService => ({
+  metadata: { name, namespace: 'shop' },
+  spec: { workload: { selector: {}, serviceAccountName: name }, ports: [], keyPolicyRef: { name: 'shop' } },
+  status: { conditions, certificate: { notAfter: '2026-01-02T00:00:00Z' } },
+});
+
+describe('formatStatus', () => {
+  it('is healthy when everything is Ready, with one line per service', () => {
+    const ok = ['Ready', 'TransitReady', 'AccessReady', 'AtRestReady', 'SecretsReady'].map((t) => cond(t, 'True'));
+    const { text, healthy } = formatStatus({ services: [service('web', ok), service('api', ok)], policies: [], schedules: [] });
+    expect(healthy).toBe(true);
+    const lines = text.trim().split('\n');
+    expect(lines[0]).toMatch(/^NAMESPACE\s+SERVICE\s+READY\s+TRANSIT/);
+    expect(lines[1]).toMatch(/^shop\s+api\s+yes\s+yes\s+yes\s+yes\s+yes\s+2026-01-02T00:00:00Z$/);
+    expect(lines[2]).toMatch(/^shop\s+web/);
+  });
+
+  it('names what is not ready and why, and is unhealthy', () => {
+    const { text, healthy } = formatStatus({
+      services: [service('db', [cond('Ready', 'False', 'UnencryptedVolume'), cond('AtRestReady', 'False', 'UnencryptedVolume'), cond('TransitReady', 'True')])],
+      policies: [], schedules: [],
+    });
+    expect(healthy).toBe(false);
+    expect(text).toMatch(/shop\s+db\s+NO\s+yes\s+\?\s+NO\s+\?\s+2026-01-02T00:00:00Z\s+UnencryptedVolume/);
+  });
+
+  it('says so when there is nothing', () => {
+    expect(formatStatus({ services: [], policies: [], schedules: [] })).toEqual({ text: 'No EncryptedServices.\n', healthy: true });
+  });
+});
