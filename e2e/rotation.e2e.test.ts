@@ -39,10 +39,16 @@ async function readSchedule(name: string): Promise<RotationSchedule> {
 }
 
 async function waitSchedule(name: string, what: string, check: (rs: RotationSchedule) => boolean, timeoutMs = 90_000): Promise<RotationSchedule> {
-  return eventually(`RotationSchedule ${name}: ${what}`, async () => {
-    const rs = await readSchedule(name);
-    return check(rs) ? rs : undefined;
-  }, timeoutMs, 250);
+  let last: RotationSchedule | undefined;
+  try {
+    return await eventually(`RotationSchedule ${name}: ${what}`, async () => {
+      last = await readSchedule(name);
+      return check(last) ? last : undefined;
+    }, timeoutMs, 250);
+  } catch (err) {
+    console.log(`RotationSchedule ${name} status when giving up: ${JSON.stringify(last?.status, null, 1)}`);
+    throw err;
+  }
 }
 
 async function annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
@@ -89,7 +95,7 @@ describe('leaf certificate rotation', () => {
     const names = ['alpha', 'bravo', 'charlie'];
     await deploy(names);
     const before = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await serial(n)] as const)));
-    const client = new HandshakeClient(c, ns, 'alpha', () => names.map((n) => workloads.get(n)!), 25);
+    const client = new HandshakeClient(c, ns, 'alpha', () => names.map((n) => workloads.get(n)!), 40);
     await client.start();
     await sleep(2_000);
 
@@ -98,9 +104,14 @@ describe('leaf certificate rotation', () => {
       strategy: { canarySteps: [34, 100], maxInFlight: 2, pauseBetweenSteps: '2s', verification: { timeout: '60s' } },
     }, { 'lockstep.dev/rotate-now': 'first' }) as unknown as KubernetesObject);
 
-    const rs = await waitSchedule('leaves', 'Completed', (r) => r.status?.phase === 'Completed' && r.status.lastRotateNow === 'first', 150_000);
-    await sleep(2_000);
-    const counts = await client.stop();
+    let rs: RotationSchedule;
+    try {
+      rs = await waitSchedule('leaves', 'Completed', (r) => r.status?.phase === 'Completed' && r.status.lastRotateNow === 'first', 150_000);
+      await sleep(2_000);
+    } finally {
+      await client.stop();
+    }
+    const counts = client.counts;
     const rate = counts.ok / (counts.elapsedMs / 1000);
     console.log(`mTLS handshakes during leaf rotation: ${counts.ok} succeeded, ${counts.failed} failed, ${rate.toFixed(1)}/s over ${(counts.elapsedMs / 1000).toFixed(1)}s${counts.errors.length ? `; errors: ${counts.errors.join(' | ')}` : ''}`);
     expect(counts.failed).toBe(0);
@@ -163,4 +174,90 @@ describe('leaf certificate rotation', () => {
       expect(await serial(n)).toBe(before[n]);
     }
   }, 180_000);
+});
+
+describe('when rotations start', () => {
+  const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+
+  it('a due scheduled rotation waits for its maintenance window, and runs inside one', async () => {
+    await deploy(['echo', 'foxtrot']);
+    const echoBefore = await serial('echo');
+    const laterStart = Date.now() + 2 * 3_600_000;
+    // Every minute, but only in a window two hours from now...
+    await applyAsUser(c, schedule('window-later', {
+      targets: { names: ['echo'] },
+      schedule: { cron: '* * * * *', maintenanceWindows: [{ start: hhmm(laterStart), duration: '15m' }] },
+      strategy: { canarySteps: [100], verification: { timeout: '30s' } },
+    }) as unknown as KubernetesObject);
+    // ...and every minute in a window that opened a minute ago.
+    await applyAsUser(c, schedule('window-now', {
+      targets: { names: ['foxtrot'] },
+      schedule: { cron: '* * * * *', maintenanceWindows: [{ start: hhmm(Date.now() - 60_000), duration: '1h' }] },
+      strategy: { canarySteps: [100], verification: { timeout: '30s' } },
+    }) as unknown as KubernetesObject);
+
+    const inside = await waitSchedule('window-now', 'a scheduled rotation completed', (r) => r.status?.history?.[0]?.outcome === 'Completed', 120_000);
+    expect(inside.status?.history?.[0]?.trigger).toBe('Schedule');
+
+    // By now the every-minute schedule of window-later has been due for a while.
+    const created = Date.parse(String((await readSchedule('window-later')).metadata.creationTimestamp));
+    await sleep(Math.max(0, created + 65_000 - Date.now()));
+    const waiting = await readSchedule('window-later');
+    expect(waiting.status?.history ?? []).toEqual([]);
+    expect(waiting.status?.phase).toBe('Idle');
+    expect(hhmm(Date.parse(waiting.status?.nextRotation ?? ''))).toBe(hhmm(laterStart));
+    expect(waiting.status?.conditions?.find((x) => x.type === 'Rotating')).toMatchObject({ status: 'False', reason: 'RotationScheduled' });
+    expect(await serial('echo')).toBe(echoBefore);
+    await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'rotationschedules', name: 'window-now' });
+  }, 240_000);
+
+  it('pause holds a requested rotation, stops a running one between steps, and resume continues it', async () => {
+    await deploy(['golf', 'hotel']);
+    const hotelBefore = await serial('hotel');
+    await applyAsUser(c, schedule('pausable', {
+      targets: { names: ['golf', 'hotel'] },
+      strategy: { canarySteps: [50, 100], pauseBetweenSteps: '10s', verification: { timeout: '30s' } },
+    }, { 'lockstep.dev/paused': 'true', 'lockstep.dev/rotate-now': 'p1' }) as unknown as KubernetesObject);
+
+    await waitSchedule('pausable', 'Paused', (r) => r.status?.phase === 'Paused');
+    await sleep(3_000);
+    const held = await readSchedule('pausable');
+    expect(held.status?.phase).toBe('Paused');
+    expect(held.status?.lastRotateNow).toBeUndefined();
+    expect(held.status?.conditions?.find((x) => x.type === 'Rotating')).toMatchObject({ status: 'False', reason: 'RotationPaused' });
+
+    await annotate('pausable', { 'lockstep.dev/paused': null });
+    await waitSchedule('pausable', 'canary step verified', (r) => r.status?.lastRotateNow === 'p1' && r.status.currentStep === 1);
+    await annotate('pausable', { 'lockstep.dev/paused': 'true' });
+    const paused = await waitSchedule('pausable', 'paused between steps', (r) => r.status?.phase === 'Paused');
+    expect(paused.status?.targets?.map((t) => [t.name, t.phase])).toEqual([['golf', 'Succeeded'], ['hotel', 'Pending']]);
+    // Well past the 10s pause between steps: still held, hotel untouched.
+    await sleep(12_000);
+    expect((await readSchedule('pausable')).status?.phase).toBe('Paused');
+    expect(await serial('hotel')).toBe(hotelBefore);
+
+    await annotate('pausable', { 'lockstep.dev/paused': null });
+    const done = await waitSchedule('pausable', 'Completed', (r) => r.status?.phase === 'Completed');
+    expect(done.status?.targets?.map((t) => [t.name, t.phase])).toEqual([['golf', 'Succeeded'], ['hotel', 'Succeeded']]);
+    expect(await serial('hotel')).not.toBe(hotelBefore);
+  }, 180_000);
+
+  it('emergency rotates at once, ignoring the pause annotation, windows and the pause between steps, once', async () => {
+    await deploy(['india', 'juliet']);
+    const before = { india: await serial('india'), juliet: await serial('juliet') };
+    await applyAsUser(c, schedule('compromise', {
+      targets: { names: ['india', 'juliet'] },
+      emergency: true,
+      schedule: { interval: '24h', maintenanceWindows: [{ start: hhmm(Date.now() + 2 * 3_600_000), duration: '15m' }] },
+      strategy: { canarySteps: [50, 100], pauseBetweenSteps: '1h', autoRollback: false, verification: { timeout: '30s' } },
+    }, { 'lockstep.dev/paused': 'true' }) as unknown as KubernetesObject);
+
+    const rs = await waitSchedule('compromise', 'emergency rotation completed', (r) => r.status?.history?.[0]?.outcome === 'Completed', 90_000);
+    expect(rs.status?.history?.[0]?.trigger).toBe('Emergency');
+    expect(rs.status?.emergencyGeneration).toBe(rs.metadata.generation);
+    expect(await serial('india')).not.toBe(before.india);
+    expect(await serial('juliet')).not.toBe(before.juliet);
+    await sleep(3_000);
+    expect((await readSchedule('compromise')).status?.history).toHaveLength(1);
+  }, 120_000);
 });

@@ -471,7 +471,7 @@ export function toJson_EncryptedServiceSpecAtRest(obj: EncryptedServiceSpecAtRes
  */
 export interface EncryptedServiceSpecSecrets {
   /**
-   * Application Secrets in this namespace whose values the operator stores envelope-encrypted: under this service's data key (DEK, AES-256-GCM), itself wrapped by the KeyPolicy's key-encryption key (JWE).
+   * Application Secrets in this namespace whose values the operator stores envelope-encrypted: under this service's data key (DEK, AES-256-GCM), itself wrapped by the KeyPolicy's key-encryption key (JWE), in the Secret <service>-envelope. A value present in the application Secret is the truth and is re-encrypted when it changes; a deleted application Secret or key is restored from the encrypted store.
    *
    * @schema EncryptedServiceSpecSecrets#envelope
    */
@@ -2110,7 +2110,7 @@ export function toJson_KeyPolicyProps(obj: KeyPolicyProps | undefined): Record<s
  */
 export interface KeyPolicySpec {
   /**
-   * Key-encryption key (KEK) that wraps every data key (DEK) as JWE. The operator generates the KEK, keeps the JWKS in a Secret it owns and publishes the public keys in a ConfigMap for offline sealing. A256KW is a symmetric key with no public part: sealed secrets need RSA-OAEP-256 or ECDH-ES+A256KW.
+   * Key-encryption key (KEK) that wraps every data key (DEK) as JWE. The operator generates the KEK, keeps the JWKS in a Secret it owns and publishes the public keys in a ConfigMap for offline sealing. Sealing (lockstep seal) always uses a separate asymmetric key pair whose public half is published: the KEK itself is never published, and with A256KW (a symmetric KEK) the sealing key is ECDH-ES+A256KW on P-256.
    *
    * @schema KeyPolicySpec#keyWrap
    */
@@ -2172,7 +2172,7 @@ export function toJson_KeyPolicySpec(obj: KeyPolicySpec | undefined): Record<str
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * Key-encryption key (KEK) that wraps every data key (DEK) as JWE. The operator generates the KEK, keeps the JWKS in a Secret it owns and publishes the public keys in a ConfigMap for offline sealing. A256KW is a symmetric key with no public part: sealed secrets need RSA-OAEP-256 or ECDH-ES+A256KW.
+ * Key-encryption key (KEK) that wraps every data key (DEK) as JWE. The operator generates the KEK, keeps the JWKS in a Secret it owns and publishes the public keys in a ConfigMap for offline sealing. Sealing (lockstep seal) always uses a separate asymmetric key pair whose public half is published: the KEK itself is never published, and with A256KW (a symmetric KEK) the sealing key is ECDH-ES+A256KW on P-256.
  *
  * @schema KeyPolicySpecKeyWrap
  */
@@ -2513,7 +2513,7 @@ export interface KeyPolicySpecCertificatesDefaultIssuer {
   readonly issuerRef?: KeyPolicySpecCertificatesDefaultIssuerIssuerRef;
 
   /**
-   * A CA the operator creates and owns.
+   * A CA the operator creates and owns: a self-signed root Certificate whose Secret lives in cert-manager's cluster resource namespace, and the CA ClusterIssuer lockstep-<namespace>-<policy>-ca that signs this policy's services in every allowed namespace. Deleted with the KeyPolicy.
    *
    * @schema KeyPolicySpecCertificatesDefaultIssuer#managedCA
    */
@@ -2626,7 +2626,7 @@ export function toJson_KeyPolicySpecCertificatesDefaultIssuerIssuerRef(obj: KeyP
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * A CA the operator creates and owns.
+ * A CA the operator creates and owns: a self-signed root Certificate whose Secret lives in cert-manager's cluster resource namespace, and the CA ClusterIssuer lockstep-<namespace>-<policy>-ca that signs this policy's services in every allowed namespace. Deleted with the KeyPolicy.
  *
  * @schema KeyPolicySpecCertificatesDefaultIssuerManagedCa
  */

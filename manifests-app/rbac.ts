@@ -56,10 +56,11 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['cert-manager.io'],
     resources: ['issuers', 'clusterissuers'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
     why:
-      'Reads issuer readiness before issuing; CA rotation creates the new CA issuer and points ' +
-      'leaf Certificates at it while the old root stays trusted.',
+      'Reads issuer readiness before issuing; a KeyPolicy\'s managed CA is a pair of ClusterIssuers ' +
+      'the operator creates and deletes with the policy; CA rotation creates the new CA issuer and ' +
+      'points leaf Certificates at it while the old root stays trusted.',
   },
   {
     apiGroups: ['networking.k8s.io'],

@@ -43,6 +43,7 @@ export interface StoredSegment {
   readonly index: number;
   readonly text: string;
   readonly resourceVersion?: string;
+  readonly immutable?: boolean;
 }
 
 /** The audit ConfigMaps of a policy, in chain order (by the index in their data key). */
@@ -65,6 +66,7 @@ export function segmentsOf(configMaps: readonly V1ConfigMap[]): StoredSegment[] 
         index: Number(match[1]),
         text,
         ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}),
+        ...(cm.immutable ? { immutable: true } : {}),
       });
     }
   }
@@ -201,15 +203,17 @@ export class AuditTrail implements AuditRecorder {
       head = result.head;
       touched.set(segment.index, segment);
     }
+    // Every segment but the newest is full and never changes again: sealing it (immutable) makes
+    // the API server refuse edits; it can still be deleted, which verification reports.
+    const newestIndex = segment?.index ?? 0;
     for (const [index, seg] of [...touched.entries()].sort((a, b) => a[0] - b[0])) {
       const existing = parsed.find((p) => p.segment.index === index)?.stored;
-      await this.#writeSegment(policy, seg.index, serializeSegment(seg), existing);
+      await this.#writeSegment(policy, seg.index, serializeSegment(seg), existing, index < newestIndex);
     }
-    // A full segment never changes again: sealing it makes the API server refuse edits (it can
-    // still be deleted, which verification reports as a missing segment).
     for (const p of parsed) {
-      const full = touched.has(p.segment.index + 1) && !touched.has(p.segment.index);
-      if (full) await this.#writeSegment(policy, p.segment.index, p.stored.text, p.stored, true);
+      if (p.segment.index < newestIndex && !touched.has(p.segment.index) && !p.stored.immutable) {
+        await this.#writeSegment(policy, p.segment.index, p.stored.text, p.stored, true);
+      }
     }
     if (head === undefined) return;
     const all = [...new Set([...parsed.map((p) => p.segment.index), ...touched.keys()])].sort((a, b) => a - b);

@@ -26,6 +26,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Result } from '../runtime/workqueue.js';
 import { accessDenied, tlsWeakening } from '../encryptedservice/policy.js';
+import { ANNOTATION_AUDIT_PENDING, decodePending, encodePending, fingerprinted } from './audit-outbox.js';
 import { alreadyAudited, auditFingerprint, type AuditRecorder } from './audit-trail.js';
 import {
   generationSettings, retentionSettings, retireBoth, rotateBoth, rotationDecision, rotationPeriodMs,
@@ -100,7 +101,7 @@ export class KeyPolicyReconciler {
     let sets: KeySets;
     let secret: V1Secret;
     try {
-      ({ sets, secret } = await this.ensureKeys(policy, audit));
+      ({ sets, secret } = await this.ensureKeys(policy));
     } catch (err) {
       if (!isKeySetError(err)) throw err;
       // A corrupt key Secret is never repaired by generating keys: that would make every
@@ -122,9 +123,10 @@ export class KeyPolicyReconciler {
       handled: secret.metadata?.annotations?.[ANNOTATION_ROTATED_FOR], now,
     });
     let change: KeyChange | undefined;
+    const keyEvents: AuditEvent[] = [];
     if (decision.due) {
       change = await rotateBoth(sets, keyWrap, retention, usage.byKid, now);
-      audit.push(...change.activated.map((kid, i): AuditEvent => ({
+      keyEvents.push(...change.activated.map((kid, i): AuditEvent => ({
         type: 'rotate', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid },
         details: { trigger: decision.trigger ?? 'period', previousKid: change?.deactivated[i] ?? '' },
       })));
@@ -132,8 +134,9 @@ export class KeyPolicyReconciler {
       change = retireBoth(sets, retention, usage.byKid, now);
     }
     if (change) {
-      audit.push(...change.retired.map((kid): AuditEvent => ({ type: 'retire', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid } })));
-      secret = await this.replaceKeys(secret, change.keySets, decision.due ? requested : undefined);
+      keyEvents.push(...change.retired.map((kid): AuditEvent => ({ type: 'retire', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid } })));
+      const pending = [...decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]), ...keyEvents.map(fingerprinted)];
+      secret = await this.replaceKeys(secret, change.keySets, decision.due ? requested : undefined, pending);
       sets = change.keySets;
       this.o.keyRing.forget(namespace, keySecretName(name));
       if (decision.due) {
@@ -144,7 +147,11 @@ export class KeyPolicyReconciler {
     }
     await this.rewrapOrphans(policy, sets, audit, now);
     audit.push(...this.violations(policy, now));
-    await this.o.audit.record(this.identity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
+    const pending = decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]);
+    const stored = this.o.caches.configMaps.list(namespace);
+    const unrecorded = pending.filter((e) => !alreadyAudited(stored, namespace, name, e.type, String(e.details?.['fingerprint'] ?? '')));
+    await this.o.audit.record(this.identity(policy), [...unrecorded, ...audit], policy.spec.audit?.segmentSize ?? 256);
+    if (secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING] !== undefined) secret = await this.clearPending(secret);
 
     await this.publishJwks(policy, sets);
     const ca = managedCA ? await this.applyManagedCA(managedCA) : await this.removeManagedCA(policy);
@@ -174,7 +181,7 @@ export class KeyPolicyReconciler {
 
   // --- keys
 
-  private async ensureKeys(policy: KeyPolicy, audit: AuditEvent[]): Promise<{ sets: KeySets; secret: V1Secret }> {
+  private async ensureKeys(policy: KeyPolicy): Promise<{ sets: KeySets; secret: V1Secret }> {
     const namespace = policy.metadata.namespace ?? '';
     const name = keySecretName(policy.metadata.name ?? '');
     const live = await this.readSecret(namespace, name);
@@ -188,6 +195,11 @@ export class KeyPolicyReconciler {
       seal: await createKeySet('seal', generation.seal, generation.seal === generation.kek ? options : { now }),
     };
     const requested = policy.metadata.annotations?.[ANNOTATION_ROTATE_NOW];
+    const subject = { namespace, name: policy.metadata.name ?? '', kind: KEY_POLICY.kind };
+    const created = ([
+      { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.kek).kid }, details: { purpose: 'kek', algorithm: generation.kek } },
+      { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.seal).kid }, details: { purpose: 'seal', algorithm: generation.seal } },
+    ] satisfies AuditEvent[]).map(fingerprinted);
     const body: V1Secret = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -196,40 +208,47 @@ export class KeyPolicyReconciler {
         name,
         namespace,
         labels: keyPolicyLabels(namespace, policy.metadata.name ?? '', 'keys'),
-        // A rotate-now value present at creation is satisfied by the fresh keys.
-        ...(requested ? { annotations: { [ANNOTATION_ROTATED_FOR]: requested } } : {}),
+        annotations: {
+          [ANNOTATION_AUDIT_PENDING]: encodePending(created),
+          // A rotate-now value present at creation is satisfied by the fresh keys.
+          ...(requested ? { [ANNOTATION_ROTATED_FOR]: requested } : {}),
+        },
         ownerReferences: [this.ownerReference(policy)],
       },
       data: keySecretData(sets),
     };
-    let created: V1Secret;
+    let secret: V1Secret;
     try {
-      created = await this.o.core.createNamespacedSecret({ namespace, body });
+      secret = await this.o.core.createNamespacedSecret({ namespace, body });
     } catch (err) {
       // Someone (another replica, an earlier attempt) created it first: use theirs, never ours.
       if (isAlreadyExists(err)) throw new Error(`key Secret ${namespace}/${name} appeared while creating it; retrying with the stored keys`);
       throw err;
     }
-    const subject = { namespace, name: policy.metadata.name ?? '', kind: KEY_POLICY.kind };
-    audit.push(
-      { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.kek).kid }, details: { purpose: 'kek', algorithm: generation.kek } },
-      { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.seal).kid }, details: { purpose: 'seal', algorithm: generation.seal } },
-    );
     this.o.events.record(this.regarding(policy), 'Normal', Reasons.KeysGenerated, `generated KEK ${activeKey(sets.kek).kid} (${generation.kek}) and sealing key ${activeKey(sets.seal).kid} (${generation.seal}) in Secret ${name}`);
     this.log.info('keys generated', { namespace, keypolicy: policy.metadata.name, kekKid: activeKey(sets.kek).kid, sealKid: activeKey(sets.seal).kid });
-    return { sets, secret: created };
+    return { sets, secret };
   }
 
-  private async replaceKeys(live: V1Secret, sets: KeySets, rotatedFor: string | undefined): Promise<V1Secret> {
+  private async replaceKeys(live: V1Secret, sets: KeySets, rotatedFor: string | undefined, pending: readonly AuditEvent[]): Promise<V1Secret> {
     const namespace = live.metadata?.namespace ?? '';
     const name = live.metadata?.name ?? '';
-    const annotations = { ...(live.metadata?.annotations ?? {}) };
+    const annotations: Record<string, string> = { ...(live.metadata?.annotations ?? {}), [ANNOTATION_AUDIT_PENDING]: encodePending(pending) };
     if (rotatedFor !== undefined) annotations[ANNOTATION_ROTATED_FOR] = rotatedFor;
     // resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and the
     // reconcile starts over from what is stored.
     return this.o.core.replaceNamespacedSecret({
       namespace, name,
       body: { ...live, metadata: { ...live.metadata, annotations }, data: keySecretData(sets) },
+    });
+  }
+
+  /** The trail has the pending events: drop them from the key Secret (guarded by resourceVersion). */
+  private async clearPending(live: V1Secret): Promise<V1Secret> {
+    const { [ANNOTATION_AUDIT_PENDING]: _recorded, ...annotations } = live.metadata?.annotations ?? {};
+    return this.o.core.replaceNamespacedSecret({
+      namespace: live.metadata?.namespace ?? '', name: live.metadata?.name ?? '',
+      body: { ...live, metadata: { ...live.metadata, annotations } },
     });
   }
 

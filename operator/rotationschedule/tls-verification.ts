@@ -81,8 +81,7 @@ export function handshake(endpoint: Endpoint, expected: TlsExpectation, client: 
       const facts: HandshakeFacts = {};
       if (peer) {
         facts.serial = peer.serialNumber.toUpperCase();
-        const nameError = tls.checkServerIdentity(expected.servername, socket.getPeerCertificate());
-        if (nameError) facts.nameError = nameError.message;
+        if (!peer.checkHost(expected.servername, { subject: 'never' })) facts.nameError = 'no DNS subject alternative name matches';
       }
       if (!socket.authorized) facts.chainError = String(socket.authorizationError ?? 'not authorized');
       const protocol = socket.getProtocol();
