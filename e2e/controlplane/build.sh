@@ -7,7 +7,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
 cache=${LOCKSTEP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lockstep}
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+# The modules need Go 1.26. A machine with an older go (Debian's golang-go) fetches the pinned
+# toolchain through the Go module proxy; otherwise the local one is used as is.
+GO_TOOLCHAIN=${GO_TOOLCHAIN:-go1.26.8}
+have=$(go env GOVERSION 2>/dev/null || echo go0)
+if [ "$(printf '%s\n%s\n' "${have#go}" "${GO_TOOLCHAIN#go}" | sort -V | head -n1)" = "${GO_TOOLCHAIN#go}" ]; then
+  export GOTOOLCHAIN=local
+else
+  export GOTOOLCHAIN=$GO_TOOLCHAIN
+fi
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 log() { printf '[build] %s\n' "$*" >&2; }
 
