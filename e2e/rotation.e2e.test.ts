@@ -4,25 +4,36 @@
 // operator's verification connects to them exactly as it would to pods.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, RotationSchedule, RotationScheduleSpec } from '../operator/api/v1alpha1/index.js';
+import type { Operator } from '../operator/app.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, installCrds } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
-import { startInProcess, type RunningOperator } from './harness/operator.js';
-import { HandshakeClient, TlsWorkload, readMaterial, serialOfPem, workloadAddress } from './harness/tls-workload.js';
+import { startChild, startInProcess, type ChildOperator, type RunningOperator } from './harness/operator.js';
+import { HandshakeClient, TlsWorkload, readMaterial, serialOfPem, workloadAddress, type WorkloadOptions } from './harness/tls-workload.js';
 
 const c = clients();
 let ns = '';
-let operator: RunningOperator;
+let operator: RunningOperator & { operator?: Operator };
+let child: ChildOperator | undefined;
 const workloads = new Map<string, TlsWorkload>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Stops a finished test's workloads: their API polling would only slow the next test down. */
+const retire = async (names: string[]) => {
+  for (const n of names) await workloads.get(n)?.stop();
+};
 
-function service(name: string): EncryptedService {
+function service(name: string, issuer?: string, restart?: object, keyPolicy = 'rotation'): EncryptedService {
   return {
     apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService',
     metadata: { name, namespace: ns, labels: { suite: 'rotation' } },
-    spec: { workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name }, ports: [{ name: 'https', port: 443 }], keyPolicyRef: { name: 'rotation' } },
+    spec: {
+      workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name, ...(restart ? { restart } : {}) },
+      ports: [{ name: 'https', port: 443 }], keyPolicyRef: { name: keyPolicy },
+      ...(issuer ? { transit: { issuerRef: { name: issuer, kind: 'Issuer' } } } : {}),
+    },
   } as EncryptedService;
 }
 
@@ -65,8 +76,9 @@ async function serial(name: string): Promise<string> {
 }
 
 /** EncryptedServices issued, then one local workload each with its Service and EndpointSlice. */
-async function deploy(names: string[], options: Record<string, { hotReload?: boolean }> = {}): Promise<void> {
-  for (const name of names) await applyAsUser(c, service(name) as unknown as KubernetesObject);
+type DeployOptions = WorkloadOptions & { restart?: object; keyPolicy?: string };
+async function deploy(names: string[], options: Record<string, DeployOptions> = {}, issuer?: string): Promise<void> {
+  for (const name of names) await applyAsUser(c, service(name, issuer, options[name]?.restart, options[name]?.keyPolicy) as unknown as KubernetesObject);
   for (const name of names) {
     await eventually(`${name} issued and in the trust bundle`, async () => ((await readMaterial(c, ns, name).catch(() => undefined)) ? true : undefined), 90_000);
     const workload = new TlsWorkload(c, ns, name, workloadAddress(), options[name] ?? {});
@@ -88,6 +100,7 @@ afterAll(async () => {
   for (const w of workloads.values()) await w.stop();
   await deleteTestNamespace(c, ns);
   await operator?.stop();
+  await child?.stop();
 });
 
 describe('leaf certificate rotation', () => {
@@ -137,6 +150,7 @@ describe('leaf certificate rotation', () => {
     const again = await readSchedule('leaves');
     expect(again.status?.history).toHaveLength(1);
     expect(await serial('alpha')).toBe(rs.status?.targets?.[0]?.newRevision);
+    await retire(names);
   }, 240_000);
 
   it('rolls back when the canary never reloads: RolledBack with the reason, previous certificate restored, later targets untouched', async () => {
@@ -167,13 +181,64 @@ describe('leaf certificate rotation', () => {
     expect(await serial('romeo')).toBe(before.romeo);
     expect(workloads.get('romeo')?.servedSerial).toBe(before.romeo);
 
+    const events = (await c.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: ns })).items;
+    expect(events.some((e) => e.regarding?.name === 'broken-canary' && e.type === 'Warning' && e.reason === 'RolledBack' && e.note?.includes(`restored previous certificate ${before.romeo}`))).toBe(true);
+    const metrics = await operator.operator?.metrics.registry.metrics();
+    expect(metrics).toMatch(/lockstep_rotations_total\{kind="certificates",outcome="RolledBack"\} 1/);
+    expect(metrics).toMatch(/lockstep_rotation_duration_seconds_count\{kind="certificates"\} [1-9]/);
+
     // Targets of later steps were never touched.
     for (const n of ['sierra', 'tango']) {
       expect(rs.status?.targets?.find((t) => t.name === n)).toMatchObject({ phase: 'Pending' });
       expect(rs.status?.targets?.find((t) => t.name === n)?.previousRevision).toBeUndefined();
       expect(await serial(n)).toBe(before[n]);
     }
+    await retire(names);
   }, 180_000);
+});
+
+describe('verification against the KeyPolicy TLS policy', () => {
+  it('a workload that negotiates below the policy minimum fails verification and is rolled back', async () => {
+    const strict = { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'tls13', namespace: ns }, spec: { keyWrap: { algorithm: 'A256KW' }, tls: { minVersion: 'TLS1.3' } } };
+    await applyAsUser(c, strict as KubernetesObject);
+    await deploy(['oscar'], { oscar: { keyPolicy: 'tls13', maxVersion: 'TLSv1.2' } });
+    const before = await serial('oscar');
+    await applyAsUser(c, schedule('tls-policy', {
+      targets: { names: ['oscar'] }, strategy: { canarySteps: [100], verification: { timeout: '10s' } },
+    }, { 'lockstep.dev/rotate-now': 't1' }) as unknown as KubernetesObject);
+    const rs = await waitSchedule('tls-policy', 'RolledBack', (r) => r.status?.phase === 'RolledBack');
+    expect(rs.status?.failure?.message).toContain('negotiated TLSv1.2, policy requires at least TLS1.3');
+    // The workload did reload the new certificate: only the protocol failed the check.
+    expect(rs.status?.failure?.message).not.toContain('want the new');
+    expect(await serial('oscar')).toBe(before);
+    await retire(['oscar']);
+  }, 120_000);
+});
+
+describe('workloads that cannot hot-reload', () => {
+  it('are restarted through restartedAt (sub-second value) with the rollout limited to maxUnavailable, then verified', async () => {
+    const restart = { kind: 'Deployment', name: 'november', hotReload: false, maxUnavailable: 1 };
+    const deployment = {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'november', namespace: ns },
+      spec: {
+        replicas: 2, selector: { matchLabels: { app: 'november' } },
+        template: { metadata: { labels: { app: 'november' } }, spec: { containers: [{ name: 'app', image: 'registry.example/november:1' }] } },
+      },
+    } as KubernetesObject;
+    await applyAsUser(c, deployment);
+    // The local stand-in reloads, as the restarted pods would load the new Secret.
+    await deploy(['november'], { november: { restart } });
+    await applyAsUser(c, schedule('restarts', {
+      targets: { names: ['november'] }, strategy: { canarySteps: [100], verification: { timeout: '30s' } },
+    }, { 'lockstep.dev/rotate-now': 'r1' }) as unknown as KubernetesObject);
+    const rs = await waitSchedule('restarts', 'Completed', (r) => r.status?.phase === 'Completed' && r.status.lastRotateNow === 'r1');
+    const target = rs.status?.targets?.[0];
+    expect(target?.restartedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const live = (await c.kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: ns, name: 'november' }));
+    expect(live.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBe(target?.restartedAt);
+    expect(live.spec?.strategy?.rollingUpdate?.maxUnavailable).toBe(1);
+    await retire(['november']);
+  }, 120_000);
 });
 
 describe('when rotations start', () => {
@@ -209,6 +274,7 @@ describe('when rotations start', () => {
     expect(waiting.status?.conditions?.find((x) => x.type === 'Rotating')).toMatchObject({ status: 'False', reason: 'RotationScheduled' });
     expect(await serial('echo')).toBe(echoBefore);
     await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'rotationschedules', name: 'window-now' });
+    await retire(['echo', 'foxtrot']);
   }, 240_000);
 
   it('pause holds a requested rotation, stops a running one between steps, and resume continues it', async () => {
@@ -240,6 +306,7 @@ describe('when rotations start', () => {
     const done = await waitSchedule('pausable', 'Completed', (r) => r.status?.phase === 'Completed');
     expect(done.status?.targets?.map((t) => [t.name, t.phase])).toEqual([['golf', 'Succeeded'], ['hotel', 'Succeeded']]);
     expect(await serial('hotel')).not.toBe(hotelBefore);
+    await retire(['golf', 'hotel']);
   }, 180_000);
 
   it('emergency rotates at once, ignoring the pause annotation, windows and the pause between steps, once', async () => {
@@ -259,5 +326,157 @@ describe('when rotations start', () => {
     expect(await serial('juliet')).not.toBe(before.juliet);
     await sleep(3_000);
     expect((await readSchedule('compromise')).status?.history).toHaveLength(1);
+    await retire(['india', 'juliet']);
   }, 120_000);
+});
+
+describe('no key material leaks', () => {
+  it('no private key of a rotated service appears in the operator logs, Events or RotationSchedule status', async () => {
+    const secrets = (await c.core.listNamespacedSecret({ namespace: ns })).items;
+    const keys = secrets.flatMap((s) => [s.data?.['tls.key']].filter((k): k is string => !!k));
+    expect(keys.length).toBeGreaterThan(0);
+    // Both encodings: the Secret's base64, and the PEM body a log line could carry.
+    const needles = keys.flatMap((k) => [k.slice(0, 48), Buffer.from(k, 'base64').toString('utf8').split('\n')[1] ?? 'x'.repeat(64)]);
+    const events = JSON.stringify((await c.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: ns })).items);
+    const schedules = JSON.stringify(await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'rotationschedules' }));
+    const logs = operator.logs();
+    for (const needle of needles) {
+      expect(logs).not.toContain(needle);
+      expect(events).not.toContain(needle);
+      expect(schedules).not.toContain(needle);
+    }
+  });
+});
+
+describe('CA rotation with overlap', () => {
+  const rootsIn = async (): Promise<string[]> => {
+    const bundle = await c.core.readNamespacedConfigMap({ namespace: ns, name: 'lockstep-trust-bundle' });
+    return (bundle.data?.['ca.crt']?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => `${p}\n`);
+  };
+
+  it('completes with the operator killed at each stage in turn: zero failed handshakes, no root dropped while a certificate chains to it', async () => {
+    // From here on the operator runs as a child process that can be SIGKILLed like a crashed pod.
+    await operator.stop();
+    child = startChild();
+    const cm = (kind: string, name: string, spec: object) => ({ apiVersion: 'cert-manager.io/v1', kind, metadata: { name, namespace: ns }, spec }) as KubernetesObject;
+    await applyAsUser(c, cm('Issuer', 'rot-selfsigned', { selfSigned: {} }));
+    await applyAsUser(c, cm('Certificate', 'rot-root', {
+      isCA: true, commonName: 'rotation e2e root', secretName: 'rot-root', duration: '8760h',
+      privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'rot-selfsigned', kind: 'Issuer' },
+    }));
+    await eventually('test root CA issued', async () => ((await c.core.readNamespacedSecret({ namespace: ns, name: 'rot-root' }).catch(() => undefined))?.data?.['tls.crt'] ? true : undefined));
+    await applyAsUser(c, cm('Issuer', 'rot-ca', { ca: { secretName: 'rot-root' } }));
+    const names = ['kilo', 'lima', 'mike'];
+    await deploy(names, {}, 'rot-ca');
+
+    // Invariant, checked all along: every service's certificate chains to a root in the bundle.
+    let violations = 0;
+    let checks = 0;
+    let checking = true;
+    const checker = (async () => {
+      const { X509Certificate } = await import('node:crypto');
+      while (checking) {
+        try {
+          const roots = (await rootsIn()).map((p) => new X509Certificate(p));
+          for (const n of names) {
+            const m = await readMaterial(c, ns, n);
+            if (!m) continue;
+            const leaf = new X509Certificate(m.cert);
+            checks++;
+            if (!roots.some((r) => leaf.checkIssued(r) && leaf.verify(r.publicKey))) violations++;
+          }
+        } catch {
+          // a failed read is not a violation
+        }
+        await sleep(300);
+      }
+    })();
+    const client = new HandshakeClient(c, ns, 'kilo', () => names.map((n) => workloads.get(n)!), 50);
+    await client.start();
+
+    const kills: string[] = [];
+    const order = ['AddRoot', 'VerifyTrust', 'ReissueLeaves', 'VerifyLeaves', 'Overlap', 'DropOldRoot', 'Done'];
+    // Overlap is zero-length in emergency mode; the next test kills the operator during a real one.
+    const stages = ['AddRoot', 'VerifyTrust', 'ReissueLeaves', 'DropOldRoot'];
+    let previousId: string | undefined;
+    let rotations = 0;
+    try {
+      for (const stage of stages) {
+        // A stage can pass between two polls: try again with the next rotation (at most 3 times).
+        for (let attempt = 0; attempt < 3 && kills.at(-1) !== stage; attempt++) {
+          if (rotations++ === 0) {
+            // Emergency: rotates at once with the shortest overlap (the old root goes once every leaf moved).
+            await applyAsUser(c, schedule('ca', {
+              targets: { names }, rotate: ['ca', 'certificates'], emergency: true,
+              ca: { issuerRef: { name: 'rot-ca', kind: 'Issuer' }, overlap: '1h' },
+              strategy: { canarySteps: [34, 100], maxInFlight: 2, pauseBetweenSteps: '1s', autoRollback: false, verification: { timeout: '60s' } },
+            }) as unknown as KubernetesObject);
+          } else {
+            await annotate('ca', { 'lockstep.dev/rotate-now': `again-${rotations}` });
+          }
+          const seen = await eventually(`CA rotation ${rotations} at ${stage}`, async () => {
+            const rs = await readSchedule('ca');
+            const id = rs.status?.rotationId;
+            if (!id || id === previousId) return undefined;
+            const at = rs.status?.phase === 'Completed' ? 'Done' : (rs.status?.ca?.stage ?? '');
+            return order.indexOf(at) >= order.indexOf(stage) ? { id, at } : undefined;
+          }, 120_000, 50);
+          await child.kill();
+          kills.push(seen.at);
+          const oldRootSerial = (await readSchedule('ca')).status?.ca?.oldRootSerial;
+          child = startChild();
+          const done = await waitSchedule('ca', `rotation ${seen.id} completed`, (r) => r.status?.history?.[0]?.rotationId === seen.id, 150_000);
+          expect(done.status?.history?.[0]?.outcome).toBe('Completed');
+          expect(done.status?.ca?.stage).toBe('Done');
+          const serials = (await rootsIn()).map(serialOfPem);
+          expect(serials).toContain(done.status?.ca?.newRootSerial);
+          expect(serials).not.toContain(oldRootSerial);
+          for (const n of names) expect(workloads.get(n)?.servedSerial).toBe(await serial(n));
+          previousId = seen.id;
+        }
+      }
+    } finally {
+      checking = false;
+      await checker;
+      await client.stop();
+    }
+    const counts = client.counts;
+    const rate = counts.ok / (counts.elapsedMs / 1000);
+    console.log(`CA rotations with the operator killed at ${kills.join(', ')}: mTLS handshakes ${counts.ok} succeeded, ${counts.failed} failed, ${rate.toFixed(1)}/s over ${(counts.elapsedMs / 1000).toFixed(1)}s; chain-to-bundle checks ${checks}, violations ${violations}${counts.errors.length ? `; errors: ${counts.errors.join(' | ')}` : ''}`);
+    for (const stage of stages) expect(kills).toContain(stage);
+    expect(counts.failed).toBe(0);
+    expect(rate).toBeGreaterThanOrEqual(20);
+    expect(violations).toBe(0);
+    expect(checks).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('outside emergency mode both roots stay published for the overlap after every leaf moved', async () => {
+    const names = ['kilo', 'lima', 'mike'];
+    const before = (await rootsIn()).map(serialOfPem);
+    await applyAsUser(c, schedule('ca', {
+      targets: { names }, rotate: ['ca', 'certificates'],
+      ca: { issuerRef: { name: 'rot-ca', kind: 'Issuer' }, overlap: '1h' },
+      strategy: { canarySteps: [34, 100], maxInFlight: 2, pauseBetweenSteps: '1s', verification: { timeout: '60s' } },
+    }, { 'lockstep.dev/rotate-now': 'with-overlap' }) as unknown as KubernetesObject);
+    const rs = await waitSchedule('ca', 'in overlap', (r) => r.status?.lastRotateNow === 'with-overlap' && r.status.ca?.stage === 'Overlap', 120_000);
+    const endsIn = Date.parse(rs.status?.ca?.overlapEndsAt ?? '') - Date.now();
+    expect(endsIn).toBeGreaterThan(55 * 60_000);
+    expect(endsIn).toBeLessThanOrEqual(3_600_000);
+    const roots = (await rootsIn()).map(serialOfPem);
+    expect(roots).toEqual(expect.arrayContaining([...before, rs.status?.ca?.newRootSerial]));
+    expect(roots).toContain(rs.status?.ca?.oldRootSerial);
+    // Every leaf already comes from the new root, yet the old one stays trusted.
+    for (const n of names) expect(rs.status?.targets?.find((t) => t.name === n)?.phase).toBe('Succeeded');
+    expect(rs.status?.phase).toBe('Verifying');
+    expect(rs.status?.conditions?.find((x) => x.type === 'Rotating')).toMatchObject({ status: 'True', reason: 'RotationInProgress' });
+
+    // Killed during the overlap: the restarted operator keeps waiting for the same end, both roots kept.
+    await child?.kill();
+    child = startChild();
+    await sleep(8_000);
+    const after = await readSchedule('ca');
+    expect(after.status?.ca?.stage).toBe('Overlap');
+    expect(after.status?.ca?.overlapEndsAt).toBe(rs.status?.ca?.overlapEndsAt);
+    expect((await rootsIn()).map(serialOfPem)).toEqual(expect.arrayContaining([rs.status?.ca?.oldRootSerial, rs.status?.ca?.newRootSerial]));
+  }, 180_000);
 });

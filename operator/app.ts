@@ -129,6 +129,10 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   });
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
-  manager.addController(buildRotationScheduleController({ kc, writer, caches, informer, applier, events, metrics, logger }));
+  manager.addController(buildRotationScheduleController({
+    kc, writer, caches, informer, applier, events, metrics, logger,
+    ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
+    ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
+  }));
   return { manager, metrics, events };
 }

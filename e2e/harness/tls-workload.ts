@@ -87,6 +87,8 @@ class MaterialWatch {
 export interface WorkloadOptions {
   /** false: keeps serving the certificate it started with (a workload that cannot hot-reload). */
   hotReload?: boolean;
+  /** Highest TLS version the server speaks. */
+  maxVersion?: tls.SecureVersion;
 }
 
 export class TlsWorkload {
@@ -104,15 +106,20 @@ export class TlsWorkload {
     private readonly options: WorkloadOptions = {},
   ) {}
 
+  private listeningPort = 0;
+
   get port(): number {
-    return (this.server?.address() as AddressInfo | null)?.port ?? 0;
+    return this.listeningPort;
   }
 
   async start(): Promise<void> {
     const material = await readMaterial(this.c, this.namespace, this.service);
     if (!material) throw new Error(`${this.service}: no TLS material yet`);
-    const context = (m: Material): tls.SecureContextOptions => ({ cert: m.cert, key: m.key, ca: m.ca });
-    this.server = tls.createServer({ ...context(material), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (socket) => {
+    // Protocol limits belong to the secure context: a reload must carry them too.
+    const context = (m: Material): tls.SecureContextOptions => ({
+      cert: m.cert, key: m.key, ca: m.ca, minVersion: 'TLSv1.2', ...(this.options.maxVersion ? { maxVersion: this.options.maxVersion } : {}),
+    });
+    this.server = tls.createServer({ ...context(material), requestCert: true, rejectUnauthorized: true }, (socket) => {
       socket.on('error', () => undefined);
       socket.end('ok\n');
     });
@@ -122,6 +129,7 @@ export class TlsWorkload {
       this.server!.once('error', reject);
       this.server!.listen(0, this.address, () => resolve());
     });
+    this.listeningPort = (this.server.address() as AddressInfo).port;
     if (this.options.hotReload === false) return;
     this.watch = new MaterialWatch(this.c, this.namespace, this.service, material, (m) => {
       this.server?.setSecureContext(context(m));
@@ -134,6 +142,7 @@ export class TlsWorkload {
   async stop(): Promise<void> {
     this.watch?.stop();
     const server = this.server;
+    this.server = undefined;
     if (!server) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }

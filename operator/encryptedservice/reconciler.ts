@@ -28,7 +28,7 @@ import {
   buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase,
   luksKeySecretName, volumeDeletedWithService,
 } from './storage.js';
-import { buildTrustBundle, mergeRoots } from './trust-bundle.js';
+import { ANNOTATION_ADDED_ROOTS, ANNOTATION_RETIRED_ROOTS, buildTrustBundle, mergeRoots, withoutRetired } from './trust-bundle.js';
 import type { ServiceSecrets } from './secrets.js';
 
 /** A cert-manager object as far as the reconciler reads it. */
@@ -256,7 +256,9 @@ export class EncryptedServiceReconciler {
     const live = this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP);
     // Roots already published stay until a CA rotation removes them explicitly: a root must
     // never disappear while a served certificate may still chain to it.
-    const roots = mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], ...caBundles);
+    // A CA rotation adds a root before leaves chain to it, and withdraws the old one explicitly.
+    const rotation = live?.metadata?.annotations ?? {};
+    const roots = withoutRetired(mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], rotation[ANNOTATION_ADDED_ROOTS], ...caBundles), rotation[ANNOTATION_RETIRED_ROOTS]);
     const bundle = { configMapName: TRUST_BUNDLE_CONFIGMAP, roots: roots.length };
     if (roots.length === 0) return { part, bundle };
     const desired = buildTrustBundle(namespace, services.map(ownerReference), roots);

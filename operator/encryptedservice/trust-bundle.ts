@@ -8,6 +8,14 @@ import {
   LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY_VALUE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY,
 } from '../api/v1alpha1/index.js';
 
+/**
+ * Set on the bundle ConfigMap by a CA rotation (RotationSchedule), under its own field manager:
+ * PEM roots to publish in addition to the issued ones (a new root before any leaf chains to it),
+ * and SHA-256 fingerprints of roots to withdraw (an old root once no certificate chains to it).
+ */
+export const ANNOTATION_ADDED_ROOTS = 'lockstep.dev/added-roots';
+export const ANNOTATION_RETIRED_ROOTS = 'lockstep.dev/retired-roots';
+
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** The certificates in a PEM bundle, normalised (one block each, trailing newline). */
@@ -28,6 +36,13 @@ export function mergeRoots(...bundles: (string | undefined)[]): string[] {
     if (cert.ca) byFingerprint.set(cert.fingerprint256, pem);
   }
   return [...byFingerprint.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, pem]) => pem);
+}
+
+/** `roots` without those whose fingerprint is listed (comma-separated) in `retired`. */
+export function withoutRetired(roots: string[], retired: string | undefined): string[] {
+  const gone = new Set((retired ?? '').split(',').map((f) => f.trim()).filter(Boolean));
+  if (gone.size === 0) return roots;
+  return roots.filter((pem) => !gone.has(new X509Certificate(pem).fingerprint256));
 }
 
 export function buildTrustBundle(namespace: string, owners: V1OwnerReference[], roots: string[]): V1ConfigMap {

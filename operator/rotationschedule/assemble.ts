@@ -2,7 +2,7 @@
 // its direct readers and writers are assembled in one place.
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { GROUP, ROTATION_SCHEDULE, VERSION, type RotationSchedule } from '../api/v1alpha1/index.js';
+import { GROUP, ROTATION_SCHEDULE, VERSION, type IssuerRef, type RotationSchedule } from '../api/v1alpha1/index.js';
 import type { Caches } from '../encryptedservice/reconciler.js';
 import type { Applier } from '../kube/apply.js';
 import { isNotFound } from '../runtime/api-error.js';
@@ -11,6 +11,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { Informer, ResourceRef } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
+import { CaRotation } from './ca-rotation.js';
 import { rotationScheduleController } from './controller.js';
 import { SERVICE_NAME_LABEL } from './endpoints.js';
 import { LeafCertificates } from './leaf-certificates.js';
@@ -28,6 +29,8 @@ export interface RotationScheduleParts {
   events: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
+  defaultIssuer?: IssuerRef;
+  clusterResourceNamespace?: string;
 }
 
 export function buildRotationScheduleController(parts: RotationScheduleParts): Controller {
@@ -53,6 +56,9 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
   const reconciler = new RotationScheduleReconciler({
     caches, reader, applier: parts.applier,
     leaves: new LeafCertificates(parts.writer, parts.applier),
+    ca: new CaRotation(parts.writer, parts.applier),
+    ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
+    ...(parts.clusterResourceNamespace ? { clusterResourceNamespace: parts.clusterResourceNamespace } : {}),
     restarter: new WorkloadRestarter(parts.writer),
     events: parts.events, metrics: parts.metrics, logger: parts.logger,
   });

@@ -10,10 +10,11 @@ import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1Secret } from '@
 import {
   API_VERSION, GROUP, ROTATION_SCHEDULE, Reasons, RotationScheduleConditions as C, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION,
   keyPolicyNamespaceOf, parseDuration, serviceNameOf, tlsSecretName, withRotationScheduleDefaults,
-  type EncryptedService, type KeyPolicy, type Rotatable, type RotationSchedule, type RotationScheduleSpec,
+  type CARotationStatus, type EncryptedService, type IssuerRef, type KeyPolicy, type Rotatable, type RotationSchedule, type RotationScheduleSpec,
   type RotationScheduleStatus, type TargetProgress,
 } from '../api/v1alpha1/index.js';
 import type { CertManagerObject } from '../encryptedservice/reconciler.js';
+import { resolveIssuer } from '../encryptedservice/policy.js';
 import { splitPem } from '../encryptedservice/trust-bundle.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
@@ -25,6 +26,7 @@ import { splitKey } from '../runtime/keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Result } from '../runtime/workqueue.js';
+import { bundleHas, fingerprint, issuedBy, newCaName, type CaRotation, type ResolvedIssuer } from './ca-rotation.js';
 import { CronError } from './cron.js';
 import { endpointsOf } from './endpoints.js';
 import {
@@ -35,7 +37,7 @@ import {
   advanceStep, beginRotation, failedTargets, finishRotation, inFlight, inRotation, resume, stepOutcome, stepPhase,
   targetsOfStep, targetsToBegin, timestamp, updateTarget,
 } from './state-machine.js';
-import { type ClientIdentity, type Endpoint, type EndpointVerdict, type TlsExpectation, verifyEndpoints } from './tls-verification.js';
+import { serialOf, type ClientIdentity, type Endpoint, type EndpointVerdict, type TlsExpectation, verifyEndpoints } from './tls-verification.js';
 import { evaluateTrigger, isPaused } from './trigger.js';
 import { restartValue, type WorkloadRestarter } from './workload-restart.js';
 
@@ -61,7 +63,12 @@ export interface RotationScheduleReconcilerOptions {
   reader: RotationReader;
   applier: Applier;
   leaves: LeafCertificates;
+  ca: CaRotation;
   restarter: WorkloadRestarter;
+  /** The operator's default issuer (LOCKSTEP_DEFAULT_ISSUER), for services that name none. */
+  defaultIssuer?: IssuerRef;
+  /** Where ClusterIssuers keep their CA Secrets. Default cert-manager. */
+  clusterResourceNamespace?: string;
   events: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
@@ -72,7 +79,7 @@ export interface RotationScheduleReconcilerOptions {
 }
 
 /** What this operator version rotates; other kinds in spec.rotate are reported, not ignored silently. */
-const SUPPORTED: readonly Rotatable[] = ['certificates'];
+const SUPPORTED: readonly Rotatable[] = ['certificates', 'ca'];
 const MAX_WAKE_MS = 3_600_000;
 
 const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({ type, status: ok ? 'True' : 'False', reason, message });
@@ -156,6 +163,8 @@ export class RotationScheduleReconciler {
     });
     this.event(rs, 'Normal', Reasons.RotationInProgress, `rotation ${next.rotationId} started: ${decision.message}; ${names.length} targets`);
     this.log.info('rotation started', { namespace, name: rs.metadata.name, rotationId: next.rotationId, trigger: decision.trigger, targets: names.length });
+    if (spec.rotate.includes('ca')) next.ca = { stage: 'AddRoot' };
+    else delete next.ca;
     if (names.length === 0) {
       next = finishRotation(next, { outcome: 'Completed', now, message: 'no EncryptedService matched spec.targets', rotated: [] });
     }
@@ -167,7 +176,9 @@ export class RotationScheduleReconciler {
   private async progress(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus, written: { status: RotationScheduleStatus }): Promise<Step> {
     const now = this.now().getTime();
     const strategy = spec.strategy ?? {};
-    const emergency = status.trigger === 'Emergency';
+    // Emergency behaviour (no pauses between steps, shortest overlap) holds for any rotation that
+    // runs while spec.emergency is set, however it was triggered.
+    const emergency = status.trigger === 'Emergency' || spec.emergency === true;
     const paused = isPaused(spec, rs.metadata.annotations) && !emergency;
     if (status.phase === 'Paused') {
       if (paused) return { status };
@@ -179,6 +190,8 @@ export class RotationScheduleReconciler {
       return { status: { ...status, phase: 'Paused' } };
     }
     const timeoutMs = parseDuration(strategy.verification?.timeout ?? '5m');
+    const ca = spec.rotate.includes('ca') ? status.ca : undefined;
+    if (ca && ca.stage !== 'ReissueLeaves' && ca.stage !== 'VerifyLeaves') return this.caStage(rs, spec, status, now, emergency, timeoutMs);
 
     for (const target of inFlight(status)) status = await this.advanceTarget(rs, spec, status, target, now, timeoutMs);
 
@@ -215,11 +228,23 @@ export class RotationScheduleReconciler {
         return { status, ...(paused ? {} : { requeueAfter: pause || this.pollMs }) };
       }
       case 'complete': {
+        if (ca) {
+          const overlapMs = emergency ? 0 : parseDuration(spec.ca?.overlap ?? '1h');
+          const overlapEndsAt = timestamp(now + overlapMs);
+          status = { ...status, phase: 'Verifying', ca: { ...ca, stage: 'Overlap', overlapEndsAt, message: `every target serves a certificate from the new root; both roots stay trusted until ${overlapEndsAt}` } };
+          this.event(rs, 'Normal', Reasons.RotationInProgress, `rotation ${status.rotationId}: leaves re-issued from the new CA; overlap until ${overlapEndsAt}`);
+          return { status, requeueAfter: overlapMs || this.pollMs };
+        }
         const message = `rotated and verified ${(status.targets ?? []).length} targets`;
         status = this.finish(rs, status, 'Completed', message, rotated, now);
         return { status, requeueAfter: 0 };
       }
       case 'failed': {
+        if (ca && strategy.autoRollback && ca.previousSecretName) {
+          // CA rollback: the issuer signs with the old CA again and both roots stay published.
+          await this.o.ca.switchIssuer(this.caIssuer(rs, spec), ca.previousSecretName);
+          status = { ...status, ca: { ...ca, message: `rolled back: the issuer signs with ${ca.previousSecretName} again; both roots stay in the bundles` } };
+        }
         status = strategy.autoRollback ? await this.rollback(rs, status, now) : status;
         const failed = (status.targets ?? []).filter((t) => t.phase === 'Failed' || t.phase === 'RolledBack');
         const outcome = strategy.autoRollback ? 'RolledBack' : 'Failed';
@@ -288,7 +313,8 @@ export class RotationScheduleReconciler {
     if (!spec.strategy?.verification?.tlsHandshake) {
       return updateTarget(status, target.name, { phase: 'Succeeded', message: `issued ${target.newRevision}; TLS verification disabled` }, now);
     }
-    const result = await this.verifyTarget(target);
+    const newRoot = spec.rotate.includes('ca') && status.ca?.secretName ? await this.newRoot(rs, spec, status) : undefined;
+    const result = await this.verifyTarget(target, newRoot ? { issuerRoot: newRoot } : {});
     if (result.problems.length === 0) {
       return updateTarget(status, target.name, { phase: 'Succeeded', message: `serves ${target.newRevision} on ${result.endpoints} endpoints; chains to the trust bundle; meets the TLS policy` }, now);
     }
@@ -303,7 +329,7 @@ export class RotationScheduleReconciler {
     return next;
   }
 
-  private async verifyTarget(target: TargetProgress): Promise<{ problems: string[]; endpoints: number }> {
+  private async verifyTarget(target: TargetProgress, options: { issuerRoot?: string; client?: ClientIdentity; anySerial?: boolean } = {}): Promise<{ problems: string[]; endpoints: number }> {
     const namespace = target.namespace;
     const es = this.o.caches.encryptedServices.get(namespace, target.name);
     if (!es) return { problems: ['EncryptedService no longer exists'], endpoints: 0 };
@@ -317,17 +343,149 @@ export class RotationScheduleReconciler {
     const bundle = this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP)?.data?.[TRUST_BUNDLE_KEY];
     const policy = this.o.caches.keyPolicies.get(keyPolicyNamespaceOf(es), es.spec.keyPolicyRef.name);
     const expected: TlsExpectation = {
-      serial: target.newRevision ?? '',
+      ...(options.anySerial ? {} : { serial: target.newRevision ?? '' }),
+      ...(options.issuerRoot ? { issuerRoot: options.issuerRoot } : {}),
       roots: splitPem(bundle),
       servername: `${service}.${namespace}.svc`,
       policy: policy?.spec.tls ?? {},
     };
     // The service's own new certificate (it has client auth usage) is the client identity: a
     // server that requires mTLS from its peers accepts it exactly when it trusts the new chain.
-    const client = { cert: Buffer.from(cert, 'base64').toString('utf8'), key: Buffer.from(key, 'base64').toString('utf8') };
+    const client = options.client ?? { cert: Buffer.from(cert, 'base64').toString('utf8'), key: Buffer.from(key, 'base64').toString('utf8') };
     const verdicts = await this.verify(endpoints, expected, client);
     const problems = verdicts.filter((v) => v.problems.length > 0).map((v) => `${v.endpoint.address}:${v.endpoint.port} ${v.problems.join(', ')}`);
     return { problems, endpoints: endpoints.length };
+  }
+
+  // --- CA rotation stages around the leaf steps: AddRoot -> VerifyTrust -> (leaves) -> Overlap -> DropOldRoot -> Done
+
+  /** The issuer being rotated: spec.ca.issuerRef, else the issuer of the first target. */
+  private caIssuer(rs: RotationSchedule, spec: RotationScheduleSpec): ResolvedIssuer {
+    const namespace = rs.metadata.namespace ?? '';
+    const clusterNs = this.o.clusterResourceNamespace ?? 'cert-manager';
+    const withNs = (ref: Required<IssuerRef>): ResolvedIssuer => ({ ...ref, secretNamespace: ref.kind === 'ClusterIssuer' ? clusterNs : namespace });
+    const explicit = spec.ca?.issuerRef;
+    if (explicit) return withNs({ name: explicit.name, kind: explicit.kind ?? 'Issuer', group: explicit.group ?? 'cert-manager.io' });
+    for (const name of selectTargets(spec.targets, this.o.caches.encryptedServices.list(namespace))) {
+      const es = this.o.caches.encryptedServices.get(namespace, name);
+      const policy = es ? this.o.caches.keyPolicies.get(keyPolicyNamespaceOf(es), es.spec.keyPolicyRef.name) : undefined;
+      if (!es || !policy) continue;
+      const resolved = resolveIssuer(es, policy, this.o.defaultIssuer);
+      if ('issuer' in resolved) return withNs(resolved.issuer);
+    }
+    throw new Error('no issuer to rotate: set spec.ca.issuerRef (no target resolves an issuer)');
+  }
+
+  /** Namespaces whose bundles must carry the new root: every namespace with a service on the issuer. */
+  private affected(rs: RotationSchedule, issuer: ResolvedIssuer): { namespaces: string[]; services: EncryptedService[] } {
+    const services = this.o.caches.encryptedServices.list().filter((es) => {
+      const policy = this.o.caches.keyPolicies.get(keyPolicyNamespaceOf(es), es.spec.keyPolicyRef.name);
+      if (!policy || es.metadata.deletionTimestamp) return false;
+      const resolved = resolveIssuer(es, policy, this.o.defaultIssuer);
+      if (!('issuer' in resolved) || resolved.issuer.name !== issuer.name || resolved.issuer.kind !== issuer.kind) return false;
+      return issuer.kind === 'ClusterIssuer' || es.metadata.namespace === issuer.secretNamespace;
+    });
+    const namespaces = [...new Set([rs.metadata.namespace ?? '', ...services.map((s) => s.metadata.namespace ?? '')])].sort();
+    return { namespaces, services };
+  }
+
+  private async newRoot(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus): Promise<string | undefined> {
+    if (!status.ca?.secretName) return undefined;
+    return this.o.ca.caCertificate(this.caIssuer(rs, spec).secretNamespace, status.ca.secretName);
+  }
+
+  private async caStage(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus, now: number, emergency: boolean, timeoutMs: number): Promise<Step> {
+    const issuer = this.caIssuer(rs, spec);
+    const rotationId = status.rotationId ?? '';
+    const ca: CARotationStatus = { ...status.ca };
+    const { namespaces, services } = this.affected(rs, issuer);
+    const moveTo = (stage: CARotationStatus['stage'], message: string): Step => {
+      this.event(rs, 'Normal', Reasons.RotationInProgress, `rotation ${rotationId}: CA ${stage}: ${message}`);
+      return { status: { ...status, phase: 'Verifying', stepStartedAt: timestamp(now), ca: { ...ca, stage, message } }, requeueAfter: 0 };
+    };
+    const wait = (message: string, ms = this.pollMs): Step => ({ status: { ...status, phase: 'Verifying', ca: { ...ca, message } }, requeueAfter: ms });
+
+    switch (ca.stage) {
+      case 'AddRoot': {
+        const policy = await this.o.ca.managedBy(issuer);
+        if (policy) {
+          const message = `${issuer.kind} ${issuer.name} is the managed CA of KeyPolicy ${policy}, whose reconciler owns it: rotate that CA through the KeyPolicy, or name a CA issuer you manage in spec.ca.issuerRef`;
+          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'not started' }, failure: { reason: 'Unsupported', message } };
+          return { status: this.finish(rs, failed, 'Failed', message, [], now), requeueAfter: 0 };
+        }
+        if (!ca.previousSecretName) {
+          const current = await this.o.ca.issuerSecretName(issuer);
+          const oldRoot = await this.o.ca.caCertificate(issuer.secretNamespace, current);
+          if (!oldRoot) throw new Error(`CA Secret ${issuer.secretNamespace}/${current} holds no certificate`);
+          ca.previousSecretName = current;
+          ca.oldRootSerial = serialOf(oldRoot);
+        }
+        const newRoot = await this.o.ca.ensureNewCa(issuer, rotationId, spec.ca?.duration ?? '8760h', rs.metadata.name ?? '');
+        if (!newRoot) return wait('waiting for cert-manager to issue the new CA');
+        ca.secretName = newCaName(rotationId);
+        ca.newRootSerial = serialOf(newRoot);
+        for (const namespace of namespaces) await this.o.ca.setBundleChanges(namespace, { addedRoot: newRoot });
+        return moveTo('VerifyTrust', `new root ${ca.newRootSerial} published to the bundles of ${namespaces.join(', ')}; checking workloads trust it`);
+      }
+      case 'VerifyTrust': {
+        const newRoot = await this.newRoot(rs, spec, { ...status, ca });
+        if (!newRoot) throw new Error(`the new CA Secret ${ca.secretName} holds no certificate`);
+        const problems: string[] = [];
+        const missing = namespaces.filter((namespace) => !bundleHas(this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP), newRoot));
+        if (missing.length) problems.push(`the trust bundle of ${missing.join(', ')} does not publish the new root yet`);
+        else {
+          const probe = await this.o.ca.ensureProbe(issuer, rotationId, rs.metadata.name ?? '');
+          if (!probe) return wait('waiting for a probe certificate from the new CA');
+          // Workloads accept a client certificate from the new CA only if they load the new bundle.
+          for (const target of status.targets ?? []) {
+            const result = await this.verifyTarget(target, { client: probe, anySerial: true });
+            problems.push(...result.problems.map((p) => `${target.name}: ${p}`));
+          }
+        }
+        if (problems.length === 0) {
+          await this.o.ca.deleteProbe(issuer, rotationId);
+          await this.o.ca.switchIssuer(issuer, ca.secretName ?? '');
+          return moveTo('ReissueLeaves', `workloads trust the new root; ${issuer.kind} ${issuer.name} now signs with ${ca.secretName}; re-issuing leaves canary first`);
+        }
+        const since = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
+        if (now - since <= timeoutMs) return wait(`verifying trust: ${problems.join('; ')}`);
+        // Nothing was re-issued: both roots stay published and the issuer still signs with the old CA.
+        const message = `workloads do not trust the new root within ${spec.strategy?.verification?.timeout}: ${problems.join('; ')}`.slice(0, 4096);
+        const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'stopped before any leaf was re-issued; both roots stay published' }, failure: { reason: Reasons.VerificationFailed, target: `${rs.metadata.namespace}/${(status.targets ?? [])[0]?.name ?? ''}`, message } };
+        return { status: this.finish(rs, failed, spec.strategy?.autoRollback ? 'RolledBack' : 'Failed', message, spec.rotate.filter((k) => SUPPORTED.includes(k)), now), requeueAfter: 0 };
+      }
+      case 'Overlap': {
+        const ends = ca.overlapEndsAt ? Date.parse(ca.overlapEndsAt) : now;
+        if (now < ends && !emergency) return { status: { ...status, phase: 'Verifying', ca }, requeueAfter: ends - now };
+        return moveTo('DropOldRoot', 'overlap over; checking no certificate still chains to the old root');
+      }
+      case 'DropOldRoot': {
+        const oldRoot = ca.previousSecretName ? await this.o.ca.caCertificate(issuer.secretNamespace, ca.previousSecretName) : undefined;
+        const newRoot = await this.newRoot(rs, spec, { ...status, ca });
+        if (!oldRoot || !newRoot) throw new Error('the old or new CA Secret holds no certificate');
+        // Never drop a root a certificate still chains to: every service on the issuer, not only the targets.
+        const stillOld = services.filter((es) => {
+          const pem = this.o.caches.secrets.get(es.metadata.namespace, tlsSecretName(es.metadata.name ?? ''))?.data?.['tls.crt'];
+          return pem !== undefined && issuedBy(Buffer.from(pem, 'base64').toString('utf8'), oldRoot);
+        });
+        if (stillOld.length) return wait(`keeping the old root: ${stillOld.map((es) => `${es.metadata.namespace}/${es.metadata.name}`).join(', ')} still chain to it`, 5_000);
+        const problems: string[] = [];
+        for (const target of status.targets ?? []) {
+          const result = await this.verifyTarget(target, { issuerRoot: newRoot, anySerial: true });
+          problems.push(...result.problems.map((p) => `${target.name}: ${p}`));
+        }
+        if (problems.length) return wait(`keeping the old root: ${problems.join('; ')}`, 2_000);
+        const retired = fingerprint(oldRoot);
+        for (const namespace of namespaces) await this.o.ca.setBundleChanges(namespace, { retired: [retired] });
+        const lingering = namespaces.filter((namespace) => bundleHas(this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP), oldRoot));
+        if (lingering.length) return wait(`old root withdrawn; waiting for the bundles of ${lingering.join(', ')} to drop it`);
+        return moveTo('Done', `old root ${ca.oldRootSerial} dropped from every bundle`);
+      }
+      default: {
+        const message = `CA rotated to root ${ca.newRootSerial}; ${(status.targets ?? []).length} targets re-issued and verified; old root ${ca.oldRootSerial} dropped`;
+        return { status: this.finish(rs, { ...status, ca: { ...ca, stage: 'Done' } }, 'Completed', message, spec.rotate.filter((k) => SUPPORTED.includes(k)), now), requeueAfter: 0 };
+      }
+    }
   }
 
   /** Restores the kept revision on every failed target; targets that succeeded keep the new one. */
@@ -372,7 +530,7 @@ export class RotationScheduleReconciler {
     const rotating = inRotation(status);
     const paused = status.phase === 'Paused';
     const failure = status.phase === 'RolledBack' || status.phase === 'Failed' ? status.failure : undefined;
-    const failureReason = status.phase === 'RolledBack' ? Reasons.RolledBack : Reasons.VerificationFailed;
+    const failureReason = status.phase === 'RolledBack' ? Reasons.RolledBack : (status.failure?.reason ?? Reasons.VerificationFailed);
     const failureMessage = failure ? `${failure.target ?? ''}: ${failure.message ?? ''}` : '';
     const steps = spec.strategy?.canarySteps?.length ?? 0;
     const rotatingCond = rotating

@@ -13,8 +13,10 @@ export interface Endpoint {
 }
 
 export interface TlsExpectation {
-  /** Serial (uppercase hex, as node:crypto prints it) the endpoint must serve. */
-  serial: string;
+  /** Serial (uppercase hex, as node:crypto prints it) the endpoint must serve; any when undefined. */
+  serial?: string;
+  /** During a CA rotation: PEM of the root the served certificate must be signed by. */
+  issuerRoot?: string;
   /** PEM roots of the published bundle. */
   roots: readonly string[];
   /** DNS name the served certificate must carry, also sent as SNI. */
@@ -34,6 +36,8 @@ export interface HandshakeFacts {
   chainError?: string;
   /** Hostname check: undefined when the certificate names the service. */
   nameError?: string;
+  /** Set when an issuerRoot was expected and did not sign the served certificate. */
+  issuerError?: string;
   /** e.g. TLSv1.3 */
   protocol?: string;
   /** IANA name of the negotiated suite, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256. */
@@ -46,9 +50,10 @@ const POLICY_RANK: Record<string, number> = { 'TLS1.2': 12, 'TLS1.3': 13 };
 /** Problems with a handshake against what the rotation expects; empty when it passes. */
 export function judgeHandshake(facts: HandshakeFacts, expected: TlsExpectation): string[] {
   const problems: string[] = [];
-  if (facts.serial !== expected.serial) problems.push(`serves certificate ${facts.serial ?? '(none)'}, want the new ${expected.serial}`);
+  if (expected.serial !== undefined && facts.serial !== expected.serial) problems.push(`serves certificate ${facts.serial ?? '(none)'}, want the new ${expected.serial}`);
   if (facts.chainError) problems.push(`certificate does not chain to the published trust bundle (${facts.chainError})`);
   if (facts.nameError) problems.push(`certificate does not name ${expected.servername} (${facts.nameError})`);
+  if (facts.issuerError) problems.push(facts.issuerError);
   const min = expected.policy.minVersion ?? 'TLS1.2';
   const rank = PROTOCOL_RANK[facts.protocol ?? ''] ?? 0;
   if (rank < (POLICY_RANK[min] ?? 12)) problems.push(`negotiated ${facts.protocol ?? 'no protocol'}, policy requires at least ${min}`);
@@ -82,6 +87,10 @@ export function handshake(endpoint: Endpoint, expected: TlsExpectation, client: 
       if (peer) {
         facts.serial = peer.serialNumber.toUpperCase();
         if (!peer.checkHost(expected.servername, { subject: 'never' })) facts.nameError = 'no DNS subject alternative name matches';
+        if (expected.issuerRoot) {
+          const root = new X509Certificate(expected.issuerRoot);
+          if (!(peer.checkIssued(root) && peer.verify(root.publicKey))) facts.issuerError = `certificate is not issued by the new root ${root.serialNumber.toUpperCase()}`;
+        }
       }
       if (!socket.authorized) facts.chainError = String(socket.authorizationError ?? 'not authorized');
       const protocol = socket.getProtocol();

@@ -127,6 +127,12 @@ export interface CARotationStatus {
   oldRootSerial?: string;
   newRootSerial?: string;
   overlapEndsAt?: string;
+  /** The CA Secret the issuer signed with before the rotation (restored on rollback). */
+  previousSecretName?: string;
+  /** The new CA's Secret. */
+  secretName?: string;
+  /** What the current stage is waiting for. */
+  message?: string;
 }
 
 export interface RotationFailure {

@@ -1,0 +1,223 @@
+import { describe, expect, it } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import type { V1ConfigMap, V1EndpointSlice, V1Secret } from '@kubernetes/client-node';
+import type { EncryptedService, KeyPolicy, RotationSchedule, RotationScheduleStatus } from '../api/v1alpha1/index.js';
+import type { CertManagerObject } from '../encryptedservice/reconciler.js';
+import type { Applier } from '../kube/apply.js';
+import type { Informer } from '../runtime/informer.js';
+import { createLogger, MemorySink } from '../runtime/logger.js';
+import { createMetrics } from '../runtime/metrics.js';
+import type { CaRotation } from './ca-rotation.js';
+import type { LeafCertificates } from './leaf-certificates.js';
+import { RotationScheduleReconciler, type EndpointVerifier } from './reconciler.js';
+import type { WorkloadRestarter } from './workload-restart.js';
+
+// The reconciler against an in-memory world: what it writes, in which order, and what it
+// touches. Public test certificates only (keys discarded): two leaves with different serials.
+const OLD = `-----BEGIN CERTIFICATE-----
+MIIBITCByAIUCDgawPAty7AOTmLPvBhtpYym+R0wCgYIKoZIzj0EAwIwFjEUMBIG
+A1UEAwwLdGVzdCByb290IEEwIBcNMjYxMTI4MDE1ODE5WhgPMjEyNjExMDQwMTU4
+MTlaMA8xDTALBgNVBAMMBGxlYWYwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARe
+flAT7Oy1W1c1Ft9bRKXA0e9TouTgOUnghXwPZDGtd/gPBSgx+EzHNaiSRXdQXQdG
+Tigqehf8+7KirSGveljEMAoGCCqGSM49BAMCA0gAMEUCIQC/xj5eeSAdWnEmkxz7
+zt1vugn5MyrXcMdFHRLVZ/IyrgIgcuKAnJaPC/W0E523w00IKkANEdm+EWddI0bQ
+XFt4VRw=
+-----END CERTIFICATE-----
+`;
+const NEW = `-----BEGIN CERTIFICATE-----
+MIIBIjCByQIUCDgawPAty7AOTmLPvBhtpYym+R4wCgYIKoZIzj0EAwIwFjEUMBIG
+A1UEAwwLdGVzdCByb290IEEwIBcNMjYxMTI4MDIxNjE2WhgPMjEyNjExMDQwMjE2
+MTZaMBAxDjAMBgNVBAMMBWxlYWYyMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
+varBqwQ3vMv3P/GhHPGtHzQ5MlmoAjTZbGk4CbGD+EgtNfGGB4a/5A8o6sGHFls5
+VgoXrnwzNXIbatqJWCUdBzAKBggqhkjOPQQDAgNIADBFAiEAjxbpgpnYQn43yEwC
+gRd4U7lfIEdOy8FAa8NYkmyLSx8CICrnvj2GqqtsobzE0C2t/BI/fUS3d+EjCQwK
+y9VcWtBw
+-----END CERTIFICATE-----
+`;
+const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toUpperCase();
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const T0 = Date.parse('2026-03-02T12:00:00Z');
+
+function cache<T extends { metadata?: { name?: string; namespace?: string } }>(items: () => T[]): Informer<T> {
+  const all = () => items();
+  return {
+    get: (ns: string | undefined, name: string) => all().find((o) => o.metadata?.name === name && (ns === undefined || o.metadata?.namespace === ns)),
+    getByKey: (key: string) => all().find((o) => `${o.metadata?.namespace}/${o.metadata?.name}` === key),
+    list: (ns?: string) => all().filter((o) => ns === undefined || o.metadata?.namespace === ns),
+  } as unknown as Informer<T>;
+}
+
+function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
+  let now = T0;
+  const log: string[] = [];
+  const pem: Record<string, string> = Object.fromEntries(names.map((n) => [n, OLD]));
+  const served: Record<string, string> = Object.fromEntries(names.map((n) => [n, serialOf(OLD)]));
+  const issuing: Record<string, boolean> = {};
+  let rs: RotationSchedule = {
+    apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
+    metadata: { name: 'nightly', namespace: 'ns', uid: 'u', generation: 1, creationTimestamp: new Date(T0 - 60_000) as unknown as Date, annotations: { 'lockstep.dev/rotate-now': 'go' } },
+    spec: { targets: { names }, rotate: ['certificates'], strategy: { canarySteps: [10, 100], maxInFlight: 1, pauseBetweenSteps: '0s', verification: { timeout: '10s' } }, ...spec },
+    status: {},
+  };
+  const services: EncryptedService[] = names.map((name) => ({
+    metadata: { name, namespace: 'ns' },
+    spec: { workload: { selector: {}, serviceAccountName: name }, ports: [{ name: 'https', port: 443 }], keyPolicyRef: { name: 'p' } },
+  }) as unknown as EncryptedService);
+  const secrets = (): V1Secret[] => names.map((n) => ({ metadata: { name: `${n}-tls`, namespace: 'ns' }, data: { 'tls.crt': b64(pem[n]!), 'tls.key': b64('key') } }));
+  const certificates = (): CertManagerObject[] => names.map((n) => ({
+    metadata: { name: n, namespace: 'ns' }, status: { conditions: issuing[n] ? [{ type: 'Issuing', status: 'True' }] : [{ type: 'Ready', status: 'True' }] },
+  }));
+  const bundle: V1ConfigMap = { metadata: { name: 'lockstep-trust-bundle', namespace: 'ns' }, data: { 'ca.crt': '' } };
+  const policy = { metadata: { name: 'p', namespace: 'ns' }, spec: {} } as KeyPolicy;
+  const leaves = {
+    async backup(_ns: string, name: string, _id: string, build: () => V1Secret) {
+      log.push(`backup ${name}`);
+      return build().metadata?.annotations?.['lockstep.dev/serial'] ?? '';
+    },
+    async triggerIssuance(_ns: string, name: string) {
+      log.push(`trigger ${name}`);
+      issuing[name] = true;
+      return true;
+    },
+    async restore(_ns: string, name: string) {
+      log.push(`restore ${name}`);
+      pem[name] = OLD;
+      return { result: 'restored' as const, serial: serialOf(OLD) };
+    },
+  } as unknown as LeafCertificates;
+  const applier = {
+    async applyStatus(_ref: unknown, status: RotationScheduleStatus) {
+      const targets = (status.targets ?? []).map((t) => `${t.name}:${t.phase}`).join(',');
+      log.push(`status ${status.phase} ${targets}`);
+      rs = { ...rs, status: structuredClone(status) };
+    },
+    async apply() { return { changed: true }; },
+  } as unknown as Applier;
+  const verify: EndpointVerifier = async (endpoints, expected) =>
+    endpoints.map((endpoint) => {
+      const name = endpoint.address;
+      return { endpoint, problems: served[name] === expected.serial ? [] : [`serves certificate ${served[name]}, want the new ${expected.serial}`] };
+    });
+  const reconciler = new RotationScheduleReconciler({
+    caches: {
+      rotationSchedules: cache(() => [rs]),
+      encryptedServices: cache(() => services),
+      keyPolicies: cache(() => [policy]),
+      certificates: cache(certificates),
+      secrets: cache(secrets),
+      configMaps: cache(() => [bundle]),
+    },
+    reader: {
+      schedule: async () => structuredClone(rs),
+      // One endpoint per service, addressed by the service name so the fake verifier can find it.
+      endpointSlices: async (_ns, service): Promise<V1EndpointSlice[]> => [{ addressType: 'IPv4', ports: [{ name: 'https', port: 8443 }], endpoints: [{ addresses: [service] }] }],
+    },
+    applier, leaves, ca: {} as CaRotation, restarter: { async restart() { log.push('restart'); } } as unknown as WorkloadRestarter,
+    events: { record: () => undefined }, metrics: createMetrics(), logger: createLogger({ sink: new MemorySink() }),
+    verify, now: () => new Date(now),
+  });
+  return {
+    log, pem, served, issuing,
+    get rs() { return rs; },
+    setRs(next: RotationSchedule) { rs = next; },
+    /** cert-manager finished issuing `name`. */
+    issue(name: string) { pem[name] = NEW; issuing[name] = false; },
+    advance(ms: number) { now += ms; },
+    reconcile: () => reconciler.reconcile('ns/nightly'),
+  };
+}
+
+describe('RotationScheduleReconciler', () => {
+  it('backs up the canary and records it Rotating before triggering its re-issuance', async () => {
+    const w = world(['a', 'b']);
+    await w.reconcile();
+    expect(w.rs.status).toMatchObject({ phase: 'Rotating', lastRotateNow: 'go', trigger: 'Manual' });
+    w.log.length = 0;
+    await w.reconcile();
+    expect(w.log).toEqual(['backup a', 'status Rotating a:Rotating,b:Pending', 'trigger a']);
+    expect(w.rs.status?.targets?.[0]?.previousRevision).toBe(serialOf(OLD));
+  });
+
+  it('runs canary then the rest, verifying each served certificate, to Completed', async () => {
+    const w = world(['a', 'b']);
+    await w.reconcile();
+    await w.reconcile();
+    w.issue('a');
+    w.served.a = serialOf(NEW);
+    await w.reconcile(); // issued: Verifying
+    expect(w.rs.status?.targets?.[0]).toMatchObject({ phase: 'Verifying', newRevision: serialOf(NEW) });
+    await w.reconcile(); // verified -> next step
+    expect(w.rs.status?.targets?.map((t) => t.phase)).toEqual(['Succeeded', 'Pending']);
+    expect(w.rs.status?.currentStep).toBe(1);
+    await w.reconcile(); // begin b
+    w.issue('b');
+    w.served.b = serialOf(NEW);
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Completed');
+    expect(w.rs.status?.history?.[0]).toMatchObject({ outcome: 'Completed', targets: 2 });
+    expect(w.log.filter((l) => l.startsWith('trigger'))).toEqual(['trigger a', 'trigger b']);
+  });
+
+  it('after a crash between persisting and triggering, triggers once; never while cert-manager is issuing', async () => {
+    const w = world(['a', 'b']);
+    await w.reconcile();
+    await w.reconcile();
+    // Simulate the crash: cert-manager never saw the trigger.
+    w.issuing.a = false;
+    w.log.length = 0;
+    await w.reconcile();
+    expect(w.log.filter((l) => l.startsWith('trigger'))).toEqual(['trigger a']);
+    w.log.length = 0;
+    await w.reconcile();
+    expect(w.log.filter((l) => l.startsWith('trigger') || l.startsWith('backup'))).toEqual([]);
+  });
+
+  it('the same rotate-now value never starts a second rotation', async () => {
+    const w = world(['a']);
+    await w.reconcile();
+    await w.reconcile();
+    w.issue('a');
+    w.served.a = serialOf(NEW);
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Completed');
+    w.log.length = 0;
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.log.filter((l) => !l.startsWith('status'))).toEqual([]);
+    expect(w.rs.status?.history).toHaveLength(1);
+  });
+
+  it('a canary that keeps serving the old certificate past the timeout is rolled back; later targets untouched', async () => {
+    const w = world(['a', 'b', 'c']);
+    await w.reconcile();
+    await w.reconcile();
+    w.issue('a'); // issued, but the workload never reloads: still serves OLD
+    await w.reconcile();
+    expect(w.rs.status?.targets?.[0]?.phase).toBe('Verifying');
+    w.advance(5_000);
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Verifying');
+    w.advance(6_000);
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('RolledBack');
+    expect(w.rs.status?.failure).toMatchObject({ reason: 'VerificationFailed', target: 'ns/a' });
+    expect(w.rs.status?.targets?.map((t) => [t.name, t.phase])).toEqual([['a', 'RolledBack'], ['b', 'Pending'], ['c', 'Pending']]);
+    expect(w.log.filter((l) => !l.startsWith('status'))).toEqual(['backup a', 'trigger a', 'restore a']);
+    expect(w.pem.a).toBe(OLD);
+    expect(w.rs.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'RolledBack' });
+  });
+
+  it('with autoRollback false a failed verification ends Failed and restores nothing', async () => {
+    const w = world(['a', 'b'], { strategy: { canarySteps: [10, 100], autoRollback: false, verification: { timeout: '10s' } } });
+    await w.reconcile();
+    await w.reconcile();
+    w.issue('a');
+    await w.reconcile();
+    w.advance(11_000);
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Failed');
+    expect(w.log).not.toContain('restore a');
+  });
+});
