@@ -10,6 +10,10 @@ const common = {
   // Relative imports are written with `.js` (NodeNext); map them back to the `.ts` sources.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironment: 'node',
+  // Local control planes keep etcd data under e2e/.cluster*: its *.snap files are not jest snapshots.
+  modulePathIgnorePatterns: ['<rootDir>/e2e/\\.cluster', '<rootDir>/dist'],
+  watchPathIgnorePatterns: ['<rootDir>/e2e/\\.cluster'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/e2e/\\.cluster', '<rootDir>/dist'],
 };
 const projects = {
   unit: { ...common, displayName: 'unit', testMatch: ['<rootDir>/operator/**/*.test.ts', '<rootDir>/manifests-app/**/*.test.ts'] },

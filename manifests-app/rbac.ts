@@ -49,9 +49,19 @@ export const clusterRules: readonly ExplainedRule[] = [
   },
   {
     apiGroups: ['cert-manager.io'],
+    resources: ['certificates/status'],
+    verbs: ['update', 'patch'],
+    why:
+      'A rotation triggers re-issuance the way cmctl renew does: it sets the Certificate\'s ' +
+      'Issuing condition on the status subresource.',
+  },
+  {
+    apiGroups: ['cert-manager.io'],
     resources: ['certificaterequests'],
-    verbs: ['get', 'list', 'watch'],
-    why: 'Reports why issuance is stuck (denied or failed requests) in the EncryptedService status.',
+    verbs: ['get', 'list', 'watch', 'delete'],
+    why:
+      'Reports why issuance is stuck; a leaf rollback deletes the request of the failed revision, ' +
+      'or cert-manager would re-issue over the restored certificate at once.',
   },
   {
     apiGroups: ['cert-manager.io'],
