@@ -13,8 +13,8 @@ import {
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
 import type { DekCache } from '../crypto/dek-cache.js';
-import { generateDataKey, inspectWrappedDataKey, wrapDataKey, type DataKey } from '../crypto/datakey.js';
-import { decryptValue, encryptValue } from '../crypto/envelope.js';
+import { generateDataKey, inspectWrappedDataKey, rewrapDataKey, wrapDataKey, type DataKey } from '../crypto/datakey.js';
+import { decryptValue, encryptValue, envelopeDataKeyId } from '../crypto/envelope.js';
 import { isDecryptError, isKeySetError, type DecryptError } from '../crypto/errors.js';
 import { activeKey } from '../crypto/keyset.js';
 import { inspectSealedValue, openSealed } from '../crypto/seal.js';
@@ -28,6 +28,7 @@ import type { KeySets } from '../keypolicy/key-plan.js';
 import type { KeyRing } from '../keypolicy/key-ring.js';
 import { LABEL_KEY_POLICY_NAMESPACE, keySecretName } from '../keypolicy/names.js';
 import { childLabels, ownerReference } from './children.js';
+import { ANNOTATION_DATA_KEY_ID, PREVIOUS_DEK_KEY, dataKeyAction, type DataKeyAction } from './data-key-rotation.js';
 import { envelopeStoreData, envelopeStoreName, readEnvelopeStore, type Envelopes } from './envelope-store.js';
 import { planEnvelope } from './envelope-plan.js';
 
@@ -74,6 +75,38 @@ function encode(data: Record<string, Buffer>): Record<string, string> {
 
 function sameMembers(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+interface CurrentDataKey {
+  key: DataKey;
+  wrapped: string;
+  kid: string;
+  changed: boolean;
+}
+
+interface RotatedDataKey extends CurrentDataKey {
+  /** The key kept for rollback; its unwrapped form only when envelopes may still be under it. */
+  previous?: { key?: DataKey; wrapped: string };
+  /** Annotations recording the rotate / restore value acted on. */
+  record: Record<string, string>;
+}
+
+interface StoreWrite {
+  secret: V1Secret | undefined;
+  wrapped: string;
+  previousWrapped?: string;
+  envelopes: Envelopes;
+  changed: boolean;
+  kid: string;
+  record: Record<string, string>;
+}
+
+function inspectSafely(wrapped: string): string | undefined {
+  try {
+    return inspectWrappedDataKey(wrapped).kid;
+  } catch {
+    return undefined;
+  }
 }
 
 function secretRef(namespace: string, name: string): GeneratedObjectRef {
@@ -135,7 +168,7 @@ export class ServiceSecrets {
     }
 
     // 2. The data key and every envelope.
-    let store: { secret: V1Secret | undefined; wrapped: string; envelopes: Envelopes; changed: boolean; kid: string } | undefined;
+    let store: StoreWrite | undefined;
     const restores: { name: string; restored: string[]; data: Record<string, Buffer> }[] = [];
     const missing: string[] = [];
     if (envelope.length > 0) {
@@ -146,8 +179,15 @@ export class ServiceSecrets {
       } catch (err) {
         failures.push({ secret: envelopeStoreName(name), reason: 'Malformed', message: `envelope store ${envelopeStoreName(name)} is unreadable: ${(err as Error).message}` });
       }
-      const dataKey = content ? await this.dataKey(keys, es, content, failures, audit, now) : undefined;
+      const storedPrevious = liveStore?.data?.[PREVIOUS_DEK_KEY];
+      const previousWrapped = storedPrevious ? Buffer.from(storedPrevious, 'base64').toString('utf8') : undefined;
+      const action = dataKeyAction(es.metadata.annotations, liveStore?.metadata?.annotations, previousWrapped !== undefined);
+      const current = content ? await this.dataKey(keys, es, content, failures, audit, now) : undefined;
+      const dataKey = current ? await this.rotatedDataKey(keys, es, current, previousWrapped, action, failures, audit, now) : undefined;
       if (content && dataKey) {
+        // During a data key rotation or restore, envelopes are still under the other key until re-encrypted below.
+        const other = dataKey.previous?.key;
+        const keyFor = (envelope: string): DataKey => (other && envelopeDataKeyId(envelope) === other.id ? other : dataKey.key);
         const envelopes: Envelopes = {};
         let changed = dataKey.changed || !liveStore;
         for (const declared of envelope) {
@@ -156,9 +196,15 @@ export class ServiceSecrets {
           try {
             const plan = planEnvelope(declared, app ? decode(app.data) : undefined, content.envelopes[declared.name] ?? {}, {
               encrypt: (key, plaintext) => encryptValue(dataKey.key, plaintext, binding(key)),
-              decrypt: (key, value) => decryptValue(dataKey.key, value, binding(key)),
+              decrypt: (key, value) => decryptValue(keyFor(value), value, binding(key)),
             });
-            envelopes[declared.name] = plan.envelopes;
+            const current: Record<string, string> = { ...plan.envelopes };
+            for (const [key, value] of Object.entries(current)) {
+              if (envelopeDataKeyId(value) === dataKey.key.id) continue;
+              current[key] = encryptValue(dataKey.key, decryptValue(keyFor(value), value, binding(key)), binding(key));
+              changed = true;
+            }
+            envelopes[declared.name] = current;
             if (plan.stored.length > 0) changed = true;
             missing.push(...plan.missing.map((k) => `${declared.name}[${k}]`));
             const live = app ? decode(app.data) : {};
@@ -177,7 +223,10 @@ export class ServiceSecrets {
         }
         const undeclared = Object.keys(content.envelopes).filter((n) => !envelope.some((e) => e.name === n));
         if (undeclared.length > 0) changed = true;
-        store = { secret: liveStore, wrapped: dataKey.wrapped, envelopes, changed, kid: dataKey.kid };
+        store = {
+          secret: liveStore, wrapped: dataKey.wrapped, envelopes, changed, kid: dataKey.kid, record: dataKey.record,
+          ...(dataKey.previous ? { previousWrapped: dataKey.previous.wrapped } : {}),
+        };
         kids.add(dataKey.kid);
       }
     }
@@ -277,7 +326,7 @@ export class ServiceSecrets {
     failures: Failure[],
     audit: AuditEvent[],
     now: Date,
-  ): Promise<{ key: DataKey; wrapped: string; kid: string; changed: boolean } | undefined> {
+  ): Promise<CurrentDataKey | undefined> {
     const binding = { namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '' };
     const storeName = envelopeStoreName(binding.name);
     const subject = { namespace: binding.namespace, name: binding.name, kind: ENCRYPTED_SERVICE.kind };
@@ -310,10 +359,62 @@ export class ServiceSecrets {
     }
   }
 
+  /**
+   * The data key after what the rotate / restore annotations ask (data-key-rotation.ts): a fresh
+   * key with the current one kept as previous, the previous one back, or the current one as it
+   * is. A kept previous key follows KEK rotations like the current one, so a rollback can open it.
+   */
+  private async rotatedDataKey(
+    keys: KeySets,
+    es: EncryptedService,
+    current: CurrentDataKey,
+    previousWrapped: string | undefined,
+    action: DataKeyAction,
+    failures: Failure[],
+    audit: AuditEvent[],
+    now: Date,
+  ): Promise<RotatedDataKey | undefined> {
+    const binding = { namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '' };
+    const subject = { namespace: binding.namespace, name: binding.name, kind: ENCRYPTED_SERVICE.kind, kid: current.kid };
+    const replaced = { key: current.key, wrapped: current.wrapped };
+    try {
+      if (action.kind === 'rotate') {
+        const key = generateDataKey();
+        const wrapped = await wrapDataKey(keys.kek, key, binding);
+        audit.push({ type: 'create', time: now, subject, details: { purpose: 'dek', dataKeyId: key.id, replaces: current.key.id } });
+        return { key, wrapped, kid: current.kid, changed: true, previous: replaced, record: action.record };
+      }
+      if (action.kind === 'restore' && previousWrapped !== undefined) {
+        const key = await this.o.dekCache.unwrap(keys.kek, previousWrapped, binding);
+        const wrapped = inspectWrappedDataKey(previousWrapped).kid === current.kid ? previousWrapped : await wrapDataKey(keys.kek, key, binding);
+        audit.push({ type: 'create', time: now, subject, details: { purpose: 'dek', dataKeyId: key.id, replaces: current.key.id, restored: 'true' } });
+        return { key, wrapped, kid: current.kid, changed: true, previous: replaced, record: action.record };
+      }
+    } catch (err) {
+      failures.push(this.failure(err, envelopeStoreName(binding.name), undefined, 'previous data key'));
+      return undefined;
+    }
+    const record = action.kind === 'record' ? action.record : {};
+    let changed = current.changed || action.kind === 'record';
+    let previous: { wrapped: string } | undefined = previousWrapped === undefined ? undefined : { wrapped: previousWrapped };
+    if (previousWrapped !== undefined && inspectSafely(previousWrapped) !== current.kid) {
+      try {
+        previous = { wrapped: (await rewrapDataKey(keys.kek, previousWrapped, binding)).wrapped };
+      } catch (err) {
+        if (!isDecryptError(err) && !isKeySetError(err)) throw err;
+        // Rollback material that no longer opens is worth nothing: dropped, the current key is untouched.
+        this.log.warn('previous data key dropped: it no longer opens', { namespace: binding.namespace, name: binding.name, reason: err.reason });
+        previous = undefined;
+      }
+      changed = true;
+    }
+    return { ...current, changed, record, ...(previous ? { previous } : {}) };
+  }
+
   private async writeStore(
     es: EncryptedService,
     policy: KeyPolicy,
-    store: { secret: V1Secret | undefined; wrapped: string; envelopes: Envelopes; changed: boolean; kid: string },
+    store: StoreWrite,
     owners: V1OwnerReference[],
   ): Promise<void> {
     const namespace = es.metadata.namespace ?? '';
@@ -322,10 +423,13 @@ export class ServiceSecrets {
       name, namespace,
       // The policy labels let the KeyPolicy count (and re-wrap) this store even after the service is gone.
       labels: { ...childLabels(es, 'secrets'), [LABEL_KEY_POLICY]: policy.metadata.name ?? '', [LABEL_KEY_POLICY_NAMESPACE]: policy.metadata.namespace ?? '' },
-      annotations: { [ANNOTATION_KID]: store.kid, 'lockstep.dev/data-key-id': inspectWrappedDataKey(store.wrapped).dataKeyId },
+      annotations: { [ANNOTATION_KID]: store.kid, [ANNOTATION_DATA_KEY_ID]: inspectWrappedDataKey(store.wrapped).dataKeyId, ...store.record },
       ...(owners.length ? { ownerReferences: owners } : {}),
     };
-    const data = envelopeStoreData({ wrappedDataKey: store.wrapped, envelopes: store.envelopes });
+    const data: Record<string, string> = {
+      ...envelopeStoreData({ wrappedDataKey: store.wrapped, envelopes: store.envelopes }),
+      ...(store.previousWrapped !== undefined ? { [PREVIOUS_DEK_KEY]: Buffer.from(store.previousWrapped, 'utf8').toString('base64') } : {}),
+    };
     if (!store.secret) {
       try {
         await this.o.core.createNamespacedSecret({ namespace, body: { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata, data } });

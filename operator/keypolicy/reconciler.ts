@@ -34,6 +34,7 @@ import {
 } from './key-plan.js';
 import { KeyRing, keySecretData } from './key-ring.js';
 import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
+import { ANNOTATION_REACTIVATE_KID, ANNOTATION_REACTIVATED_FOR, pendingReactivation, reactivateBoth } from './reactivation.js';
 import { ANNOTATION_ROTATED_FOR, LABEL_KEY_POLICY_NAMESPACE, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
 import { countUsage, keyStatuses, type KeyUsage } from './status.js';
 
@@ -124,7 +125,32 @@ export class KeyPolicyReconciler {
     });
     let change: KeyChange | undefined;
     const keyEvents: AuditEvent[] = [];
-    if (decision.due) {
+    const reactivateRequest = policy.metadata.annotations?.[ANNOTATION_REACTIVATE_KID] ?? '';
+    const reactivate = pendingReactivation(reactivateRequest, secret.metadata?.annotations?.[ANNOTATION_REACTIVATED_FOR]);
+    let reactivated = false;
+    if (reactivate !== undefined) {
+      try {
+        change = reactivateBoth(sets, reactivate, now);
+      } catch (err) {
+        if (!isKeySetError(err)) throw err;
+        // Not retried: only a new value can change the answer; the value is recorded as handled below.
+        this.o.events.record(this.regarding(policy), 'Warning', 'ReactivationFailed', `cannot make ${reactivate} active again: ${err.message}`);
+      }
+      keyEvents.push(...(change?.activated ?? []).map((kid, i): AuditEvent => ({
+        type: 'rotate', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid },
+        details: { trigger: 'rollback', previousKid: change?.deactivated[i] ?? '' },
+      })));
+      // A rollback supersedes an on-demand rotation not made yet (it would undo the rollback).
+      const pending = [...decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]), ...keyEvents.map(fingerprinted)];
+      secret = await this.replaceKeys(secret, change?.keySets ?? sets, requested, pending, { [ANNOTATION_REACTIVATED_FOR]: reactivateRequest });
+      if (change) {
+        sets = change.keySets;
+        reactivated = true;
+        this.o.keyRing.forget(namespace, keySecretName(name));
+        this.o.events.record(this.regarding(policy), 'Normal', 'KeyReactivated', `rolled back: active KEK ${activeKey(sets.kek).kid}, sealing key ${activeKey(sets.seal).kid} again; data keys are re-wrapped in the background`);
+      }
+      change = undefined;
+    } else if (decision.due) {
       change = await rotateBoth(sets, keyWrap, retention, usage.byKid, now);
       keyEvents.push(...change.activated.map((kid, i): AuditEvent => ({
         type: 'rotate', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid },
@@ -156,7 +182,8 @@ export class KeyPolicyReconciler {
     await this.publishJwks(policy, sets);
     const ca = managedCA ? await this.applyManagedCA(managedCA) : await this.removeManagedCA(policy);
 
-    const finalUsage = change ? this.usage(policy, sets) : usage;
+    // Counted against the sets as they are now: after a change, other kids are the old ones.
+    const finalUsage = change || reactivated ? this.usage(policy, sets) : usage;
     this.trackKeyAges(policy, sets, change?.retired ?? []);
     const nextRotation = rotationDecision({
       kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
@@ -230,10 +257,12 @@ export class KeyPolicyReconciler {
     return { sets, secret };
   }
 
-  private async replaceKeys(live: V1Secret, sets: KeySets, rotatedFor: string | undefined, pending: readonly AuditEvent[]): Promise<V1Secret> {
+  private async replaceKeys(
+    live: V1Secret, sets: KeySets, rotatedFor: string | undefined, pending: readonly AuditEvent[], extra: Record<string, string> = {},
+  ): Promise<V1Secret> {
     const namespace = live.metadata?.namespace ?? '';
     const name = live.metadata?.name ?? '';
-    const annotations: Record<string, string> = { ...(live.metadata?.annotations ?? {}), [ANNOTATION_AUDIT_PENDING]: encodePending(pending) };
+    const annotations: Record<string, string> = { ...(live.metadata?.annotations ?? {}), ...extra, [ANNOTATION_AUDIT_PENDING]: encodePending(pending) };
     if (rotatedFor !== undefined) annotations[ANNOTATION_ROTATED_FOR] = rotatedFor;
     // resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and the
     // reconcile starts over from what is stored.

@@ -14,6 +14,7 @@ import type { OperatorMetrics } from '../runtime/metrics.js';
 import { CaRotation } from './ca-rotation.js';
 import { rotationScheduleController } from './controller.js';
 import { SERVICE_NAME_LABEL } from './endpoints.js';
+import { KeyRotation } from './key-rotation.js';
 import { LeafCertificates } from './leaf-certificates.js';
 import { RotationScheduleReconciler, type RotationReader } from './reconciler.js';
 import { WorkloadRestarter } from './workload-restart.js';
@@ -60,6 +61,7 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
     ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
     ...(parts.clusterResourceNamespace ? { clusterResourceNamespace: parts.clusterResourceNamespace } : {}),
     restarter: new WorkloadRestarter(parts.writer),
+    keys: new KeyRotation(parts.writer),
     events: parts.events, metrics: parts.metrics, logger: parts.logger,
   });
   return rotationScheduleController(caches, reconciler, parts.logger, parts.metrics);

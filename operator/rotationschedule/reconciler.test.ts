@@ -1,15 +1,18 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import type { V1ConfigMap, V1EndpointSlice, V1Secret } from '@kubernetes/client-node';
-import type { EncryptedService, KeyPolicy, RotationSchedule, RotationScheduleStatus } from '../api/v1alpha1/index.js';
+import { effectiveKeyWrap, type EncryptedService, type KeyPolicy, type RotationSchedule, type RotationScheduleStatus } from '../api/v1alpha1/index.js';
+import { activeKey, createKeySet } from '../crypto/keyset.js';
+import { rotateBoth } from '../keypolicy/key-plan.js';
 import type { CertManagerObject } from '../encryptedservice/reconciler.js';
 import type { Applier } from '../kube/apply.js';
 import type { Informer } from '../runtime/informer.js';
 import { createLogger, MemorySink } from '../runtime/logger.js';
 import { createMetrics } from '../runtime/metrics.js';
+import type { KeySets } from '../keypolicy/key-plan.js';
 import type { CaRotation } from './ca-rotation.js';
 import type { LeafCertificates } from './leaf-certificates.js';
-import { RotationScheduleReconciler, type EndpointVerifier } from './reconciler.js';
+import { RotationScheduleReconciler, rotatedKinds, type EndpointVerifier } from './reconciler.js';
 import type { WorkloadRestarter } from './workload-restart.js';
 
 // The reconciler against an in-memory world: what it writes, in which order, and what it
@@ -68,7 +71,17 @@ function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
     metadata: { name: n, namespace: 'ns' }, status: { conditions: issuing[n] ? [{ type: 'Issuing', status: 'True' }] : [{ type: 'Ready', status: 'True' }] },
   }));
   const bundle: V1ConfigMap = { metadata: { name: 'lockstep-trust-bundle', namespace: 'ns' }, data: { 'ca.crt': '' } };
-  const policy = { metadata: { name: 'p', namespace: 'ns' }, spec: {} } as KeyPolicy;
+  let policy = { metadata: { name: 'p', namespace: 'ns' }, spec: {} } as KeyPolicy;
+  // The KeyPolicy side of key rotations: the key sets as stored, and the envelope stores by name.
+  const keyState: { sets?: KeySets; stores: Record<string, V1Secret> } = { stores: {} };
+  const keys = {
+    async requestKekRotation(_ns: string, name: string, value: string) { log.push(`rotate-now ${name} ${value}`); },
+    async requestReactivation(_ns: string, name: string, value: string) { log.push(`reactivate ${name} ${value.split('@')[0]}`); },
+    async requestDataKeyRotation(_ns: string, name: string, value: string) { log.push(`rotate-data-key ${name} ${value}`); },
+    async requestDataKeyRestore(_ns: string, name: string, value: string) { log.push(`restore-data-key ${name} ${value}`); },
+    async keySets() { return keyState.sets ? { sets: keyState.sets, secret: {} as V1Secret } : undefined; },
+    async secret(_ns: string, name: string) { return keyState.stores[name]; },
+  };
   const leaves = {
     async backup(_ns: string, name: string, _id: string, build: () => V1Secret) {
       log.push(`backup ${name}`);
@@ -112,13 +125,15 @@ function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
       // One endpoint per service, addressed by the service name so the fake verifier can find it.
       endpointSlices: async (_ns, service): Promise<V1EndpointSlice[]> => [{ addressType: 'IPv4', ports: [{ name: 'https', port: 8443 }], endpoints: [{ addresses: [service] }] }],
     },
-    applier, leaves, ca: {} as CaRotation, restarter: { async restart() { log.push('restart'); } } as unknown as WorkloadRestarter,
+    applier, leaves, keys, ca: {} as CaRotation, restarter: { async restart() { log.push('restart'); } } as unknown as WorkloadRestarter,
     events: { record: () => undefined }, metrics: createMetrics(), logger: createLogger({ sink: new MemorySink() }),
     verify, now: () => new Date(now),
   });
   return {
     log, pem, served, issuing,
     get rs() { return rs; },
+    keyState, services,
+    setPolicy(next: KeyPolicy) { policy = next; },
     setRs(next: RotationSchedule) { rs = next; },
     /** cert-manager finished issuing `name`. */
     issue(name: string) { pem[name] = NEW; issuing[name] = false; },
@@ -219,5 +234,88 @@ describe('RotationScheduleReconciler', () => {
     await w.reconcile();
     expect(w.rs.status?.phase).toBe('Failed');
     expect(w.log).not.toContain('restore a');
+  });
+});
+
+describe('RotationScheduleReconciler key rotation', () => {
+  const keyWrap = effectiveKeyWrap({ algorithm: 'A256KW' });
+  async function keyWorld(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
+    const w = world(names, { rotate: ['keyEncryptionKeys'], ...spec });
+    const t = new Date(T0 - 3_600_000);
+    w.keyState.sets = { kek: await createKeySet('kek', 'A256KW', { now: t }), seal: await createKeySet('seal', 'ECDH-ES+A256KW', { now: t }) };
+    const settle = () => w.setPolicy({
+      metadata: { name: 'p', namespace: 'ns' }, spec: {},
+      status: { activeKid: activeKey(w.keyState.sets!.kek).kid, conditions: [{ type: 'Rotating', status: 'False', reason: 'RotationCompleted', message: '', lastTransitionTime: '' }] },
+    } as KeyPolicy);
+    settle();
+    // Object.assign, not a spread: the spread would freeze w's `rs` getter.
+    return Object.assign(w, {
+      /** What the KeyPolicy reconciler does for a rotate-now value: rotate, re-wrap, report. */
+      async policyRotates() {
+        w.keyState.sets = (await rotateBoth(w.keyState.sets!, keyWrap, { retention: 2, retireAfterMs: 3_600_000 }, {}, new Date(T0))).keySets;
+        settle();
+      },
+    });
+  }
+
+  it('rotates the shared KEK once, canary first, records the kids and completes after verifying each target', async () => {
+    const w = await keyWorld(['a', 'b']);
+    const before = activeKey(w.keyState.sets!.kek).kid;
+    await w.reconcile(); // start
+    await w.reconcile(); // begin a, persisted before asking
+    expect(w.log.filter((l) => !l.startsWith('status Rotating a:Pending'))).toEqual(['status Rotating a:Rotating,b:Pending', `rotate-now p rotationschedule-${w.rs.status?.rotationId}`]);
+    await w.reconcile(); // not rotated yet: asks again with the same value
+    await w.policyRotates();
+    const after = activeKey(w.keyState.sets!.kek).kid;
+    await w.reconcile(); // rotated and re-wrapped: Verifying
+    expect(w.rs.status?.targets?.[0]).toMatchObject({ phase: 'Verifying', previousRevision: before, newRevision: after });
+    await w.reconcile(); // verified: next step
+    await w.reconcile(); // begin b: the policy a already rotated is not asked for a second KEK
+    expect(w.rs.status?.targets?.[1]).toMatchObject({ phase: 'Rotating', previousRevision: before });
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Completed');
+    expect(w.rs.status?.targets?.map((t) => [t.name, t.phase, t.newRevision])).toEqual([['a', 'Succeeded', after], ['b', 'Succeeded', after]]);
+    expect(w.rs.status?.history?.[0]).toMatchObject({ outcome: 'Completed', rotated: ['keyEncryptionKeys'] });
+    expect(new Set(w.log.filter((l) => l.startsWith('rotate-now')))).toEqual(new Set([`rotate-now p rotationschedule-${w.rs.status?.rotationId}`]));
+    expect(w.log.filter((l) => l.startsWith('reactivate'))).toEqual([]);
+  });
+
+  it('a KEK that does not rotate within the timeout is rolled back to the kid active before; later targets untouched', async () => {
+    const w = await keyWorld(['a', 'b']);
+    const before = activeKey(w.keyState.sets!.kek).kid;
+    await w.reconcile();
+    await w.reconcile();
+    w.advance(11_000);
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('RolledBack');
+    expect(w.rs.status?.failure).toMatchObject({ reason: 'KeyRotationTimeout', target: 'ns/a' });
+    expect(w.rs.status?.targets?.map((t) => [t.name, t.phase])).toEqual([['a', 'RolledBack'], ['b', 'Pending']]);
+    expect(w.log).toContain(`reactivate p ${before}`);
+    expect(w.rs.status?.targets?.[0]?.message).toContain(`KEK ${before} of KeyPolicy ns/p made active again`);
+  });
+
+  it('asks each target for a fresh data key with dataKeys, and undoes it for a failed target', async () => {
+    const w = await keyWorld(['a'], { rotate: ['dataKeys'] });
+    w.services[0]!.spec.secrets = { envelope: [{ name: 'a-conf' }] };
+    w.keyState.stores['a-envelope'] = { metadata: { name: 'a-envelope', annotations: { 'lockstep.dev/data-key-id': 'dek-000000000000000000000001' } } };
+    await w.reconcile();
+    await w.reconcile();
+    const value = `rotationschedule-${w.rs.status?.rotationId}`;
+    expect(w.rs.status?.targets?.[0]).toMatchObject({ phase: 'Rotating', previousRevision: 'dek-000000000000000000000001' });
+    expect(w.log).toContain(`rotate-data-key a ${value}`);
+    w.advance(11_000);
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('RolledBack');
+    expect(w.log).toContain(`restore-data-key a ${value}`);
+    expect(w.log.filter((l) => l.startsWith('reactivate'))).toEqual([]);
+  });
+});
+
+describe('rotatedKinds', () => {
+  it('rotates keys in a schedule of their own', () => {
+    expect(rotatedKinds(['certificates', 'keyEncryptionKeys'])).toEqual(['certificates']);
+    expect(rotatedKinds(['ca', 'certificates', 'dataKeys'])).toEqual(['ca', 'certificates']);
+    expect(rotatedKinds(['keyEncryptionKeys', 'dataKeys'])).toEqual(['keyEncryptionKeys', 'dataKeys']);
   });
 });

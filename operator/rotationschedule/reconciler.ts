@@ -15,7 +15,10 @@ import {
 } from '../api/v1alpha1/index.js';
 import type { CertManagerObject } from '../encryptedservice/reconciler.js';
 import { resolveIssuer } from '../encryptedservice/policy.js';
+import { ANNOTATION_DATA_KEY_ID, ANNOTATION_DATA_KEY_ROTATED_FOR } from '../encryptedservice/data-key-rotation.js';
+import { envelopeStoreName } from '../encryptedservice/envelope-store.js';
 import { splitPem } from '../encryptedservice/trust-bundle.js';
+import { reactivationValue } from '../keypolicy/reactivation.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
@@ -29,6 +32,7 @@ import type { Result } from '../runtime/workqueue.js';
 import { bundleHas, fingerprint, issuedBy, newCaName, type CaRotation, type ResolvedIssuer } from './ca-rotation.js';
 import { CronError } from './cron.js';
 import { endpointsOf } from './endpoints.js';
+import { keyRotationValue, verifyDataKey, verifyServiceKeys, type KeyRotation } from './key-rotation.js';
 import {
   ANNOTATION_ROTATION_ID, ANNOTATION_SERIAL, buildRollbackSecret, isIssuing, secretSerial, type LeafCertificates,
 } from './leaf-certificates.js';
@@ -65,6 +69,7 @@ export interface RotationScheduleReconcilerOptions {
   leaves: LeafCertificates;
   ca: CaRotation;
   restarter: WorkloadRestarter;
+  keys: Pick<KeyRotation, 'requestKekRotation' | 'requestReactivation' | 'requestDataKeyRotation' | 'requestDataKeyRestore' | 'keySets' | 'secret'>;
   /** The operator's default issuer (LOCKSTEP_DEFAULT_ISSUER), for services that name none. */
   defaultIssuer?: IssuerRef;
   /** Where ClusterIssuers keep their CA Secrets. Default cert-manager. */
@@ -78,8 +83,19 @@ export interface RotationScheduleReconcilerOptions {
   pollMs?: number;
 }
 
-/** What this operator version rotates; other kinds in spec.rotate are reported, not ignored silently. */
-const SUPPORTED: readonly Rotatable[] = ['certificates', 'ca'];
+const CERTIFICATE_KINDS: readonly Rotatable[] = ['certificates', 'ca'];
+const KEY_KINDS: readonly Rotatable[] = ['keyEncryptionKeys', 'dataKeys'];
+
+/**
+ * What a schedule rotates; other kinds in spec.rotate are reported, not ignored silently. Keys
+ * rotate in a schedule of their own: a schedule with certificates or ca rotates only those.
+ */
+export function rotatedKinds(rotate: readonly Rotatable[]): Rotatable[] {
+  const certificates = rotate.filter((k) => CERTIFICATE_KINDS.includes(k));
+  return certificates.length > 0 ? certificates : rotate.filter((k) => KEY_KINDS.includes(k));
+}
+
+const isKeyRotation = (spec: RotationScheduleSpec): boolean => rotatedKinds(spec.rotate).some((k) => KEY_KINDS.includes(k));
 const MAX_WAKE_MS = 3_600_000;
 
 const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({ type, status: ok ? 'True' : 'False', reason, message });
@@ -193,13 +209,16 @@ export class RotationScheduleReconciler {
     const ca = spec.rotate.includes('ca') ? status.ca : undefined;
     if (ca && ca.stage !== 'ReissueLeaves' && ca.stage !== 'VerifyLeaves') return this.caStage(rs, spec, status, now, emergency, timeoutMs);
 
-    for (const target of inFlight(status)) status = await this.advanceTarget(rs, spec, status, target, now, timeoutMs);
+    const keys = isKeyRotation(spec);
+    for (const target of inFlight(status)) {
+      status = keys ? await this.advanceKeyTarget(rs, spec, status, target, now, timeoutMs) : await this.advanceTarget(rs, spec, status, target, now, timeoutMs);
+    }
 
     const begins = targetsToBegin(status, strategy.maxInFlight ?? 5, now);
     if (begins.length > 0) {
       const triggers: TargetProgress[] = [];
       for (const target of begins) {
-        const begun = await this.begin(rs, status, target, now);
+        const begun = keys ? await this.beginKeys(spec, status, target, now) : await this.begin(rs, status, target, now);
         status = begun.status;
         if (begun.trigger) triggers.push(begun.trigger);
       }
@@ -207,12 +226,16 @@ export class RotationScheduleReconciler {
       // revision recorded, never Pending again (which would back up the new revision).
       await this.persist(rs, spec, written, status);
       for (const target of triggers) {
+        if (keys) {
+          await this.requestKeyRotation(spec, status, target);
+          continue;
+        }
         await this.o.leaves.triggerIssuance(target.namespace, target.name, target.previousRevision ?? '',
           `re-issuance triggered by RotationSchedule ${rs.metadata.name} (rotation ${status.rotationId})`);
       }
     }
 
-    const rotated = spec.rotate.filter((k) => SUPPORTED.includes(k));
+    const rotated = rotatedKinds(spec.rotate);
     switch (stepOutcome(status)) {
       case 'running': {
         status = { ...status, phase: stepPhase(status) };
@@ -245,7 +268,7 @@ export class RotationScheduleReconciler {
           await this.o.ca.switchIssuer(this.caIssuer(rs, spec), ca.previousSecretName);
           status = { ...status, ca: { ...ca, message: `rolled back: the issuer signs with ${ca.previousSecretName} again; both roots stay in the bundles` } };
         }
-        status = strategy.autoRollback ? await this.rollback(rs, status, now) : status;
+        status = strategy.autoRollback ? (keys ? await this.rollbackKeys(rs, spec, status, now) : await this.rollback(rs, status, now)) : status;
         const failed = (status.targets ?? []).filter((t) => t.phase === 'Failed' || t.phase === 'RolledBack');
         const outcome = strategy.autoRollback ? 'RolledBack' : 'Failed';
         const message = `${outcome === 'RolledBack' ? 'rolled back' : 'failed'}: ${failed.map((t) => `${t.name}: ${t.message ?? 'verification failed'}`).join('; ')}`;
@@ -319,6 +342,163 @@ export class RotationScheduleReconciler {
       return updateTarget(status, target.name, { phase: 'Succeeded', message: `serves ${target.newRevision} on ${result.endpoints} endpoints; chains to the trust bundle; meets the TLS policy` }, now);
     }
     if (timedOut) return this.fail(status, target, Reasons.VerificationFailed, `not verified within ${timeout}: ${result.problems.join('; ')}`, now);
+    return status;
+  }
+
+  // --- key rotation: the KEK once per KeyPolicy (keyEncryptionKeys), a fresh DEK per target (dataKeys)
+
+  private policyOf(namespace: string, name: string): { namespace: string; name: string } | undefined {
+    const es = this.o.caches.encryptedServices.get(namespace, name);
+    return es ? { namespace: keyPolicyNamespaceOf(es), name: es.spec.keyPolicyRef.name } : undefined;
+  }
+
+  /** Whether the target holds a data key to rotate (only services with envelope secrets have one). */
+  private hasDataKey(namespace: string, name: string): boolean {
+    return (this.o.caches.encryptedServices.get(namespace, name)?.spec.secrets?.envelope ?? []).length > 0;
+  }
+
+  /**
+   * Pending -> Rotating: record what is active before the rotation — the KEK (keyEncryptionKeys),
+   * else the data key id. A policy shared by several targets rotates once: a target whose policy
+   * another target already began keeps that one's record (the KEK active now may already be the
+   * new one). The caller persists, then asks.
+   */
+  private async beginKeys(spec: RotationScheduleSpec, status: RotationScheduleStatus, target: TargetProgress, now: number) {
+    const policy = this.policyOf(target.namespace, target.name);
+    if (!policy) return { status: this.fail(status, target, 'TargetNotReady', 'EncryptedService no longer exists', now) };
+    let previous: string | undefined;
+    let what: string;
+    if (spec.rotate.includes('keyEncryptionKeys')) {
+      const sibling = (status.targets ?? []).find((t) => t.previousRevision && t.name !== target.name && samePolicy(this.policyOf(t.namespace, t.name), policy));
+      previous = sibling?.previousRevision ?? (await this.o.keys.keySets(policy.namespace, policy.name))?.sets.kek.keys.find((k) => k.state === 'active')?.kid;
+      if (!previous) return { status: this.fail(status, target, 'TargetNotReady', `KeyPolicy ${policy.namespace}/${policy.name} has no keys yet`, now) };
+      what = `KeyPolicy ${policy.namespace}/${policy.name} to rotate its KEK (from ${previous})`;
+    } else if (this.hasDataKey(target.namespace, target.name)) {
+      const store = await this.o.keys.secret(target.namespace, envelopeStoreName(target.name));
+      previous = store?.metadata?.annotations?.[ANNOTATION_DATA_KEY_ID];
+      if (!previous) return { status: this.fail(status, target, 'TargetNotReady', `has no data key yet (envelope store ${envelopeStoreName(target.name)})`, now) };
+      what = `a new data key (replacing ${previous})`;
+    } else {
+      return { status: updateTarget(status, target.name, { phase: 'Succeeded', message: 'no envelope secrets: no data key to rotate' }, now) };
+    }
+    const next = updateTarget(status, target.name, { phase: 'Rotating', previousRevision: previous, message: `waiting for ${what}` }, now);
+    return { status: next, trigger: { ...target, previousRevision: previous } };
+  }
+
+  /** Idempotent: the values derive from the rotation id, and the KeyPolicy and service act once per value. */
+  private async requestKeyRotation(spec: RotationScheduleSpec, status: RotationScheduleStatus, target: TargetProgress, what: { kek: boolean; dek: boolean } = { kek: true, dek: true }): Promise<void> {
+    const value = keyRotationValue(status.rotationId ?? '');
+    const policy = this.policyOf(target.namespace, target.name);
+    if (what.kek && policy && spec.rotate.includes('keyEncryptionKeys')) await this.o.keys.requestKekRotation(policy.namespace, policy.name, value);
+    if (what.dek && spec.rotate.includes('dataKeys') && this.hasDataKey(target.namespace, target.name)) {
+      await this.o.keys.requestDataKeyRotation(target.namespace, target.name, value);
+    }
+  }
+
+  private async advanceKeyTarget(
+    rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus, target: TargetProgress, now: number, timeoutMs: number,
+  ): Promise<RotationScheduleStatus> {
+    const since = target.updatedAt ? Date.parse(target.updatedAt) : now;
+    const timedOut = now - since > timeoutMs;
+    const timeout = spec.strategy?.verification?.timeout ?? '5m';
+    const value = keyRotationValue(status.rotationId ?? '');
+    const ref = this.policyOf(target.namespace, target.name);
+    const es = this.o.caches.encryptedServices.get(target.namespace, target.name);
+    if (!ref || !es) return this.fail(status, target, 'TargetNotReady', 'EncryptedService no longer exists', now);
+    const kek = spec.rotate.includes('keyEncryptionKeys');
+    const dek = spec.rotate.includes('dataKeys') && this.hasDataKey(target.namespace, target.name);
+    const keys = await this.o.keys.keySets(ref.namespace, ref.name);
+    const active = keys?.sets.kek.keys.find((k) => k.state === 'active')?.kid;
+    const store = dek || (es.spec.secrets?.envelope ?? []).length > 0 ? await this.o.keys.secret(target.namespace, envelopeStoreName(target.name)) : undefined;
+    const dataKeyId = store?.metadata?.annotations?.[ANNOTATION_DATA_KEY_ID];
+    if (target.phase === 'Rotating') {
+      const waiting: string[] = [];
+      let kekRotated = true;
+      if (kek) {
+        const policy = this.o.caches.keyPolicies.get(ref.namespace, ref.name);
+        const rewrapping = policy?.status?.conditions?.find((c) => c.type === 'Rotating');
+        kekRotated = active !== undefined && active !== target.previousRevision;
+        // Rotating=False in the same status write as the new activeKid: every data key is re-wrapped.
+        if (!kekRotated) waiting.push(`KeyPolicy ${ref.namespace}/${ref.name} did not rotate its KEK`);
+        else if (policy?.status?.activeKid !== active || rewrapping?.status !== 'False') {
+          waiting.push(`data keys not re-wrapped under ${active}: ${rewrapping?.message ?? 'KeyPolicy status not updated'}`);
+        }
+      }
+      const dekRotated = !dek || store?.metadata?.annotations?.[ANNOTATION_DATA_KEY_ROTATED_FOR] === value;
+      if (!dekRotated) {
+        const secrets = es.status?.conditions?.find((c) => c.type === 'SecretsReady');
+        waiting.push(`data key of ${target.name} not replaced${secrets?.status === 'False' ? `: ${secrets.message ?? secrets.reason ?? ''}` : ''}`);
+      }
+      if (waiting.length === 0) {
+        const newRevision = kek ? active : dataKeyId;
+        const done = [...(kek ? [`KEK rotated to ${active}; every data key re-wrapped`] : []), ...(dek ? [`data key replaced by ${dataKeyId}`] : [])];
+        return updateTarget(status, target.name, { phase: 'Verifying', ...(newRevision ? { newRevision } : {}), message: `${done.join('; ')}; verifying` }, now);
+      }
+      if (timedOut) return this.fail(status, target, 'KeyRotationTimeout', `not rotated within ${timeout}: ${waiting.join('; ')}`, now);
+      // Asking again is safe (same values): covers a crash between persisting and asking.
+      await this.requestKeyRotation(spec, status, target, { kek: !kekRotated, dek: !dekRotated });
+      return status;
+    }
+    // Verifying
+    if (spec.strategy?.verification?.decrypt === false) {
+      return updateTarget(status, target.name, { phase: 'Succeeded', message: `rotated to ${target.newRevision}; decrypt verification disabled` }, now);
+    }
+    const problems: string[] = [];
+    if (!keys || !active) problems.push(`key Secret of KeyPolicy ${ref.namespace}/${ref.name} is gone`);
+    else {
+      problems.push(...await verifyServiceKeys({
+        sets: keys.sets, expectedKid: kek ? target.newRevision ?? '' : active, namespace: target.namespace, name: target.name,
+        ...(store ? { store } : {}), sealed: es.spec.secrets?.sealed ?? [],
+      }));
+      if (dek) {
+        const appSecrets = new Map<string, V1Secret | undefined>();
+        for (const declared of es.spec.secrets?.envelope ?? []) appSecrets.set(declared.name, await this.o.keys.secret(target.namespace, declared.name));
+        problems.push(...await verifyDataKey({ sets: keys.sets, namespace: target.namespace, name: target.name, store, value, appSecrets }));
+      }
+    }
+    if (problems.length === 0) {
+      const checked = [
+        ...(kek ? [`data under ${target.newRevision} and under the previous keys opens; a probe under the new keys opens`] : []),
+        ...(dek ? [`every envelope is under data key ${dataKeyId} and matches its Secret`] : []),
+      ];
+      return updateTarget(status, target.name, { phase: 'Succeeded', message: checked.join('; ') }, now);
+    }
+    if (timedOut) return this.fail(status, target, Reasons.VerificationFailed, `not verified within ${timeout}: ${problems.join('; ')}`, now);
+    this.log.debug('key verification pending', { namespace: rs.metadata.namespace, name: rs.metadata.name, target: target.name, problems: problems.length });
+    return status;
+  }
+
+  /**
+   * Key rollback for every failed target: the KEK active before the rotation becomes active again
+   * on its policy (every service on that policy follows: the KEK is the policy's; data keys are
+   * re-wrapped under it in the background), and its own data key rotation is undone (or, not made
+   * yet, cancelled). Nothing is deleted, so whatever was made under the new keys meanwhile still
+   * opens. Targets that verified keep their new data key.
+   */
+  private async rollbackKeys(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus, now: number): Promise<RotationScheduleStatus> {
+    const done = new Set<string>();
+    const value = keyRotationValue(status.rotationId ?? '');
+    for (const target of failedTargets(status)) {
+      const policy = this.policyOf(target.namespace, target.name);
+      const previous = target.previousRevision;
+      const what: string[] = [];
+      if (policy && previous && spec.rotate.includes('keyEncryptionKeys')) {
+        const key = `${policy.namespace}/${policy.name}`;
+        if (!done.has(key)) {
+          await this.o.keys.requestReactivation(policy.namespace, policy.name, reactivationValue(previous, status.rotationId ?? ''));
+          done.add(key);
+          this.event(rs, 'Warning', Reasons.RolledBack, `KeyPolicy ${key}: KEK ${previous} made active again`);
+        }
+        what.push(`KEK ${previous} of KeyPolicy ${key} made active again; data keys re-wrap under it`);
+      }
+      if (previous && spec.rotate.includes('dataKeys') && this.hasDataKey(target.namespace, target.name)) {
+        await this.o.keys.requestDataKeyRestore(target.namespace, target.name, value);
+        this.event(rs, 'Warning', Reasons.RolledBack, `${target.namespace}/${target.name}: data key rotation undone`);
+        what.push('data key rotation undone (the previous data key is restored, or the rotation not made)');
+      }
+      const message = `${target.message ?? 'failed'}; ${what.length ? what.join('; ') : 'nothing was rotated for it'}`;
+      status = updateTarget(status, target.name, { phase: 'RolledBack', message: message.slice(0, 1024) }, now);
+    }
     return status;
   }
 
@@ -452,7 +632,7 @@ export class RotationScheduleReconciler {
         // Nothing was re-issued: both roots stay published and the issuer still signs with the old CA.
         const message = `workloads do not trust the new root within ${spec.strategy?.verification?.timeout}: ${problems.join('; ')}`.slice(0, 4096);
         const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'stopped before any leaf was re-issued; both roots stay published' }, failure: { reason: Reasons.VerificationFailed, target: `${rs.metadata.namespace}/${(status.targets ?? [])[0]?.name ?? ''}`, message } };
-        return { status: this.finish(rs, failed, spec.strategy?.autoRollback ? 'RolledBack' : 'Failed', message, spec.rotate.filter((k) => SUPPORTED.includes(k)), now), requeueAfter: 0 };
+        return { status: this.finish(rs, failed, spec.strategy?.autoRollback ? 'RolledBack' : 'Failed', message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
       }
       case 'Overlap': {
         const ends = ca.overlapEndsAt ? Date.parse(ca.overlapEndsAt) : now;
@@ -483,7 +663,7 @@ export class RotationScheduleReconciler {
       }
       default: {
         const message = `CA rotated to root ${ca.newRootSerial}; ${(status.targets ?? []).length} targets re-issued and verified; old root ${ca.oldRootSerial} dropped`;
-        return { status: this.finish(rs, { ...status, ca: { ...ca, stage: 'Done' } }, 'Completed', message, spec.rotate.filter((k) => SUPPORTED.includes(k)), now), requeueAfter: 0 };
+        return { status: this.finish(rs, { ...status, ca: { ...ca, stage: 'Done' } }, 'Completed', message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
       }
     }
   }
@@ -526,7 +706,8 @@ export class RotationScheduleReconciler {
   // --- status
 
   private conditions(spec: RotationScheduleSpec, status: RotationScheduleStatus, configError: string | undefined): ConditionInput[] {
-    const unsupported = spec.rotate.filter((k) => !SUPPORTED.includes(k));
+    const rotated = rotatedKinds(spec.rotate);
+    const unsupported = spec.rotate.filter((k) => !rotated.includes(k));
     const rotating = inRotation(status);
     const paused = status.phase === 'Paused';
     const failure = status.phase === 'RolledBack' || status.phase === 'Failed' ? status.failure : undefined;
@@ -541,7 +722,12 @@ export class RotationScheduleReconciler {
     const problems: string[] = [];
     if (configError) problems.push(configError);
     if (status.lastError) problems.push(`last reconcile failed: ${status.lastError}`);
-    if (unsupported.length) problems.push(`rotate: ${unsupported.join(', ')} not supported by this operator version (only ${SUPPORTED.join(', ')} rotate)`);
+    if (unsupported.length) {
+      const why = unsupported.every((k) => KEY_KINDS.includes(k))
+        ? 'keys rotate in a RotationSchedule of their own, not together with certificates or ca'
+        : `not supported by this operator version (only certificates, ca and keyEncryptionKeys rotate)`;
+      problems.push(`rotate: ${unsupported.join(', ')}: ${why}`);
+    }
     const ready = configError
       ? cond(C.Ready, false, 'InvalidSchedule', configError)
       : failure ? cond(C.Ready, false, failureReason, failureMessage)
@@ -575,6 +761,10 @@ export class RotationScheduleReconciler {
   private event(rs: RotationSchedule, type: EventType, reason: string, message: string): void {
     this.o.events.record({ ...rs, apiVersion: API_VERSION, kind: ROTATION_SCHEDULE.kind } as KubernetesObject, type, reason, message);
   }
+}
+
+function samePolicy(a: { namespace: string; name: string } | undefined, b: { namespace: string; name: string }): boolean {
+  return a !== undefined && a.namespace === b.namespace && a.name === b.name;
 }
 
 function idlePhase(status: RotationScheduleStatus): RotationScheduleStatus['phase'] {
