@@ -10,7 +10,7 @@ import type { KubernetesObject, V1ConfigMap, V1NetworkPolicy, V1PersistentVolume
 import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
 import type { Operator } from '../operator/app.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, condition, exists, installCrds, readService, waitForCondition } from './harness/lockstep.js';
+import { applyAsUser, deleteNamespaceAndFinalize, condition, exists, installCrds, readService, waitForCondition } from './harness/lockstep.js';
 import { loadObjects, yamlFiles } from './harness/manifests.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { userAgent } from '../operator/app.js';
@@ -61,11 +61,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await deleteTestNamespace(c, ns);
-  // The operator finalizes what is left before it stops.
-  await eventually('test EncryptedServices finalized', async () =>
-    ((await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices' })) as { items: unknown[] }).items.length === 0 ? true : undefined,
-  60_000).catch(() => undefined);
+  await deleteNamespaceAndFinalize(c, ns);
   await operator?.stop();
 });
 

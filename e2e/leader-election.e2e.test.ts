@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, installCrds, waitForCondition } from './harness/lockstep.js';
-import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
+import { applyAsUser, deleteNamespaceAndFinalize, installCrds, waitForCondition } from './harness/lockstep.js';
+import { createTestNamespace } from './harness/namespace.js';
 import { externalOperator, startChild, startInProcess, type ChildOperator } from './harness/operator.js';
 
 const c = clients();
@@ -39,10 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Let an operator finalize what the test created before the namespace goes.
   const cleaner = startInProcess(c.kc);
-  await deleteTestNamespace(c, ns);
-  await eventually('EncryptedServices finalized', async () =>
-    ((await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices' })) as { items: unknown[] }).items.length === 0 ? true : undefined,
-  60_000).catch(() => undefined);
+  await deleteNamespaceAndFinalize(c, ns);
   await cleaner.stop();
   await Promise.all(replicas.map((r) => r.kill()));
 });

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, exists, installCrds, waitForCondition } from './harness/lockstep.js';
+import { applyAsUser, deleteNamespaceAndFinalize, exists, installCrds, waitForCondition } from './harness/lockstep.js';
 import { repoRoot } from './harness/manifests.js';
-import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
+import { createTestNamespace } from './harness/namespace.js';
 import { startInProcess, type RunningOperator } from './harness/operator.js';
 
 const c = clients();
@@ -56,10 +56,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await deleteTestNamespace(c, ns);
-  await eventually('test objects finalized', async () =>
-    ((await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices' })) as { items: unknown[] }).items.length === 0 ? true : undefined,
-  60_000).catch(() => undefined);
+  await deleteNamespaceAndFinalize(c, ns);
   await operator?.stop();
 });
 

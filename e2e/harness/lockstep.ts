@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Condition, EncryptedService } from '../../operator/api/v1alpha1/index.js';
 import { eventually, type Clients } from './cluster.js';
+import { deleteTestNamespace } from './namespace.js';
 import { repoRoot } from './manifests.js';
 
 /** Installs (or updates) the CRDs from crds/ and waits until they are Established. */
@@ -46,4 +47,17 @@ export async function exists(c: Clients, ref: KubernetesObject): Promise<boolean
     if ((err as { code?: number }).code === 404) return false;
     throw err;
   }
+}
+
+/**
+ * Deletes a test namespace and waits (up to a minute) until a running operator has finalized its
+ * EncryptedServices: stopping the operator earlier would leave their finalizers, and the
+ * namespace, behind for good.
+ */
+export async function deleteNamespaceAndFinalize(c: Clients, namespace: string): Promise<void> {
+  await deleteTestNamespace(c, namespace);
+  await eventually(`EncryptedServices in ${namespace} finalized`, async () => {
+    const list = await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace, plural: 'encryptedservices' });
+    return (list as { items: unknown[] }).items.length === 0 ? true : undefined;
+  }, 60_000).catch(() => undefined);
 }
