@@ -17,7 +17,7 @@ import { openSealed, sealValue } from '../operator/crypto/seal.js';
 import { readEnvelopeStore } from '../operator/encryptedservice/envelope-store.js';
 import { keySetsFromSecret } from '../operator/keypolicy/key-ring.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, condition, installCrds, waitForCondition } from './harness/lockstep.js';
+import { applyAsUser, condition, installCrds, waitForCondition, readSchedule as readScheduleIn, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startInProcess, type RunningOperator } from './harness/operator.js';
 
@@ -32,20 +32,10 @@ const values = new Map<string, { token: string; sealed: string }>();
 const readSecret = (name: string) => c.core.readNamespacedSecret({ namespace: ns, name });
 const decoded = (s: V1Secret, key: string) => Buffer.from(s.data?.[key] ?? '', 'base64').toString('utf8');
 const readPolicy = async () => (await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'keypolicies', namespace: ns, name: POLICY })) as KeyPolicy;
-const readSchedule = async (name: string) => (await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'rotationschedules', namespace: ns, name })) as RotationSchedule;
+const readSchedule = (name: string) => readScheduleIn(c, ns, name);
 
-async function waitSchedule(name: string, what: string, check: (rs: RotationSchedule) => boolean, timeoutMs = 120_000): Promise<RotationSchedule> {
-  let last: RotationSchedule | undefined;
-  try {
-    return await eventually(`RotationSchedule ${name}: ${what}`, async () => {
-      last = await readSchedule(name);
-      return check(last) ? last : undefined;
-    }, timeoutMs, 250);
-  } catch (err) {
-    console.log(`RotationSchedule ${name} status when giving up: ${JSON.stringify(last?.status, null, 1)}`);
-    throw err;
-  }
-}
+const waitSchedule = (name: string, what: string, check: (rs: RotationSchedule) => boolean, timeoutMs = 120_000) =>
+  waitForSchedule(c, ns, name, what, check, timeoutMs);
 
 function schedule(name: string, spec: Partial<RotationScheduleSpec>, rotateNow: string): KubernetesObject {
   return {

@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, RotationSchedule, RotationScheduleSpec } from '../operator/api/v1alpha1/index.js';
 import type { Operator } from '../operator/app.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, installCrds } from './harness/lockstep.js';
+import { applyAsUser, installCrds, readSchedule as readScheduleIn, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startChild, startInProcess, type ChildOperator, type RunningOperator } from './harness/operator.js';
 import { HandshakeClient, TlsWorkload, readMaterial, serialOfPem, workloadAddress, type WorkloadOptions } from './harness/tls-workload.js';
@@ -45,22 +45,10 @@ function schedule(name: string, spec: Partial<RotationScheduleSpec>, annotations
   } as RotationSchedule;
 }
 
-async function readSchedule(name: string): Promise<RotationSchedule> {
-  return (await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'rotationschedules', name })) as RotationSchedule;
-}
+const readSchedule = (name: string) => readScheduleIn(c, ns, name);
 
-async function waitSchedule(name: string, what: string, check: (rs: RotationSchedule) => boolean, timeoutMs = 90_000): Promise<RotationSchedule> {
-  let last: RotationSchedule | undefined;
-  try {
-    return await eventually(`RotationSchedule ${name}: ${what}`, async () => {
-      last = await readSchedule(name);
-      return check(last) ? last : undefined;
-    }, timeoutMs, 250);
-  } catch (err) {
-    console.log(`RotationSchedule ${name} status when giving up: ${JSON.stringify(last?.status, null, 1)}`);
-    throw err;
-  }
-}
+const waitSchedule = (name: string, what: string, check: (rs: RotationSchedule) => boolean, timeoutMs = 90_000) =>
+  waitForSchedule(c, ns, name, what, check, timeoutMs);
 
 async function annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
   await c.custom.patchNamespacedCustomObject(

@@ -1,7 +1,7 @@
 // Helpers for tests of Lockstep's own resources on the cluster.
 import { execFileSync } from 'node:child_process';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Condition, EncryptedService } from '../../operator/api/v1alpha1/index.js';
+import type { Condition, EncryptedService, RotationSchedule } from '../../operator/api/v1alpha1/index.js';
 import { eventually, type Clients } from './cluster.js';
 import { deleteTestNamespace } from './namespace.js';
 import { repoRoot } from './manifests.js';
@@ -60,4 +60,24 @@ export async function deleteNamespaceAndFinalize(c: Clients, namespace: string):
     const list = await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace, plural: 'encryptedservices' });
     return (list as { items: unknown[] }).items.length === 0 ? true : undefined;
   }, 60_000).catch(() => undefined);
+}
+
+export async function readSchedule(c: Clients, namespace: string, name: string): Promise<RotationSchedule> {
+  return (await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'rotationschedules', namespace, name })) as RotationSchedule;
+}
+
+/** Waits until `check` holds for the schedule; on timeout prints its last status (the state machine's story). */
+export async function waitForSchedule(
+  c: Clients, namespace: string, name: string, what: string, check: (rs: RotationSchedule) => boolean, timeoutMs: number,
+): Promise<RotationSchedule> {
+  let last: RotationSchedule | undefined;
+  try {
+    return await eventually(`RotationSchedule ${name}: ${what}`, async () => {
+      last = await readSchedule(c, namespace, name);
+      return check(last) ? last : undefined;
+    }, timeoutMs, 250);
+  } catch (err) {
+    console.log(`RotationSchedule ${name} status when giving up: ${JSON.stringify(last?.status, null, 1)}`);
+    throw err;
+  }
 }
