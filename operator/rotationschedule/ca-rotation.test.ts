@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { withoutRetired } from '../encryptedservice/trust-bundle.js';
 import { bundleHas, fingerprint, issuedBy } from './ca-rotation.js';
+import { TEST_LEAF } from './test-certificates.js';
 
 // Public test certificates only (made once with openssl; their keys were discarded): two
 // self-signed roots A and B, and a leaf signed by A.
@@ -29,16 +30,7 @@ MEUCIQD8OzRUY/Ca2nRkz9C0gcS6VoCIngfuGXW81UNB6W4etQIgPnUWs424Nf48
 E3jTqX6Dez4aGY7fypJ89QuUHGZabHc=
 -----END CERTIFICATE-----
 `;
-const LEAF_A = `-----BEGIN CERTIFICATE-----
-MIIBITCByAIUCDgawPAty7AOTmLPvBhtpYym+R0wCgYIKoZIzj0EAwIwFjEUMBIG
-A1UEAwwLdGVzdCByb290IEEwIBcNMjYxMTI4MDE1ODE5WhgPMjEyNjExMDQwMTU4
-MTlaMA8xDTALBgNVBAMMBGxlYWYwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARe
-flAT7Oy1W1c1Ft9bRKXA0e9TouTgOUnghXwPZDGtd/gPBSgx+EzHNaiSRXdQXQdG
-Tigqehf8+7KirSGveljEMAoGCCqGSM49BAMCA0gAMEUCIQC/xj5eeSAdWnEmkxz7
-zt1vugn5MyrXcMdFHRLVZ/IyrgIgcuKAnJaPC/W0E523w00IKkANEdm+EWddI0bQ
-XFt4VRw=
------END CERTIFICATE-----
-`;
+const LEAF_A = TEST_LEAF;
 
 const bundle = (...pems: string[]) => ({ data: { 'ca.crt': pems.join('') } });
 

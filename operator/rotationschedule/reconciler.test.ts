@@ -14,19 +14,11 @@ import type { CaRotation } from './ca-rotation.js';
 import type { LeafCertificates } from './leaf-certificates.js';
 import { RotationScheduleReconciler, rotatedKinds, type EndpointVerifier } from './reconciler.js';
 import type { WorkloadRestarter } from './workload-restart.js';
+import { TEST_LEAF } from './test-certificates.js';
 
 // The reconciler against an in-memory world: what it writes, in which order, and what it
 // touches. Public test certificates only (keys discarded): two leaves with different serials.
-const OLD = `-----BEGIN CERTIFICATE-----
-MIIBITCByAIUCDgawPAty7AOTmLPvBhtpYym+R0wCgYIKoZIzj0EAwIwFjEUMBIG
-A1UEAwwLdGVzdCByb290IEEwIBcNMjYxMTI4MDE1ODE5WhgPMjEyNjExMDQwMTU4
-MTlaMA8xDTALBgNVBAMMBGxlYWYwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARe
-flAT7Oy1W1c1Ft9bRKXA0e9TouTgOUnghXwPZDGtd/gPBSgx+EzHNaiSRXdQXQdG
-Tigqehf8+7KirSGveljEMAoGCCqGSM49BAMCA0gAMEUCIQC/xj5eeSAdWnEmkxz7
-zt1vugn5MyrXcMdFHRLVZ/IyrgIgcuKAnJaPC/W0E523w00IKkANEdm+EWddI0bQ
-XFt4VRw=
------END CERTIFICATE-----
-`;
+const OLD = TEST_LEAF;
 const NEW = `-----BEGIN CERTIFICATE-----
 MIIBIjCByQIUCDgawPAty7AOTmLPvBhtpYym+R4wCgYIKoZIzj0EAwIwFjEUMBIG
 A1UEAwwLdGVzdCByb290IEEwIBcNMjYxMTI4MDIxNjE2WhgPMjEyNjExMDQwMjE2
