@@ -36,6 +36,7 @@ jest_run "unit tests" "$out/unit.json" test:unit
 gate "manifests are up to date" bash scripts/check-manifests.sh
 gate "imports are up to date" bash scripts/gen-imports.sh --check
 gate "kind path lint" bash scripts/lint-kind.sh
+gate "control-plane build, cold path (stand-in go)" bash e2e/controlplane/build.test.sh
 
 started_cluster=
 if [ -z "${KUBECONFIG:-}" ] && [ "${SKIP_E2E:-}" != 1 ]; then

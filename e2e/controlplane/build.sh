@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from Go modules into a cache outside the clone,
 # keyed by component and version, so every clone on this machine reuses them.
-# Usage: build.sh [component...]   (default: all; prints the bin directory of each)
+# Usage: build.sh [component...]   (default: the control plane; prints the bin directory of each)
+# Components: etcd kube-apiserver kube-controller-manager cert-manager (control plane),
+#             kube-scheduler kubelet (the node, e2e/node/)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -29,11 +31,13 @@ build() {
   log "building $out $version (first build on this machine takes several minutes)"
   local start=$SECONDS
   # go build is silent for minutes on a cold cache: show it is alive.
-  (while sleep 30; do log "still building $out ($((SECONDS - start))s)"; done) &
+  (while sleep "${LOCKSTEP_BUILD_TICK:-30}"; do log "still building $out ($((SECONDS - start))s)"; done) &
   local ticker=$!
   local rc=0
   (cd "$here/$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/$out.tmp" "$pkg") || rc=$?
-  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null
+  # A killed job's wait returns 143: under set -e that alone would end the script here.
+  kill "$ticker" 2>/dev/null || true
+  wait "$ticker" 2>/dev/null || true
   [ $rc -eq 0 ] || { log "building $out failed (exit $rc)"; return $rc; }
   mv "$dest/$out.tmp" "$dest/$out"
   log "built $out in $((SECONDS - start))s"
@@ -52,6 +56,8 @@ component() {
             "-X go.etcd.io/etcd/api/v3/version.GitSHA=lockstep" ;;
     kube-apiserver) build kube "$KUBE_VERSION" kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)" ;;
     kube-controller-manager) build kube "$KUBE_VERSION" kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
+    kube-scheduler) build kube "$KUBE_VERSION" kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$(kube_ldflags)" ;;
+    kubelet) build kube "$KUBE_VERSION" kube kubelet k8s.io/kubernetes/cmd/kubelet "$(kube_ldflags)" ;;
     cert-manager) build cert-manager "$CERT_MANAGER_VERSION" certmanager cert-manager-controller . ;;
     *) echo "unknown component: $1" >&2; exit 2 ;;
   esac
@@ -60,7 +66,7 @@ component() {
 bindir() {
   case $1 in
     etcd) echo "$cache/etcd-$ETCD_VERSION" ;;
-    kube-apiserver|kube-controller-manager) echo "$cache/kube-$KUBE_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet) echo "$cache/kube-$KUBE_VERSION" ;;
     cert-manager) echo "$cache/cert-manager-$CERT_MANAGER_VERSION" ;;
   esac
 }
