@@ -153,3 +153,11 @@ describe('PodDisruptionBudget and metrics Service', () => {
     expect(portNumber(operatorContainer(d), port?.targetPort)).toBe(8080);
   });
 });
+
+describe('the probe source the operator admits by default', () => {
+  it('is the Deployment\'s own pod selector, so an installed operator can verify what it manages', async () => {
+    const { OPERATOR_POD_LABELS } = await import('../operator/config.js');
+    const { SELECTOR_LABELS } = await import('./install-names.js');
+    expect(OPERATOR_POD_LABELS).toEqual(SELECTOR_LABELS);
+  });
+});

@@ -111,6 +111,7 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const reconciler = new EncryptedServiceReconciler({
     caches, applier, reader, creator, events, metrics, logger, secrets,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
+    ...(config.probeSource ? { probeSource: config.probeSource } : {}),
   });
 
   manager = new Manager({

@@ -1,10 +1,17 @@
 // The operator's settings, from the environment (the Deployment in manifests/ sets them).
 import { hostname } from 'node:os';
 import type { IssuerRef } from './api/v1alpha1/index.js';
+import type { ProbeSource } from './encryptedservice/network-policy.js';
 import { parseIssuerSetting } from './encryptedservice/policy.js';
 import { parseLogLevel, type LogLevel } from './runtime/logger.js';
 
 export const OPERATOR_VERSION = '0.1.0';
+
+/** The labels of the operator's pods in manifests/ (its Deployment's selector). */
+export const OPERATOR_POD_LABELS: Readonly<Record<string, string>> = {
+  'app.kubernetes.io/name': 'lockstep-operator',
+  'app.kubernetes.io/instance': 'lockstep',
+};
 
 export interface OperatorConfig {
   /** Unique per replica: the pod name in a cluster. */
@@ -15,6 +22,9 @@ export interface OperatorConfig {
   healthHost: string | undefined;
   defaultIssuer: IssuerRef | undefined;
   logLevel: LogLevel;
+  /** Admitted by every generated NetworkPolicy on the TLS ports, so verification can connect;
+   * undefined when LOCKSTEP_PROBE_POD_LABELS is `off`. */
+  probeSource?: ProbeSource;
   /** cert-manager's --cluster-resource-namespace, where managed CA roots live; `cert-manager` when unset. */
   clusterResourceNamespace?: string;
 }
@@ -26,6 +36,20 @@ function parseAddress(value: string | undefined): { host?: string; port?: number
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`LOCKSTEP_METRICS_ADDR: not a [host]:port: ${value}`);
   const host = value.slice(0, Math.max(i, 0));
   return host ? { host, port } : { port };
+}
+
+// "k=v,k2=v2"; `off` turns the probe rule off (for an operator that never runs as a pod).
+function parseProbeSource(namespace: string, value: string | undefined): ProbeSource | undefined {
+  if (value === 'off') return undefined;
+  if (value === undefined || value.trim() === '') return { namespace, podLabels: { ...OPERATOR_POD_LABELS } };
+  const podLabels: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    const i = pair.indexOf('=');
+    const key = pair.slice(0, i).trim();
+    if (i <= 0 || key === '') throw new Error(`LOCKSTEP_PROBE_POD_LABELS: not key=value[,key=value] or off: ${value}`);
+    podLabels[key] = pair.slice(i + 1).trim();
+  }
+  return { namespace, podLabels };
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
@@ -40,6 +64,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     healthHost: address.host,
     defaultIssuer: parseIssuerSetting(env.LOCKSTEP_DEFAULT_ISSUER),
     logLevel: parseLogLevel(env.LOCKSTEP_LOG_LEVEL),
+    ...optional('probeSource', parseProbeSource(namespace, env.LOCKSTEP_PROBE_POD_LABELS)),
     ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

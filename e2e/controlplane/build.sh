@@ -3,7 +3,7 @@
 # keyed by component and version, so every clone on this machine reuses them.
 # Usage: build.sh [component...]   (default: the control plane; prints the bin directory of each)
 # Components: etcd kube-apiserver kube-controller-manager cert-manager (control plane),
-#             kube-scheduler kubelet (the node, e2e/node/)
+#             kube-scheduler kubelet kube-network-policies (the node, e2e/node/)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -43,6 +43,32 @@ build() {
   log "built $out in $((SECONDS - start))s"
 }
 
+# The NetworkPolicy enforcer is built from a private, patched copy of its module source (see
+# e2e/node/enforcer/): the cache key includes a hash of the patch, so changing it rebuilds.
+enforcer_key() { cat "$here/../node/enforcer/"* | sha256sum | cut -c1-12; }
+build_enforcer() {
+  local version=$KUBE_NETWORK_POLICIES_VERSION
+  local dest; dest="$cache/kube-network-policies-$version-$(enforcer_key)"
+  [ -x "$dest/kube-network-policies" ] && return 0
+  log "fetching sigs.k8s.io/kube-network-policies $version"
+  local src
+  src=$(cd "$here/../node/enforcer" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kube-network-policies@$version" \
+    | awk -F'"' '$2 == "Dir" {print $4}')
+  [ -d "$src" ] || { log "module download failed"; return 1; }
+  local work; work=$(mktemp -d)
+  cp -r "$src/." "$work/"; chmod -R u+w "$work"
+  python3 "$here/../node/enforcer/patch.py" "$work" >&2
+  cp "$here/../node/enforcer/nfqueue_target.go" "$work/pkg/networkpolicy/"
+  mkdir -p "$dest"
+  log "building kube-network-policies $version (patched)"
+  local start=$SECONDS rc=0
+  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$dest/kube-network-policies.tmp" ./cmd) || rc=$?
+  rm -rf "$work"
+  [ $rc -eq 0 ] || { log "building kube-network-policies failed (exit $rc)"; return $rc; }
+  mv "$dest/kube-network-policies.tmp" "$dest/kube-network-policies"
+  log "built kube-network-policies in $((SECONDS - start))s"
+}
+
 kube_ldflags() {
   local v=${KUBE_VERSION#v} major minor
   major=${v%%.*}; minor=${v#*.}; minor=${minor%%.*}
@@ -59,6 +85,7 @@ component() {
     kube-scheduler) build kube "$KUBE_VERSION" kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$(kube_ldflags)" ;;
     kubelet) build kube "$KUBE_VERSION" kube kubelet k8s.io/kubernetes/cmd/kubelet "$(kube_ldflags)" ;;
     cert-manager) build cert-manager "$CERT_MANAGER_VERSION" certmanager cert-manager-controller . ;;
+    kube-network-policies) build_enforcer ;;
     *) echo "unknown component: $1" >&2; exit 2 ;;
   esac
 }
@@ -68,6 +95,7 @@ bindir() {
     etcd) echo "$cache/etcd-$ETCD_VERSION" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet) echo "$cache/kube-$KUBE_VERSION" ;;
     cert-manager) echo "$cache/cert-manager-$CERT_MANAGER_VERSION" ;;
+    kube-network-policies) echo "$cache/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION-$(enforcer_key)" ;;
   esac
 }
 

@@ -6,6 +6,8 @@ root=$(cd "$here/../.." && pwd)
 dir=${CLUSTER_DIR:-$root/e2e/.cluster}
 case $dir in /*) ;; *) dir=$root/$dir ;; esac
 [ -d "$dir" ] || { echo "[cluster-down] no cluster state in $dir"; exit 0; }
+# The node first (it deletes its Node object while the API server is still there).
+CLUSTER_DIR=$dir "$here/../node/node-down.sh"
 # Reverse start order: clients first, etcd last.
 for name in cert-manager kube-controller-manager kube-apiserver etcd; do
   f=$dir/pids/$name

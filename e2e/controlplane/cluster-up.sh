@@ -16,6 +16,12 @@ apiserver_port=${APISERVER_PORT:-6443}
 kcm_port=${KCM_PORT:-10257}
 cm_port=${CM_PORT:-9402}
 service_cidr=${SERVICE_CIDR:-10.96.0.0/16}
+# One real node by default (e2e/node/); NODES=0 runs the control plane alone.
+nodes=${NODES:-1}
+case $nodes in 0|1) ;; *) echo "[cluster-up] NODES=$nodes: only 0 or 1 node is supported" >&2; exit 2 ;; esac
+# shellcheck source=../node/node.env
+. "$here/../node/node.env"
+node_gw=${POD_CIDR%.*}.1
 
 log() { printf '[cluster-up] %s\n' "$*" >&2; }
 kubeconfig=$dir/kubeconfig
@@ -23,8 +29,9 @@ kc() { kubectl --kubeconfig "$kubeconfig" "$@"; }
 
 alive() { [ -f "$dir/pids/$1" ] && kill -0 "$(cat "$dir/pids/$1")" 2>/dev/null; }
 
+node_alive() { [ "$nodes" = 0 ] || { [ -f "$dir/node/ready-seconds" ] && [ -f "$dir/node/pids/kubelet" ] && kill -0 "$(cat "$dir/node/pids/kubelet")" 2>/dev/null; }; }
 if [ -f "$kubeconfig" ] && alive etcd && alive kube-apiserver && alive kube-controller-manager && alive cert-manager \
-  && kc get --raw /readyz >/dev/null 2>&1; then
+  && node_alive && kc get --raw /readyz >/dev/null 2>&1; then
   log "cluster already up ($dir)"
   echo "export KUBECONFIG=$kubeconfig"
   exit 0
@@ -57,7 +64,7 @@ issue() { # issue <name> <subject> [subjectAltName]
     -days 30 -extfile "$ext" -out "$pki/$name.crt"
 }
 issue apiserver "/CN=kube-apiserver" \
-  "IP:127.0.0.1,IP:${service_cidr%.*}.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  "IP:127.0.0.1,IP:${service_cidr%.*}.1,IP:$node_gw,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 issue admin "/O=system:masters/CN=lockstep-admin"
 ossl genrsa -out "$pki/sa.key" 2048
 ossl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
@@ -119,6 +126,16 @@ start etcd "$(bin etcd)" --name lockstep --data-dir "$dir/etcd" \
   --unsafe-no-fsync --quota-backend-bytes 4294967296
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
 
+# With a node, pods get ServiceAccount tokens (admission plugin on) and the API server reaches the
+# kubelet (logs, exec) as the admin identity by the node's InternalIP.
+node_apiserver_flags=()
+if [ "$nodes" -gt 0 ]; then
+  node_apiserver_flags=(--enable-admission-plugins ServiceAccount
+    --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key"
+    --kubelet-preferred-address-types InternalIP,Hostname)
+else
+  node_apiserver_flags=(--disable-admission-plugins ServiceAccount)
+fi
 start kube-apiserver "$(bin kube-apiserver)" \
   --etcd-servers "http://127.0.0.1:$etcd_port" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
@@ -126,17 +143,24 @@ start kube-apiserver "$(bin kube-apiserver)" \
   --client-ca-file "$pki/ca.crt" \
   --authorization-mode RBAC --allow-privileged=true \
   --service-cluster-ip-range "$service_cidr" \
-  --disable-admission-plugins ServiceAccount \
+  "${node_apiserver_flags[@]}" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/logs/audit.log" \
   --audit-log-maxsize 200 --audit-log-maxbackup 1
 wait_for kube-apiserver 120 kc get --raw /readyz
 
+controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller
+if [ "$nodes" -gt 0 ]; then
+  # What Deployments, StatefulSets, Services and a node's lifecycle need.
+  controllers+=,deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller
+  controllers+=,endpointslice-controller,pod-garbage-collector-controller,node-lifecycle-controller
+  controllers+=,serviceaccount-token-controller,root-ca-certificate-publisher-controller
+fi
 start kube-controller-manager "$(bin kube-controller-manager)" \
   --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$kcm_port" --leader-elect=false \
-  --controllers garbage-collector-controller,namespace-controller,serviceaccount-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller \
+  --controllers "$controllers" \
   --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
   --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key"
 
@@ -157,5 +181,8 @@ wait_for "ClusterIssuer lockstep-ca Ready" 120 \
   kc wait --for condition=Ready --timeout 5s clusterissuer/lockstep-ca
 
 trap - ERR
+if [ "$nodes" -gt 0 ]; then
+  CLUSTER_DIR=$dir "$root/e2e/node/node-up.sh"
+fi
 log "control plane ready: $(kc version -o yaml 2>/dev/null | awk '/serverVersion/{f=1} f && /gitVersion/{print $2; exit}')"
 echo "export KUBECONFIG=$kubeconfig"

@@ -32,7 +32,17 @@ describe('renderServices', () => {
     ], 'ClusterIssuer/root');
     expect(warnings).toEqual(['shop/api: peer shop/ghost not in the files; no rule admits it']);
     const allow = objects.find((o) => o.metadata?.name === 'api-allow') as KubernetesObject & { spec: { ingress: unknown[] } };
-    expect(allow.spec.ingress).toEqual([{ from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 8443, protocol: 'TCP' }] }]);
+    expect(allow.spec.ingress).toEqual([
+      { from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 8443, protocol: 'TCP' }] },
+      // What an operator installed from manifests/ needs to verify the service.
+      {
+        from: [{
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'lockstep-system' } },
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'lockstep-operator', 'app.kubernetes.io/instance': 'lockstep' } },
+        }],
+        ports: [{ port: 8443, protocol: 'TCP' }],
+      },
+    ]);
   });
 
   it('renders a versioned StorageClass and the claim per volume, and uses defaults for a missing policy', () => {

@@ -8,7 +8,8 @@ import {
   type EncryptedService, type KeyPolicy,
 } from '../api/v1alpha1/index.js';
 import { buildCertificate } from '../encryptedservice/certificate.js';
-import { buildNetworkPolicies, resolvePeers } from '../encryptedservice/network-policy.js';
+import { buildNetworkPolicies, resolvePeers, type ProbeSource } from '../encryptedservice/network-policy.js';
+import { OPERATOR_POD_LABELS } from '../config.js';
 import { parseIssuerSetting, resolveIssuer } from '../encryptedservice/policy.js';
 import { buildStorageClass, buildVolumeClaim } from '../encryptedservice/storage.js';
 import { CliError, type CliIo } from './io.js';
@@ -26,7 +27,12 @@ const offlineOwner = (es: EncryptedService): V1OwnerReference => ({
   apiVersion: 'lockstep.dev/v1alpha1', kind: ENCRYPTED_SERVICE.kind, name: es.metadata.name ?? '', uid: 'assigned-by-the-api-server', controller: true, blockOwnerDeletion: true,
 });
 
-export function renderServices(objects: readonly KubernetesObject[], defaultIssuer: string | undefined): { objects: KubernetesObject[]; warnings: string[] } {
+/** What an operator installed from manifests/ admits for its probes. */
+export const INSTALLED_PROBE_SOURCE: ProbeSource = { namespace: 'lockstep-system', podLabels: { ...OPERATOR_POD_LABELS } };
+
+export function renderServices(
+  objects: readonly KubernetesObject[], defaultIssuer: string | undefined, probes: ProbeSource | undefined = INSTALLED_PROBE_SOURCE,
+): { objects: KubernetesObject[]; warnings: string[] } {
   const policies = objects.filter((o): o is KeyPolicy & KubernetesObject => o.kind === KEY_POLICY.kind) as unknown as KeyPolicy[];
   const services = (objects.filter((o) => o.kind === ENCRYPTED_SERVICE.kind) as unknown as EncryptedService[])
     .map((es) => ({ ...es, metadata: { ...es.metadata, namespace: es.metadata.namespace ?? 'default' }, spec: withEncryptedServiceDefaults(es.spec) }));
@@ -47,7 +53,7 @@ export function renderServices(objects: readonly KubernetesObject[], defaultIssu
     else out.push(buildCertificate(es, policy, issuer.issuer, owner));
     const { peers, missing } = resolvePeers(es, lookup);
     for (const m of missing) warnings.push(`${id}: peer ${m.namespace}/${m.name} not in the files; no rule admits it`);
-    out.push(...buildNetworkPolicies(es, peers, owner));
+    out.push(...buildNetworkPolicies(es, peers, owner, probes));
     for (const volume of es.spec.atRest?.volumes ?? []) {
       const sc = buildStorageClass(es, volume);
       out.push(sc, buildVolumeClaim(es, volume, sc.metadata?.name ?? '', owner));

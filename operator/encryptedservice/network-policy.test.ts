@@ -53,6 +53,39 @@ function unstorable(value: unknown, path = ''): string[] {
 
 const tls = [{ protocol: 'TCP', port: 8443 }, { protocol: 'TCP', port: 9443 }];
 
+describe('buildNetworkPolicies: the operator\'s probes', () => {
+  const probes = { namespace: 'lockstep-system', podLabels: { 'app.kubernetes.io/name': 'lockstep-operator' } };
+  const build = (es: EncryptedService, lookup: EncryptedServiceLookup = nobody) =>
+    buildNetworkPolicies(es, resolvePeers(es, lookup).peers, owner, probes);
+
+  it('admits the operator\'s pods, pinned to its namespace by name, on the TLS ports only', () => {
+    const [deny, allow] = build(service('api', 'shop'));
+    expect(deny?.spec).toEqual({ podSelector: { matchLabels: { app: 'api' } }, policyTypes: ['Ingress'] });
+    expect(allow?.spec?.ingress).toEqual([{
+      from: [{
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'lockstep-system' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'lockstep-operator' } },
+      }],
+      ports: tls,
+    }]);
+  });
+
+  it('comes after the declared peers, so their rules keep their positions', () => {
+    const web = service('web', 'shop');
+    const api = service('api', 'shop', { access: { ingress: [{ service: { name: 'web' }, ports: ['https'] }] } });
+    const [, allow] = build(api, lookupOf(web));
+    expect(allow?.spec?.ingress?.map((r) => r.from?.[0]?.namespaceSelector?.matchLabels)).toEqual([
+      undefined, { 'kubernetes.io/metadata.name': 'lockstep-system' },
+    ]);
+    expect(allow?.spec?.ingress?.[0]?.ports).toEqual([{ protocol: 'TCP', port: 8443 }]);
+  });
+
+  it('is absent when no probe source is configured', () => {
+    const api = service('api', 'shop');
+    expect(buildNetworkPolicies(api, [], owner)[1]?.spec?.ingress).toBeUndefined();
+  });
+});
+
 describe('buildNetworkPolicies', () => {
   it('without peers: a default-deny policy and an allow policy that admits nothing', () => {
     const api = service('api', 'shop');

@@ -7,7 +7,8 @@
 //   <name>-default-deny  selects the workload and allows nothing (Ingress, plus Egress when
 //                        egress.restrict). It alone closes the pods even if the allow policy is
 //                        deleted by hand, because NetworkPolicies are additive.
-//   <name>-allow         one ingress rule per resolved peer on its TLS ports; with
+//   <name>-allow         one ingress rule per resolved peer on its TLS ports, one for the
+//                        operator's own verification probes (TLS ports only); with
 //                        egress.restrict, one egress rule per destination plus DNS.
 // Empty rule lists are omitted rather than sent as []: the API server drops empty lists, so a
 // `[]` would never match the live object and every reconcile would re-apply it.
@@ -71,6 +72,16 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 /** Where cluster DNS runs: the kube-dns pods (CoreDNS keeps the k8s-app=kube-dns label). Pinned to
  * kube-system so that a pod labelled k8s-app=kube-dns elsewhere cannot receive port-53 traffic. */
 export const CLUSTER_DNS = { namespace: 'kube-system', podLabels: { 'k8s-app': 'kube-dns' } } as const;
+
+/**
+ * Where the operator's verification probes come from: its pods, by namespace and labels. On a
+ * cluster that enforces NetworkPolicies, the default-deny policy would otherwise drop every probe
+ * and every rotation would fail verification and roll back.
+ */
+export interface ProbeSource {
+  namespace: string;
+  podLabels: Record<string, string>;
+}
 
 export function defaultDenyPolicyName(encryptedServiceName: string): string {
   return `${encryptedServiceName}-default-deny`;
@@ -250,12 +261,25 @@ function dnsRule(): V1NetworkPolicyEgressRule {
   };
 }
 
+// The operator reaches a service only on its TLS ports: what it verifies is the TLS it serves.
+function probeRule(es: EncryptedService, probes: ProbeSource): NetworkPolicyIngressRule {
+  return {
+    from: [{
+      namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: probes.namespace } },
+      podSelector: { matchLabels: { ...probes.podLabels } },
+    }],
+    ports: tlsPorts(es.spec.ports, undefined).ports,
+  };
+}
+
 /**
  * The two NetworkPolicies of an EncryptedService (defaults applied): `<name>-default-deny`, then
- * `<name>-allow`. Peers come from resolvePeers; rules follow the spec's order, so the same
- * inputs always give the same objects.
+ * `<name>-allow`. Peers come from resolvePeers; rules follow the spec's order, then the
+ * operator's probe rule when `probes` is given, so the same inputs always give the same objects.
  */
-export function buildNetworkPolicies(es: EncryptedService, resolved: ResolvedPeer[], owner: V1OwnerReference): NetworkPolicy[] {
+export function buildNetworkPolicies(
+  es: EncryptedService, resolved: ResolvedPeer[], owner: V1OwnerReference, probes?: ProbeSource,
+): NetworkPolicy[] {
   const namespace = namespaceOf(es);
   const name = nameOf(es);
   const egress = es.spec.access?.egress;
@@ -277,6 +301,7 @@ export function buildNetworkPolicies(es: EncryptedService, resolved: ResolvedPee
   };
 
   const ingress = resolved.filter((p) => p.direction === 'ingress').sort(byIndex).map(ingressRule);
+  if (probes && es.spec.ports.length > 0) ingress.push(probeRule(es, probes));
   const egressRules = restrictEgress
     ? [
         ...resolved.filter((p) => p.direction === 'egress').sort(byIndex).map(egressRule),

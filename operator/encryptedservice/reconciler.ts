@@ -22,7 +22,7 @@ import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Result } from '../runtime/workqueue.js';
 import { buildCertificate, spiffeId, type CertificateObject } from './certificate.js';
 import { childLabels, ownerReference } from './children.js';
-import { buildNetworkPolicies, resolvePeers } from './network-policy.js';
+import { buildNetworkPolicies, resolvePeers, type ProbeSource } from './network-policy.js';
 import { resolveIssuer, resolvePolicy, tlsWeakening, type Problem } from './policy.js';
 import {
   buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase,
@@ -70,6 +70,8 @@ export interface EncryptedServiceReconcilerOptions {
   metrics: OperatorMetrics;
   logger: Logger;
   defaultIssuer?: IssuerRef;
+  /** Admitted on the TLS ports by every generated NetworkPolicy: the operator's own probes. */
+  probeSource?: ProbeSource;
   /** Envelope and sealed secrets (secrets.ts). */
   secrets: ServiceSecrets;
   now?: () => Date;
@@ -218,7 +220,7 @@ export class EncryptedServiceReconciler {
   private async access(es: EncryptedService): Promise<Part> {
     const part: Part = { conditions: [], generated: [], problems: [] };
     const { peers, missing } = resolvePeers(es, (ns, name) => this.o.caches.encryptedServices.get(ns, name));
-    const desired = buildNetworkPolicies(es, peers, ownerReference(es));
+    const desired = buildNetworkPolicies(es, peers, ownerReference(es), this.o.probeSource);
     for (const np of desired) {
       await this.o.applier.apply(np, this.o.caches.networkPolicies.get(np.metadata?.namespace, np.metadata?.name ?? ''));
       part.generated.push(ref(np));
