@@ -7,7 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 if [ -z "${KUBECONFIG:-}" ] && [ ! -f "$HOME/.kube/config" ]; then
-  echo "[run] no cluster configured: starting the local control plane (make cluster-up)"
+  echo "[run] no cluster configured: starting the local control plane and node (make cluster-up)"
+  if [ "${NODES:-1}" != 0 ] && [ "$(id -u)" = 0 ]; then bash e2e/node/install-deps.sh; fi
   eval "$(bash e2e/controlplane/cluster-up.sh)"
   echo "[run] cluster is up; stop it later with: make cluster-down"
 fi

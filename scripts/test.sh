@@ -6,7 +6,7 @@
 # Ends with one plain line: "N passed, N failed" (jest tests plus the gates, one each).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 out=$(mktemp -d)
 passed=0 failed=0
 failures=()
@@ -40,10 +40,11 @@ gate "control-plane build, cold path (stand-in go)" bash e2e/controlplane/build.
 
 started_cluster=
 if [ -z "${KUBECONFIG:-}" ] && [ "${SKIP_E2E:-}" != 1 ]; then
-  echo "==> local control plane (make cluster-up)"
+  echo "==> local control plane and node (make cluster-up)"
+  bash e2e/node/host-state.sh > "$out/host-before"
+  started_cluster=1 # cluster-down also clears what a failed cluster-up left
   if up=$(bash e2e/controlplane/cluster-up.sh); then
     eval "$up"
-    started_cluster=1
   else
     failed=$((failed + 1)); failures+=("cluster-up")
   fi
@@ -54,7 +55,14 @@ trap stop_cluster EXIT
 if [ -n "${KUBECONFIG:-}" ] && [ "${SKIP_E2E:-}" != 1 ]; then
   jest_run "e2e tests (KUBECONFIG=$KUBECONFIG)" "$out/e2e.json" test:e2e
 fi
-stop_cluster
+if [ -n "$started_cluster" ]; then
+  stop_cluster
+  host_restored() { # cluster-down removed every link, mount, rule, route and process it made
+    bash e2e/node/host-state.sh > "$out/host-after"
+    diff -u "$out/host-before" "$out/host-after"
+  }
+  gate "cluster-down leaves the host as it was (links, mounts, rules, routes, sysctls)" host_restored
+fi
 
 rm -rf "$out"
 if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi

@@ -28,6 +28,7 @@ run() { PATH="$tmp/bin:$PATH" LOCKSTEP_CACHE="$tmp/cache" LOCKSTEP_BUILD_TICK=1 
 rc=0; out=$(run etcd kube-apiserver 2> "$tmp/err") || rc=$?
 [ $rc -eq 0 ] || { cat "$tmp/err" >&2; fail "cold build exited $rc"; }
 grep -q 'still building etcd' "$tmp/err" || fail "the progress ticker never fired (the test must outlast it)"
+# shellcheck source=versions.env
 . "$here/versions.env"
 [ -x "$tmp/cache/etcd-$ETCD_VERSION/etcd" ] || fail "etcd was not moved into the cache"
 [ -x "$tmp/cache/kube-$KUBE_VERSION/kube-apiserver" ] || fail "the second binary was not built"
@@ -39,6 +40,7 @@ run etcd > /dev/null 2> "$tmp/err2"
 ! grep -q building "$tmp/err2" || fail "a cached binary was rebuilt"
 
 # A failing compile fails the script with the compiler's exit code, and leaves nothing in the cache.
+# shellcheck disable=SC2016 # the stand-in's own $1
 printf '#!/usr/bin/env bash\n[ "$1" = env ] && { echo go1.26.8; exit 0; }\nexit 7\n' > "$tmp/bin/go"
 rc=0; run cert-manager >/dev/null 2>&1 || rc=$?
 [ $rc -eq 7 ] || fail "a failed compile returned $rc, want 7"

@@ -16,8 +16,10 @@ apiserver_port=${APISERVER_PORT:-6443}
 kcm_port=${KCM_PORT:-10257}
 cm_port=${CM_PORT:-9402}
 service_cidr=${SERVICE_CIDR:-10.96.0.0/16}
-# One real node by default (e2e/node/); NODES=0 runs the control plane alone.
-nodes=${NODES:-1}
+# One real node by default (e2e/node/; it needs root); NODES=0 runs the control plane alone.
+if [ -n "${NODES:-}" ]; then nodes=$NODES
+elif [ "$(id -u)" = 0 ]; then nodes=1
+else nodes=0; echo "[cluster-up] not root: control plane only (a node needs root)" >&2; fi
 case $nodes in 0|1) ;; *) echo "[cluster-up] NODES=$nodes: only 0 or 1 node is supported" >&2; exit 2 ;; esac
 # shellcheck source=../node/node.env
 . "$here/../node/node.env"
@@ -130,6 +132,7 @@ wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
 # kubelet (logs, exec) as the admin identity by the node's InternalIP.
 node_apiserver_flags=()
 if [ "$nodes" -gt 0 ]; then
+  # shellcheck disable=SC2054 # the commas are inside one flag value
   node_apiserver_flags=(--enable-admission-plugins ServiceAccount
     --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key"
     --kubelet-preferred-address-types InternalIP,Hostname)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages a local node needs; `--check` only reports whether they are there.
 set -euo pipefail
+# shellcheck source=node.env
 . "$(cd "$(dirname "$0")" && pwd)/node.env"
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }

@@ -10,6 +10,7 @@ root=$(cd "$here/../.." && pwd)
 dir=${CLUSTER_DIR:-$root/e2e/.cluster}
 case $dir in /*) ;; *) dir=$root/$dir ;; esac
 node_dir=$dir/node
+# shellcheck source=node.env
 . "$here/node.env"
 [ -d "$node_dir" ] || exit 0
 log() { printf '[node-down] %s\n' "$*" >&2; }
@@ -38,6 +39,7 @@ stop apiserver-proxy
 # kubelet's cgroups, then the shims of this containerd, then containerd itself.
 for procs in /sys/fs/cgroup/*/kubepods/cgroup.procs; do
   [ -f "$procs" ] || continue
+  # shellcheck disable=SC2038 # cgroup.procs holds pids, one a line
   find "$(dirname "$procs")" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
   break
 done

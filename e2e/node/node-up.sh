@@ -17,6 +17,7 @@ case $dir in /*) ;; *) dir=$root/$dir ;; esac
 node_dir=$dir/node
 kubeconfig=$dir/kubeconfig
 pki=$dir/pki
+# shellcheck source=node.env
 . "$here/node.env"
 
 log() { printf '[node-up] %s\n' "$*" >&2; }
