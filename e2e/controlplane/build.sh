@@ -45,7 +45,7 @@ build() {
 
 # The NetworkPolicy enforcer is built from a private, patched copy of its module source (see
 # e2e/node/enforcer/): the cache key includes a hash of the patch, so changing it rebuilds.
-enforcer_key() { cat "$here/../node/enforcer/"* | sha256sum | cut -c1-12; }
+enforcer_key() { cat "$here/../node/enforcer/patch.py" "$here/../node/enforcer/nfqueue_target.go" | sha256sum | cut -c1-12; }
 build_enforcer() {
   local version=$KUBE_NETWORK_POLICIES_VERSION
   local dest; dest="$cache/kube-network-policies-$version-$(enforcer_key)"

@@ -216,7 +216,7 @@ start apiserver-proxy socat "TCP-LISTEN:$APISERVER_PROXY_PORT,bind=$gw,fork,reus
 
 # --- NetworkPolicy enforcer: in-cluster config only, so it gets a token mounted at the
 # service-account path inside a private mount namespace; SIGINT makes it remove its table.
-kc apply --server-side -f "$here/enforcer/rbac.yaml" >/dev/null
+kc apply --server-side -f "$here/enforcer-rbac.yaml" >/dev/null
 kc -n kube-system create token kube-network-policies --duration 48h > "$node_dir/enforcer-token/token"
 cp "$pki/ca.crt" "$node_dir/enforcer-token/ca.crt"
 echo kube-system > "$node_dir/enforcer-token/namespace"

@@ -1,0 +1,256 @@
+// What Lockstep promises on the data plane, on real pods of the local node (e2e/node/): the
+// kubelet delivers certificate files to pods, a renewal is served without a restart, a
+// workload that cannot reload is rolled by a rotation, generated NetworkPolicies drop what the
+// spec does not declare (enforced by kube-network-policies) and still admit the operator's
+// probes, and pod traffic never leaves the machine.
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
+import type { EncryptedService, KeyPolicy, RotationSchedule } from '../operator/api/v1alpha1/index.js';
+import { OPERATOR_POD_LABELS } from '../operator/config.js';
+import { clients, eventually } from './harness/cluster.js';
+import { applyAsUser, deleteNamespaceAndFinalize, installCrds, waitForCondition, waitForSchedule } from './harness/lockstep.js';
+import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
+import { startInProcess, type RunningOperator } from './harness/operator.js';
+import {
+  nodeReady, PLAINTEXT_PORT, readyPods, runProbe, serviceAccount, startLoopProbe, TLS_PORT, tlsServer,
+} from './harness/pods.js';
+
+const c = clients();
+let ns = '';
+let opsNs = ''; // stands in for the operator's namespace: pods there with its labels are "the operator"
+let operator: RunningOperator | undefined;
+let haveNode = false;
+let probeCount = 0;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const apply = (o: unknown) => applyAsUser(c, o as KubernetesObject);
+const probeName = (what: string) => `probe-${what}-${++probeCount}`;
+
+function service(name: string, spec: Partial<EncryptedService['spec']> = {}): EncryptedService {
+  return {
+    apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService',
+    metadata: { name, namespace: ns },
+    spec: {
+      workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name },
+      ports: [{ name: 'https', port: TLS_PORT }],
+      keyPolicyRef: { name: 'dataplane' },
+      ...spec,
+    },
+  } as EncryptedService;
+}
+
+async function secretSerial(name: string): Promise<string> {
+  const s = await c.core.readNamespacedSecret({ namespace: ns, name: `${name}-tls` });
+  const pem = Buffer.from(s.data?.['tls.crt'] ?? '', 'base64').toString('utf8');
+  return new X509Certificate(pem).serialNumber.toLowerCase();
+}
+
+const norm = (serial: string | undefined) => (serial ?? '').toLowerCase().replace(/^0+/, '');
+
+/** mTLS from a pod labelled as `from` (with that service's certificate) to `ip`. */
+function mtlsArgs(ip: string, target: string, extra: string[] = []): string[] {
+  return ['--url', `https://${ip}:${TLS_PORT}/`, '--cert', '/tls/tls.crt', '--key', '/tls/tls.key', '--ca', '/trust/ca.crt',
+    '--server-name', `${target}.${ns}.svc`, '--timeout', '3s', ...extra];
+}
+
+async function forceRenewal(name: string): Promise<void> {
+  const cert = await c.custom.getNamespacedCustomObjectStatus({ group: 'cert-manager.io', version: 'v1', namespace: ns, plural: 'certificates', name }) as {
+    status?: { conditions?: Array<Record<string, unknown>> };
+  };
+  const conditions = (cert.status?.conditions ?? []).filter((x) => x['type'] !== 'Issuing');
+  conditions.push({ type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'e2e: renew', lastTransitionTime: new Date().toISOString() });
+  await c.custom.patchNamespacedCustomObjectStatus(
+    { group: 'cert-manager.io', version: 'v1', namespace: ns, plural: 'certificates', name, body: { status: { conditions } } },
+    k8s.setHeaderOptions('Content-Type', 'application/merge-patch+json'),
+  );
+}
+
+beforeAll(async () => {
+  haveNode = await nodeReady(c);
+  if (!haveNode) return;
+  installCrds();
+  ns = await createTestNamespace(c, 'e2e-dataplane');
+  opsNs = await createTestNamespace(c, 'e2e-dataplane-ops');
+  await apply({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'dataplane', namespace: ns }, spec: { keyWrap: { algorithm: 'A256KW' } } } as KeyPolicy);
+  for (const sa of ['api', 'web', 'legacy']) await apply(serviceAccount(ns, sa));
+  operator = startInProcess(c.kc, { probeSource: { namespace: opsNs, podLabels: { ...OPERATOR_POD_LABELS } } });
+  await apply(service('web'));
+  await apply(service('api', { access: { ingress: [{ service: { name: 'web' }, ports: ['https'] }] } }));
+  await waitForCondition(c, ns, 'web', 'Ready', 'True');
+  await waitForCondition(c, ns, 'api', 'Ready', 'True');
+  for (const o of tlsServer({ namespace: ns, name: 'api', labels: { app: 'api' }, serviceAccountName: 'api', secretName: 'api-tls', replicas: 2, args: ['--plaintext-listen', `:${PLAINTEXT_PORT}`] })) await apply(o);
+}, 240_000);
+
+afterAll(async () => {
+  if (!haveNode) return;
+  await deleteNamespaceAndFinalize(c, ns);
+  await deleteTestNamespace(c, opsNs);
+  await operator?.stop();
+});
+
+const itNode = (name: string, fn: () => Promise<void>, timeout?: number) =>
+  it(name, async () => {
+    if (!haveNode) {
+      console.log(`skipped (no Ready node in this cluster): ${name}`);
+      return;
+    }
+    await fn();
+  }, timeout);
+
+describe('certificates on real pods', () => {
+  itNode('the kubelet mounts the issued certificate; a declared peer completes mTLS and reads the response', async () => {
+    const pods = await readyPods(c, ns, { app: 'api' }, 2);
+    // EndpointSlices come from the endpointslice controller, pointing at the pods.
+    const slices = await eventually('EndpointSlice of api with 2 ready endpoints', async () => {
+      const list = await c.kc.makeApiClient(k8s.DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=api' });
+      const ready = list.items.flatMap((s) => s.endpoints).filter((e) => e.conditions?.ready);
+      return ready.length === 2 ? ready : undefined;
+    });
+    expect(slices.flatMap((e) => e.addresses).sort()).toEqual(pods.map((p) => p.status?.podIP).sort());
+
+    const serial = await secretSerial('api');
+    for (const pod of pods) {
+      const r = await runProbe(c, { namespace: ns, name: probeName('web'), labels: { app: 'web' }, secretName: 'web-tls', args: mtlsArgs(pod.status!.podIP!, 'api') });
+      expect(r.log).toContain('"ok":true');
+      expect(r.passed).toBe(true);
+      expect(norm(r.lines[0]?.servedSerial)).toBe(norm(serial));
+    }
+  }, 180_000);
+
+  itNode('a renewal reaches the running pods through the kubelet and is served without a restart or a failed request', async () => {
+    const [pod] = await readyPods(c, ns, { app: 'api' }, 2);
+    const ip = pod!.status!.podIP!;
+    const before = await secretSerial('api');
+    const loop = await startLoopProbe(c, { namespace: ns, name: probeName('loop'), labels: { app: 'web' }, secretName: 'web-tls', args: mtlsArgs(ip, 'api', ['--interval', '250ms']) });
+    try {
+      await eventually('the loop probe succeeds', async () => ((await loop.lines()).some((l) => l.ok) ? true : undefined), 30_000);
+      await forceRenewal('api');
+      const after = await eventually('a new certificate in api-tls', async () => {
+        const s = await secretSerial('api');
+        return s !== before ? s : undefined;
+      }, 60_000);
+      const secretChanged = Date.now();
+      await eventually('the pod serves the renewed certificate', async () => {
+        const lines = await loop.lines();
+        return lines.some((l) => l.ok && norm(l.servedSerial) === norm(after)) ? true : undefined;
+      }, 120_000, 500);
+      console.log(`renewed certificate served by the pod ${((Date.now() - secretChanged) / 1000).toFixed(1)}s after the Secret changed (kubelet syncFrequency from e2e/node/node.env)`);
+      await sleep(1_000);
+      const lines = await loop.lines();
+      const failed = lines.filter((l) => !l.ok);
+      console.log(`requests across the renewal: ${lines.length - failed.length} ok, ${failed.length} failed`);
+      expect(failed).toEqual([]);
+      expect(lines.some((l) => norm(l.servedSerial) === norm(before))).toBe(true);
+    } finally {
+      await loop.stop();
+    }
+    // Same pods: the renewal needed no restart.
+    const now = await readyPods(c, ns, { app: 'api' }, 2);
+    expect(now.map((p) => p.metadata?.uid)).toContain(pod!.metadata?.uid);
+  }, 240_000);
+
+  itNode('a workload that loads its certificate only at start is rolled by a rotation, and the new pods serve the new certificate', async () => {
+    await apply(service('legacy', { workload: { selector: { matchLabels: { app: 'legacy' } }, serviceAccountName: 'legacy', restart: { kind: 'Deployment', name: 'legacy', hotReload: false, maxUnavailable: 1 } } }));
+    await waitForCondition(c, ns, 'legacy', 'Ready', 'True');
+    for (const o of tlsServer({ namespace: ns, name: 'legacy', labels: { app: 'legacy' }, serviceAccountName: 'legacy', secretName: 'legacy-tls', replicas: 2, args: ['--reload=start'] })) await apply(o);
+    const before = await readyPods(c, ns, { app: 'legacy' }, 2);
+    const oldSerial = await secretSerial('legacy');
+
+    await apply({
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
+      metadata: { name: 'legacy', namespace: ns, annotations: { 'lockstep.dev/rotate-now': 'e2e' } },
+      spec: { targets: { names: ['legacy'] }, rotate: ['certificates'], strategy: { canarySteps: [100], verification: { timeout: '120s' } } },
+    });
+    const rs: RotationSchedule = await waitForSchedule(c, ns, 'legacy', 'Completed', (r) => r.status?.phase === 'Completed' || r.status?.phase === 'RolledBack' || r.status?.phase === 'Failed', 240_000);
+    expect(rs.status?.phase).toBe('Completed');
+    const newSerial = await secretSerial('legacy');
+    expect(newSerial).not.toBe(oldSerial);
+
+    // Real pods rolled: none of the old ones is left, and the template carries restartedAt.
+    const after = await readyPods(c, ns, { app: 'legacy' }, 2);
+    const oldUids = new Set(before.map((p) => p.metadata?.uid));
+    expect(after.filter((p) => oldUids.has(p.metadata?.uid))).toEqual([]);
+    const deployment = await c.kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: ns, name: 'legacy' });
+    expect(deployment.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBeTruthy();
+    for (const pod of after) {
+      const r = await runProbe(c, { namespace: ns, name: probeName('legacy'), labels: { app: 'web' }, secretName: 'web-tls', args: mtlsArgs(pod.status!.podIP!, 'legacy') });
+      // legacy declares no peers: only the operator's probe source may reach it, so web is dropped...
+      expect(r.passed).toBe(false);
+    }
+    // ...while the operator's own probe source reaches the new pods and sees the new certificate.
+    for (const pod of after) {
+      const r = await runProbe(c, { namespace: opsNs, name: probeName('operator'), labels: { ...OPERATOR_POD_LABELS }, args: ['--url', `https://${pod.status!.podIP!}:${TLS_PORT}/`, '--tcp-only', '--timeout', '3s'] });
+      expect(r.passed).toBe(true);
+    }
+  }, 360_000);
+});
+
+describe('NetworkPolicies enforced on the node', () => {
+  const tcp = (ip: string, port: number) => ['--url', `https://${ip}:${port}/`, '--tcp-only', '--timeout', '3s'];
+
+  itNode('an undeclared pod is dropped even with a valid certificate; the same pod reaches an unprotected one', async () => {
+    const [api] = await readyPods(c, ns, { app: 'api' }, 2);
+    // Control: without a policy around it, the intruder connects (so a drop below is the policy's).
+    for (const o of tlsServer({ namespace: ns, name: 'open', labels: { app: 'open' }, serviceAccountName: 'web', secretName: 'web-tls' })) await apply(o);
+    const [open] = await readyPods(c, ns, { app: 'open' }, 1);
+    const control = await runProbe(c, { namespace: ns, name: probeName('intruder'), labels: { app: 'intruder' }, args: tcp(open!.status!.podIP!, TLS_PORT) });
+    expect(control.passed).toBe(true);
+
+    const denied = await runProbe(c, { namespace: ns, name: probeName('intruder'), labels: { app: 'intruder' }, secretName: 'web-tls', args: mtlsArgs(api!.status!.podIP!, 'api') });
+    expect(denied.passed).toBe(false);
+    expect(denied.lines.every((l) => !l.ok)).toBe(true);
+  }, 180_000);
+
+  itNode('a declared peer gets through on the declared port only', async () => {
+    const [api] = await readyPods(c, ns, { app: 'api' }, 2);
+    const ip = api!.status!.podIP!;
+    const tls = await runProbe(c, { namespace: ns, name: probeName('web'), labels: { app: 'web' }, args: tcp(ip, TLS_PORT) });
+    expect(tls.passed).toBe(true);
+    const plaintext = await runProbe(c, { namespace: ns, name: probeName('web'), labels: { app: 'web' }, args: tcp(ip, PLAINTEXT_PORT) });
+    expect(plaintext.passed).toBe(false);
+  }, 120_000);
+
+  itNode("the operator's probes get through on the TLS port, only from the operator's namespace", async () => {
+    const [api] = await readyPods(c, ns, { app: 'api' }, 2);
+    const ip = api!.status!.podIP!;
+    const fromOperator = await runProbe(c, { namespace: opsNs, name: probeName('operator'), labels: { ...OPERATOR_POD_LABELS }, args: tcp(ip, TLS_PORT) });
+    expect(fromOperator.passed).toBe(true);
+    const plaintext = await runProbe(c, { namespace: opsNs, name: probeName('operator'), labels: { ...OPERATOR_POD_LABELS }, args: tcp(ip, PLAINTEXT_PORT) });
+    expect(plaintext.passed).toBe(false);
+    // The same labels in the tenant's namespace are not the operator.
+    const impostor = await runProbe(c, { namespace: ns, name: probeName('impostor'), labels: { ...OPERATOR_POD_LABELS }, args: tcp(ip, TLS_PORT) });
+    expect(impostor.passed).toBe(false);
+  }, 120_000);
+});
+
+describe('pod traffic stays on the machine', () => {
+  const nodeEnv = () => {
+    const out = execFileSync('bash', ['-c', '. e2e/node/node.env && echo "$NODE_BRIDGE $POD_CIDR $SERVICE_CIDR"'], { encoding: 'utf8' }).trim();
+    const [bridge, podCidr, serviceCidr] = out.split(' ');
+    return { bridge: bridge!, podCidr: podCidr!, serviceCidr: serviceCidr! };
+  };
+  const guardPackets = (bridge: string, podCidr: string): number => {
+    const rules = execFileSync('iptables', ['-w', '-L', 'FORWARD', '-v', '-x', '-n'], { encoding: 'utf8' });
+    const line = rules.split('\n').find((l) => l.includes('DROP') && l.includes(bridge) && l.includes(`!${podCidr}`));
+    if (!line) throw new Error(`the FORWARD guard for ${bridge} is missing:\n${rules}`);
+    return Number(line.trim().split(/\s+/)[0]);
+  };
+
+  itNode('a pod connecting to an outside private address or an unserved ClusterIP is stopped on the node', async () => {
+    const { bridge, podCidr, serviceCidr } = nodeEnv();
+    // Both guards must be in place before a single packet is sent.
+    const before = guardPackets(bridge, podCidr);
+    const clusterIp = serviceCidr.replace(/0\/\d+$/, '1');
+    expect(execFileSync('ip', ['route', 'show', 'type', 'blackhole'], { encoding: 'utf8' })).toContain(serviceCidr);
+
+    const outside = await runProbe(c, { namespace: ns, name: probeName('outside'), labels: { app: 'egress' }, args: ['--url', 'https://10.123.45.67:443/', '--tcp-only', '--timeout', '2s'] });
+    expect(outside.passed).toBe(false);
+    expect(guardPackets(bridge, podCidr)).toBeGreaterThan(before);
+
+    const service = await runProbe(c, { namespace: ns, name: probeName('clusterip'), labels: { app: 'egress' }, args: ['--url', `https://${clusterIp}:443/`, '--tcp-only', '--timeout', '2s'] });
+    expect(service.passed).toBe(false);
+  }, 120_000);
+});

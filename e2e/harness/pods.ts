@@ -1,0 +1,210 @@
+// Real workloads on the local node (e2e/node/): Deployments of the tlsapp image that serve mTLS
+// from the files the kubelet mounts (the service's TLS Secret, the namespace's trust bundle),
+// and short-lived probe pods that connect from inside the pod network, where NetworkPolicies
+// are enforced. Images are built locally and imported (e2e/images/): never pulled.
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import { eventually, type Clients } from './cluster.js';
+
+export const TLSAPP_IMAGE = 'lockstep.local/tlsapp:dev';
+export const TLS_PORT = 8443;
+export const PLAINTEXT_PORT = 8080;
+const TRUST_BUNDLE = 'lockstep-trust-bundle';
+
+/** True when at least one Node is Ready: the data-plane suites need one. */
+export async function nodeReady(c: Clients): Promise<boolean> {
+  const nodes = await c.core.listNode();
+  return nodes.items.some((n) => n.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+}
+
+// Pod Security "restricted", as a hardened workload runs.
+const restricted = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+function tlsVolumes(secretName: string) {
+  return {
+    volumes: [
+      { name: 'tls', secret: { secretName } },
+      { name: 'trust', configMap: { name: TRUST_BUNDLE } },
+    ],
+    volumeMounts: [
+      { name: 'tls', mountPath: '/tls', readOnly: true },
+      { name: 'trust', mountPath: '/trust', readOnly: true },
+    ],
+  };
+}
+
+export interface ServerOptions {
+  namespace: string;
+  name: string;
+  /** Pod labels; the EncryptedService's workload selector must match them. */
+  labels: Record<string, string>;
+  serviceAccountName: string;
+  /** The TLS Secret to serve (`<service>-tls`). */
+  secretName: string;
+  replicas?: number;
+  /** Extra `tlsapp serve` flags, e.g. ['--reload=start'] or ['--plaintext-listen', ':8080']. */
+  args?: string[];
+}
+
+/** A Deployment serving mTLS on TLS_PORT, and a Service selecting it (EndpointSlices come from
+ * the controller). Connections go to pod IPs: without kube-proxy, ClusterIPs are not served. */
+export function tlsServer(o: ServerOptions): KubernetesObject[] {
+  const { volumes, volumeMounts } = tlsVolumes(o.secretName);
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: o.name, namespace: o.namespace },
+    spec: {
+      replicas: o.replicas ?? 1,
+      selector: { matchLabels: o.labels },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels: o.labels },
+        spec: {
+          serviceAccountName: o.serviceAccountName,
+          automountServiceAccountToken: false,
+          terminationGracePeriodSeconds: 2,
+          volumes,
+          containers: [{
+            name: 'tlsapp',
+            image: TLSAPP_IMAGE,
+            imagePullPolicy: 'Never',
+            args: ['serve', '--listen', `:${TLS_PORT}`, '--cert', '/tls/tls.crt', '--key', '/tls/tls.key', '--ca', '/trust/ca.crt', ...(o.args ?? [])],
+            ports: [{ name: 'https', containerPort: TLS_PORT }],
+            readinessProbe: { tcpSocket: { port: TLS_PORT }, periodSeconds: 1 },
+            securityContext: restricted,
+            volumeMounts,
+          }],
+        },
+      },
+    },
+  };
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: o.name, namespace: o.namespace },
+    spec: { selector: o.labels, ports: [{ name: 'https', port: TLS_PORT, targetPort: TLS_PORT }] },
+  };
+  return [deployment, service];
+}
+
+export function serviceAccount(namespace: string, name: string): KubernetesObject {
+  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } } as KubernetesObject;
+}
+
+/** Ready pods of a Deployment (by its labels), with their IPs. */
+export async function readyPods(c: Clients, namespace: string, labels: Record<string, string>, count: number, timeoutMs = 90_000): Promise<V1Pod[]> {
+  const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+  return eventually(`${count} ready pod(s) ${selector} in ${namespace}`, async () => {
+    const pods = (await c.core.listNamespacedPod({ namespace, labelSelector: selector })).items
+      .filter((p) => !p.metadata?.deletionTimestamp && p.status?.podIP
+        && p.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+    return pods.length === count ? pods : undefined;
+  }, timeoutMs, 500);
+}
+
+export interface ProbeLine {
+  ok: boolean;
+  error?: string;
+  servedSerial?: string;
+  tls?: string;
+  ms?: number;
+}
+
+export interface ProbeResult {
+  /** The probe's own verdict: exit 0 (every attempt as expected). */
+  passed: boolean;
+  lines: ProbeLine[];
+  log: string;
+}
+
+export interface ProbeOptions {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  /** `tlsapp probe` flags (--url ... --count ...). */
+  args: string[];
+  /** A TLS Secret to mount at /tls (the client certificate), with the trust bundle at /trust. */
+  secretName?: string;
+  timeoutMs?: number;
+}
+
+/** Runs `tlsapp probe` once in a pod of its own (inside the pod network) and returns its lines. */
+export async function runProbe(c: Clients, o: ProbeOptions): Promise<ProbeResult> {
+  const mounts = o.secretName ? tlsVolumes(o.secretName) : { volumes: [], volumeMounts: [] };
+  const pod: V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
+    spec: {
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      terminationGracePeriodSeconds: 1,
+      volumes: mounts.volumes,
+      containers: [{
+        name: 'probe',
+        image: TLSAPP_IMAGE,
+        imagePullPolicy: 'Never',
+        args: ['probe', ...o.args],
+        securityContext: restricted,
+        volumeMounts: mounts.volumeMounts,
+      }],
+    },
+  };
+  await c.core.createNamespacedPod({ namespace: o.namespace, body: pod });
+  try {
+    const done = await eventually(`probe pod ${o.namespace}/${o.name} finished`, async () => {
+      const p = await c.core.readNamespacedPod({ namespace: o.namespace, name: o.name });
+      return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
+    }, o.timeoutMs ?? 60_000, 300);
+    const log = await c.core.readNamespacedPodLog({ namespace: o.namespace, name: o.name, container: 'probe' });
+    return { passed: done.status?.phase === 'Succeeded', lines: parseLines(log), log };
+  } finally {
+    await c.core.deleteNamespacedPod({ namespace: o.namespace, name: o.name, gracePeriodSeconds: 0 }).catch(() => undefined);
+  }
+}
+
+export function parseLines(log: string): ProbeLine[] {
+  const out: ProbeLine[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as ProbeLine);
+    } catch {
+      // a partial last line while the pod still writes
+    }
+  }
+  return out;
+}
+
+/** A long-running probe pod (`--loop`), for tests that watch traffic across a change. */
+export async function startLoopProbe(c: Clients, o: Omit<ProbeOptions, 'timeoutMs'>): Promise<{ lines(): Promise<ProbeLine[]>; stop(): Promise<void> }> {
+  const mounts = o.secretName ? tlsVolumes(o.secretName) : { volumes: [], volumeMounts: [] };
+  await c.core.createNamespacedPod({
+    namespace: o.namespace,
+    body: {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
+      spec: {
+        restartPolicy: 'Never', automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, volumes: mounts.volumes,
+        containers: [{ name: 'probe', image: TLSAPP_IMAGE, imagePullPolicy: 'Never', args: ['probe', '--loop', ...o.args], securityContext: restricted, volumeMounts: mounts.volumeMounts }],
+      },
+    },
+  });
+  await eventually(`loop probe ${o.name} running`, async () => {
+    const p = await c.core.readNamespacedPod({ namespace: o.namespace, name: o.name });
+    return p.status?.phase === 'Running' ? true : undefined;
+  }, 60_000, 300);
+  const read = async () => parseLines(await c.core.readNamespacedPodLog({ namespace: o.namespace, name: o.name, container: 'probe' }));
+  return {
+    lines: read,
+    stop: async () => {
+      await c.core.deleteNamespacedPod({ namespace: o.namespace, name: o.name, gracePeriodSeconds: 0 }).catch(() => undefined);
+    },
+  };
+}
