@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -36,9 +37,10 @@ func run(args []string) error {
 	entrypoint := fs.String("entrypoint", "", `entrypoint as a JSON array, e.g. ["/app"]`)
 	user := fs.String("user", "", "user[:group], e.g. 65532:65532")
 	workdir := fs.String("workdir", "", "working directory")
-	var files, dirs, env repeated
+	var files, dirs, mkdirs, env repeated
 	fs.Var(&files, "file", "SRC:DST[:MODE] (octal mode; default 0755 if SRC is executable, else 0644); repeatable")
 	fs.Var(&dirs, "dir", "SRC:DST, a whole tree with symlinks kept; repeatable")
+	fs.Var(&mkdirs, "mkdir", "DST[:MODE], an empty directory (e.g. /tmp:1777); repeatable")
 	fs.Var(&env, "env", "K=V; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,6 +69,19 @@ func run(args []string) error {
 			return fmt.Errorf("--dir %q: want SRC:DST", d)
 		}
 		if err := b.AddTree(src, dst); err != nil {
+			return err
+		}
+	}
+
+	for _, m := range mkdirs {
+		dst, modeText, hasMode := strings.Cut(m, ":")
+		mode := int64(0o755)
+		if hasMode {
+			if mode, err = strconv.ParseInt(modeText, 8, 32); err != nil || mode < 0 || mode > 0o7777 {
+				return fmt.Errorf("--mkdir %q: MODE must be octal, e.g. 1777", m)
+			}
+		}
+		if err := b.AddDirMode(dst, mode); err != nil {
 			return err
 		}
 	}
