@@ -8,9 +8,15 @@ import (
 	"syscall"
 )
 
-func main() {
-	sigs := make(chan os.Signal, 8)
+var sigs = make(chan os.Signal, 8)
+
+// Subscribing in init narrows the window in which the Go runtime's own handler would turn an
+// early SIGTERM into exit status 2.
+func init() {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+}
+
+func main() {
 	for sig := range sigs {
 		reap()
 		if sig != syscall.SIGCHLD {
