@@ -27,10 +27,11 @@ sha_files() {
 
 sha_text() { sha256sum | cut -c1-64; }
 
-# Everything the Go programs are built from (tests excluded: they change no binary).
-go_inputs_hash() {
+# go_hash <package dir...>: what a Go program is built from, tests excluded (they change no
+# binary). Module files, this script and the Go version count for every program.
+go_hash() {
   local files
-  mapfile -t files < <(cd "$here" && find cmd internal -name '*.go' ! -name '*_test.go' | LC_ALL=C sort)
+  mapfile -t files < <(cd "$here" && find "$@" -name '*.go' ! -name '*_test.go' | LC_ALL=C sort)
   (
     cd "$here"
     sha_files go.mod go.sum build.sh "${files[@]}"
@@ -41,17 +42,28 @@ go_inputs_hash() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-go_hash=$(go_inputs_hash)
-tools=$cache/bin/$go_hash
+# Which directories each program is built from; a change elsewhere does not rebuild it.
+declare -A go_sources=(
+  [imagepack]="cmd/imagepack internal/pack"
+  [pause]="cmd/pause"
+  [tlsapp]="cmd/tlsapp internal/serve internal/probe"
+)
+declare -A go_hashes=()
+for prog in "${!go_sources[@]}"; do
+  read -ra dirs <<<"${go_sources[$prog]}"
+  go_hashes[$prog]=$(go_hash "${dirs[@]}")
+done
 
 # go_binary <name>: a static binary of cmd/<name>, built once per source hash.
 go_binary() {
-  local bin=$tools/$1
+  local hash=${go_hashes[$1]}
+  local bin=$cache/bin/$1-${hash:0:20}
   if [ ! -x "$bin" ]; then
-    mkdir -p "$tools"
+    mkdir -p "$cache/bin"
     log "go build ./cmd/$1"
     (cd "$here" && go build -trimpath -ldflags='-s -w -buildid=' -o "$bin.tmp.$$" "./cmd/$1")
     mv "$bin.tmp.$$" "$bin"
+    find "$cache/bin" -maxdepth 1 -name "$1-*" ! -path "$bin" -exec rm -rf {} +
   fi
   echo "$bin"
 }
@@ -75,20 +87,21 @@ publish() {
   echo "$ref=$out"
 }
 
+# An image's hash covers its program and the packer, so a packer change repacks everything.
 build_pause() {
-  local hash
-  hash=$(printf 'pause %s\n' "$go_hash" | sha_text)
-  if [ ! -s "$images/pause-${hash:0:20}.tar" ]; then go_binary pause >/dev/null; fi
+  local hash bin=
+  hash=$(printf 'pause %s %s\n' "${go_hashes[pause]}" "${go_hashes[imagepack]}" | sha_text)
+  if [ ! -s "$images/pause-${hash:0:20}.tar" ]; then bin=$(go_binary pause); fi
   publish pause "$hash" lockstep.local/pause:dev \
-    --file "$tools/pause:/pause:0755" --entrypoint '["/pause"]' --user 65535:65535
+    --file "$bin:/pause:0755" --entrypoint '["/pause"]' --user 65535:65535
 }
 
 build_tlsapp() {
-  local hash
-  hash=$(printf 'tlsapp %s\n' "$go_hash" | sha_text)
-  if [ ! -s "$images/tlsapp-${hash:0:20}.tar" ]; then go_binary tlsapp >/dev/null; fi
+  local hash bin=
+  hash=$(printf 'tlsapp %s %s\n' "${go_hashes[tlsapp]}" "${go_hashes[imagepack]}" | sha_text)
+  if [ ! -s "$images/tlsapp-${hash:0:20}.tar" ]; then bin=$(go_binary tlsapp); fi
   publish tlsapp "$hash" lockstep.local/tlsapp:dev \
-    --file "$tools/tlsapp:/tlsapp:0755" --entrypoint '["/tlsapp"]' --user 65532:65532 \
+    --file "$bin:/tlsapp:0755" --entrypoint '["/tlsapp"]' --user 65532:65532 \
     --mkdir /tmp:1777
 }
 
@@ -148,7 +161,7 @@ build_operator() {
   mapfile -t sources < <(cd "$root" && find operator imports -type f -name '*.ts' ! -name '*.test.ts' | LC_ALL=C sort)
   hash=$( (
     cd "$root"
-    printf 'operator node=%s tools=%s\n' "$NODE_VERSION" "$go_hash"
+    printf 'operator node=%s imagepack=%s\n' "$NODE_VERSION" "${go_hashes[imagepack]}"
     sha_files "$node" "${libs[@]}"
     sha_files package.json package-lock.json tsconfig.json tsconfig.build.json "${sources[@]}"
   ) | sha_text)
