@@ -162,7 +162,8 @@ build_operator() {
   hash=$( (
     cd "$root"
     printf 'operator node=%s imagepack=%s\n' "$NODE_VERSION" "${go_hashes[imagepack]}"
-    sha_files "$node" "${libs[@]}"
+    sha256sum <"$node" # by content: the cache's location must not change the name
+    sha_files "${libs[@]}"
     sha_files package.json package-lock.json tsconfig.json tsconfig.build.json "${sources[@]}"
   ) | sha_text)
   if [ -s "$images/operator-${hash:0:20}.tar" ]; then
