@@ -37,6 +37,7 @@ gate "manifests are up to date" bash scripts/check-manifests.sh
 gate "imports are up to date" bash scripts/gen-imports.sh --check
 gate "kind path lint" bash scripts/lint-kind.sh
 gate "control-plane build, cold path (stand-in go)" bash e2e/controlplane/build.test.sh
+gate "e2e images (go vet/test, image refs)" bash scripts/test-images.sh
 
 started_cluster=
 if [ -z "${KUBECONFIG:-}" ] && [ "${SKIP_E2E:-}" != 1 ]; then
