@@ -71,15 +71,33 @@ created "route blackhole $SERVICE_CIDR" && ip route del blackhole "$SERVICE_CIDR
 if created forward-guard; then
   while iptables -w -D FORWARD -i "$NODE_BRIDGE" ! -d "$POD_CIDR" -m comment --comment "$GUARD_COMMENT" -j DROP 2>/dev/null; do :; done
 fi
-# The kubelet's canary/hint chains (it creates them in mangle, nat and filter, v4 and v6).
+# The kubelet's chains (KUBE-FIREWALL, canary and hint chains in mangle, nat and filter, v4 and
+# v6): first the rules that jump to them, then the chains.
 for ipt in iptables ip6tables; do
   for table in mangle nat filter; do
     for chain in $("$ipt" -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
       grep -qx "$ipt $table $chain" "$node_dir/chains.before" 2>/dev/null && continue
+      "$ipt" -w -t "$table" -S 2>/dev/null | awk -v c="$chain" '$1 == "-A" && $2 != c && / -j / { for (i = 1; i < NF; i++) if ($i == "-j" && $(i + 1) == c) { print; break } }' \
+        | while read -r rule; do
+            # shellcheck disable=SC2086 # the rule's own words, as iptables -S printed them
+            eval "$ipt -w -t $table ${rule/#-A/-D}" 2>/dev/null
+          done
       "$ipt" -w -t "$table" -F "$chain" 2>/dev/null; "$ipt" -w -t "$table" -X "$chain" 2>/dev/null
     done
   done
 done
+# iptables-nft leaves the tables it made for those chains; drop the ones that did not exist
+# before the node and now hold no rule.
+if [ -f "$node_dir/nft-tables.before" ]; then
+  nft list tables 2>/dev/null | while read -r _ family name; do
+    grep -qx "table $family $name" "$node_dir/nft-tables.before" && continue
+    case $family in ip|ip6) ;; *) continue ;; esac
+    case $name in filter|mangle|nat) ;; *) continue ;; esac
+    # A rule is a line with a handle that is not a table or chain header.
+    nft -a list table "$family" "$name" 2>/dev/null | grep -E '# handle [0-9]+$' | grep -qvE '^\s*(table|chain) ' && continue
+    nft delete table "$family" "$name" 2>/dev/null
+  done
+fi
 nft list table inet kube-network-policies >/dev/null 2>&1 && nft delete table inet kube-network-policies
 [ -f "$node_dir/ip_forward.orig" ] && cat "$node_dir/ip_forward.orig" > /proc/sys/net/ipv4/ip_forward
 [ -f "$node_dir/bridge-nf.orig" ] && cat "$node_dir/bridge-nf.orig" > /proc/sys/net/bridge/bridge-nf-call-iptables

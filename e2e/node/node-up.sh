@@ -195,6 +195,7 @@ staticPodPath: ""
 rotateCertificates: false
 maxPods: 110
 EOF
+nft list tables 2>/dev/null > "$node_dir/nft-tables.before" || true
 for ipt in iptables ip6tables; do for table in mangle nat filter; do
   "$ipt" -w -t "$table" -S 2>/dev/null | awk -v p="$ipt $table" '$1 == "-N" && $2 ~ /^KUBE-/ {print p " " $2}'
 done; done > "$node_dir/chains.before"
