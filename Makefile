@@ -5,7 +5,7 @@ CONTROLPLANE := e2e/controlplane
 export CLUSTER_DIR ?= $(CURDIR)/e2e/.cluster
 
 .PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests run \
-        cluster-up cluster-down controlplane-binaries e2e-kind lint-kind bench
+        cluster-up cluster-down controlplane-binaries e2e-kind lint-kind bench bench-node
 
 help: ## List the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,3 +61,6 @@ lint-kind: install ## Lint the kind path (what can be checked without Docker)
 
 bench: install ## Benchmarks (crypto operations against raw node:crypto)
 	npx tsx bench/crypto.ts
+
+bench-node: install ## Local node figures: pod start, Secret update → file in a pod (needs make cluster-up)
+	npx tsx bench/node.ts

@@ -50,7 +50,7 @@ afterAll(async () => {
 const itNode = (name: string, fn: () => Promise<void>, timeout?: number) =>
   it(name, async () => {
     if (!haveNode) {
-      console.log(`skipped (no Ready node in this cluster): ${name}`);
+      console.log(`skipped (needs the local node of make cluster-up): ${name}`);
       return;
     }
     await fn();

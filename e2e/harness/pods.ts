@@ -2,6 +2,8 @@
 // from the files the kubelet mounts (the service's TLS Secret, the namespace's trust bundle),
 // and short-lived probe pods that connect from inside the pod network, where NetworkPolicies
 // are enforced. Images are built locally and imported (e2e/images/): never pulled.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { eventually, type Clients } from './cluster.js';
 
@@ -10,8 +12,15 @@ export const TLS_PORT = 8443;
 export const PLAINTEXT_PORT = 8080;
 const TRUST_BUNDLE = 'lockstep-trust-bundle';
 
-/** True when at least one Node is Ready: the data-plane suites need one. */
+/**
+ * True when the cluster is the local control plane with its node (e2e/node/) and the node is
+ * Ready. The data-plane suites need that node: its images are imported there, this process
+ * reaches its pod IPs, and its host guards are what they check. On another cluster (kind) they
+ * are skipped with a message.
+ */
 export async function nodeReady(c: Clients): Promise<boolean> {
+  const kubeconfig = process.env.KUBECONFIG ?? '';
+  if (!existsSync(join(dirname(kubeconfig), 'node', 'ready-seconds'))) return false;
   const nodes = await c.core.listNode();
   return nodes.items.some((n) => n.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
 }
@@ -52,7 +61,7 @@ export interface ServerOptions {
   args?: string[];
 }
 
-/** A Deployment serving mTLS on TLS_PORT, and a Service selecting it (EndpointSlices come from
+/** A Deployment serving mutual TLS on TLS_PORT, and a Service selecting it (EndpointSlices come from
  * the controller). Connections go to pod IPs: without kube-proxy, ClusterIPs are not served. */
 export function tlsServer(o: ServerOptions): KubernetesObject[] {
   const { volumes, volumeMounts } = tlsVolumes(o.secretName);
@@ -75,7 +84,9 @@ export function tlsServer(o: ServerOptions): KubernetesObject[] {
             name: 'tlsapp',
             image: TLSAPP_IMAGE,
             imagePullPolicy: 'Never',
-            args: ['serve', '--listen', `:${TLS_PORT}`, '--cert', '/tls/tls.crt', '--key', '/tls/tls.key', '--ca', '/trust/ca.crt', ...(o.args ?? [])],
+            // Mutual TLS: a client certificate that chains to the namespace's trust bundle is required.
+            args: ['serve', '--listen', `:${TLS_PORT}`, '--cert', '/tls/tls.crt', '--key', '/tls/tls.key', '--ca', '/trust/ca.crt',
+              '--client-auth', 'require', ...(o.args ?? [])],
             ports: [{ name: 'https', containerPort: TLS_PORT }],
             readinessProbe: { tcpSocket: { port: TLS_PORT }, periodSeconds: 1 },
             securityContext: restricted,

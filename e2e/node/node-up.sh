@@ -61,6 +61,7 @@ trap dump_on_failure ERR
 # --- Host network: bridge, guards. Original sysctls are kept for node-down.sh.
 gw=${POD_CIDR%.*}.1
 cat /proc/sys/net/ipv4/ip_forward > "$node_dir/ip_forward.orig"
+nft list tables 2>/dev/null > "$node_dir/nft-tables.before" || true
 ls /var/run/netns 2>/dev/null > "$node_dir/netns.before" || true
 ip link add "$NODE_BRIDGE" type bridge && record "link $NODE_BRIDGE"
 ip addr add "$gw/${POD_CIDR#*/}" dev "$NODE_BRIDGE"
@@ -195,7 +196,6 @@ staticPodPath: ""
 rotateCertificates: false
 maxPods: 110
 EOF
-nft list tables 2>/dev/null > "$node_dir/nft-tables.before" || true
 for ipt in iptables ip6tables; do for table in mangle nat filter; do
   "$ipt" -w -t "$table" -S 2>/dev/null | awk -v p="$ipt $table" '$1 == "-N" && $2 ~ /^KUBE-/ {print p " " $2}'
 done; done > "$node_dir/chains.before"
