@@ -5,7 +5,7 @@
 // probes, and pod traffic never leaves the machine.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import * as k8s from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, RotationSchedule } from '../operator/api/v1alpha1/index.js';
@@ -15,7 +15,7 @@ import { applyAsUser, deleteNamespaceAndFinalize, installCrds, waitForCondition,
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startInProcess, type RunningOperator } from './harness/operator.js';
 import {
-  nodeReady, PLAINTEXT_PORT, readyPods, runProbe, serviceAccount, startLoopProbe, TLS_PORT, tlsServer,
+  nodeReady, nodeTest, PLAINTEXT_PORT, readyPods, runProbe, serviceAccount, startLoopProbe, TLS_PORT, tlsServer,
 } from './harness/pods.js';
 
 const c = clients();
@@ -91,14 +91,7 @@ afterAll(async () => {
   await operator?.stop();
 });
 
-const itNode = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  it(name, async () => {
-    if (!haveNode) {
-      console.log(`skipped (needs the local node of make cluster-up): ${name}`);
-      return;
-    }
-    await fn();
-  }, timeout);
+const itNode = nodeTest(() => haveNode);
 
 describe('certificates on real pods', () => {
   itNode('the kubelet mounts the issued certificate; a declared peer completes mTLS and reads the response', async () => {

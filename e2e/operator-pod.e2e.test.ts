@@ -4,7 +4,7 @@
 // a cluster that enforces NetworkPolicies does to the operator's own verification handshakes
 // (a process on the host runs as root, which the enforcer lets through).
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import * as k8s from '@kubernetes/client-node';
 import type { RotationSchedule } from '../operator/api/v1alpha1/index.js';
@@ -13,7 +13,7 @@ import { loadImage } from './harness/images.js';
 import { applyAsUser, deleteNamespaceAndFinalize, waitForCondition, waitForSchedule } from './harness/lockstep.js';
 import { repoRoot } from './harness/manifests.js';
 import { createTestNamespace } from './harness/namespace.js';
-import { nodeReady, readyPods, serviceAccount, TLS_PORT, tlsServer } from './harness/pods.js';
+import { nodeReady, nodeTest, readyPods, serviceAccount, TLS_PORT, tlsServer } from './harness/pods.js';
 
 const c = clients();
 const apps = c.kc.makeApiClient(k8s.AppsV1Api);
@@ -47,14 +47,7 @@ afterAll(async () => {
   }, 60_000).catch(() => undefined);
 }, 180_000);
 
-const itNode = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  it(name, async () => {
-    if (!haveNode) {
-      console.log(`skipped (needs the local node of make cluster-up): ${name}`);
-      return;
-    }
-    await fn();
-  }, timeout);
+const itNode = nodeTest(() => haveNode);
 
 describe('the operator installed from manifests/ on the node', () => {
   itNode('two hardened replicas become ready and one holds the Lease', async () => {

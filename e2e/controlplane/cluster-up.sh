@@ -101,24 +101,9 @@ rules:
 - level: Metadata
 EOF
 
-start() { # start <name> <binary> args...
-  local name=$1; shift
-  setsid nohup "$@" > "$dir/logs/$name.log" 2>&1 < /dev/null &
-  echo $! > "$dir/pids/$name"
-  log "started $name (pid $!, log $dir/logs/$name.log)"
-}
-wait_for() { # wait_for <what> <seconds> <command...>
-  local what=$1 limit=$2; shift 2
-  local deadline=$((SECONDS + limit))
-  until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then log "timed out waiting for $what"; return 1; fi
-    sleep 0.5
-  done
-}
-dump_on_failure() {
-  log "cluster-up failed; last log lines:"
-  for f in "$dir"/logs/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done >&2
-}
+state=$dir
+# shellcheck source=processes.sh
+. "$here/processes.sh"
 trap dump_on_failure ERR
 
 start etcd "$(bin etcd)" --name lockstep --data-dir "$dir/etcd" \

@@ -4,6 +4,7 @@
 // are enforced. Images are built locally and imported (e2e/images/): never pulled.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { it } from '@jest/globals';
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { eventually, type Clients } from './cluster.js';
 
@@ -23,6 +24,18 @@ export async function nodeReady(c: Clients): Promise<boolean> {
   if (!existsSync(join(dirname(kubeconfig), 'node', 'ready-seconds'))) return false;
   const nodes = await c.core.listNode();
   return nodes.items.some((n) => n.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+}
+
+/** `it` for a test that needs the local node: passes with a message where there is none (kind). */
+export function nodeTest(ready: () => boolean) {
+  return (name: string, fn: () => Promise<void>, timeout?: number) =>
+    it(name, async () => {
+      if (!ready()) {
+        console.log(`skipped (needs the local node of make cluster-up): ${name}`);
+        return;
+      }
+      await fn();
+    }, timeout);
 }
 
 // Pod Security "restricted", as a hardened workload runs.

@@ -38,24 +38,9 @@ images=$("$root/e2e/images/build.sh" pause tlsapp)
 
 mkdir -p "$node_dir"/{pids,logs,run,cni/net.d,cni/ipam,containerd,kubelet,kubelet-pki,enforcer-token}
 record() { echo "$1" >> "$node_dir/created"; } # what node-down.sh must undo, one line each
-start() { # start <name> <command...>
-  local name=$1; shift
-  setsid nohup "$@" > "$node_dir/logs/$name.log" 2>&1 < /dev/null &
-  echo $! > "$node_dir/pids/$name"
-  log "started $name (pid $!, log $node_dir/logs/$name.log)"
-}
-wait_for() { # wait_for <what> <seconds> <command...>
-  local what=$1 limit=$2; shift 2
-  local deadline=$((SECONDS + limit))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt "$deadline" ] || { log "timed out waiting for $what"; return 1; }
-    sleep 0.2
-  done
-}
-dump_on_failure() {
-  log "node-up failed; last log lines:"
-  for f in "$node_dir"/logs/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 25 "$f"; }; done >&2
-}
+state=$node_dir
+# shellcheck source=../controlplane/processes.sh
+. "$root/e2e/controlplane/processes.sh"
 trap dump_on_failure ERR
 
 # --- Host network: bridge, guards. Original sysctls are kept for node-down.sh.
