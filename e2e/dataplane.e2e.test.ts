@@ -1,6 +1,7 @@
 // What Lockstep promises on the data plane, on real pods of the local node (e2e/node/): the
-// kubelet delivers certificate files to pods, a renewal is served without a restart, a
-// workload that cannot reload is rolled by a rotation, generated NetworkPolicies drop what the
+// kubelet delivers certificate files to pods, a renewal is served without a restart, workloads
+// that cannot reload (Deployment, StatefulSet) are rolled by a rotation, a canary leaf rotation
+// across services costs pods calling them no request, generated NetworkPolicies drop what the
 // spec does not declare (enforced by kube-network-policies) and still admit the operator's
 // probes, and pod traffic never leaves the machine.
 import { execFileSync } from 'node:child_process';
@@ -75,7 +76,7 @@ beforeAll(async () => {
   ns = await createTestNamespace(c, 'e2e-dataplane');
   opsNs = await createTestNamespace(c, 'e2e-dataplane-ops');
   await apply({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'dataplane', namespace: ns }, spec: { keyWrap: { algorithm: 'A256KW' } } } as KeyPolicy);
-  for (const sa of ['api', 'web', 'legacy']) await apply(serviceAccount(ns, sa));
+  for (const sa of ['api', 'web', 'legacy', 'ledger', 'alpha', 'bravo']) await apply(serviceAccount(ns, sa));
   operator = startInProcess(c.kc, { probeSource: { namespace: opsNs, podLabels: { ...OPERATOR_POD_LABELS } } });
   await apply(service('web'));
   await apply(service('api', { access: { ingress: [{ service: { name: 'web' }, ports: ['https'] }] } }));
@@ -186,6 +187,69 @@ describe('certificates on real pods', () => {
       expect(r.passed).toBe(true);
     }
   }, 360_000);
+});
+
+describe('rotations on real pods', () => {
+  const rotateNow = (name: string, targets: string[], canarySteps: number[]) => apply({
+    apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
+    metadata: { name, namespace: ns, annotations: { 'lockstep.dev/rotate-now': 'e2e' } },
+    spec: { targets: { names: targets }, rotate: ['certificates'], strategy: { canarySteps, pauseBetweenSteps: '1s', verification: { timeout: '180s' } } },
+  });
+  const finalPhase = (name: string) => waitForSchedule(c, ns, name, 'a final phase',
+    (r) => ['Completed', 'RolledBack', 'Failed'].includes(r.status?.phase ?? ''), 300_000);
+
+  itNode('a StatefulSet that cannot reload is restarted pod by pod, and its new pods serve the new certificate', async () => {
+    await apply(service('ledger', { workload: { selector: { matchLabels: { app: 'ledger' } }, serviceAccountName: 'ledger', restart: { kind: 'StatefulSet', name: 'ledger', hotReload: false } } }));
+    await waitForCondition(c, ns, 'ledger', 'Ready', 'True');
+    for (const o of tlsServer({ kind: 'StatefulSet', namespace: ns, name: 'ledger', labels: { app: 'ledger' }, serviceAccountName: 'ledger', secretName: 'ledger-tls', replicas: 2, args: ['--reload=start'] })) await apply(o);
+    const before = await readyPods(c, ns, { app: 'ledger' }, 2);
+    const oldSerial = await secretSerial('ledger');
+    await rotateNow('ledger', ['ledger'], [100]);
+    const rs = await finalPhase('ledger');
+    expect(rs.status?.phase).toBe('Completed');
+    expect(await secretSerial('ledger')).not.toBe(oldSerial);
+    const after = await readyPods(c, ns, { app: 'ledger' }, 2);
+    // Same pod names (a StatefulSet's identity), new pods.
+    expect(after.map((p) => p.metadata?.name).sort()).toEqual(before.map((p) => p.metadata?.name).sort());
+    const oldUids = new Set(before.map((p) => p.metadata?.uid));
+    expect(after.filter((p) => oldUids.has(p.metadata?.uid))).toEqual([]);
+  }, 420_000);
+
+  itNode('leaf rotation canary first across services while pods call them with mTLS: zero failed requests', async () => {
+    const names = ['alpha', 'bravo'];
+    for (const name of names) {
+      await apply(service(name, { access: { ingress: [{ service: { name: 'web' }, ports: ['https'] }] } }));
+    }
+    for (const name of names) {
+      await waitForCondition(c, ns, name, 'Ready', 'True');
+      for (const o of tlsServer({ namespace: ns, name, labels: { app: name }, serviceAccountName: name, secretName: `${name}-tls` })) await apply(o);
+    }
+    const before = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await secretSerial(n)] as const)));
+    const loops = [];
+    for (const name of names) {
+      const [pod] = await readyPods(c, ns, { app: name }, 1);
+      loops.push(await startLoopProbe(c, { namespace: ns, name: probeName(`loop-${name}`), labels: { app: 'web' }, secretName: 'web-tls', args: mtlsArgs(pod!.status!.podIP!, name, ['--interval', '200ms']) }));
+    }
+    try {
+      for (const loop of loops) await eventually('the loop probe succeeds', async () => ((await loop.lines()).some((l) => l.ok) ? true : undefined), 30_000);
+      await rotateNow('leaves', names, [50, 100]);
+      const rs = await finalPhase('leaves');
+      expect(rs.status?.phase).toBe('Completed');
+      expect(rs.status?.targets?.map((t) => [t.name, t.step, t.phase])).toEqual([['alpha', 0, 'Succeeded'], ['bravo', 1, 'Succeeded']]);
+      await sleep(1_000);
+      for (const [i, name] of names.entries()) {
+        const lines = await loops[i]!.lines();
+        const failed = lines.filter((l) => !l.ok);
+        console.log(`${name}: ${lines.length - failed.length} requests ok, ${failed.length} failed across the rotation`);
+        expect(failed).toEqual([]);
+        const now = await secretSerial(name);
+        expect(now).not.toBe(before[name]);
+        expect(norm(lines.at(-1)?.servedSerial)).toBe(norm(now));
+      }
+    } finally {
+      for (const loop of loops) await loop.stop();
+    }
+  }, 420_000);
 });
 
 describe('NetworkPolicies enforced on the node', () => {

@@ -72,20 +72,25 @@ export interface ServerOptions {
   replicas?: number;
   /** Extra `tlsapp serve` flags, e.g. ['--reload=start'] or ['--plaintext-listen', ':8080']. */
   args?: string[];
+  /** The workload controller; a StatefulSet gets its Service as governing (headless) service. */
+  kind?: 'Deployment' | 'StatefulSet';
 }
 
-/** A Deployment serving mutual TLS on TLS_PORT, and a Service selecting it (EndpointSlices come from
+/** A Deployment (or StatefulSet) serving mutual TLS on TLS_PORT, and a Service selecting it (EndpointSlices come from
  * the controller). Connections go to pod IPs: without kube-proxy, ClusterIPs are not served. */
 export function tlsServer(o: ServerOptions): KubernetesObject[] {
   const { volumes, volumeMounts } = tlsVolumes(o.secretName);
-  const deployment = {
+  const statefulSet = o.kind === 'StatefulSet';
+  const workload = {
     apiVersion: 'apps/v1',
-    kind: 'Deployment',
+    kind: statefulSet ? 'StatefulSet' : 'Deployment',
     metadata: { name: o.name, namespace: o.namespace },
     spec: {
       replicas: o.replicas ?? 1,
       selector: { matchLabels: o.labels },
-      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      ...(statefulSet
+        ? { serviceName: o.name, podManagementPolicy: 'Parallel', updateStrategy: { type: 'RollingUpdate' } }
+        : { strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } }),
       template: {
         metadata: { labels: o.labels },
         spec: {
@@ -113,9 +118,13 @@ export function tlsServer(o: ServerOptions): KubernetesObject[] {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: o.name, namespace: o.namespace },
-    spec: { selector: o.labels, ports: [{ name: 'https', port: TLS_PORT, targetPort: TLS_PORT }] },
+    spec: {
+      selector: o.labels,
+      ports: [{ name: 'https', port: TLS_PORT, targetPort: TLS_PORT }],
+      ...(statefulSet ? { clusterIP: 'None' } : {}),
+    },
   };
-  return [deployment, service];
+  return [workload, service];
 }
 
 export function serviceAccount(namespace: string, name: string): KubernetesObject {
