@@ -65,9 +65,38 @@ export function judgeHandshake(facts: HandshakeFacts, expected: TlsExpectation):
   return problems;
 }
 
-/** One TLS handshake; resolves with what it showed, or rejects when no handshake completes. */
-export function handshake(endpoint: Endpoint, expected: TlsExpectation, client: ClientIdentity, timeoutMs: number): Promise<HandshakeFacts> {
+/**
+ * How long to wait, after a TLS 1.3 handshake completed on the client's side, for the server's
+ * verdict on the client certificate. TLS 1.3 finishes the client's handshake before the server
+ * has read the client's certificate; a rejection arrives afterwards, as an alert. A session
+ * ticket or any byte from the server ends the wait early: the server sends those only after it
+ * accepted the client's Finished.
+ */
+export const TLS13_VERDICT_MS = 750;
+
+/**
+ * One TLS handshake; resolves with what it showed, or rejects when no handshake completes or
+ * the server rejects the client afterwards (TLS 1.3). Under TLS 1.2 the server's verdict on the
+ * client certificate is part of the handshake itself.
+ */
+export function handshake(
+  endpoint: Endpoint, expected: TlsExpectation, client: ClientIdentity, timeoutMs: number, verdictMs = TLS13_VERDICT_MS,
+): Promise<HandshakeFacts> {
   return new Promise((resolve, reject) => {
+    const started = Date.now();
+    let settled = false;
+    const finish = (err: Error | undefined, facts?: HandshakeFacts) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else {
+        socket.end();
+        resolve(facts ?? {});
+      }
+    };
     const socket = tls.connect({
       host: endpoint.address,
       port: endpoint.port,
@@ -79,33 +108,45 @@ export function handshake(endpoint: Endpoint, expected: TlsExpectation, client: 
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
     });
-    const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake within ${timeoutMs}ms`)), timeoutMs);
+    let timer = setTimeout(() => finish(new Error(`no TLS handshake within ${timeoutMs}ms`)), timeoutMs);
     socket.once('secureConnect', () => {
       clearTimeout(timer);
-      const peer = socket.getPeerX509Certificate();
-      const facts: HandshakeFacts = {};
-      if (peer) {
-        facts.serial = peer.serialNumber.toUpperCase();
-        if (!peer.checkHost(expected.servername, { subject: 'never' })) facts.nameError = 'no DNS subject alternative name matches';
-        if (expected.issuerRoot) {
-          const root = new X509Certificate(expected.issuerRoot);
-          if (!(peer.checkIssued(root) && peer.verify(root.publicKey))) facts.issuerError = `certificate is not issued by the new root ${root.serialNumber.toUpperCase()}`;
-        }
+      const facts = handshakeFacts(socket, expected);
+      if (facts.protocol !== 'TLSv1.3') {
+        finish(undefined, facts);
+        return;
       }
-      if (!socket.authorized) facts.chainError = String(socket.authorizationError ?? 'not authorized');
-      const protocol = socket.getProtocol();
-      if (protocol) facts.protocol = protocol;
-      const cipher = socket.getCipher() as tls.CipherNameAndProtocol & { standardName?: string };
-      if (cipher?.standardName) facts.cipher = cipher.standardName;
-      socket.end();
-      resolve(facts);
+      const accepted = () => finish(undefined, facts);
+      timer = setTimeout(accepted, Math.max(0, Math.min(verdictMs, timeoutMs - (Date.now() - started))));
+      socket.once('session', accepted);
+      socket.on('data', accepted);
+      socket.once('end', () => finish(new Error('the server rejected the client after the handshake: it closed the connection without a word')));
+      socket.resume();
     });
     socket.once('error', (err) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(err);
+      const afterHandshake = socket.getProtocol() === 'TLSv1.3' && socket.getPeerX509Certificate() !== undefined;
+      finish(afterHandshake ? new Error(`the server rejected the client after the handshake: ${err.message}`) : err);
     });
   });
+}
+
+function handshakeFacts(socket: tls.TLSSocket, expected: TlsExpectation): HandshakeFacts {
+  const peer = socket.getPeerX509Certificate();
+  const facts: HandshakeFacts = {};
+  if (peer) {
+    facts.serial = peer.serialNumber.toUpperCase();
+    if (!peer.checkHost(expected.servername, { subject: 'never' })) facts.nameError = 'no DNS subject alternative name matches';
+    if (expected.issuerRoot) {
+      const root = new X509Certificate(expected.issuerRoot);
+      if (!(peer.checkIssued(root) && peer.verify(root.publicKey))) facts.issuerError = `certificate is not issued by the new root ${root.serialNumber.toUpperCase()}`;
+    }
+  }
+  if (!socket.authorized) facts.chainError = String(socket.authorizationError ?? 'not authorized');
+  const protocol = socket.getProtocol();
+  if (protocol) facts.protocol = protocol;
+  const cipher = socket.getCipher() as tls.CipherNameAndProtocol & { standardName?: string };
+  if (cipher?.standardName) facts.cipher = cipher.standardName;
+  return facts;
 }
 
 export interface EndpointVerdict {
