@@ -86,6 +86,11 @@ describe.each(RESOURCES.map((r) => [r.kind, r] as const))('%s CRD', (_kind, reso
     expect(version).toMatchObject({ name: VERSION, served: true, storage: true, subresources: { status: {} } });
   });
 
+  it('prints times that lie ahead as text (kubectl shows <invalid> for a future date column)', () => {
+    const columns = version.additionalPrinterColumns as { name: string; type: string; jsonPath: string }[];
+    for (const c of columns.filter((x) => /next/i.test(x.jsonPath))) expect(`${c.name}: ${c.type}`).toBe(`${c.name}: string`);
+  });
+
   it('shows readiness and age in kubectl get', () => {
     const columns = (version.additionalPrinterColumns as { name: string }[]).map((c) => c.name);
     expect(columns).toEqual(expect.arrayContaining(['Ready', 'Reason', 'Age']));
