@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Starts a local, real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver,
-# kube-controller-manager and cert-manager's controller, built from Go modules (build.sh).
+# kube-controller-manager and cert-manager's controller, built from Go modules (build.sh); then,
+# as root and unless NODES=0, one real node (e2e/node/node-up.sh).
 # State, logs and the admin kubeconfig live in $CLUSTER_DIR (git-ignored).
 #
-# Ports come from variables so a second cluster can run beside the first:
-#   CLUSTER_DIR=e2e/.cluster-2 ETCD_PORT=12379 APISERVER_PORT=16443 KCM_PORT=20257 CM_PORT=19402 make cluster-up
+# Ports come from variables so a second control plane can run beside the first (one node per
+# machine: the second runs without):
+#   NODES=0 CLUSTER_DIR=e2e/.cluster-2 ETCD_PORT=12379 APISERVER_PORT=16443 KCM_PORT=20257 CM_PORT=19402 make cluster-up
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
