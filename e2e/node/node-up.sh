@@ -28,7 +28,17 @@ die() { log "$*"; exit 1; }
 "$here/install-deps.sh" --check || die "missing node packages: run e2e/node/install-deps.sh (Debian: containerd runc containernetworking-plugins iptables nftables socat)"
 [ -f "$kubeconfig" ] || die "no control plane in $dir (run cluster-up.sh)"
 if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
-  die "bridge $NODE_BRIDGE already exists: another node is up on this machine (make cluster-down in its clone), or set NODE_BRIDGE/POD_CIDR"
+  if pgrep -f -- "kubelet .*--node-ip ${POD_CIDR%.*}.1" >/dev/null; then
+    die "bridge $NODE_BRIDGE is in use by a running node (make cluster-down in its clone), or set NODE_BRIDGE/POD_CIDR"
+  fi
+  # Left by a node whose processes are gone (a killed session, a deleted clone): its host
+  # network state would break this node, and nobody else owns it.
+  log "removing the host network state of a node that no longer runs (bridge $NODE_BRIDGE, guards)"
+  for port in $(ip -o link show master "$NODE_BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do ip link del "$port" 2>/dev/null || true; done
+  ip link del "$NODE_BRIDGE" 2>/dev/null || true
+  ip route del blackhole "$SERVICE_CIDR" 2>/dev/null || true
+  while iptables -w -D FORWARD -i "$NODE_BRIDGE" ! -d "$POD_CIDR" -m comment --comment "$GUARD_COMMENT" -j DROP 2>/dev/null; do :; done
+  if ! pgrep -f 'kube-network-policies --hostname-override' >/dev/null; then nft delete table inet kube-network-policies 2>/dev/null || true; fi
 fi
 
 log "binaries and images (built once per machine, cached under ~/.cache/lockstep)"
