@@ -309,6 +309,10 @@ describe('pod traffic stays on the machine', () => {
     const before = guardPackets(bridge, podCidr);
     const clusterIp = serviceCidr.replace(/0\/\d+$/, '1');
     expect(execFileSync('ip', ['route', 'show', 'type', 'blackhole'], { encoding: 'utf8' })).toContain(serviceCidr);
+    // The kernel has no route out for a pod's packet to a ClusterIP (without the blackhole it
+    // would follow the default route to the uplink).
+    const podSource = podCidr.replace(/0\/\d+$/, '250');
+    expect(() => execFileSync('ip', ['route', 'get', clusterIp, 'from', podSource, 'iif', bridge], { stdio: 'pipe' })).toThrow(/No route to host|Invalid argument/);
 
     const outside = await runProbe(c, { namespace: ns, name: probeName('outside'), labels: { app: 'egress' }, args: ['--url', 'https://10.123.45.67:443/', '--tcp-only', '--timeout', '2s'] });
     expect(outside.passed).toBe(false);
