@@ -115,5 +115,13 @@ done < <(grep '^dir ' "$node_dir/created" 2>/dev/null)
 if [ -f "$dir/kubeconfig" ]; then
   kubectl --kubeconfig "$dir/kubeconfig" delete node "$NODE_NAME" --ignore-not-found --wait=false --request-timeout 5s >/dev/null 2>&1
 fi
+# Keep the records of what to undo while anything is left, so a second run can finish the job.
+left=()
+findmnt -rn -o TARGET | grep -qF "$node_dir" && left+=("mounts under $node_dir")
+created "link $NODE_BRIDGE" && ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && left+=("bridge $NODE_BRIDGE")
+if [ ${#left[@]} -gt 0 ]; then
+  log "could not remove: ${left[*]}; records kept in $node_dir"
+  exit 1
+fi
 rm -rf "$node_dir"
 log "removed the node"
