@@ -168,10 +168,10 @@ export interface ProbeOptions {
   timeoutMs?: number;
 }
 
-/** Runs `tlsapp probe` once in a pod of its own (inside the pod network) and returns its lines. */
-export async function runProbe(c: Clients, o: ProbeOptions): Promise<ProbeResult> {
+// A pod running `tlsapp probe <args>` (once, or with --loop), inside the pod network.
+function probePod(o: Omit<ProbeOptions, 'timeoutMs'>, args: string[]): V1Pod {
   const mounts = o.secretName ? tlsVolumes(o.secretName) : { volumes: [], volumeMounts: [] };
-  const pod: V1Pod = {
+  return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
@@ -184,13 +184,17 @@ export async function runProbe(c: Clients, o: ProbeOptions): Promise<ProbeResult
         name: 'probe',
         image: TLSAPP_IMAGE,
         imagePullPolicy: 'Never',
-        args: ['probe', ...o.args],
+        args: ['probe', ...args],
         securityContext: restricted,
         volumeMounts: mounts.volumeMounts,
       }],
     },
   };
-  await c.core.createNamespacedPod({ namespace: o.namespace, body: pod });
+}
+
+/** Runs `tlsapp probe` once in a pod of its own (inside the pod network) and returns its lines. */
+export async function runProbe(c: Clients, o: ProbeOptions): Promise<ProbeResult> {
+  await c.core.createNamespacedPod({ namespace: o.namespace, body: probePod(o, o.args) });
   try {
     const done = await eventually(`probe pod ${o.namespace}/${o.name} finished`, async () => {
       const p = await c.core.readNamespacedPod({ namespace: o.namespace, name: o.name });
@@ -218,17 +222,7 @@ export function parseLines(log: string): ProbeLine[] {
 
 /** A long-running probe pod (`--loop`), for tests that watch traffic across a change. */
 export async function startLoopProbe(c: Clients, o: Omit<ProbeOptions, 'timeoutMs'>): Promise<{ lines(): Promise<ProbeLine[]>; stop(): Promise<void> }> {
-  const mounts = o.secretName ? tlsVolumes(o.secretName) : { volumes: [], volumeMounts: [] };
-  await c.core.createNamespacedPod({
-    namespace: o.namespace,
-    body: {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
-      spec: {
-        restartPolicy: 'Never', automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, volumes: mounts.volumes,
-        containers: [{ name: 'probe', image: TLSAPP_IMAGE, imagePullPolicy: 'Never', args: ['probe', '--loop', ...o.args], securityContext: restricted, volumeMounts: mounts.volumeMounts }],
-      },
-    },
-  });
+  await c.core.createNamespacedPod({ namespace: o.namespace, body: probePod(o, ['--loop', ...o.args]) });
   await eventually(`loop probe ${o.name} running`, async () => {
     const p = await c.core.readNamespacedPod({ namespace: o.namespace, name: o.name });
     return p.status?.phase === 'Running' ? true : undefined;

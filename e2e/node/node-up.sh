@@ -123,7 +123,7 @@ start containerd containerd --config "$node_dir/containerd.toml"
 wait_for containerd 30 ctr --address "$sock" version
 while IFS='=' read -r ref tarball; do
   [ -n "$ref" ] || continue
-  ctr --address "$sock" -n k8s.io images import --no-unpack=false "$tarball" >/dev/null
+  ctr --address "$sock" -n k8s.io images import "$tarball" >/dev/null
   ctr --address "$sock" -n k8s.io images label "$ref" io.cri-containerd.pinned=pinned >/dev/null 2>&1 || true
   log "imported $ref"
 done <<< "$images"
