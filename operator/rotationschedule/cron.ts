@@ -1,7 +1,13 @@
 // Standard 5-field cron (minute hour day-of-month month day-of-week) with lists, ranges, steps
 // and month/day names, evaluated in an IANA time zone. Day-of-month and day-of-week follow the
 // Vixie cron rule: when both are restricted, a day matching either one fires.
-import { addDays, checkTimeZone, instantOf, wallClock } from './zoned-time.js';
+//
+// Daylight-saving transitions, for shifts of any size (60-minute Berlin, 30-minute Lord Howe,
+// historical odd offsets): a local time a forward jump skips does not fire that day (it fires
+// the next day it exists), and a local time a backward jump repeats fires once, at its first
+// occurrence. A rotation is not a job that must run at a given count per day: running it at a
+// time the expression does not name, or twice, would be the surprise.
+import { addDays, checkTimeZone, instantsOf, wallClock } from './zoned-time.js';
 
 export interface CronSchedule {
   readonly minutes: readonly number[];
@@ -118,9 +124,9 @@ export function nextCronTime(c: CronSchedule, after: number, timeZone: string): 
     if (!c.months.has(d.month) || !dayMatches(c, d.day, d.weekday)) continue;
     for (const hour of c.hours) {
       for (const minute of c.minutes) {
-        const at = instantOf(d.year, d.month, d.day, hour, minute, timeZone);
-        // A DST gap can move a time onto another wall-clock hour; only exact matches count.
-        if (at > after && wallClock(at, timeZone).hour === hour) return at;
+        // Skipped (none) or repeated (the second is the same local time again): only the first counts.
+        const at = instantsOf(d.year, d.month, d.day, hour, minute, timeZone)[0];
+        if (at !== undefined && at > after) return at;
       }
     }
   }

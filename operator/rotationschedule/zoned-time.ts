@@ -57,23 +57,46 @@ function offsetAt(instant: number, timeZone: string): number {
   return asUtc - Math.floor(instant / 1000) * 1000;
 }
 
+const HOUR = 3_600_000;
 /**
- * The instant a wall-clock time occurs in `timeZone`. A repeated time (DST end) maps to its first
- * occurrence; a time skipped by a DST jump maps to an instant whose wall clock differs, which
- * callers detect by reading the wall clock back.
+ * Where the offsets in force around a wall-clock time are sampled. Any instant showing that wall
+ * time lies within 14 h of it read as UTC (offsets span -12:00..+14:00), so an offset sampled a day
+ * before and a day after covers both sides of a transition, whatever its size (30-minute Lord
+ * Howe, 45-minute Eucla or Kathmandu, second-precision historical LMT offsets); the inner samples
+ * catch two transitions close together.
+ */
+const OFFSET_PROBES = [-24 * HOUR, -12 * HOUR, 0, 12 * HOUR, 24 * HOUR];
+
+/**
+ * Every instant at which the wall clock in `timeZone` reads the given time exactly, earliest
+ * first: one normally, none when a forward jump skips it (spring forward), two when a backward
+ * jump repeats it (fall back). Offsets are taken from Intl, not assumed to be whole hours.
+ */
+export function instantsOf(year: number, month: number, day: number, hour: number, minute: number, timeZone: string): number[] {
+  const local = Date.UTC(year, month - 1, day, hour, minute);
+  const offsets = new Set(OFFSET_PROBES.map((d) => offsetAt(local + d, timeZone)));
+  const out = new Set<number>();
+  for (const offset of offsets) {
+    const instant = local - offset;
+    if (offsetAt(instant, timeZone) === offset) out.add(instant);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * The instant a wall-clock time occurs in `timeZone`, resolving the two DST cases the way RFC 5545
+ * and Temporal's "compatible" disambiguation do: a repeated time maps to its first occurrence; a
+ * time skipped by a forward jump is read with the offset before the jump, i.e. moved later by the
+ * jump's length (02:15 in a 02:00 -> 02:30 gap becomes 02:45). Maintenance windows use this: a
+ * window that would open inside a gap opens as long after the jump as it was meant to after 02:00.
  */
 export function instantOf(year: number, month: number, day: number, hour: number, minute: number, timeZone: string): number {
+  const exact = instantsOf(year, month, day, hour, minute, timeZone);
+  if (exact.length > 0) return exact[0]!;
   const local = Date.UTC(year, month - 1, day, hour, minute);
-  const first = local - offsetAt(local, timeZone);
-  const second = local - offsetAt(first, timeZone);
-  if (second === first) return first;
-  // Offsets disagree near a transition: prefer the earlier instant that reads back as the asked time.
-  const candidates = [Math.min(first, second), Math.max(first, second)];
-  for (const c of candidates) {
-    const w = wallClock(c, timeZone);
-    if (w.hour === hour && w.minute === minute && w.day === day) return c;
-  }
-  return Math.max(first, second);
+  // In a gap the offset before the jump is the smaller one (a forward jump raises the offset).
+  const before = Math.min(...OFFSET_PROBES.map((d) => offsetAt(local + d, timeZone)));
+  return local - before;
 }
 
 /** The local calendar date `days` after the given one (handles month and year ends). */
