@@ -39,18 +39,28 @@ export class Applier {
     return { object, changed: true };
   }
 
-  /** Applies the status subresource of a custom resource; only the fields given are owned. */
-  async applyStatus(ref: CustomResourceRef & { kind: string }, status: object): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus(
+  /**
+   * Applies the status subresource of a custom resource; only the fields given are owned.
+   * `force` only settles field ownership between managers; it is no concurrency control. Given
+   * the resourceVersion the reconcile read (or its own last write returned), the apply carries it
+   * as a precondition: when anyone wrote the object since — a new leader while this replica's
+   * reconcile was still in flight, or a newer reconcile — the API server answers 409 Conflict and
+   * nothing of this write lands; the error goes to the work queue, which retries from a fresh read.
+   * Returns the resourceVersion the write produced, for the next write of the same reconcile.
+   */
+  async applyStatus(ref: CustomResourceRef & { kind: string }, status: object, resourceVersion?: string): Promise<string | undefined> {
+    const metadata = { name: ref.name, namespace: ref.namespace, ...(resourceVersion ? { resourceVersion } : {}) };
+    const written = (await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: ref.group, version: ref.version, plural: ref.plural,
         namespace: ref.namespace, name: ref.name,
-        body: { apiVersion: `${ref.group}/${ref.version}`, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace }, status },
+        body: { apiVersion: `${ref.group}/${ref.version}`, kind: ref.kind, metadata, status },
         fieldManager: this.fieldManager,
         force: true,
       },
       applyOptions(),
-    );
+    )) as { metadata?: { resourceVersion?: string } } | undefined;
+    return written?.metadata?.resourceVersion;
   }
 
   /** Removes one finalizer with a JSON patch guarded by a test, so a concurrent change to the

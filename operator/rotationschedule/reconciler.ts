@@ -127,7 +127,7 @@ export class RotationScheduleReconciler {
     const rs = await this.o.reader.schedule(namespace, name);
     if (!rs || rs.metadata.deletionTimestamp) return;
     const spec = withRotationScheduleDefaults(rs.spec);
-    const written = { status: rs.status ?? {} };
+    const written = { status: rs.status ?? {}, resourceVersion: rs.metadata.resourceVersion };
     let step: Step;
     try {
       step = inRotation(written.status)
@@ -741,7 +741,7 @@ export class RotationScheduleReconciler {
   }
 
   /** Writes status when it differs from what was last written; records phase changes as Events. */
-  private async persist(rs: RotationSchedule, spec: RotationScheduleSpec, written: { status: RotationScheduleStatus }, status: RotationScheduleStatus, configError?: string): Promise<void> {
+  private async persist(rs: RotationSchedule, spec: RotationScheduleSpec, written: { status: RotationScheduleStatus; resourceVersion?: string | undefined }, status: RotationScheduleStatus, configError?: string): Promise<void> {
     const next: RotationScheduleStatus = {
       ...status,
       observedGeneration: rs.metadata.generation ?? 0,
@@ -749,10 +749,10 @@ export class RotationScheduleReconciler {
     };
     const clean = JSON.parse(JSON.stringify(next)) as RotationScheduleStatus;
     if (isSubset(clean, written.status) && isSubset(written.status, clean)) return;
-    await this.o.applier.applyStatus({
+    written.resourceVersion = await this.o.applier.applyStatus({
       group: GROUP, version: VERSION, plural: ROTATION_SCHEDULE.plural, kind: ROTATION_SCHEDULE.kind,
       namespace: rs.metadata.namespace ?? '', name: rs.metadata.name ?? '',
-    }, clean);
+    }, clean, written.resourceVersion);
     const before = written.status.phase;
     written.status = clean;
     if (before !== clean.phase && clean.phase === 'Paused') this.event(rs, 'Normal', Reasons.RotationPaused, 'paused (spec.paused or annotation lockstep.dev/paused)');
