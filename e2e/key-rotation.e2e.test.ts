@@ -37,6 +37,13 @@ const readSchedule = (name: string) => readScheduleIn(c, ns, name);
 const waitSchedule = (name: string, what: string, check: (rs: RotationSchedule) => boolean, timeoutMs = 120_000) =>
   waitForSchedule(c, ns, name, what, check, timeoutMs);
 
+/** The KeyPolicy as the user keeps it in Git: with a rotate-now value of their own (acted on at creation). */
+const userPolicy = (): KubernetesObject => ({
+  apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy',
+  metadata: { name: POLICY, namespace: ns, annotations: { 'lockstep.dev/rotate-now': 'user-initial', 'example.com/owner': 'platform' } },
+  spec: { keyWrap: { algorithm: 'A256KW' }, rotation: { period: '24h', retireAfter: '24h', retainDecryptOnly: 3 } },
+} satisfies KeyPolicy as unknown as KubernetesObject);
+
 function schedule(name: string, spec: Partial<RotationScheduleSpec>, rotateNow: string): KubernetesObject {
   return {
     apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
@@ -79,6 +86,16 @@ async function dataKeyIds(): Promise<Record<string, string>> {
   return Object.fromEntries(await Promise.all(SERVICES.map(async (n) => [n, inspectWrappedDataKey(readEnvelopeStore(await readSecret(`${n}-envelope`)).wrappedDataKey ?? '').dataKeyId] as const)));
 }
 
+/** Field managers owning annotation `key` of `obj`. */
+function ownersOf(obj: KubernetesObject, key: string): string[] {
+  return (obj.metadata?.managedFields ?? [])
+    .filter((f) => (f.fieldsV1 as { 'f:metadata'?: { 'f:annotations'?: Record<string, unknown> } } | undefined)?.['f:metadata']?.['f:annotations']?.[`f:${key}`] !== undefined)
+    .map((f) => f.manager ?? '');
+}
+
+const kekKids = async () => new Set(((await readPolicy()).status?.keys ?? []).map((k) => k.kid).filter((k) => k.startsWith('kek-')));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function appSecrets(): Promise<Record<string, Record<string, string> | undefined>> {
   const names = SERVICES.flatMap((n) => [`${n}-conf`, `${n}-sealed`]);
   return Object.fromEntries(await Promise.all(names.map(async (n) => [n, (await readSecret(n)).data] as const)));
@@ -89,11 +106,7 @@ beforeAll(async () => {
   ns = await createTestNamespace(c, 'e2e-keyrot');
   operator = startInProcess(c.kc);
   await c.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'app' } } });
-  const policy: KeyPolicy = {
-    apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: POLICY, namespace: ns },
-    spec: { keyWrap: { algorithm: 'A256KW' }, rotation: { period: '24h', retireAfter: '24h', retainDecryptOnly: 3 } },
-  };
-  await applyAsUser(c, policy as unknown as KubernetesObject);
+  await applyAsUser(c, userPolicy());
   await eventually('KeyPolicy Ready', async () => (condition(await readPolicy(), 'Ready')?.status === 'True' ? true : undefined), 60_000);
   const jwks = await eventually('public JWKS published', async () =>
     (await c.core.readNamespacedConfigMap({ namespace: ns, name: publicJwksConfigMapName(POLICY) })).data?.[PUBLIC_JWKS_KEY], 30_000);
@@ -151,6 +164,24 @@ describe('key rotation through a RotationSchedule', () => {
     await rewrappedUnder(after);
     await expectEverythingOpens(after);
     expect(await appSecrets()).toEqual(secretsBefore);
+
+    // The schedule asked through its own annotation, under its own field manager: the user's
+    // annotations are as they applied them, and still theirs alone.
+    const asked = await readPolicy();
+    expect(asked.metadata.annotations).toMatchObject({
+      'lockstep.dev/rotate-now': 'user-initial', 'example.com/owner': 'platform',
+      'lockstep.dev/rotation-request': `rotationschedule-${rs.status?.rotationId ?? ''}`,
+    });
+    expect(ownersOf(asked as unknown as KubernetesObject, 'lockstep.dev/rotate-now')).toEqual(['lockstep-e2e-user']);
+    expect(ownersOf(asked as unknown as KubernetesObject, 'lockstep.dev/rotation-request')).toEqual(['lockstep-rotationschedule-rotation-request']);
+    const alpha = await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'encryptedservices', namespace: ns, name: 'alpha' }) as KubernetesObject;
+    expect(ownersOf(alpha, 'lockstep.dev/rotate-data-key')).toEqual(['lockstep-rotationschedule-rotate-data-key']);
+    // A GitOps sync re-applies the policy as committed: nothing to revert, nothing rotates again.
+    await applyAsUser(c, userPolicy());
+    await sleep(5_000);
+    expect((await readPolicy()).status?.activeKid).toBe(after);
+    expect([...await kekKids()].sort()).toEqual([before, after].sort());
+    expect((await readPolicy()).metadata.annotations?.['lockstep.dev/rotation-request']).toBe(`rotationschedule-${rs.status?.rotationId ?? ''}`);
     // A fresh data key per service; the replaced one is kept (wrapped) for a rollback.
     const dataKeysAfter = await dataKeyIds();
     for (const name of SERVICES) {
@@ -252,6 +283,33 @@ describe('key rotation through a RotationSchedule', () => {
     await expectEverythingOpens(before);
     expect(await dataKeyIds()).toEqual(dataKeysBefore);
     expect(await appSecrets()).toEqual(secretsBefore);
+  });
+
+  it("a user's own rotate-now on the KeyPolicy still rotates it, once, after the schedules' rotations", async () => {
+    const before = (await readPolicy()).status?.activeKid ?? '';
+    const kidsBefore = await kekKids();
+    // As `kubectl annotate keypolicy vault lockstep.dev/rotate-now=user-2 --overwrite` does.
+    await c.custom.patchNamespacedCustomObject(
+      { group: 'lockstep.dev', version: 'v1alpha1', plural: 'keypolicies', namespace: ns, name: POLICY, body: { metadata: { annotations: { 'lockstep.dev/rotate-now': 'user-2' } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const after = await eventually('KEK rotated for user-2', async () => {
+      const kid = (await readPolicy()).status?.activeKid;
+      return kid !== undefined && kid !== before ? kid : undefined;
+    }, 60_000);
+    await rewrappedUnder(after);
+    expect((await readSecret(`${POLICY}-keys`)).metadata?.annotations?.['lockstep.dev/rotated-for']).toBe('user-2');
+    // Once: a later reconcile (another annotation changed) makes no second key.
+    await c.custom.patchNamespacedCustomObject(
+      { group: 'lockstep.dev', version: 'v1alpha1', plural: 'keypolicies', namespace: ns, name: POLICY, body: { metadata: { annotations: { 'example.com/touched': 'yes' } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await sleep(5_000);
+    const policy = await readPolicy();
+    expect(policy.status?.activeKid).toBe(after);
+    expect([...await kekKids()].filter((k) => !kidsBefore.has(k))).toEqual([after]);
+    expect(policy.metadata.annotations?.['lockstep.dev/rotate-now']).toBe('user-2');
+    await expectEverythingOpens(after);
   });
 });
 

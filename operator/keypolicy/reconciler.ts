@@ -7,7 +7,7 @@
 // dropping a key another writer just added.
 import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  ANNOTATION_KID, ANNOTATION_ROTATE_NOW, API_VERSION, FINALIZER, LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
+  ANNOTATION_KID, API_VERSION, FINALIZER, LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
   VERSION, effectiveKeyWrap, keyPolicyNamespaceOf, publicJwksConfigMapName, withKeyPolicyDefaults,
   type EncryptedService, type KeyPolicy, type KeyPolicyStatus,
 } from '../api/v1alpha1/index.js';
@@ -35,7 +35,8 @@ import {
 import { KeyRing, keySecretData } from './key-ring.js';
 import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
 import { ANNOTATION_REACTIVATE_KID, ANNOTATION_REACTIVATED_FOR, pendingReactivation, reactivateBoth } from './reactivation.js';
-import { ANNOTATION_ROTATED_FOR, LABEL_KEY_POLICY_NAMESPACE, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
+import { onDemandRotation } from './rotation-request.js';
+import { LABEL_KEY_POLICY_NAMESPACE, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
 import { countUsage, keyStatuses, type KeyUsage } from './status.js';
 
 type ReadyObject = KubernetesObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } };
@@ -118,10 +119,9 @@ export class KeyPolicyReconciler {
     const retention = retentionSettings(policy.spec);
     const keyWrap = effectiveKeyWrap(policy.spec.keyWrap);
     const now = this.now();
-    const requested = policy.metadata.annotations?.[ANNOTATION_ROTATE_NOW];
+    const onDemand = onDemandRotation(policy.metadata.annotations, secret.metadata?.annotations);
     const decision = rotationDecision({
-      kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested,
-      handled: secret.metadata?.annotations?.[ANNOTATION_ROTATED_FOR], now,
+      kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: onDemand.pending, handled: undefined, now,
     });
     let change: KeyChange | undefined;
     const keyEvents: AuditEvent[] = [];
@@ -142,7 +142,7 @@ export class KeyPolicyReconciler {
       })));
       // A rollback supersedes an on-demand rotation not made yet (it would undo the rollback).
       const pending = [...decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]), ...keyEvents.map(fingerprinted)];
-      secret = await this.replaceKeys(secret, change?.keySets ?? sets, requested, pending, { [ANNOTATION_REACTIVATED_FOR]: reactivateRequest });
+      secret = await this.replaceKeys(secret, change?.keySets ?? sets, pending, { ...onDemand.handled, [ANNOTATION_REACTIVATED_FOR]: reactivateRequest });
       if (change) {
         sets = change.keySets;
         reactivated = true;
@@ -162,7 +162,7 @@ export class KeyPolicyReconciler {
     if (change) {
       keyEvents.push(...change.retired.map((kid): AuditEvent => ({ type: 'retire', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid } })));
       const pending = [...decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]), ...keyEvents.map(fingerprinted)];
-      secret = await this.replaceKeys(secret, change.keySets, decision.due ? requested : undefined, pending);
+      secret = await this.replaceKeys(secret, change.keySets, pending, decision.due ? onDemand.handled : {});
       sets = change.keySets;
       this.o.keyRing.forget(namespace, keySecretName(name));
       if (decision.due) {
@@ -221,7 +221,7 @@ export class KeyPolicyReconciler {
       kek: await createKeySet('kek', generation.kek, options),
       seal: await createKeySet('seal', generation.seal, generation.seal === generation.kek ? options : { now }),
     };
-    const requested = policy.metadata.annotations?.[ANNOTATION_ROTATE_NOW];
+    const onDemand = onDemandRotation(policy.metadata.annotations, undefined);
     const subject = { namespace, name: policy.metadata.name ?? '', kind: KEY_POLICY.kind };
     const created = ([
       { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.kek).kid }, details: { purpose: 'kek', algorithm: generation.kek } },
@@ -237,8 +237,8 @@ export class KeyPolicyReconciler {
         labels: keyPolicyLabels(namespace, policy.metadata.name ?? '', 'keys'),
         annotations: {
           [ANNOTATION_AUDIT_PENDING]: encodePending(created),
-          // A rotate-now value present at creation is satisfied by the fresh keys.
-          ...(requested ? { [ANNOTATION_ROTATED_FOR]: requested } : {}),
+          // Rotation requests present at creation are satisfied by the fresh keys.
+          ...onDemand.handled,
         },
         ownerReferences: [this.ownerReference(policy)],
       },
@@ -258,12 +258,11 @@ export class KeyPolicyReconciler {
   }
 
   private async replaceKeys(
-    live: V1Secret, sets: KeySets, rotatedFor: string | undefined, pending: readonly AuditEvent[], extra: Record<string, string> = {},
+    live: V1Secret, sets: KeySets, pending: readonly AuditEvent[], extra: Record<string, string> = {},
   ): Promise<V1Secret> {
     const namespace = live.metadata?.namespace ?? '';
     const name = live.metadata?.name ?? '';
     const annotations: Record<string, string> = { ...(live.metadata?.annotations ?? {}), ...extra, [ANNOTATION_AUDIT_PENDING]: encodePending(pending) };
-    if (rotatedFor !== undefined) annotations[ANNOTATION_ROTATED_FOR] = rotatedFor;
     // resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and the
     // reconcile starts over from what is stored.
     return this.o.core.replaceNamespacedSecret({

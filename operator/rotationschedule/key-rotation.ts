@@ -1,12 +1,16 @@
 // Key rotation through a RotationSchedule: the KeyPolicy's KEK (and its sealing key) and each
 // service's data key. The KeyPolicy and EncryptedService reconcilers own the keys; this module
-// only asks them through annotations — `lockstep.dev/rotate-now` / `lockstep.dev/reactivate-kid`
-// on the KeyPolicy, `lockstep.dev/rotate-data-key` on the EncryptedService — each value acting
-// once, so asking again after a crash changes nothing. Verification opens everything a target
-// holds with the keys as stored, and a probe made under the new keys.
+// only asks them through operator-internal annotations — `lockstep.dev/rotation-request` /
+// `lockstep.dev/reactivate-kid` on the KeyPolicy, `lockstep.dev/rotate-data-key` /
+// `lockstep.dev/restore-data-key` on the EncryptedService — each value acting once, so asking
+// again after a crash changes nothing. Never the user's `lockstep.dev/rotate-now`: a value a user
+// or GitOps tool manages is theirs. Each annotation is server-side applied under a field manager
+// of its own (`lockstep-rotationschedule-<name>`): ownership shows who asked, a user's apply of
+// other annotations never removes it, and applying one never removes another.
+// Verification opens everything a target holds with the keys as stored, and a probe made under the new keys.
 import * as k8s from '@kubernetes/client-node';
 import type { V1Secret } from '@kubernetes/client-node';
-import { ANNOTATION_ROTATE_NOW, ENCRYPTED_SERVICE, GROUP, KEY_POLICY, VERSION, type SealedSecret } from '../api/v1alpha1/index.js';
+import { ENCRYPTED_SERVICE, GROUP, KEY_POLICY, VERSION, type SealedSecret } from '../api/v1alpha1/index.js';
 import { generateDataKey, inspectWrappedDataKey, unwrapDataKey, wrapDataKey } from '../crypto/datakey.js';
 import { decryptValue, envelopeDataKeyId } from '../crypto/envelope.js';
 import { isDecryptError, isKeySetError } from '../crypto/errors.js';
@@ -18,10 +22,14 @@ import type { KeySets } from '../keypolicy/key-plan.js';
 import { keySetsFromSecret } from '../keypolicy/key-ring.js';
 import { keySecretName } from '../keypolicy/names.js';
 import { ANNOTATION_REACTIVATE_KID } from '../keypolicy/reactivation.js';
+import { ANNOTATION_ROTATION_REQUEST } from '../keypolicy/rotation-request.js';
 import { isNotFound } from '../runtime/api-error.js';
 
 /** The value a rotation asks with (KeyPolicy rotate-now, data key rotate/restore): derived from the rotation id, so it is the same after a crash. */
 export const keyRotationValue = (rotationId: string): string => `rotationschedule-${rotationId}`;
+
+/** The field manager that owns one request annotation: `lockstep.dev/rotation-request` -> `lockstep-rotationschedule-rotation-request`. */
+export const requestFieldManager = (annotation: string): string => `lockstep-rotationschedule-${annotation.replace(/^lockstep\.dev\//, '')}`;
 
 export interface DataKeyInput {
   sets: KeySets;
@@ -164,12 +172,12 @@ export class KeyRotation {
 
   /** Asks the KeyPolicy to rotate (once per value). */
   requestKekRotation(namespace: string, policy: string, value: string): Promise<void> {
-    return this.annotate(KEY_POLICY.plural, namespace, policy, ANNOTATION_ROTATE_NOW, value);
+    return this.annotate(KEY_POLICY, namespace, policy, ANNOTATION_ROTATION_REQUEST, value);
   }
 
   /** Asks the KeyPolicy to make `kid` its active KEK again (rollback; once per value). */
   requestReactivation(namespace: string, policy: string, kid: string): Promise<void> {
-    return this.annotate(KEY_POLICY.plural, namespace, policy, ANNOTATION_REACTIVATE_KID, kid);
+    return this.annotate(KEY_POLICY, namespace, policy, ANNOTATION_REACTIVATE_KID, kid);
   }
 
   async keySets(namespace: string, policy: string): Promise<{ sets: KeySets; secret: V1Secret } | undefined> {
@@ -188,20 +196,29 @@ export class KeyRotation {
 
   /** Asks the service for a fresh data key (once per value). */
   requestDataKeyRotation(namespace: string, service: string, value: string): Promise<void> {
-    return this.annotate(ENCRYPTED_SERVICE.plural, namespace, service, ANNOTATION_ROTATE_DATA_KEY, value);
+    return this.annotate(ENCRYPTED_SERVICE, namespace, service, ANNOTATION_ROTATE_DATA_KEY, value);
   }
 
   /** Asks the service to undo the data key rotation made for `value` (rollback). */
   requestDataKeyRestore(namespace: string, service: string, value: string): Promise<void> {
-    return this.annotate(ENCRYPTED_SERVICE.plural, namespace, service, ANNOTATION_RESTORE_DATA_KEY, value);
+    return this.annotate(ENCRYPTED_SERVICE, namespace, service, ANNOTATION_RESTORE_DATA_KEY, value);
   }
 
-  private async annotate(plural: string, namespace: string, name: string, key: string, value: string): Promise<void> {
-    const live = (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name })) as { metadata?: { annotations?: Record<string, string> } };
+  private async annotate(type: { kind: string; plural: string }, namespace: string, name: string, key: string, value: string): Promise<void> {
+    const live = (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: type.plural, namespace, name })) as { metadata?: { uid?: string; annotations?: Record<string, string> } };
     if (live.metadata?.annotations?.[key] === value) return;
     await this.custom.patchNamespacedCustomObject(
-      { group: GROUP, version: VERSION, plural, namespace, name, body: { metadata: { annotations: { [key]: value } } } },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      {
+        group: GROUP, version: VERSION, plural: type.plural, namespace, name,
+        // The uid makes the apply fail rather than create the object if it was deleted (and
+        // perhaps re-created) since it was read.
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: type.kind, metadata: { name, namespace, uid: live.metadata?.uid, annotations: { [key]: value } } },
+        fieldManager: requestFieldManager(key),
+        // The annotation is the operator's; force takes it over from a writer that set it by hand
+        // (or from the merge patches of earlier versions), never touching any other field.
+        force: true,
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
     );
   }
 }
