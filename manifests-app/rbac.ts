@@ -21,7 +21,9 @@ export const clusterRules: readonly ExplainedRule[] = [
     verbs: ['get', 'list', 'watch', 'update', 'patch'],
     why:
       'Reconcile inputs, read through informers. update/patch only add and remove the ' +
-      'lockstep.dev/cleanup finalizer; the spec and the user\'s annotations are never written.',
+      'lockstep.dev/cleanup finalizer and apply the operator\'s own rotation requests ' +
+      '(lockstep.dev/rotation-request, reactivate-kid, rotate-data-key, restore-data-key), each ' +
+      'under a field manager of its own; the spec and the user\'s annotations are never written.',
   },
   {
     apiGroups: ['lockstep.dev'],
