@@ -24,6 +24,7 @@ import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
 import { describeApiError } from '../runtime/api-error.js';
 import type { EventRecorder, EventType } from '../runtime/events.js';
+import { failpoint, Failpoints } from '../runtime/failpoints.js';
 import type { Informer } from '../runtime/informer.js';
 import { splitKey } from '../runtime/keys.js';
 import type { Logger } from '../runtime/logger.js';
@@ -313,6 +314,7 @@ export class RotationScheduleReconciler {
         if (restart && restart.hotReload === false && !restartedAt) {
           restartedAt = restartValue(new Date(now));
           await this.o.restarter.restart(restart, namespace, restartedAt);
+          failpoint(Failpoints.AfterRestart);
           this.event(rs, 'Normal', Reasons.RotationInProgress, `restarted ${restart.kind} ${restart.name} (${target.name} cannot hot-reload)`);
         }
         return updateTarget(status, target.name, {
@@ -625,6 +627,7 @@ export class RotationScheduleReconciler {
         if (problems.length === 0) {
           await this.o.ca.deleteProbe(issuer, rotationId);
           await this.o.ca.switchIssuer(issuer, ca.secretName ?? '');
+          failpoint(Failpoints.AfterIssuerSwitch);
           return moveTo('ReissueLeaves', `workloads trust the new root; ${issuer.kind} ${issuer.name} now signs with ${ca.secretName}; re-issuing leaves canary first`);
         }
         const since = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
@@ -672,6 +675,7 @@ export class RotationScheduleReconciler {
   private async rollback(rs: RotationSchedule, status: RotationScheduleStatus, now: number): Promise<RotationScheduleStatus> {
     for (const target of failedTargets(status)) {
       const restored = await this.o.leaves.restore(target.namespace, target.name, target.name);
+      if (restored.result === 'restored') failpoint(Failpoints.AfterRestore);
       const what = restored.result === 'restored'
         ? `restored previous certificate ${restored.serial}`
         : restored.result === 'already-current' ? `previous certificate ${restored.serial} still in place` : 'no kept revision to restore';
