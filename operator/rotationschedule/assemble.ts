@@ -34,6 +34,8 @@ export interface RotationScheduleParts {
   logger: Logger;
   defaultIssuer?: IssuerRef;
   clusterResourceNamespace?: string;
+  /** Where rotation claims (Leases) live. */
+  operatorNamespace: string;
 }
 
 export function buildRotationScheduleController(parts: RotationScheduleParts): Controller {
@@ -63,7 +65,7 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
     ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
     ...(parts.clusterResourceNamespace ? { clusterResourceNamespace: parts.clusterResourceNamespace } : {}),
     restarter: new WorkloadRestarter(parts.writer),
-    claims: new RotationClaims(parts.writer, async (holder) => {
+    claims: new RotationClaims(parts.writer, parts.operatorNamespace, async (holder) => {
       const rs = await reader.schedule(holder.namespace, holder.schedule);
       return rs !== undefined && rs.status?.rotationId === holder.rotationId && inRotation(rs.status ?? {});
     }),

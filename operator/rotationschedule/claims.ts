@@ -1,6 +1,7 @@
 // One rotation at a time per thing a rotation changes: a target service, an issuer, a KeyPolicy,
-// a namespace's trust bundle. A claim is a Lease named after the thing, in the thing's namespace,
-// whose holder is `<schedule namespace>/<schedule name>/<rotation id>`. Creating a Lease is atomic,
+// a namespace's trust bundle. A claim is a Lease named after the thing, kept in the operator's own
+// namespace (tenants cannot touch it there, and the operator needs no Lease rights elsewhere,
+// where other components keep their leader-election Leases), whose holder is `<schedule namespace>/<schedule name>/<rotation id>`. Creating a Lease is atomic,
 // so two schedules cannot both win; a holder whose rotation is no longer open (finished, or never
 // persisted because the operator crashed between claiming and writing status) is stale and is
 // taken over with a resourceVersion-checked update. Two overlapping schedules therefore never
@@ -15,7 +16,7 @@ export type ClaimKind = 'service' | 'issuer' | 'clusterissuer' | 'keypolicy' | '
 
 export interface Claim {
   kind: ClaimKind;
-  /** Where the Lease lives: the thing's namespace (a ClusterIssuer's: the cluster resource namespace). */
+  /** The thing's namespace (a ClusterIssuer's: the cluster resource namespace). */
   namespace: string;
   /** The thing's name ('' for a namespace's bundle). */
   name: string;
@@ -29,6 +30,8 @@ export interface Holder {
 
 /** Labels every claim carries, so a finished rotation finds and releases its own. */
 export const LABEL_CLAIM_SCHEDULE = 'lockstep.dev/rotation-claim';
+/** What a claim's Lease stands for, readable (its name is a hash). */
+export const ANNOTATION_CLAIM = 'lockstep.dev/claim';
 
 export const holderIdentity = (h: Holder): string => `${h.namespace}/${h.schedule}/${h.rotationId}`;
 
@@ -37,11 +40,9 @@ export function parseHolder(identity: string | undefined): Holder | undefined {
   return parts.length === 3 && parts.every(Boolean) ? { namespace: parts[0]!, schedule: parts[1]!, rotationId: parts[2]! } : undefined;
 }
 
-/** Lease name: readable when it fits a DNS label, hashed otherwise (names are per kind, so kinds never collide). */
+/** One Lease name per thing, across namespaces and kinds. */
 export function claimLeaseName(claim: Claim): string {
-  const readable = `lockstep-rotation-${claim.kind}${claim.name ? `-${claim.name}` : ''}`;
-  if (readable.length <= 63) return readable;
-  return `lockstep-rotation-${claim.kind}-${createHash('sha256').update(claim.name).digest('hex').slice(0, 16)}`;
+  return `lockstep-rotation-${claim.kind}-${createHash('sha256').update(`${claim.namespace}/${claim.name}`).digest('hex').slice(0, 24)}`;
 }
 
 export const describeClaim = (claim: Claim): string =>
@@ -57,8 +58,11 @@ export type AcquireResult = { ok: true } | { ok: false; claim: Claim; heldBy: Ho
 export class RotationClaims {
   private readonly api: k8s.CoordinationV1Api;
 
-  /** `isOpen` says whether a holder's rotation is still open (read fresh from the API server). */
-  constructor(writer: k8s.KubeConfig, private readonly isOpen: (holder: Holder) => Promise<boolean>) {
+  /**
+   * `namespace`: the operator's own, where the claims live. `isOpen` says whether a holder's
+   * rotation is still open (read fresh from the API server).
+   */
+  constructor(writer: k8s.KubeConfig, private readonly namespace: string, private readonly isOpen: (holder: Holder) => Promise<boolean>) {
     this.api = writer.makeApiClient(k8s.CoordinationV1Api);
   }
 
@@ -81,7 +85,7 @@ export class RotationClaims {
 
   /** Gives back every claim `holder` still holds, wherever it is. */
   async releaseAll(holder: Holder): Promise<void> {
-    const list = await this.api.listLeaseForAllNamespaces({ labelSelector: `${LABEL_CLAIM_SCHEDULE}=${scheduleLabel(holder)}` });
+    const list = await this.api.listNamespacedLease({ namespace: this.namespace, labelSelector: `${LABEL_CLAIM_SCHEDULE}=${scheduleLabel(holder)}` });
     for (const lease of list.items) {
       if (lease.spec?.holderIdentity !== holderIdentity(holder)) continue;
       await this.delete(lease);
@@ -94,21 +98,22 @@ export class RotationClaims {
     const body = (resourceVersion?: string): V1Lease => ({
       apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
       metadata: {
-        name, namespace: claim.namespace, ...(resourceVersion ? { resourceVersion } : {}),
+        name, namespace: this.namespace, ...(resourceVersion ? { resourceVersion } : {}),
         labels: { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_CLAIM_SCHEDULE]: scheduleLabel(holder) },
+        annotations: { [ANNOTATION_CLAIM]: describeClaim(claim) },
       },
       spec: { holderIdentity: holderIdentity(holder), acquireTime: new k8s.V1MicroTime() },
     });
     for (let attempt = 0; attempt < 3; attempt++) {
       let current: V1Lease | undefined;
       try {
-        current = await this.api.readNamespacedLease({ namespace: claim.namespace, name });
+        current = await this.api.readNamespacedLease({ namespace: this.namespace, name });
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
       if (!current) {
         try {
-          await this.api.createNamespacedLease({ namespace: claim.namespace, body: body() });
+          await this.api.createNamespacedLease({ namespace: this.namespace, body: body() });
           return undefined;
         } catch (err) {
           if (isAlreadyExists(err)) continue;
@@ -119,7 +124,7 @@ export class RotationClaims {
       if (current.spec?.holderIdentity === holderIdentity(holder)) return undefined;
       if (other && await this.isOpen(other)) return other;
       try {
-        await this.api.replaceNamespacedLease({ namespace: claim.namespace, name, body: body(current.metadata?.resourceVersion) });
+        await this.api.replaceNamespacedLease({ namespace: this.namespace, name, body: body(current.metadata?.resourceVersion) });
         return undefined;
       } catch (err) {
         if (!isConflict(err) && !isNotFound(err)) throw err;
@@ -130,7 +135,7 @@ export class RotationClaims {
 
   private async give(claim: Claim, holder: Holder): Promise<void> {
     try {
-      const lease = await this.api.readNamespacedLease({ namespace: claim.namespace, name: claimLeaseName(claim) });
+      const lease = await this.api.readNamespacedLease({ namespace: this.namespace, name: claimLeaseName(claim) });
       if (lease.spec?.holderIdentity === holderIdentity(holder)) await this.delete(lease);
     } catch (err) {
       if (!isNotFound(err)) throw err;
@@ -152,7 +157,7 @@ export class RotationClaims {
 
 function uniqueClaims(claims: readonly Claim[]): Claim[] {
   const seen = new Map<string, Claim>();
-  for (const c of claims) seen.set(`${c.namespace}/${claimLeaseName(c)}`, c);
+  for (const c of claims) seen.set(claimLeaseName(c), c);
   // A fixed order: two schedules wanting overlapping sets meet on the same first claim.
   return [...seen.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, c]) => c);
 }

@@ -616,7 +616,7 @@ export class RotationScheduleReconciler {
     return next;
   }
 
-  private async verifyTarget(target: TargetProgress, options: { issuerRoot?: string; client?: ClientIdentity; anySerial?: boolean } = {}): Promise<{ problems: string[]; endpoints: number }> {
+  private async verifyTarget(target: Pick<TargetProgress, 'namespace' | 'name' | 'newRevision'>, options: { issuerRoot?: string; client?: ClientIdentity; anySerial?: boolean } = {}): Promise<{ problems: string[]; endpoints: number }> {
     const namespace = target.namespace;
     const es = this.o.caches.encryptedServices.get(namespace, target.name);
     if (!es) return { problems: ['EncryptedService no longer exists'], endpoints: 0 };
@@ -691,6 +691,23 @@ export class RotationScheduleReconciler {
       return { status: { ...status, phase: 'Verifying', stepStartedAt: timestamp(now), ca: { ...ca, stage, message } }, requeueAfter: 0 };
     };
     const wait = (message: string, ms = this.pollMs): Step => ({ status: { ...status, phase: 'Verifying', ca: { ...ca, message } }, requeueAfter: ms });
+    /** Ends a rotation that re-issued no leaf yet: the new CA's key is deleted and its root withdrawn. */
+    const stopBeforeLeaves = async (outcome: 'RolledBack' | 'Failed', reason: string, message: string, caMessage: string): Promise<Step> => {
+      const newRoot = ca.secretName ? await this.o.ca.caCertificate(issuer.secretNamespace, ca.secretName) : undefined;
+      await this.o.ca.discardNewCa(issuer, rotationId, newRoot, { namespaces });
+      const failed: RotationScheduleStatus = {
+        ...status, ca: { ...ca, message: caMessage },
+        failure: { reason, target: `${rs.metadata.namespace}/${(status.targets ?? [])[0]?.name ?? ''}`, message },
+      };
+      return { status: this.finish(rs, failed, outcome, message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
+    };
+
+    if (ca.stage !== 'Done' && !(await this.o.ca.issuerExists(issuer))) {
+      const message = `${issuer.kind} ${issuer.name} was deleted during the rotation`;
+      if (ca.stage === 'AddRoot' || ca.stage === 'VerifyTrust') return stopBeforeLeaves('Failed', 'IssuerNotFound', message, 'stopped: the issuer is gone; the new CA is discarded');
+      const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'stopped: the issuer is gone' }, failure: { reason: 'IssuerNotFound', message } };
+      return { status: this.finish(rs, failed, 'Failed', message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
+    }
 
     switch (ca.stage) {
       case 'AddRoot': {
@@ -715,12 +732,24 @@ export class RotationScheduleReconciler {
         return moveTo('VerifyTrust', `new root ${ca.newRootSerial} published to the bundles of ${namespaces.join(', ')}; checking workloads trust it`);
       }
       case 'VerifyTrust': {
+        // The issuer is the truth: switched already means the operator stopped between the switch
+        // and the status write that records it.
+        if (await this.o.ca.issuerSecretName(issuer) === ca.secretName) {
+          await this.o.ca.deleteProbe(issuer, rotationId);
+          return moveTo('ReissueLeaves', `${issuer.kind} ${issuer.name} already signs with ${ca.secretName} (switched before the operator restarted); re-issuing leaves canary first`);
+        }
         const newRoot = await this.newRoot(rs, spec, { ...status, ca });
         if (!newRoot) throw new Error(`the new CA Secret ${ca.secretName} holds no certificate`);
         const problems: string[] = [];
         const missing = namespaces.filter((namespace) => !bundleHas(this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP), newRoot));
-        if (missing.length) problems.push(`the trust bundle of ${missing.join(', ')} does not publish the new root yet`);
-        else {
+        if (missing.length) {
+          // A namespace that gained a service on this issuer since AddRoot gets the new root too.
+          const holder = this.holder(rs, status);
+          const claimed = await this.o.claims.acquire(missing.map((namespace) => ({ kind: 'bundle' as const, namespace, name: '' })), holder);
+          if (!claimed.ok) return wait(`waiting for ${describeClaim(claimed.claim)}, which rotation ${claimed.heldBy.rotationId} of RotationSchedule ${claimed.heldBy.namespace}/${claimed.heldBy.schedule} is rotating`, CLAIM_RETRY_MS);
+          for (const namespace of missing) await this.o.ca.setBundleChanges(namespace, { addedRoot: newRoot });
+          problems.push(`the trust bundle of ${missing.join(', ')} does not publish the new root yet`);
+        } else {
           const probe = await this.o.ca.ensureProbe(issuer, rotationId, rs.metadata.name ?? '');
           if (!probe) return wait('waiting for a probe certificate from the new CA');
           // Workloads accept a client certificate from the new CA only if they load the new bundle.
@@ -737,10 +766,10 @@ export class RotationScheduleReconciler {
         }
         const since = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
         if (now - since <= timeoutMs) return wait(`verifying trust: ${problems.join('; ')}`);
-        // Nothing was re-issued: both roots stay published and the issuer still signs with the old CA.
-        const message = `workloads do not trust the new root within ${spec.strategy?.verification?.timeout}: ${problems.join('; ')}`.slice(0, 4096);
-        const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'stopped before any leaf was re-issued; both roots stay published' }, failure: { reason: Reasons.VerificationFailed, target: `${rs.metadata.namespace}/${(status.targets ?? [])[0]?.name ?? ''}`, message } };
-        return { status: this.finish(rs, failed, spec.strategy?.autoRollback ? 'RolledBack' : 'Failed', message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
+        // Nothing was re-issued and the issuer still signs with the old CA: the new CA goes away.
+        const message = `workloads do not trust the new root within ${spec.strategy?.verification?.timeout}: ${problems.join('; ')}`;
+        return stopBeforeLeaves(spec.strategy?.autoRollback ? 'RolledBack' : 'Failed', Reasons.VerificationFailed, message,
+          `stopped before any leaf was re-issued: the issuer still signs with ${ca.previousSecretName}; the new CA's key is deleted and its root withdrawn from the bundles`);
       }
       case 'Overlap': {
         const ends = ca.overlapEndsAt ? Date.parse(ca.overlapEndsAt) : now;
@@ -751,18 +780,32 @@ export class RotationScheduleReconciler {
         const oldRoot = ca.previousSecretName ? await this.o.ca.caCertificate(issuer.secretNamespace, ca.previousSecretName) : undefined;
         const newRoot = await this.newRoot(rs, spec, { ...status, ca });
         if (!oldRoot || !newRoot) throw new Error('the old or new CA Secret holds no certificate');
-        // Never drop a root a certificate still chains to: every service on the issuer, not only the targets.
+        // Never drop a root a certificate still chains to: every service on the issuer, not only the
+        // targets, both as issued (its Secret) and as served (what its endpoints present).
+        const since = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
+        const keep = (why: string, ms: number): Step => {
+          if (now - since <= timeoutMs) return wait(`keeping the old root: ${why}`, ms);
+          // Nothing is broken: the leaves are re-issued, the issuer signs with the new CA, and both
+          // roots stay trusted. The rotation ends so that others (an emergency) can run.
+          const message = `the old root ${ca.oldRootSerial} is still in use after ${spec.strategy?.verification?.timeout}: ${why}; both roots stay trusted`;
+          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'old root kept: both roots stay in the bundles' }, failure: { reason: 'OldRootInUse', message } };
+          return { status: this.finish(rs, failed, 'Failed', message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
+        };
         const stillOld = services.filter((es) => {
           const pem = this.o.caches.secrets.get(es.metadata.namespace, tlsSecretName(es.metadata.name ?? ''))?.data?.['tls.crt'];
           return pem !== undefined && issuedBy(Buffer.from(pem, 'base64').toString('utf8'), oldRoot);
         });
-        if (stillOld.length) return wait(`keeping the old root: ${stillOld.map((es) => `${es.metadata.namespace}/${es.metadata.name}`).join(', ')} still chain to it`, 5_000);
+        if (stillOld.length) return keep(`${stillOld.map((es) => `${es.metadata.namespace}/${es.metadata.name}`).join(', ')} still chain to it`, 5_000);
         const problems: string[] = [];
-        for (const target of status.targets ?? []) {
+        const targets = new Set((status.targets ?? []).map((t) => `${t.namespace}/${t.name}`));
+        for (const es of services) {
+          const target = { namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '' };
           const result = await this.verifyTarget(target, { issuerRoot: newRoot, anySerial: true });
-          problems.push(...result.problems.map((p) => `${target.name}: ${p}`));
+          // A service outside the rotation with no endpoints serves nothing that could chain to the old root.
+          if (result.endpoints === 0 && !targets.has(`${target.namespace}/${target.name}`)) continue;
+          problems.push(...result.problems.map((p) => `${target.namespace}/${target.name}: ${p}`));
         }
-        if (problems.length) return wait(`keeping the old root: ${problems.join('; ')}`, 2_000);
+        if (problems.length) return keep(problems.join('; '), 2_000);
         const retired = fingerprint(oldRoot);
         for (const namespace of namespaces) await this.o.ca.setBundleChanges(namespace, { retired: [retired] });
         const lingering = namespaces.filter((namespace) => bundleHas(this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP), oldRoot));
