@@ -305,14 +305,15 @@ describe('CA rotation on pods', () => {
       }
     })();
     const started = Date.now();
-    // Emergency: the overlap window (at least 1h by the CRD) ends once every leaf moved.
-    await apply(schedule(caNs, 'ca', {
-      targets: { names: ['delta', 'web'] }, rotate: ['ca', 'certificates'], emergency: true,
-      ca: { issuerRef: { name: 'pods-ca', kind: 'Issuer' }, overlap: '1h' },
-      strategy: { canarySteps: [50, 100], verification: { timeout: '60s' } },
-    }));
     let rs: RotationSchedule;
     try {
+      // Emergency: the overlap window (at least 1h by the CRD) ends once every leaf moved; the
+      // CRD then requires autoRollback: false (a rollback would restore compromised keys).
+      await apply(schedule(caNs, 'ca', {
+        targets: { names: ['delta', 'web'] }, rotate: ['ca', 'certificates'], emergency: true,
+        ca: { issuerRef: { name: 'pods-ca', kind: 'Issuer' }, overlap: '1h' },
+        strategy: { canarySteps: [50, 100], autoRollback: false, verification: { timeout: '60s' } },
+      }));
       rs = await finalPhase(caNs, 'ca', 240_000);
       console.log(`CA rotation on pods took ${((Date.now() - started) / 1000).toFixed(1)}s`);
       await sleep(1_000);
