@@ -315,7 +315,7 @@ describe('CA rotation on pods', () => {
         strategy: { canarySteps: [50, 100], autoRollback: false, verification: { timeout: '60s' } },
       }));
       rs = await finalPhase(caNs, 'ca', 240_000);
-      console.log(`CA rotation on pods took ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      console.log(`CA rotation on pods took ${((Date.now() - started) / 1000).toFixed(1)}s: ${rs.status?.phase}${rs.status?.failure ? ` ${JSON.stringify(rs.status.failure)}` : ''}`);
       await sleep(1_000);
     } finally {
       sampling = false;
@@ -373,18 +373,21 @@ describe('rotations that meet the unexpected', () => {
     await Promise.all([apply(schedule(ns, 'overlap-a', spec, 'o1')), apply(schedule(ns, 'overlap-b', spec, 'o1'))]);
     const inFlight = (r: RotationSchedule) => IN_FLIGHT.includes(r.status?.targets?.find((t) => t.name === 'shared')?.phase ?? '');
     const mentions = (r: RotationSchedule, other: string) => (r.status?.conditions ?? []).some((x) => x.message?.includes(other));
-    const settled = (r: RotationSchedule, other: string) => !IN_FLIGHT.includes(r.status?.phase ?? '')
-      && ((FINAL.includes(r.status?.phase ?? '') && r.status?.lastRotateNow === 'o1') || mentions(r, other));
+    const rotated = (r: RotationSchedule) => FINAL.includes(r.status?.phase ?? '') && r.status?.lastRotateNow === 'o1';
+    // Waited (and then rotated), or refused with a condition that names the other schedule.
+    const settled = (r: RotationSchedule, other: string) => !IN_FLIGHT.includes(r.status?.phase ?? '') && (rotated(r) || mentions(r, other));
     let concurrent = 0;
     let samples = 0;
-    const deadline = Date.now() + 180_000;
+    let sawWaiting = false;
+    const deadline = Date.now() + 120_000;
     let a: RotationSchedule;
     let b: RotationSchedule;
     for (;;) {
       [a, b] = await Promise.all([readSchedule(c, ns, 'overlap-a'), readSchedule(c, ns, 'overlap-b')]);
       samples++;
       if (inFlight(a) && inFlight(b)) concurrent++;
-      if ((settled(a, 'overlap-b') && settled(b, 'overlap-a')) || Date.now() > deadline) break;
+      if ((inFlight(a) && mentions(b, 'overlap-a')) || (inFlight(b) && mentions(a, 'overlap-b'))) sawWaiting = true;
+      if ((rotated(a) && rotated(b)) || Date.now() > deadline) break;
       await sleep(250);
     }
     await sleep(1_000);
@@ -393,6 +396,7 @@ describe('rotations that meet the unexpected', () => {
     record('two overlapping schedules over one service', loadFigures(lines));
     console.log(`overlapping schedules: a ${a.status?.phase} (${a.status?.history?.[0]?.outcome ?? '-'}), b ${b.status?.phase} (${b.status?.history?.[0]?.outcome ?? '-'}); ${concurrent} of ${samples} samples with both rotating shared`);
     expect(concurrent).toBe(0);
+    expect(sawWaiting).toBe(true);
     for (const [r, other] of [[a, 'overlap-b'], [b, 'overlap-a']] as const) expect(settled(r, other)).toBe(true);
     const completed = [a, b].filter((r) => r.status?.history?.[0]?.outcome === 'Completed' && r.status.lastRotateNow === 'o1');
     expect(completed.length).toBeGreaterThanOrEqual(1);
