@@ -50,6 +50,11 @@ interface Workload {
   labels?: Record<string, string>;
   /** An EncryptedService only: its certificate is a probe identity, nothing serves it. */
   noServer?: boolean;
+  /**
+   * Extra labels of the serving pods, also in the Service selector: keeps probe pods that carry
+   * this service's identity (and so its `app` label) out of its EndpointSlices.
+   */
+  serverLabels?: Record<string, string>;
 }
 
 function service(namespace: string, w: Workload): EncryptedService {
@@ -77,11 +82,11 @@ async function deploy(namespace: string, workloads: Workload[]): Promise<void> {
     await waitForCondition(c, namespace, w.name, 'Ready', 'True', undefined, 120_000);
     if (w.noServer) continue;
     for (const o of tlsServer({
-      namespace, name: w.name, labels: { app: w.name }, serviceAccountName: w.name, secretName: `${w.name}-tls`,
+      namespace, name: w.name, labels: { app: w.name, ...w.serverLabels }, serviceAccountName: w.name, secretName: `${w.name}-tls`,
       replicas: w.replicas ?? 1, args: [`--reload=${w.reload}`],
     })) await apply(o);
   }
-  for (const w of workloads) if (!w.noServer) await readyPods(c, namespace, { app: w.name }, w.replicas ?? 1);
+  for (const w of workloads) if (!w.noServer) await readyPods(c, namespace, { app: w.name, ...w.serverLabels }, w.replicas ?? 1);
 }
 
 async function newNamespace(prefix: string): Promise<string> {
@@ -292,7 +297,7 @@ describe('CA rotation on pods', () => {
 
   itNode('workloads that reload the bundle: both roots published while leaves move, Completed, old root dropped, zero failed handshakes', async () => {
     await caIssuer(caNs);
-    await deploy(caNs, [{ name: 'web', reload: 'watch', issuer: 'pods-ca' }, { name: 'delta', reload: 'watch', issuer: 'pods-ca', peers: ['web'] }]);
+    await deploy(caNs, [{ name: 'web', reload: 'watch', issuer: 'pods-ca', serverLabels: { role: 'server' } }, { name: 'delta', reload: 'watch', issuer: 'pods-ca', peers: ['web'] }]);
     const oldRoot = await pemSerial(caNs, 'pods-root');
     const load = await loadOn(caNs, 'web', 'delta');
     let overlap = false;
@@ -434,6 +439,8 @@ describe('the operator SIGKILLed at its failpoints', () => {
   }, 300_000);
 
   itNode('right after the issuer switch: a fresh operator finishes the CA rotation and reports the switch', async () => {
+    await operator?.stop();
+    operator = undefined;
     await child?.stop();
     child = startChild({ LOCKSTEP_FAILPOINTS: Failpoints.AfterIssuerSwitch });
     const previous = await issuerSecret(caNs);
