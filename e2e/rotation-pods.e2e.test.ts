@@ -465,6 +465,11 @@ describe('the operator SIGKILLed at its failpoints', () => {
     expect(rs.status?.ca?.previousSecretName).toBe(previous);
     expect(rs.status?.ca?.secretName).toBe(switchedTo);
     expect(await issuerSecret(caNs)).toBe(switchedTo);
+    // The fresh operator read the switch from the issuer and said so, instead of verifying and switching again.
+    const events = (await c.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: caNs })).items
+      .filter((e) => e.regarding?.name === 'ca' && e.note?.includes(atCrash.status?.rotationId ?? '?'));
+    expect(events.some((e) => e.note?.includes(`already signs with ${switchedTo}`))).toBe(true);
+    expect(events.filter((e) => /CA ReissueLeaves/.test(e.note ?? ''))).toHaveLength(1);
     const roots = await bundleRoots(caNs);
     expect(roots).toContain(rs.status?.ca?.newRootSerial);
     expect(roots).not.toContain(oldRoot);
