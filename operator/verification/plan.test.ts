@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { EncryptedService, RotationSchedule } from '../api/v1alpha1/index.js';
 import { TEST_LEAF } from '../rotationschedule/test-certificates.js';
 import type { Verdict } from './judge.js';
@@ -88,7 +89,7 @@ describe('rotationOwner', () => {
 });
 
 describe('probeTarget', () => {
-  const secret = (crt?: string) => ({ metadata: { name: 'api-tls' }, data: crt ? { 'tls.crt': Buffer.from(crt).toString('base64'), 'tls.key': Buffer.from('k').toString('base64') } : {} });
+  const secret = (crt?: string): V1Secret => ({ metadata: { name: 'api-tls' }, data: crt ? { 'tls.crt': Buffer.from(crt).toString('base64'), 'tls.key': Buffer.from('k').toString('base64') } : {} });
 
   it('waits for an issued certificate and a trust bundle', () => {
     expect(probeTarget(es(), undefined, TEST_LEAF, undefined)).toEqual({ pending: expect.stringContaining('no certificate') });
