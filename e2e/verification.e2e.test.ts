@@ -163,8 +163,9 @@ describe('continuous verification', () => {
     await sleep(4_000);
     await child!.kill();
     child = startChild(operatorEnv);
-    await eventually('the new operator probed stale', async () => (child!.logs().includes('restart for this serial sent again') ? true : undefined), 60_000);
-    await sleep(6_000);
+    await eventually('the new operator verifying', async () => (/controller started.*"controller":"verification"|"controller":"verification".*controller started/.test(child!.logs()) ? true : undefined), 60_000);
+    // Its first probe of every service is due at once; several periods pass.
+    await sleep(4 * 2_000 + 2_000);
     const after = await apps.readNamespacedDeployment({ namespace: ns, name: 'stale-app' });
     expect(after.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBe(restarted.value);
     expect(after.metadata?.generation).toBe(restarted.generation);
