@@ -204,7 +204,7 @@ describe('verification against the KeyPolicy TLS policy', () => {
 });
 
 describe('workloads that cannot hot-reload', () => {
-  it('are restarted through restartedAt (sub-second value) with the rollout limited to maxUnavailable, then verified', async () => {
+  it("are restarted through restartedAt (sub-second value) without touching the workload's rollout strategy, then verified", async () => {
     const restart = { kind: 'Deployment', name: 'november', hotReload: false, maxUnavailable: 1 };
     const deployment = {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'november', namespace: ns },
@@ -214,6 +214,8 @@ describe('workloads that cannot hot-reload', () => {
       },
     } as KubernetesObject;
     await applyAsUser(c, deployment);
+    const apps = c.kc.makeApiClient(k8s.AppsV1Api);
+    const before = await apps.readNamespacedDeployment({ namespace: ns, name: 'november' });
     // The local stand-in reloads, as the restarted pods would load the new Secret.
     await deploy(['november'], { november: { restart } });
     await applyAsUser(c, schedule('restarts', {
@@ -222,11 +224,30 @@ describe('workloads that cannot hot-reload', () => {
     const rs = await waitSchedule('restarts', 'Completed', (r) => r.status?.phase === 'Completed' && r.status.lastRotateNow === 'r1');
     const target = rs.status?.targets?.[0];
     expect(target?.restartedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    const live = (await c.kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: ns, name: 'november' }));
+    const live = await apps.readNamespacedDeployment({ namespace: ns, name: 'november' });
     expect(live.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBe(target?.restartedAt);
-    expect(live.spec?.strategy?.rollingUpdate?.maxUnavailable).toBe(1);
+    // The user's (GitOps) strategy is theirs: the restart rolls out with it, unchanged.
+    expect(live.spec?.strategy).toEqual(before.spec?.strategy);
+    const restarter = (live.metadata?.managedFields ?? []).filter((f) => JSON.stringify(f.fieldsV1 ?? {}).includes('restartedAt'));
+    expect(restarter.length).toBeGreaterThan(0);
+    for (const entry of restarter) expect(JSON.stringify(entry.fieldsV1)).not.toContain('f:strategy');
     await retire(['november']);
   }, 120_000);
+
+  it('a restart the API refuses (a misspelled workload) ends the rotation at once with the reason, previous certificate restored', async () => {
+    await deploy(['oscar'], { oscar: { restart: { kind: 'Deployment', name: 'oscar-typo', hotReload: false } } });
+    const before = await serial('oscar');
+    await applyAsUser(c, schedule('typo', {
+      targets: { names: ['oscar'] }, strategy: { canarySteps: [100], verification: { timeout: '5m' } },
+    }, { 'lockstep.dev/rotate-now': 't1' }) as unknown as KubernetesObject);
+    const started = Date.now();
+    const rs = await waitSchedule('typo', 'RolledBack', (r) => r.status?.phase === 'RolledBack' && r.status.lastRotateNow === 't1');
+    // Long before the 5m timeout: a refused restart is not retried.
+    expect(Date.now() - started).toBeLessThan(90_000);
+    expect(rs.status?.failure).toMatchObject({ reason: 'RestartFailed', message: expect.stringMatching(/oscar-typo/) });
+    expect(await serial('oscar')).toBe(before);
+    await retire(['oscar']);
+  }, 150_000);
 });
 
 describe('when rotations start', () => {
