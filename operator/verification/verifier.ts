@@ -13,7 +13,7 @@ import type { Applier } from '../kube/apply.js';
 import { findCondition, setConditions, type ConditionInput } from '../kube/conditions.js';
 import { endpointsOf } from '../rotationschedule/endpoints.js';
 import type { ClientIdentity, Endpoint, TlsExpectation } from '../rotationschedule/tls-verification.js';
-import { restartValue } from '../rotationschedule/workload-restart.js';
+import { RestartRefused, restartValue, type RestartOutcome, type WorkloadRestarter } from '../rotationschedule/workload-restart.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { splitKey } from '../runtime/keys.js';
 import type { Logger } from '../runtime/logger.js';
@@ -36,7 +36,7 @@ export interface VerifierOptions {
   reader: VerifierReader;
   /** An Applier under VERIFIER_FIELD_MANAGER. */
   statusApplier: Pick<Applier, 'applyStatus'>;
-  restarter: { restart(target: RestartTarget, namespace: string, value: string): Promise<void> };
+  restarter: Pick<WorkloadRestarter, 'restart'>;
   observe: (endpoints: readonly Endpoint[], expected: TlsExpectation, client: ClientIdentity) => Promise<EndpointObservation[]>;
   settings: VerificationSettings;
   events: EventRecorder;
@@ -113,6 +113,7 @@ export class Verifier {
     let record = this.recordOf(key, es);
     let condition: ConditionInput = { type: C.Verified, status: verdict.status, reason: verdict.reason, message: verdict.message };
     let retryAfter: number | undefined;
+    let refused: string | undefined;
     if (verdict.stalePastGrace) {
       const rotation = rotationOwner(await this.o.reader.schedules(namespace), namespace, name);
       const decision = decideRestart({ es, verdict, issuedSerial: target.issued.serial, record, rotation, resent: this.sent.has(`${key} ${target.issued.serial}`) });
@@ -123,19 +124,20 @@ export class Verifier {
           // Recorded before the restart: after a crash between the two writes the next leader
           // sends the same restartedAt again, which changes nothing when the first one landed.
           await this.report(key, es, condition, record);
-          await this.restart(key, es, decision.target, record, 'restarted');
+          refused = await this.restart(key, es, decision.target, record, 'restarted');
         } else {
           retryAfter = Math.max(1_000, this.budget.waitMs(now));
           this.log.info('restart deferred: restart budget of this period used', { namespace, name });
         }
       } else if (decision.action === 'resend') {
-        await this.restart(key, es, decision.target, { restartedForSerial: target.issued.serial, restartedAt: decision.value }, 'resent');
+        refused = await this.restart(key, es, decision.target, { restartedForSerial: target.issued.serial, restartedAt: decision.value }, 'resent');
       } else {
         this.log.debug('no restart', { namespace, name, why: decision.why });
       }
     }
-    if (record?.restartedForSerial === target.issued.serial && verdict.stalePastGrace && !condition.message.includes('restarting')) {
-      condition = { ...condition, message: `${condition.message} | ${es.spec.workload.restart?.kind ?? 'workload'} ${es.spec.workload.restart?.name ?? ''} was restarted for ${record.restartedForSerial} at ${record.restartedAt}` };
+    if (refused) condition = { ...condition, message: `${verdict.message} | ${refused}` };
+    else if (record?.restartedForSerial === target.issued.serial && verdict.stalePastGrace) {
+      condition = { ...condition, message: `${verdict.message} | ${es.spec.workload.restart?.kind ?? 'workload'} ${es.spec.workload.restart?.name ?? ''} was restarted for ${record.restartedForSerial} at ${record.restartedAt}` };
     }
     await this.report(key, es, condition, record);
     const after = retryAfter ?? nextProbeAfter(verdict, target.issued, now, this.o.settings.periodMs, this.o.settings.graceMs, this.random());
@@ -152,17 +154,27 @@ export class Verifier {
     return mine ? mine.record : es.status?.verification;
   }
 
-  private async restart(key: string, es: EncryptedService, target: RestartTarget, record: VerificationStatus, how: 'restarted' | 'resent'): Promise<void> {
+  /** Sends the recorded restart; true when the workload was (or already is) restarted. A refused
+   * restart (no such workload, an OnDelete strategy) is reported, not retried: the record stands. */
+  private async restart(key: string, es: EncryptedService, target: RestartTarget, record: VerificationStatus, how: 'restarted' | 'resent'): Promise<string | undefined> {
     const namespace = es.metadata.namespace ?? '';
-    await this.o.restarter.restart(target, namespace, record.restartedAt ?? '');
     this.sent.add(`${key} ${record.restartedForSerial}`);
-    if (how === 'resent') {
-      this.log.info('restart for this serial sent again after an operator restart', { namespace, name: es.metadata.name, serial: record.restartedForSerial });
-      return;
+    let outcome: RestartOutcome;
+    try {
+      outcome = await this.o.restarter.restart(target, namespace, record.restartedAt ?? '');
+    } catch (err) {
+      if (!(err instanceof RestartRefused)) throw err;
+      this.o.events.record(this.ref(es), 'Warning', Reasons.RestartRefused, `not restarted: ${err.message}`);
+      return `restart of ${target.kind} ${target.name} refused: ${err.message}`;
+    }
+    if (how === 'resent' || outcome.result === 'already-restarted') {
+      this.log.info('restart for this serial sent again after an operator restart', { namespace, name: es.metadata.name, serial: record.restartedForSerial, result: outcome.result });
+      return undefined;
     }
     this.o.metrics.verificationRestarts.inc({ namespace, service: es.metadata.name ?? '' });
     this.o.events.record(this.ref(es), 'Normal', Reasons.WorkloadRestarted,
-      `restarted ${target.kind} ${target.name}: it kept serving a replaced certificate past the grace period and does not hot-reload (issued ${record.restartedForSerial})`);
+      `restarted ${target.kind} ${target.name}: it kept serving a replaced certificate past the grace period and does not hot-reload (issued ${record.restartedForSerial})${outcome.note ? `; ${outcome.note}` : ''}`);
+    return undefined;
   }
 
   /** Applies Verified and status.verification when they changed; an Event when the verdict did. */

@@ -84,5 +84,6 @@ export const Reasons = {
   NoEndpoints: 'NoEndpoints',
   Unreachable: 'Unreachable',
   WorkloadRestarted: 'WorkloadRestarted',
+  RestartRefused: 'RestartRefused',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
