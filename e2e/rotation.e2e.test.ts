@@ -7,6 +7,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import * as k8s from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, RotationSchedule, RotationScheduleSpec } from '../operator/api/v1alpha1/index.js';
 import type { Operator } from '../operator/app.js';
+import { managedCAIssuerName } from '../operator/keypolicy/names.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, installCrds, readSchedule as readScheduleIn, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
@@ -489,3 +490,43 @@ describe('CA rotation with overlap', () => {
     expect((await rootsIn()).map(serialOfPem)).toEqual(expect.arrayContaining([rs.status?.ca?.oldRootSerial, rs.status?.ca?.newRootSerial]));
   }, 180_000);
 });
+
+describe("a KeyPolicy's managed CA", () => {
+  it('is rotated by a schedule beside the policy, and its reconciler keeps the issuer on the new CA', async () => {
+    // The CA rotation above stays in its overlap: it holds this namespace's bundle until it ends.
+    await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'rotationschedules', name: 'ca' }).catch(() => undefined);
+    const policy = {
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'managed', namespace: ns },
+      spec: { keyWrap: { algorithm: 'A256KW' }, certificates: { defaultIssuer: { managedCA: { commonName: 'e2e managed root' } } } },
+    };
+    await applyAsUser(c, policy as unknown as KubernetesObject);
+    await deploy(['papa'], { papa: { keyPolicy: 'managed' } });
+    const issuerName = managedCAIssuerName(ns, 'managed');
+    const issuerSecret = async () => ((await c.custom.getClusterCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', name: issuerName })) as { spec?: { ca?: { secretName?: string } } }).spec?.ca?.secretName;
+    const firstSecret = await issuerSecret();
+    const before = await serial('papa');
+
+    await applyAsUser(c, schedule('managed-ca', {
+      targets: { names: ['papa'] }, rotate: ['ca', 'certificates'], emergency: true,
+      ca: { overlap: '1h' },
+      strategy: { canarySteps: [100], verification: { timeout: '60s' } },
+    }) as unknown as KubernetesObject);
+    const rs = await waitSchedule('managed-ca', 'Completed', (r) => r.status?.history?.[0]?.outcome !== undefined, 180_000);
+    expect(rs.status?.history?.[0]).toMatchObject({ outcome: 'Completed' });
+    expect(rs.status?.ca?.secretName).toMatch(/^lockstep-ca-/);
+    expect(rs.status?.ca?.previousSecretName).toBe(firstSecret);
+    // The KeyPolicy reconciler owns the issuer; after it reconciled again, the issuer still signs with the new CA.
+    await annotateKeyPolicy('managed', { 'e2e.lockstep.dev/touch': String(Date.now()) });
+    await sleep(5_000);
+    expect(await issuerSecret()).toBe(rs.status?.ca?.secretName);
+    expect(await serial('papa')).not.toBe(before);
+    expect(workloads.get('papa')?.servedSerial).toBe(await serial('papa'));
+  }, 300_000);
+});
+
+async function annotateKeyPolicy(name: string, annotations: Record<string, string>): Promise<void> {
+  await c.custom.patchNamespacedCustomObject(
+    { group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'keypolicies', name, body: { metadata: { annotations } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+}

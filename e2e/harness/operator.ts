@@ -63,15 +63,22 @@ export function startChild(env: Record<string, string> = {}): ChildOperator {
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopping = false;
+  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
+    // An operator that dies on its own is a finding: show why, the test alone would only time out.
+    if (!stopping && !env.LOCKSTEP_FAILPOINTS) console.error(`operator child ${child.pid} exited by itself (code ${code}, signal ${signal}); last output:\n${out.slice(-4000)}`);
+    resolve();
+  }));
   return {
     process: child,
     logs: () => out,
     async stop() {
+      stopping = true;
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     },
     async kill() {
+      stopping = true;
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
     },

@@ -712,9 +712,10 @@ export class RotationScheduleReconciler {
     switch (ca.stage) {
       case 'AddRoot': {
         const policy = await this.o.ca.managedBy(issuer);
-        if (policy) {
-          const message = `${issuer.kind} ${issuer.name} is the managed CA of KeyPolicy ${policy}, whose reconciler owns it: rotate that CA through the KeyPolicy, or name a CA issuer you manage in spec.ca.issuerRef`;
-          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'not started' }, failure: { reason: 'Unsupported', message } };
+        if (policy && policy.namespace !== rs.metadata.namespace) {
+          // The managed CA is the policy's: only a schedule beside the KeyPolicy may rotate it.
+          const message = `${issuer.kind} ${issuer.name} is the managed CA of KeyPolicy ${policy.namespace}/${policy.name}: only a RotationSchedule in namespace ${policy.namespace} may rotate it`;
+          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'not started' }, failure: { reason: 'Forbidden', message } };
           return { status: this.finish(rs, failed, 'Failed', message, [], now), requeueAfter: 0 };
         }
         if (!ca.previousSecretName) {
