@@ -25,6 +25,7 @@ import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
 import { createMetrics, type OperatorMetrics } from './runtime/metrics.js';
+import { buildVerificationController } from './verification/controller.js';
 
 export interface Operator {
   manager: Manager;
@@ -135,5 +136,8 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
   }));
+  if (config.verification) {
+    manager.addController(buildVerificationController({ kc, writer, caches, settings: config.verification, events, metrics, logger }));
+  }
   return { manager, metrics, events };
 }

@@ -22,7 +22,7 @@ import { reactivationValue } from '../keypolicy/reactivation.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
-import { describeApiError, isNotFound } from '../runtime/api-error.js';
+import { describeApiError } from '../runtime/api-error.js';
 import type { EventRecorder, EventType } from '../runtime/events.js';
 import { failpoint, Failpoints } from '../runtime/failpoints.js';
 import type { Informer } from '../runtime/informer.js';
@@ -36,7 +36,7 @@ import { CronError } from './cron.js';
 import { endpointsOf } from './endpoints.js';
 import { keyRotationValue, verifyDataKey, verifyServiceKeys, type KeyRotation } from './key-rotation.js';
 import {
-  ANNOTATION_ROTATION_ID, ANNOTATION_SERIAL, buildRollbackSecret, isIssuing, issuanceFailedSince, secretSerial, type LeafCertificates,
+  buildRollbackSecret, isIssuing, issuanceFailedSince, secretSerial, type LeafCertificates,
 } from './leaf-certificates.js';
 import { selectTargets } from './plan.js';
 import {
