@@ -132,7 +132,7 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({
-    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace,
+    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
   }));

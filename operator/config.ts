@@ -29,6 +29,13 @@ export interface OperatorConfig {
   probeSource?: ProbeSource;
   /** cert-manager's --cluster-resource-namespace, where managed CA roots live; `cert-manager` when unset. */
   clusterResourceNamespace?: string;
+  /**
+   * How long the kubelet may take to deliver a changed Secret to every pod that mounts it
+   * (LOCKSTEP_SECRET_PROPAGATION, default 2m: syncFrequency 1m plus its cache). A CA rotation
+   * withdraws the old root only this long after the last leaf moved, so clients that mount a
+   * service's Secret without serving (not endpoints) hold the new leaf by then.
+   */
+  secretPropagationMs: number;
   /** Continuous verification of every EncryptedService's endpoints; undefined when off. */
   verification?: VerificationSettings;
 }
@@ -45,21 +52,24 @@ export interface VerificationSettings {
   maxRestartsPerPeriod: number;
 }
 
+export const SECRET_PROPAGATION_DEFAULT_MS = 2 * 60_000;
 export const VERIFICATION_DEFAULTS: VerificationSettings = { periodMs: 5 * 60_000, graceMs: 5 * 60_000, concurrency: 4, maxRestartsPerPeriod: 5 };
+
+function positiveDuration(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  try {
+    const ms = parseDuration(value);
+    if (ms > 0) return ms;
+  } catch {
+    // Reported below with the variable's name.
+  }
+  throw new Error(`${name}: not a positive duration such as 5m or 30s: ${value}`);
+}
 
 function parseVerification(env: NodeJS.ProcessEnv): VerificationSettings | undefined {
   if (env.LOCKSTEP_VERIFY_PERIOD === 'off') return undefined;
-  const duration = (name: string, fallback: number): number => {
-    const value = env[name];
-    if (value === undefined || value === '') return fallback;
-    try {
-      const ms = parseDuration(value);
-      if (ms > 0) return ms;
-    } catch {
-      // Reported below with the variable's name.
-    }
-    throw new Error(`${name}: not a positive duration such as 5m or 30s: ${value}`);
-  };
+  const duration = (name: string, fallback: number): number => positiveDuration(env, name, fallback);
   const count = (name: string, fallback: number): number => {
     const value = env[name];
     if (value === undefined || value === '') return fallback;
@@ -113,6 +123,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     logLevel: parseLogLevel(env.LOCKSTEP_LOG_LEVEL),
     ...optional('probeSource', parseProbeSource(namespace, env.LOCKSTEP_PROBE_POD_LABELS)),
     ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
+    secretPropagationMs: positiveDuration(env, 'LOCKSTEP_SECRET_PROPAGATION', SECRET_PROPAGATION_DEFAULT_MS),
     ...optional('verification', parseVerification(env)),
   };
 }

@@ -22,6 +22,8 @@ export function testConfig(overrides: Partial<OperatorConfig> = {}): OperatorCon
   return {
     identity: `e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     namespace: 'lockstep-system',
+    // Host-process workloads read their Secret at once; pods get it within a kubelet sync (10s here).
+    secretPropagationMs: 20_000,
     leaderElection: undefined,
     healthPort: 0,
     healthHost: '127.0.0.1',
@@ -57,7 +59,7 @@ export interface ChildOperator extends RunningOperator {
 export function startChild(env: Record<string, string> = {}): ChildOperator {
   const child = spawn(process.execPath, ['--import', 'tsx', 'operator/main.ts'], {
     cwd: repoRoot,
-    env: { ...process.env, LOCKSTEP_DEFAULT_ISSUER: 'ClusterIssuer/lockstep-ca', LOCKSTEP_METRICS_ADDR: '127.0.0.1:0', LOCKSTEP_LOG_LEVEL: 'debug', ...env },
+    env: { ...process.env, LOCKSTEP_DEFAULT_ISSUER: 'ClusterIssuer/lockstep-ca', LOCKSTEP_METRICS_ADDR: '127.0.0.1:0', LOCKSTEP_LOG_LEVEL: 'debug', LOCKSTEP_SECRET_PROPAGATION: '20s', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -86,6 +86,8 @@ export interface RotationScheduleReconcilerOptions {
   now?: () => Date;
   /** How often a running rotation looks again (issuance, verification). Default 1s. */
   pollMs?: number;
+  /** How long the kubelet may take to deliver a changed Secret to every pod (config.secretPropagationMs). Default 2m. */
+  secretPropagationMs?: number;
 }
 
 const CERTIFICATE_KINDS: readonly Rotatable[] = ['certificates', 'ca'];
@@ -783,7 +785,13 @@ export class RotationScheduleReconciler {
         if (!oldRoot || !newRoot) throw new Error('the old or new CA Secret holds no certificate');
         // Never drop a root a certificate still chains to: every service on the issuer, not only the
         // targets, both as issued (its Secret) and as served (what its endpoints present).
-        const since = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
+        // Pods that mount a target's Secret without serving it (its clients) are not endpoints:
+        // nothing probes them, so the old root stays until the kubelet has had time to give them
+        // the new leaf. The timeout below counts from then.
+        const lastLeafAt = Math.max(0, ...(status.targets ?? []).map((t) => (t.updatedAt ? Date.parse(t.updatedAt) : 0)));
+        const delivered = lastLeafAt + (this.o.secretPropagationMs ?? 120_000);
+        if (now < delivered) return wait(`keeping the old root until ${timestamp(delivered)}: the kubelet may still be delivering the new leaves to pods that do not serve them`, delivered - now);
+        const since = Math.max(status.stepStartedAt ? Date.parse(status.stepStartedAt) : now, delivered);
         const keep = (why: string, ms: number): Step => {
           if (now - since <= timeoutMs) return wait(`keeping the old root: ${why}`, ms);
           // Nothing is broken: the leaves are re-issued, the issuer signs with the new CA, and both
