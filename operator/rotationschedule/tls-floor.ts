@@ -16,6 +16,11 @@ export const OPENSSL_SUITE_NAMES: Record<TLS12CipherSuite, string> = {
   TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-RSA-CHACHA20-POLY1305',
 };
 
+/** An OpenSSL `ciphers` string offering exactly these TLS 1.2 suites (TLS 1.3 keeps its defaults). */
+export function opensslSuites(suites: readonly TLS12CipherSuite[]): string {
+  return suites.map((s) => OPENSSL_SUITE_NAMES[s]).join(':');
+}
+
 /**
  * Every suite this OpenSSL knows, at security level 0 so that legacy versions and weak suites can
  * be offered at all: a probe must be able to say what an old client would.

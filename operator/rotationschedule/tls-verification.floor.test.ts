@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { TLS12_CIPHER_SUITES, type TLSSettings } from '../api/v1alpha1/index.js';
-import { floorProbes, OPENSSL_SUITE_NAMES } from './tls-floor.js';
+import { floorProbes, OPENSSL_SUITE_NAMES, opensslSuites } from './tls-floor.js';
 import { runProbe, verifyEndpoints, type TlsExpectation } from './tls-verification.js';
 
 let dir = '';
@@ -45,7 +45,7 @@ async function listening(srv: net.Server): Promise<Closable> {
 
 const expected = (policy: TLSSettings): TlsExpectation => ({ roots: [pem('root.crt')], servername: 'api.ns.svc', policy });
 const client = () => ({ cert: pem('client.crt'), key: pem('client.key') });
-const AEAD_ECDHE = TLS12_CIPHER_SUITES.map((s) => OPENSSL_SUITE_NAMES[s]).join(':');
+const AEAD_ECDHE = opensslSuites(TLS12_CIPHER_SUITES);
 
 async function problemsAgainst(options: Pick<tls.TlsOptions, 'minVersion' | 'maxVersion' | 'ciphers'>, policy: TLSSettings): Promise<string[]> {
   const s = await server(options);
