@@ -135,10 +135,12 @@ export const leaderElectionRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['coordination.k8s.io'],
     resources: ['leases'],
-    verbs: ['get', 'create', 'update'],
+    verbs: ['get', 'list', 'create', 'update', 'delete'],
     why:
       'Leader election between replicas: read the Lease, create it on first start, renew or take ' +
-      'it over. Granted only in the operator namespace.',
+      'it over. Rotation claims (one rotation at a time per service, issuer, KeyPolicy and trust ' +
+      'bundle): Leases named lockstep-rotation-*, listed and deleted when a rotation ends. Granted ' +
+      'only in the operator namespace.',
   },
 ];
 

@@ -131,7 +131,7 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({
-    kc, writer, caches, informer, applier, events, metrics, logger,
+    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
   }));

@@ -16,6 +16,8 @@ export const OPERATOR_POD_LABELS: Readonly<Record<string, string>> = {
 export interface OperatorConfig {
   /** Unique per replica: the pod name in a cluster. */
   identity: string;
+  /** The operator's own namespace (LOCKSTEP_NAMESPACE, else POD_NAMESPACE): its Leases live there. */
+  namespace: string;
   leaderElection: { namespace: string; leaseName: string } | undefined;
   /** Port of /metrics, /healthz, /readyz; undefined for none. */
   healthPort: number | undefined;
@@ -57,6 +59,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
   const address = parseAddress(env.LOCKSTEP_METRICS_ADDR ?? ':8080');
   return {
     identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    namespace,
     leaderElection: env.LOCKSTEP_LEADER_ELECT === 'true'
       ? { namespace, leaseName: env.LOCKSTEP_LEASE_NAME ?? 'lockstep-operator' }
       : undefined,

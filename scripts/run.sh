@@ -16,6 +16,8 @@ export KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}
 echo "[run] installing CRDs into $(kubectl config current-context)"
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for condition=Established --timeout 60s -f crds/ >/dev/null
+# The operator keeps its rotation claims (Leases) in its own namespace.
+kubectl create namespace "${LOCKSTEP_NAMESPACE:-lockstep-system}" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 : "${LOCKSTEP_DEFAULT_ISSUER:=ClusterIssuer/lockstep-ca}"
 export LOCKSTEP_DEFAULT_ISSUER
 echo "[run] starting the operator (Ctrl-C stops it; the cluster stays up)"

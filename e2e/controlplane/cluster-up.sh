@@ -160,6 +160,8 @@ kc wait --for condition=Established --timeout 60s \
   crd/certificates.cert-manager.io crd/certificaterequests.cert-manager.io \
   crd/issuers.cert-manager.io crd/clusterissuers.cert-manager.io >/dev/null
 kc create namespace cert-manager --dry-run=client -o yaml | kc apply -f - >/dev/null
+# The operator's own namespace (manifests/ creates it on a real install): its rotation claims live there.
+kc create namespace lockstep-system --dry-run=client -o yaml | kc apply -f - >/dev/null
 
 start cert-manager "$(bin cert-manager)" --kubeconfig "$kubeconfig" \
   --cluster-resource-namespace cert-manager --leader-elect=false \

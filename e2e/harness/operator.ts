@@ -21,6 +21,7 @@ export interface RunningOperator {
 export function testConfig(overrides: Partial<OperatorConfig> = {}): OperatorConfig {
   return {
     identity: `e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    namespace: 'lockstep-system',
     leaderElection: undefined,
     healthPort: 0,
     healthHost: '127.0.0.1',

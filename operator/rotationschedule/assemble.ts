@@ -18,6 +18,8 @@ import { KeyRotation } from './key-rotation.js';
 import { LeafCertificates } from './leaf-certificates.js';
 import { RotationScheduleReconciler, type RotationReader } from './reconciler.js';
 import { WorkloadRestarter } from './workload-restart.js';
+import { RotationClaims } from './claims.js';
+import { inRotation } from './state-machine.js';
 
 export interface RotationScheduleParts {
   /** Reads. */
@@ -32,6 +34,8 @@ export interface RotationScheduleParts {
   logger: Logger;
   defaultIssuer?: IssuerRef;
   clusterResourceNamespace?: string;
+  /** Where rotation claims (Leases) live. */
+  operatorNamespace: string;
 }
 
 export function buildRotationScheduleController(parts: RotationScheduleParts): Controller {
@@ -61,6 +65,10 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
     ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
     ...(parts.clusterResourceNamespace ? { clusterResourceNamespace: parts.clusterResourceNamespace } : {}),
     restarter: new WorkloadRestarter(parts.writer),
+    claims: new RotationClaims(parts.writer, parts.operatorNamespace, async (holder) => {
+      const rs = await reader.schedule(holder.namespace, holder.schedule);
+      return rs !== undefined && rs.status?.rotationId === holder.rotationId && inRotation(rs.status ?? {});
+    }),
     keys: new KeyRotation(parts.writer),
     events: parts.events, metrics: parts.metrics, logger: parts.logger,
   });

@@ -141,6 +141,33 @@ export class CaRotation {
     await this.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace } });
   }
 
+  /** Whether the rotated issuer still exists (a deleted one ends the rotation, it is not waited for). */
+  async issuerExists(issuer: ResolvedIssuer): Promise<boolean> {
+    try {
+      await this.readIssuer(issuer);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * After a failed rotation: the new CA's Certificate and Secret (its private key) are deleted, so
+   * nothing can sign with it again. Its root stays wherever `withdraw` is false (leaves it issued
+   * still chain to it); where true, the bundles of `namespaces` drop it.
+   */
+  async discardNewCa(issuer: ResolvedIssuer, rotationId: string, newRoot: string | undefined, withdraw: { namespaces: readonly string[] } | undefined): Promise<void> {
+    const namespace = issuer.secretNamespace;
+    const name = newCaName(rotationId);
+    await this.deleteProbe(issuer, rotationId);
+    await this.applier.delete({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name, namespace } });
+    await this.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace } });
+    if (withdraw && newRoot) {
+      for (const ns of withdraw.namespaces) await this.setBundleChanges(ns, { retired: [fingerprint(newRoot)] });
+    }
+  }
+
   /** Points the issuer at `secretName` (a merge patch of spec.ca.secretName only). */
   async switchIssuer(issuer: ResolvedIssuer, secretName: string): Promise<void> {
     const current = await this.readIssuer(issuer);

@@ -4,6 +4,7 @@
 // Certificates ask for rotationPolicy Always). Before that, the current TLS Secret's certificate,
 // key and CA are copied into an operator-owned rollback Secret, so a failed step can put the
 // previous, still-valid revision back.
+import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import { LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY_VALUE, tlsSecretName } from '../api/v1alpha1/index.js';
@@ -62,7 +63,8 @@ export function buildRollbackSecret(
 
 interface CertificateLike {
   metadata?: { name?: string; generation?: number; resourceVersion?: string };
-  status?: { revision?: number; conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; observedGeneration?: number }[] };
+  spec?: RenewalSpec;
+  status?: { revision?: number; lastFailureTime?: string; conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; observedGeneration?: number }[] };
 }
 
 export function isIssuing(cert: CertificateLike | undefined): boolean {
@@ -84,7 +86,48 @@ export function withIssuingCondition(cert: CertificateLike, message: string, now
   return { ...cert, status: { ...cert.status, conditions } };
 }
 
-export type RestoreResult = 'restored' | 'already-current' | 'no-backup';
+/**
+ * - restored / already-current: the kept revision is (now) in the TLS Secret;
+ * - no-backup: nothing kept for this rotation (the target failed before it was backed up, or the
+ *   backup belongs to another rotation or revision: restoring it would install a stale certificate);
+ * - target-gone: the TLS Secret or Certificate no longer exists;
+ * - in-renewal-window: the kept certificate is already due for renewal, so cert-manager would
+ *   replace it at once with another unverified one; it is not put back.
+ */
+export type RestoreResult = 'restored' | 'already-current' | 'no-backup' | 'target-gone' | 'in-renewal-window';
+
+/** What a restore must find in the backup: made by this rotation, holding the revision it recorded. */
+export interface BackupExpectation {
+  rotationId: string;
+  serial: string;
+}
+
+interface RenewalSpec {
+  renewBefore?: string;
+  renewBeforePercentage?: number;
+}
+
+/**
+ * When cert-manager renews a certificate valid from notBefore to notAfter (its
+ * pkg/util/pki RenewalTime): renewBefore, else renewBeforePercentage of the lifetime, else a
+ * third of it, before notAfter.
+ */
+export function renewalTime(notBefore: number, notAfter: number, spec: RenewalSpec, parse: (d: string) => number): number {
+  const lifetime = notAfter - notBefore;
+  let before = lifetime / 3;
+  if (spec.renewBefore) before = parse(spec.renewBefore);
+  else if (spec.renewBeforePercentage !== undefined) before = (lifetime * spec.renewBeforePercentage) / 100;
+  if (before >= lifetime) before = lifetime / 3;
+  return notAfter - before;
+}
+
+/** cert-manager reported a failed issuance at or after `since` (it then backs off for at least an hour). */
+export function issuanceFailedSince(cert: CertificateLike | undefined, since: number): string | undefined {
+  const failedAt = cert?.status?.lastFailureTime;
+  if (!failedAt || Date.parse(failedAt) < since) return undefined;
+  const issuing = cert?.status?.conditions?.find((c) => c.type === 'Issuing');
+  return issuing?.message ?? 'cert-manager reported a failed issuance';
+}
 
 export class LeafCertificates {
   private readonly custom: k8s.CustomObjectsApi;
@@ -118,8 +161,8 @@ export class LeafCertificates {
    * Returns whether it wrote.
    */
   async triggerIssuance(namespace: string, name: string, previousSerial: string, message: string): Promise<boolean> {
-    const cert = (await this.custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name })) as CertificateLike;
-    if (isIssuing(cert)) return false;
+    const cert = await this.certificate(namespace, name);
+    if (!cert || isIssuing(cert)) return false;
     if (secretSerial(await this.read(namespace, tlsSecretName(name))) !== previousSerial) return false;
     // resourceVersion in the body makes this a compare-and-swap: a concurrent change is a conflict, retried.
     await this.custom.replaceNamespacedCustomObjectStatus({
@@ -129,42 +172,86 @@ export class LeafCertificates {
   }
 
   /**
-   * Puts the kept revision back into the TLS Secret. First the CertificateRequest of the current
-   * revision is deleted: cert-manager re-issues when the Secret's key differs from that request's,
-   * and would otherwise undo the rollback at once. Idempotent: a Secret already serving the kept
-   * serial is left alone.
+   * Puts the kept revision back into the TLS Secret, if `expected` says it is this rotation's.
+   * First the CertificateRequest of the current revision is deleted: cert-manager re-issues when
+   * the Secret's key differs from that request's, and would otherwise undo the rollback at once.
+   * Idempotent: a Secret already serving the kept serial is left alone.
    */
-  async restore(namespace: string, serviceName: string, certificateName: string): Promise<{ result: RestoreResult; serial?: string }> {
+  async restore(namespace: string, serviceName: string, certificateName: string, expected: BackupExpectation, parseDuration: (d: string) => number): Promise<{ result: RestoreResult; serial?: string }> {
     const backup = await this.read(namespace, rollbackSecretName(serviceName));
     const kept = secretSerial(backup);
-    if (!backup || !kept) return { result: 'no-backup' };
+    const annotations = backup?.metadata?.annotations ?? {};
+    if (!backup || !kept || kept !== expected.serial || annotations[ANNOTATION_ROTATION_ID] !== expected.rotationId) return { result: 'no-backup' };
     const live = await this.read(namespace, tlsSecretName(serviceName));
+    if (!live) return { result: 'target-gone', serial: kept };
     if (secretSerial(live) === kept) return { result: 'already-current', serial: kept };
-
-    const cert = (await this.custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name: certificateName })) as CertificateLike;
-    const revision = cert.status?.revision;
-    if (revision !== undefined) {
-      const requests = (await this.custom.listNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificaterequests' })) as { items: CertificateLike[] };
-      for (const cr of requests.items) {
-        const a = (cr.metadata as { annotations?: Record<string, string> } | undefined)?.annotations ?? {};
-        if (a[ANNOTATION_CERTIFICATE_NAME] !== certificateName || a[ANNOTATION_CERTIFICATE_REVISION] !== String(revision)) continue;
-        try {
-          await this.custom.deleteNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificaterequests', name: cr.metadata?.name ?? '' });
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-      }
+    const cert = await this.certificate(namespace, certificateName);
+    if (!cert) return { result: 'target-gone', serial: kept };
+    const keptCert = new X509Certificate(Buffer.from(backup.data?.['tls.crt'] ?? '', 'base64'));
+    if (renewalTime(Date.parse(keptCert.validFrom), Date.parse(keptCert.validTo), cert.spec ?? {}, parseDuration) <= this.now().getTime()) {
+      return { result: 'in-renewal-window', serial: kept };
     }
+    const revision = cert.status?.revision;
+    if (revision !== undefined) await this.deleteRequests(namespace, certificateName, (r) => r === revision);
     const data: Record<string, string> = {};
     for (const key of REVISION_KEYS) {
       const value = backup.data?.[key];
       if (value !== undefined) data[key] = value;
     }
-    await this.core.patchNamespacedSecret(
-      { namespace, name: tlsSecretName(serviceName), body: { data }, fieldManager: FIELD_MANAGER },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-    );
+    try {
+      await this.core.patchNamespacedSecret(
+        { namespace, name: tlsSecretName(serviceName), body: { data }, fieldManager: FIELD_MANAGER },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return { result: 'target-gone', serial: kept };
+      throw err;
+    }
     return { result: 'restored', serial: kept };
+  }
+
+  /**
+   * Stops an issuance this rotation asked for and gave up on: Issuing=True is removed (cert-manager
+   * installs a new revision only while it is set) and the pending CertificateRequest deleted, so
+   * no unverified certificate lands after the rotation ended. Idempotent; a gone Certificate is fine.
+   */
+  async cancelIssuance(namespace: string, name: string): Promise<void> {
+    const cert = await this.certificate(namespace, name);
+    if (!cert) return;
+    if (isIssuing(cert)) {
+      const conditions = (cert.status?.conditions ?? []).filter((c) => c.type !== 'Issuing');
+      try {
+        await this.custom.replaceNamespacedCustomObjectStatus({
+          ...CERT_MANAGER, namespace, plural: 'certificates', name, body: { ...cert, status: { ...cert.status, conditions } }, fieldManager: FIELD_MANAGER,
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    const revision = cert.status?.revision ?? 0;
+    await this.deleteRequests(namespace, name, (r) => r > revision);
+  }
+
+  private async certificate(namespace: string, name: string): Promise<CertificateLike | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name })) as CertificateLike;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async deleteRequests(namespace: string, certificateName: string, revision: (r: number) => boolean): Promise<void> {
+    const requests = (await this.custom.listNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificaterequests' })) as { items: CertificateLike[] };
+    for (const cr of requests.items) {
+      const a = (cr.metadata as { annotations?: Record<string, string> } | undefined)?.annotations ?? {};
+      if (a[ANNOTATION_CERTIFICATE_NAME] !== certificateName || !revision(Number(a[ANNOTATION_CERTIFICATE_REVISION]))) continue;
+      try {
+        await this.custom.deleteNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificaterequests', name: cr.metadata?.name ?? '' });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
   }
 
   private async read(namespace: string, name: string): Promise<V1Secret | undefined> {

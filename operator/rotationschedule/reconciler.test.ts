@@ -13,7 +13,8 @@ import type { KeySets } from '../keypolicy/key-plan.js';
 import type { CaRotation } from './ca-rotation.js';
 import type { LeafCertificates } from './leaf-certificates.js';
 import { RotationScheduleReconciler, rotatedKinds, type EndpointVerifier } from './reconciler.js';
-import type { WorkloadRestarter } from './workload-restart.js';
+import type { Claim } from './claims.js';
+import { RestartRefused, type WorkloadRestarter } from './workload-restart.js';
 import { TEST_LEAF } from './test-certificates.js';
 
 // The reconciler against an in-memory world: what it writes, in which order, and what it
@@ -48,6 +49,11 @@ function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
   const pem: Record<string, string> = Object.fromEntries(names.map((n) => [n, OLD]));
   const served: Record<string, string> = Object.fromEntries(names.map((n) => [n, serialOf(OLD)]));
   const issuing: Record<string, boolean> = {};
+  // Knobs for the failure tests: cert-manager's last failure per service, a side effect that
+  // throws, a workload that refuses restarts, a claim another rotation holds.
+  const failedAt: Record<string, string> = {};
+  const knobs: { readerError?: Error; restartError?: Error; heldBy?: { namespace: string; schedule: string; rotationId: string } } = {};
+  const restarts: string[] = [];
   let rs: RotationSchedule = {
     apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
     metadata: { name: 'nightly', namespace: 'ns', uid: 'u', generation: 1, creationTimestamp: new Date(T0 - 60_000) as unknown as Date, annotations: { 'lockstep.dev/rotate-now': 'go' } },
@@ -60,7 +66,8 @@ function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
   }) as unknown as EncryptedService);
   const secrets = (): V1Secret[] => names.map((n) => ({ metadata: { name: `${n}-tls`, namespace: 'ns' }, data: { 'tls.crt': b64(pem[n]!), 'tls.key': b64('key') } }));
   const certificates = (): CertManagerObject[] => names.map((n) => ({
-    metadata: { name: n, namespace: 'ns' }, status: { conditions: issuing[n] ? [{ type: 'Issuing', status: 'True' }] : [{ type: 'Ready', status: 'True' }] },
+    metadata: { name: n, namespace: 'ns' },
+    status: { ...(failedAt[n] ? { lastFailureTime: failedAt[n] } : {}), conditions: issuing[n] ? [{ type: 'Issuing', status: 'True' }] : [{ type: 'Issuing', status: 'False', message: 'issuer refused' }, { type: 'Ready', status: 'True' }] },
   }));
   const bundle: V1ConfigMap = { metadata: { name: 'lockstep-trust-bundle', namespace: 'ns' }, data: { 'ca.crt': '' } };
   let policy = { metadata: { name: 'p', namespace: 'ns' }, spec: {} } as KeyPolicy;
@@ -84,6 +91,7 @@ function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
       issuing[name] = true;
       return true;
     },
+    async cancelIssuance(_ns: string, name: string) { log.push(`cancel ${name}`); },
     async restore(_ns: string, name: string) {
       log.push(`restore ${name}`);
       pem[name] = OLD;
@@ -115,14 +123,32 @@ function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
     reader: {
       schedule: async () => structuredClone(rs),
       // One endpoint per service, addressed by the service name so the fake verifier can find it.
-      endpointSlices: async (_ns, service): Promise<V1EndpointSlice[]> => [{ addressType: 'IPv4', ports: [{ name: 'https', port: 8443 }], endpoints: [{ addresses: [service] }] }],
+      endpointSlices: async (_ns, service): Promise<V1EndpointSlice[]> => {
+        if (knobs.readerError) throw knobs.readerError;
+        return [{ addressType: 'IPv4', ports: [{ name: 'https', port: 8443 }], endpoints: [{ addresses: [service] }] }];
+      },
     },
-    applier, leaves, keys, ca: {} as CaRotation, restarter: { async restart() { log.push('restart'); } } as unknown as WorkloadRestarter,
+    applier, leaves, keys, ca: {} as CaRotation, restarter: {
+      async restart(_t: unknown, _ns: string, value: string) {
+        if (knobs.restartError) throw knobs.restartError;
+        log.push('restart');
+        const again = restarts.includes(value);
+        restarts.push(value);
+        return { result: again ? 'already-restarted' as const : 'restarted' as const };
+      },
+    } as unknown as WorkloadRestarter,
+    claims: {
+      async acquire(claims: readonly Claim[]) {
+        log.push(`claim ${claims.map((c) => `${c.kind}:${c.name}`).join(',')}`);
+        return knobs.heldBy ? { ok: false as const, claim: claims[0]!, heldBy: knobs.heldBy } : { ok: true as const };
+      },
+      async releaseAll() { log.push('release'); },
+    },
     events: { record: () => undefined }, metrics: createMetrics(), logger: createLogger({ sink: new MemorySink() }),
     verify, now: () => new Date(now),
   });
   return {
-    log, pem, served, issuing,
+    log, pem, served, issuing, failedAt, knobs, restarts,
     get rs() { return rs; },
     keyState, services,
     setPolicy(next: KeyPolicy) { policy = next; },
@@ -180,6 +206,102 @@ describe('RotationScheduleReconciler', () => {
     expect(w.log.filter((l) => l.startsWith('trigger') || l.startsWith('backup'))).toEqual([]);
   });
 
+  it('waits, without touching any target, while another rotation holds a claim; starts once it is free', async () => {
+    const w = world(['a']);
+    w.knobs.heldBy = { namespace: 'ns', schedule: 'other', rotationId: 'manual-1' };
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Idle');
+    expect(w.rs.status?.waiting).toMatch(/rotation manual-1 of RotationSchedule ns\/other/);
+    expect(w.rs.status?.conditions?.find((c) => c.type === 'Rotating')).toMatchObject({ status: 'False', reason: 'RotationWaiting' });
+    expect(w.log.filter((l) => l.startsWith('backup') || l.startsWith('trigger'))).toEqual([]);
+    delete w.knobs.heldBy;
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Rotating');
+    expect(w.rs.status?.waiting).toBeUndefined();
+  });
+
+  it('restarts a workload that cannot hot-reload once, also when the operator dies between the restart and the status write', async () => {
+    const w = world(['a']);
+    w.services[0]!.spec.workload.restart = { kind: 'Deployment', name: 'a', hotReload: false };
+    await w.reconcile();
+    await w.reconcile();
+    w.issue('a');
+    const beforeRestart = structuredClone(w.rs);
+    w.log.length = 0;
+    await w.reconcile();
+    // The restart value is persisted before the restart is written.
+    expect(w.log.filter((l) => l === 'restart' || l.startsWith('status'))).toEqual(['status Rotating a:Rotating', 'restart', 'status Verifying a:Verifying']);
+    const persistedBeforeRestart = w.rs.status?.targets?.[0]?.restartedAt;
+    // The crash: the status says Rotating with the restart value recorded, the restart happened.
+    w.setRs({ ...beforeRestart, status: { ...beforeRestart.status, targets: beforeRestart.status?.targets?.map((t) => ({ ...t, restartedAt: persistedBeforeRestart! })) } });
+    await w.reconcile();
+    expect(w.restarts).toHaveLength(2);
+    expect(new Set(w.restarts).size).toBe(1);
+    expect(w.rs.status?.targets?.[0]).toMatchObject({ phase: 'Verifying', restartedAt: persistedBeforeRestart });
+  });
+
+  it('a restart the API refuses fails the target at once and rolls it back', async () => {
+    const w = world(['a']);
+    w.services[0]!.spec.workload.restart = { kind: 'StatefulSet', name: 'typo', hotReload: false };
+    w.knobs.restartError = new RestartRefused('cannot restart StatefulSet ns/typo: NotFound');
+    await w.reconcile();
+    await w.reconcile();
+    w.issue('a');
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('RolledBack');
+    expect(w.rs.status?.failure).toMatchObject({ reason: 'RestartFailed', message: expect.stringMatching(/typo: NotFound/) });
+    expect(w.pem.a).toBe(OLD);
+  });
+
+  it('a target deleted mid-rotation fails at once, and the next rotate-now still runs', async () => {
+    const w = world(['a']);
+    await w.reconcile();
+    await w.reconcile();
+    w.services.splice(0, 1);
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('RolledBack');
+    expect(w.rs.status?.failure).toMatchObject({ reason: 'TargetGone' });
+    expect(w.log).toContain('cancel a');
+    expect(w.log).toContain('release');
+    w.setRs({ ...w.rs, metadata: { ...w.rs.metadata, annotations: { 'lockstep.dev/rotate-now': 'again' } } });
+    await w.reconcile();
+    expect(w.rs.status).toMatchObject({ phase: 'Completed', lastRotateNow: 'again' });
+  });
+
+  it('a failed issuance ends the target with cert-manager\'s reason instead of re-triggering every second', async () => {
+    const w = world(['a']);
+    await w.reconcile();
+    await w.reconcile();
+    w.issuing.a = false;
+    w.failedAt.a = new Date(T0 + 1_000).toISOString();
+    w.advance(2_000);
+    w.log.length = 0;
+    await w.reconcile();
+    expect(w.log.filter((l) => l.startsWith('trigger'))).toEqual([]);
+    await w.reconcile();
+    expect(w.rs.status?.failure).toMatchObject({ reason: 'IssuanceFailed', message: expect.stringMatching(/issuer refused/) });
+  });
+
+  it('a side effect that keeps failing ends the rotation Failed after its timeout, with the error', async () => {
+    const w = world(['a']);
+    await w.reconcile();
+    await w.reconcile();
+    w.issue('a');
+    await w.reconcile();
+    w.knobs.readerError = new Error('endpointslices is forbidden');
+    await expect(w.reconcile()).rejects.toThrow(/forbidden/);
+    expect(w.rs.status).toMatchObject({ phase: 'Verifying', lastError: expect.stringMatching(/forbidden/) });
+    w.advance(30_000);
+    await expect(w.reconcile()).rejects.toThrow(/forbidden/);
+    w.advance(31_000);
+    await w.reconcile();
+    expect(w.rs.status).toMatchObject({ phase: 'Failed', failure: { reason: 'ReconcileError' } });
+    expect(w.rs.status?.errorSince).toBeUndefined();
+    expect(w.log).toContain('release');
+  });
+
   it('the same rotate-now value never starts a second rotation', async () => {
     const w = world(['a']);
     await w.reconcile();
@@ -211,7 +333,7 @@ describe('RotationScheduleReconciler', () => {
     expect(w.rs.status?.phase).toBe('RolledBack');
     expect(w.rs.status?.failure).toMatchObject({ reason: 'VerificationFailed', target: 'ns/a' });
     expect(w.rs.status?.targets?.map((t) => [t.name, t.phase])).toEqual([['a', 'RolledBack'], ['b', 'Pending'], ['c', 'Pending']]);
-    expect(w.log.filter((l) => !l.startsWith('status'))).toEqual(['backup a', 'trigger a', 'restore a']);
+    expect(w.log.filter((l) => !l.startsWith('status'))).toEqual(['claim service:a,service:b,service:c', 'backup a', 'trigger a', 'cancel a', 'restore a', 'release']);
     expect(w.pem.a).toBe(OLD);
     expect(w.rs.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'RolledBack' });
   });
@@ -255,7 +377,7 @@ describe('RotationScheduleReconciler key rotation', () => {
     const before = activeKey(w.keyState.sets!.kek).kid;
     await w.reconcile(); // start
     await w.reconcile(); // begin a, persisted before asking
-    expect(w.log.filter((l) => !l.startsWith('status Rotating a:Pending'))).toEqual(['status Rotating a:Rotating,b:Pending', `rotate-now p rotationschedule-${w.rs.status?.rotationId}`]);
+    expect(w.log.filter((l) => !l.startsWith('status Rotating a:Pending'))).toEqual(['claim service:a,service:b,keypolicy:p,keypolicy:p', 'status Rotating a:Rotating,b:Pending', `rotate-now p rotationschedule-${w.rs.status?.rotationId}`]);
     await w.reconcile(); // not rotated yet: asks again with the same value
     await w.policyRotates();
     const after = activeKey(w.keyState.sets!.kek).kid;

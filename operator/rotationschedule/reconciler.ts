@@ -22,19 +22,21 @@ import { reactivationValue } from '../keypolicy/reactivation.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
-import { describeApiError } from '../runtime/api-error.js';
+import { describeApiError, isNotFound } from '../runtime/api-error.js';
 import type { EventRecorder, EventType } from '../runtime/events.js';
+import { failpoint, Failpoints } from '../runtime/failpoints.js';
 import type { Informer } from '../runtime/informer.js';
 import { splitKey } from '../runtime/keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Result } from '../runtime/workqueue.js';
 import { bundleHas, fingerprint, issuedBy, newCaName, type CaRotation, type ResolvedIssuer } from './ca-rotation.js';
+import { describeClaim, type Claim, type Holder, type RotationClaims } from './claims.js';
 import { CronError } from './cron.js';
 import { endpointsOf } from './endpoints.js';
 import { keyRotationValue, verifyDataKey, verifyServiceKeys, type KeyRotation } from './key-rotation.js';
 import {
-  ANNOTATION_ROTATION_ID, ANNOTATION_SERIAL, buildRollbackSecret, isIssuing, secretSerial, type LeafCertificates,
+  ANNOTATION_ROTATION_ID, ANNOTATION_SERIAL, buildRollbackSecret, isIssuing, issuanceFailedSince, secretSerial, type LeafCertificates,
 } from './leaf-certificates.js';
 import { selectTargets } from './plan.js';
 import {
@@ -43,7 +45,8 @@ import {
 } from './state-machine.js';
 import { serialOf, type ClientIdentity, type Endpoint, type EndpointVerdict, type TlsExpectation, verifyEndpoints } from './tls-verification.js';
 import { evaluateTrigger, isPaused } from './trigger.js';
-import { restartValue, type WorkloadRestarter } from './workload-restart.js';
+import { boundStatus } from './status-limits.js';
+import { RestartRefused, restartValue, type WorkloadRestarter } from './workload-restart.js';
 
 export interface RotationScheduleCaches {
   rotationSchedules: Informer<RotationSchedule>;
@@ -68,7 +71,9 @@ export interface RotationScheduleReconcilerOptions {
   applier: Applier;
   leaves: LeafCertificates;
   ca: CaRotation;
-  restarter: WorkloadRestarter;
+  restarter: Pick<WorkloadRestarter, 'restart'>;
+  /** One rotation at a time per target, issuer, KeyPolicy and trust bundle (claims.ts). */
+  claims: Pick<RotationClaims, 'acquire' | 'releaseAll'>;
   keys: Pick<KeyRotation, 'requestKekRotation' | 'requestReactivation' | 'requestDataKeyRotation' | 'requestDataKeyRestore' | 'keySets' | 'secret'>;
   /** The operator's default issuer (LOCKSTEP_DEFAULT_ISSUER), for services that name none. */
   defaultIssuer?: IssuerRef;
@@ -97,6 +102,10 @@ export function rotatedKinds(rotate: readonly Rotatable[]): Rotatable[] {
 
 const isKeyRotation = (spec: RotationScheduleSpec): boolean => rotatedKinds(spec.rotate).some((k) => KEY_KINDS.includes(k));
 const MAX_WAKE_MS = 3_600_000;
+/** How often a due rotation that waits for another rotation's claim looks again. */
+const CLAIM_RETRY_MS = 5_000;
+/** A rotation whose reconciles keep failing ends Failed after its verification timeout, and never sooner than this. */
+const MIN_ERROR_GRACE_MS = 60_000;
 
 const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({ type, status: ok ? 'True' : 'False', reason, message });
 
@@ -128,20 +137,49 @@ export class RotationScheduleReconciler {
     if (!rs || rs.metadata.deletionTimestamp) return;
     const spec = withRotationScheduleDefaults(rs.spec);
     const written = { status: rs.status ?? {} };
+    const open = inRotation(written.status) ? this.holder(rs, written.status) : undefined;
     let step: Step;
     try {
-      step = inRotation(written.status)
+      step = open
         ? await this.progress(rs, spec, structuredClone(written.status), written)
         : await this.idle(rs, spec, structuredClone(written.status));
     } catch (err) {
-      const d = describeApiError(err);
-      await this.persist(rs, spec, written, { ...written.status, lastError: d.message.slice(0, 4096) });
-      throw err;
+      const errored = this.afterError(rs, spec, written.status, describeApiError(err).message);
+      await this.persist(rs, spec, written, errored);
+      if (!open || inRotation(errored)) throw err;
+      await this.o.claims.releaseAll(open);
+      return { requeueAfter: 0 };
     }
     const next = { ...step.status };
     delete next.lastError;
+    delete next.errorSince;
     await this.persist(rs, spec, written, next, step.configError);
+    // After the final status: a crash before this leaves claims whose rotation is closed, which
+    // the next rotation to want them takes over.
+    if (open && !inRotation(written.status)) await this.o.claims.releaseAll(open);
     return step.requeueAfter === undefined ? undefined : { requeueAfter: Math.max(10, Math.min(step.requeueAfter, MAX_WAKE_MS)) };
+  }
+
+  private holder(rs: RotationSchedule, status: RotationScheduleStatus): Holder {
+    return { namespace: rs.metadata.namespace ?? '', schedule: rs.metadata.name ?? '', rotationId: status.rotationId ?? '' };
+  }
+
+  /**
+   * A failed reconcile is retried with backoff; an open rotation whose reconciles keep failing
+   * (a side effect the API refuses, a dependency gone) ends Failed once the failures outlast its
+   * verification timeout, with the error as its reason, so rotate-now and emergency work again.
+   */
+  private afterError(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus, message: string): RotationScheduleStatus {
+    const now = this.now().getTime();
+    if (!inRotation(status)) return { ...status, lastError: message };
+    const since = status.errorSince ? Date.parse(status.errorSince) : now;
+    const grace = Math.max(MIN_ERROR_GRACE_MS, parseDuration(spec.strategy?.verification?.timeout ?? '5m'));
+    if (now - since <= grace) return { ...status, lastError: message, errorSince: timestamp(since) };
+    const why = `stopped: reconciling failed for ${Math.round((now - since) / 1000)}s: ${message}`;
+    const failed: RotationScheduleStatus = { ...status, failure: { reason: Reasons.ReconcileError, message: why } };
+    const finished = this.finish(rs, failed, 'Failed', why, rotatedKinds(spec.rotate), now);
+    delete finished.errorSince;
+    return { ...finished, lastError: message };
   }
 
   // --- idle: should a rotation start?
@@ -177,6 +215,14 @@ export class RotationScheduleReconciler {
       ...(decision.rotateNow !== undefined ? { rotateNow: decision.rotateNow } : {}),
       ...(decision.trigger === 'Emergency' ? { generation: rs.metadata.generation ?? 0 } : {}),
     });
+    const claimed = await this.o.claims.acquire(this.claimsFor(rs, spec, names), this.holder(rs, next));
+    if (!claimed.ok) {
+      const by = claimed.heldBy;
+      const waiting = `${decision.message}: waiting for ${describeClaim(claimed.claim)}, which rotation ${by.rotationId} of RotationSchedule ${by.namespace}/${by.schedule} is rotating`;
+      if (waiting !== status.waiting) this.event(rs, 'Normal', Reasons.RotationWaiting, waiting);
+      return { status: { ...status, phase: idlePhase(status), waiting }, requeueAfter: CLAIM_RETRY_MS };
+    }
+    delete next.waiting;
     this.event(rs, 'Normal', Reasons.RotationInProgress, `rotation ${next.rotationId} started: ${decision.message}; ${names.length} targets`);
     this.log.info('rotation started', { namespace, name: rs.metadata.name, rotationId: next.rotationId, trigger: decision.trigger, targets: names.length });
     if (spec.rotate.includes('ca')) next.ca = { stage: 'AddRoot' };
@@ -185,6 +231,31 @@ export class RotationScheduleReconciler {
       next = finishRotation(next, { outcome: 'Completed', now, message: 'no EncryptedService matched spec.targets', rotated: [] });
     }
     return { status: next, requeueAfter: 0 };
+  }
+
+  /** What a rotation of `names` changes, and so claims: targets; the issuer and bundles (ca); KeyPolicies (KEKs). */
+  private claimsFor(rs: RotationSchedule, spec: RotationScheduleSpec, names: readonly string[]): Claim[] {
+    const namespace = rs.metadata.namespace ?? '';
+    const claims: Claim[] = names.map((name) => ({ kind: 'service', namespace, name }));
+    if (spec.rotate.includes('ca')) {
+      let issuer: ResolvedIssuer | undefined;
+      try {
+        issuer = this.caIssuer(rs, spec);
+      } catch {
+        // No issuer to rotate: the AddRoot stage reports it.
+      }
+      if (issuer) {
+        claims.push({ kind: issuer.kind === 'ClusterIssuer' ? 'clusterissuer' : 'issuer', namespace: issuer.secretNamespace, name: issuer.name });
+        for (const ns of this.affected(rs, issuer).namespaces) claims.push({ kind: 'bundle', namespace: ns, name: '' });
+      }
+    }
+    if (rotatedKinds(spec.rotate).includes('keyEncryptionKeys')) {
+      for (const name of names) {
+        const policy = this.policyOf(namespace, name);
+        if (policy) claims.push({ kind: 'keypolicy', namespace: policy.namespace, name: policy.name });
+      }
+    }
+    return claims;
   }
 
   // --- a rotation in progress
@@ -211,7 +282,9 @@ export class RotationScheduleReconciler {
 
     const keys = isKeyRotation(spec);
     for (const target of inFlight(status)) {
-      status = keys ? await this.advanceKeyTarget(rs, spec, status, target, now, timeoutMs) : await this.advanceTarget(rs, spec, status, target, now, timeoutMs);
+      status = keys
+        ? await this.advanceKeyTarget(rs, spec, status, target, now, timeoutMs)
+        : await this.advanceTarget(rs, spec, status, target, now, timeoutMs, (s) => this.persist(rs, spec, written, s));
     }
 
     const begins = targetsToBegin(status, strategy.maxInFlight ?? 5, now);
@@ -263,15 +336,24 @@ export class RotationScheduleReconciler {
         return { status, requeueAfter: 0 };
       }
       case 'failed': {
+        const notes: string[] = [];
         if (ca && strategy.autoRollback && ca.previousSecretName) {
-          // CA rollback: the issuer signs with the old CA again and both roots stay published.
-          await this.o.ca.switchIssuer(this.caIssuer(rs, spec), ca.previousSecretName);
-          status = { ...status, ca: { ...ca, message: `rolled back: the issuer signs with ${ca.previousSecretName} again; both roots stay in the bundles` } };
+          // CA rollback: the issuer signs with the old CA again; the new root stays published while
+          // leaves it issued are in use, and its key is deleted.
+          const issuer = this.caIssuer(rs, spec);
+          if (await this.o.ca.issuerExists(issuer)) await this.o.ca.switchIssuer(issuer, ca.previousSecretName);
+          await this.o.ca.discardNewCa(issuer, status.rotationId ?? '', await this.newRoot(rs, spec, status).catch(() => undefined), undefined);
+          status = { ...status, ca: { ...ca, message: `rolled back: the issuer signs with ${ca.previousSecretName} again; the new CA's key is deleted; both roots stay in the bundles while leaves from the new root are in use` } };
         }
-        status = strategy.autoRollback ? (keys ? await this.rollbackKeys(rs, spec, status, now) : await this.rollback(rs, status, now)) : status;
+        let unrestored: string[] = [];
+        if (strategy.autoRollback) {
+          if (keys) status = await this.rollbackKeys(rs, spec, status, now);
+          else ({ status, unrestored } = await this.rollback(rs, status, now));
+        }
+        if (unrestored.length) notes.push(`not restored: ${unrestored.join(', ')}`);
         const failed = (status.targets ?? []).filter((t) => t.phase === 'Failed' || t.phase === 'RolledBack');
-        const outcome = strategy.autoRollback ? 'RolledBack' : 'Failed';
-        const message = `${outcome === 'RolledBack' ? 'rolled back' : 'failed'}: ${failed.map((t) => `${t.name}: ${t.message ?? 'verification failed'}`).join('; ')}`;
+        const outcome = strategy.autoRollback && unrestored.length === 0 ? 'RolledBack' : 'Failed';
+        const message = `${outcome === 'RolledBack' ? 'rolled back' : strategy.autoRollback ? 'rollback incomplete' : 'failed'}: ${failed.map((t) => `${t.name}: ${t.message ?? 'verification failed'}`).join('; ')}${notes.length ? `; ${notes.join('; ')}` : ''}`;
         status = this.finish(rs, status, outcome, message, rotated, now);
         return { status, requeueAfter: 0 };
       }
@@ -298,31 +380,56 @@ export class RotationScheduleReconciler {
 
   private async advanceTarget(
     rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus, target: TargetProgress, now: number, timeoutMs: number,
+    save: (status: RotationScheduleStatus) => Promise<void>,
   ): Promise<RotationScheduleStatus> {
     const namespace = target.namespace;
     const since = target.updatedAt ? Date.parse(target.updatedAt) : now;
     const timedOut = now - since > timeoutMs;
     const timeout = spec.strategy?.verification?.timeout ?? '5m';
+    const es = this.o.caches.encryptedServices.get(namespace, target.name);
+    const cert = this.o.caches.certificates.get(namespace, target.name);
+    if (!es || !cert) {
+      // Deleted mid-rotation: nothing left to wait for; an issuance asked for is withdrawn.
+      if (target.phase === 'Rotating') await this.o.leaves.cancelIssuance(namespace, target.name);
+      return this.fail(status, target, 'TargetGone', `${!es ? 'EncryptedService' : 'Certificate'} ${namespace}/${target.name} was deleted during the rotation`, now);
+    }
     if (target.phase === 'Rotating') {
       const serial = secretSerial(this.o.caches.secrets.get(namespace, tlsSecretName(target.name)));
-      const cert = this.o.caches.certificates.get(namespace, target.name);
       if (serial && serial !== target.previousRevision && !isIssuing(cert)) {
-        const es = this.o.caches.encryptedServices.get(namespace, target.name);
-        const restart = es?.spec.workload.restart;
+        const restart = es.spec.workload.restart;
         let restartedAt = target.restartedAt;
-        if (restart && restart.hotReload === false && !restartedAt) {
-          restartedAt = restartValue(new Date(now));
-          await this.o.restarter.restart(restart, namespace, restartedAt);
-          this.event(rs, 'Normal', Reasons.RotationInProgress, `restarted ${restart.kind} ${restart.name} (${target.name} cannot hot-reload)`);
+        if (restart && restart.hotReload === false) {
+          if (!restartedAt) {
+            // Persisted before the restart: after a crash the same value is written again, which
+            // changes nothing, so the workload restarts once per rotation.
+            restartedAt = restartValue(new Date(now));
+            status = updateTarget(status, target.name, { restartedAt, message: `issued ${serial}; restarting ${restart.kind} ${restart.name}` }, now);
+            await save(status);
+          }
+          try {
+            const outcome = await this.o.restarter.restart(restart, namespace, restartedAt);
+            failpoint(Failpoints.AfterRestart);
+            if (outcome.result === 'restarted') {
+              this.event(rs, 'Normal', Reasons.RotationInProgress, `restarted ${restart.kind} ${restart.name} (${target.name} cannot hot-reload)${outcome.note ? `; ${outcome.note}` : ''}`);
+            }
+          } catch (err) {
+            if (!(err instanceof RestartRefused)) throw err;
+            return this.fail(status, target, 'RestartFailed', err.message, now);
+          }
         }
         return updateTarget(status, target.name, {
           phase: 'Verifying', newRevision: serial, ...(restartedAt ? { restartedAt } : {}),
           message: `issued ${serial}; verifying`,
         }, now);
       }
+      // cert-manager backs off for an hour or more after a failed issuance: asking again now
+      // would only hammer it, so the target fails with cert-manager's reason.
+      const failure = issuanceFailedSince(cert, since);
+      if (failure) return this.fail(status, target, 'IssuanceFailed', `cert-manager could not issue the new certificate: ${failure}`, now);
       if (timedOut) {
-        const why = cert?.status?.conditions?.find((c) => c.type === 'Ready')?.message;
-        return this.fail(status, target, 'IssuanceTimeout', `not re-issued within ${timeout}${why ? `: ${why}` : ''}`, now);
+        await this.o.leaves.cancelIssuance(namespace, target.name);
+        const why = cert.status?.conditions?.find((c) => c.type === 'Ready')?.message;
+        return this.fail(status, target, 'IssuanceTimeout', `not re-issued within ${timeout}${why ? `: ${why}` : ''}; issuance withdrawn`, now);
       }
       // Triggering again is safe: it writes only when cert-manager is not issuing and the Secret
       // still holds the previous revision (a crash between persisting and triggering).
@@ -503,13 +610,13 @@ export class RotationScheduleReconciler {
   }
 
   private fail(status: RotationScheduleStatus, target: TargetProgress, reason: string, message: string, now: number): RotationScheduleStatus {
-    const next = updateTarget(status, target.name, { phase: 'Failed', message: message.slice(0, 1024) }, now);
+    const next = updateTarget(status, target.name, { phase: 'Failed', message }, now);
     // The first failure is the one that stopped the rotation.
-    if (!next.failure) next.failure = { reason, target: `${target.namespace}/${target.name}`, message: message.slice(0, 4096) };
+    if (!next.failure) next.failure = { reason, target: `${target.namespace}/${target.name}`, message };
     return next;
   }
 
-  private async verifyTarget(target: TargetProgress, options: { issuerRoot?: string; client?: ClientIdentity; anySerial?: boolean } = {}): Promise<{ problems: string[]; endpoints: number }> {
+  private async verifyTarget(target: Pick<TargetProgress, 'namespace' | 'name' | 'newRevision'>, options: { issuerRoot?: string; client?: ClientIdentity; anySerial?: boolean } = {}): Promise<{ problems: string[]; endpoints: number }> {
     const namespace = target.namespace;
     const es = this.o.caches.encryptedServices.get(namespace, target.name);
     if (!es) return { problems: ['EncryptedService no longer exists'], endpoints: 0 };
@@ -584,6 +691,23 @@ export class RotationScheduleReconciler {
       return { status: { ...status, phase: 'Verifying', stepStartedAt: timestamp(now), ca: { ...ca, stage, message } }, requeueAfter: 0 };
     };
     const wait = (message: string, ms = this.pollMs): Step => ({ status: { ...status, phase: 'Verifying', ca: { ...ca, message } }, requeueAfter: ms });
+    /** Ends a rotation that re-issued no leaf yet: the new CA's key is deleted and its root withdrawn. */
+    const stopBeforeLeaves = async (outcome: 'RolledBack' | 'Failed', reason: string, message: string, caMessage: string): Promise<Step> => {
+      const newRoot = ca.secretName ? await this.o.ca.caCertificate(issuer.secretNamespace, ca.secretName) : undefined;
+      await this.o.ca.discardNewCa(issuer, rotationId, newRoot, { namespaces });
+      const failed: RotationScheduleStatus = {
+        ...status, ca: { ...ca, message: caMessage },
+        failure: { reason, target: `${rs.metadata.namespace}/${(status.targets ?? [])[0]?.name ?? ''}`, message },
+      };
+      return { status: this.finish(rs, failed, outcome, message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
+    };
+
+    if (ca.stage !== 'Done' && !(await this.o.ca.issuerExists(issuer))) {
+      const message = `${issuer.kind} ${issuer.name} was deleted during the rotation`;
+      if (ca.stage === 'AddRoot' || ca.stage === 'VerifyTrust') return stopBeforeLeaves('Failed', 'IssuerNotFound', message, 'stopped: the issuer is gone; the new CA is discarded');
+      const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'stopped: the issuer is gone' }, failure: { reason: 'IssuerNotFound', message } };
+      return { status: this.finish(rs, failed, 'Failed', message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
+    }
 
     switch (ca.stage) {
       case 'AddRoot': {
@@ -608,12 +732,24 @@ export class RotationScheduleReconciler {
         return moveTo('VerifyTrust', `new root ${ca.newRootSerial} published to the bundles of ${namespaces.join(', ')}; checking workloads trust it`);
       }
       case 'VerifyTrust': {
+        // The issuer is the truth: switched already means the operator stopped between the switch
+        // and the status write that records it.
+        if (await this.o.ca.issuerSecretName(issuer) === ca.secretName) {
+          await this.o.ca.deleteProbe(issuer, rotationId);
+          return moveTo('ReissueLeaves', `${issuer.kind} ${issuer.name} already signs with ${ca.secretName} (switched before the operator restarted); re-issuing leaves canary first`);
+        }
         const newRoot = await this.newRoot(rs, spec, { ...status, ca });
         if (!newRoot) throw new Error(`the new CA Secret ${ca.secretName} holds no certificate`);
         const problems: string[] = [];
         const missing = namespaces.filter((namespace) => !bundleHas(this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP), newRoot));
-        if (missing.length) problems.push(`the trust bundle of ${missing.join(', ')} does not publish the new root yet`);
-        else {
+        if (missing.length) {
+          // A namespace that gained a service on this issuer since AddRoot gets the new root too.
+          const holder = this.holder(rs, status);
+          const claimed = await this.o.claims.acquire(missing.map((namespace) => ({ kind: 'bundle' as const, namespace, name: '' })), holder);
+          if (!claimed.ok) return wait(`waiting for ${describeClaim(claimed.claim)}, which rotation ${claimed.heldBy.rotationId} of RotationSchedule ${claimed.heldBy.namespace}/${claimed.heldBy.schedule} is rotating`, CLAIM_RETRY_MS);
+          for (const namespace of missing) await this.o.ca.setBundleChanges(namespace, { addedRoot: newRoot });
+          problems.push(`the trust bundle of ${missing.join(', ')} does not publish the new root yet`);
+        } else {
           const probe = await this.o.ca.ensureProbe(issuer, rotationId, rs.metadata.name ?? '');
           if (!probe) return wait('waiting for a probe certificate from the new CA');
           // Workloads accept a client certificate from the new CA only if they load the new bundle.
@@ -625,14 +761,15 @@ export class RotationScheduleReconciler {
         if (problems.length === 0) {
           await this.o.ca.deleteProbe(issuer, rotationId);
           await this.o.ca.switchIssuer(issuer, ca.secretName ?? '');
+          failpoint(Failpoints.AfterIssuerSwitch);
           return moveTo('ReissueLeaves', `workloads trust the new root; ${issuer.kind} ${issuer.name} now signs with ${ca.secretName}; re-issuing leaves canary first`);
         }
         const since = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
         if (now - since <= timeoutMs) return wait(`verifying trust: ${problems.join('; ')}`);
-        // Nothing was re-issued: both roots stay published and the issuer still signs with the old CA.
-        const message = `workloads do not trust the new root within ${spec.strategy?.verification?.timeout}: ${problems.join('; ')}`.slice(0, 4096);
-        const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'stopped before any leaf was re-issued; both roots stay published' }, failure: { reason: Reasons.VerificationFailed, target: `${rs.metadata.namespace}/${(status.targets ?? [])[0]?.name ?? ''}`, message } };
-        return { status: this.finish(rs, failed, spec.strategy?.autoRollback ? 'RolledBack' : 'Failed', message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
+        // Nothing was re-issued and the issuer still signs with the old CA: the new CA goes away.
+        const message = `workloads do not trust the new root within ${spec.strategy?.verification?.timeout}: ${problems.join('; ')}`;
+        return stopBeforeLeaves(spec.strategy?.autoRollback ? 'RolledBack' : 'Failed', Reasons.VerificationFailed, message,
+          `stopped before any leaf was re-issued: the issuer still signs with ${ca.previousSecretName}; the new CA's key is deleted and its root withdrawn from the bundles`);
       }
       case 'Overlap': {
         const ends = ca.overlapEndsAt ? Date.parse(ca.overlapEndsAt) : now;
@@ -643,18 +780,32 @@ export class RotationScheduleReconciler {
         const oldRoot = ca.previousSecretName ? await this.o.ca.caCertificate(issuer.secretNamespace, ca.previousSecretName) : undefined;
         const newRoot = await this.newRoot(rs, spec, { ...status, ca });
         if (!oldRoot || !newRoot) throw new Error('the old or new CA Secret holds no certificate');
-        // Never drop a root a certificate still chains to: every service on the issuer, not only the targets.
+        // Never drop a root a certificate still chains to: every service on the issuer, not only the
+        // targets, both as issued (its Secret) and as served (what its endpoints present).
+        const since = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
+        const keep = (why: string, ms: number): Step => {
+          if (now - since <= timeoutMs) return wait(`keeping the old root: ${why}`, ms);
+          // Nothing is broken: the leaves are re-issued, the issuer signs with the new CA, and both
+          // roots stay trusted. The rotation ends so that others (an emergency) can run.
+          const message = `the old root ${ca.oldRootSerial} is still in use after ${spec.strategy?.verification?.timeout}: ${why}; both roots stay trusted`;
+          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'old root kept: both roots stay in the bundles' }, failure: { reason: 'OldRootInUse', message } };
+          return { status: this.finish(rs, failed, 'Failed', message, rotatedKinds(spec.rotate), now), requeueAfter: 0 };
+        };
         const stillOld = services.filter((es) => {
           const pem = this.o.caches.secrets.get(es.metadata.namespace, tlsSecretName(es.metadata.name ?? ''))?.data?.['tls.crt'];
           return pem !== undefined && issuedBy(Buffer.from(pem, 'base64').toString('utf8'), oldRoot);
         });
-        if (stillOld.length) return wait(`keeping the old root: ${stillOld.map((es) => `${es.metadata.namespace}/${es.metadata.name}`).join(', ')} still chain to it`, 5_000);
+        if (stillOld.length) return keep(`${stillOld.map((es) => `${es.metadata.namespace}/${es.metadata.name}`).join(', ')} still chain to it`, 5_000);
         const problems: string[] = [];
-        for (const target of status.targets ?? []) {
+        const targets = new Set((status.targets ?? []).map((t) => `${t.namespace}/${t.name}`));
+        for (const es of services) {
+          const target = { namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '' };
           const result = await this.verifyTarget(target, { issuerRoot: newRoot, anySerial: true });
-          problems.push(...result.problems.map((p) => `${target.name}: ${p}`));
+          // A service outside the rotation with no endpoints serves nothing that could chain to the old root.
+          if (result.endpoints === 0 && !targets.has(`${target.namespace}/${target.name}`)) continue;
+          problems.push(...result.problems.map((p) => `${target.namespace}/${target.name}: ${p}`));
         }
-        if (problems.length) return wait(`keeping the old root: ${problems.join('; ')}`, 2_000);
+        if (problems.length) return keep(problems.join('; '), 2_000);
         const retired = fingerprint(oldRoot);
         for (const namespace of namespaces) await this.o.ca.setBundleChanges(namespace, { retired: [retired] });
         const lingering = namespaces.filter((namespace) => bundleHas(this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP), oldRoot));
@@ -668,17 +819,42 @@ export class RotationScheduleReconciler {
     }
   }
 
-  /** Restores the kept revision on every failed target; targets that succeeded keep the new one. */
-  private async rollback(rs: RotationSchedule, status: RotationScheduleStatus, now: number): Promise<RotationScheduleStatus> {
+  /**
+   * Restores the kept revision on every failed target; targets that succeeded keep the new one.
+   * Only a backup this rotation made of the revision it recorded is restored; a target that failed
+   * before it was backed up was never changed. `unrestored` lists targets left on an unverified
+   * certificate.
+   */
+  private async rollback(rs: RotationSchedule, status: RotationScheduleStatus, now: number): Promise<{ status: RotationScheduleStatus; unrestored: string[] }> {
+    const unrestored: string[] = [];
     for (const target of failedTargets(status)) {
-      const restored = await this.o.leaves.restore(target.namespace, target.name, target.name);
-      const what = restored.result === 'restored'
-        ? `restored previous certificate ${restored.serial}`
-        : restored.result === 'already-current' ? `previous certificate ${restored.serial} still in place` : 'no kept revision to restore';
-      status = updateTarget(status, target.name, { phase: 'RolledBack', message: `${target.message ?? 'failed'}; ${what}`.slice(0, 1024) }, now);
+      let what: string;
+      let restoredOk = true;
+      if (!target.previousRevision) {
+        what = 'nothing to restore: it failed before its certificate was touched';
+      } else {
+        await this.o.leaves.cancelIssuance(target.namespace, target.name);
+        const restored = await this.o.leaves.restore(target.namespace, target.name, target.name,
+          { rotationId: status.rotationId ?? '', serial: target.previousRevision }, parseDuration);
+        if (restored.result === 'restored') failpoint(Failpoints.AfterRestore);
+        switch (restored.result) {
+          case 'restored': what = `restored previous certificate ${restored.serial}`; break;
+          case 'already-current': what = `previous certificate ${restored.serial} still in place`; break;
+          case 'target-gone': what = 'its certificate is gone: nothing to restore'; break;
+          case 'in-renewal-window':
+            restoredOk = false;
+            what = `previous certificate ${restored.serial} not restored: it is already due for renewal, so cert-manager would replace it at once; the new certificate stays`;
+            break;
+          default:
+            restoredOk = false;
+            what = `no backup of ${target.previousRevision} from this rotation: nothing restored`;
+        }
+      }
+      if (!restoredOk) unrestored.push(target.name);
+      status = updateTarget(status, target.name, { phase: restoredOk ? 'RolledBack' : 'Failed', message: `${target.message ?? 'failed'}; ${what}` }, now);
       this.event(rs, 'Warning', Reasons.RolledBack, `${target.namespace}/${target.name}: ${what}`);
     }
-    return status;
+    return { status, unrestored };
   }
 
   private finish(rs: RotationSchedule, status: RotationScheduleStatus, outcome: 'Completed' | 'RolledBack' | 'Failed', message: string, rotated: Rotatable[], now: number) {
@@ -717,8 +893,9 @@ export class RotationScheduleReconciler {
     const rotatingCond = rotating
       ? cond(C.Rotating, !paused, paused ? Reasons.RotationPaused : Reasons.RotationInProgress,
         `rotation ${status.rotationId} ${paused ? 'paused before' : 'at'} step ${(status.currentStep ?? 0) + 1} of ${steps} (${status.phase})`)
-      : cond(C.Rotating, false, paused ? Reasons.RotationPaused : Reasons.RotationScheduled,
-        paused ? 'paused: no rotation starts until resumed' : status.nextRotation ? `next rotation at ${status.nextRotation}` : 'rotates on demand');
+      : status.waiting && !paused ? cond(C.Rotating, false, Reasons.RotationWaiting, status.waiting)
+        : cond(C.Rotating, false, paused ? Reasons.RotationPaused : Reasons.RotationScheduled,
+          paused ? 'paused: no rotation starts until resumed' : status.nextRotation ? `next rotation at ${status.nextRotation}` : 'rotates on demand');
     const problems: string[] = [];
     if (configError) problems.push(configError);
     if (status.lastError) problems.push(`last reconcile failed: ${status.lastError}`);
@@ -743,7 +920,7 @@ export class RotationScheduleReconciler {
   /** Writes status when it differs from what was last written; records phase changes as Events. */
   private async persist(rs: RotationSchedule, spec: RotationScheduleSpec, written: { status: RotationScheduleStatus }, status: RotationScheduleStatus, configError?: string): Promise<void> {
     const next: RotationScheduleStatus = {
-      ...status,
+      ...boundStatus(status),
       observedGeneration: rs.metadata.generation ?? 0,
       conditions: setConditions(written.status.conditions, this.conditions(spec, status, configError), rs.metadata.generation, this.now()),
     };

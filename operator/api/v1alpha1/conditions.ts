@@ -67,6 +67,8 @@ export const Reasons = {
   RotationInProgress: 'RotationInProgress',
   RotationCompleted: 'RotationCompleted',
   RotationPaused: 'RotationPaused',
+  /** A due rotation waits: another schedule's rotation holds one of its targets, its issuer or a KeyPolicy. */
+  RotationWaiting: 'RotationWaiting',
   VerificationFailed: 'VerificationFailed',
   RolledBack: 'RolledBack',
   NoTargets: 'NoTargets',

@@ -161,4 +161,8 @@ export interface RotationScheduleStatus {
   history?: RotationHistoryEntry[];
   failure?: RotationFailure;
   lastError?: string;
+  /** When the error in lastError was first seen in the open rotation (cleared when a reconcile succeeds). */
+  errorSince?: string;
+  /** Why a due rotation has not started: another rotation holds one of its targets. */
+  waiting?: string;
 }
