@@ -7,6 +7,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import * as k8s from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, RotationSchedule, RotationScheduleSpec } from '../operator/api/v1alpha1/index.js';
 import type { Operator } from '../operator/app.js';
+import { managedCAIssuerName } from '../operator/keypolicy/names.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, installCrds, readSchedule as readScheduleIn, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
@@ -228,7 +229,7 @@ describe('verification against the KeyPolicy TLS policy', () => {
 });
 
 describe('workloads that cannot hot-reload', () => {
-  it('are restarted through restartedAt (sub-second value) with the rollout limited to maxUnavailable, then verified', async () => {
+  it("are restarted through restartedAt (sub-second value) without touching the workload's rollout strategy, then verified", async () => {
     const restart = { kind: 'Deployment', name: 'november', hotReload: false, maxUnavailable: 1 };
     const deployment = {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'november', namespace: ns },
@@ -238,6 +239,8 @@ describe('workloads that cannot hot-reload', () => {
       },
     } as KubernetesObject;
     await applyAsUser(c, deployment);
+    const apps = c.kc.makeApiClient(k8s.AppsV1Api);
+    const before = await apps.readNamespacedDeployment({ namespace: ns, name: 'november' });
     // The local stand-in reloads, as the restarted pods would load the new Secret.
     await deploy(['november'], { november: { restart } });
     await applyAsUser(c, schedule('restarts', {
@@ -246,11 +249,30 @@ describe('workloads that cannot hot-reload', () => {
     const rs = await waitSchedule('restarts', 'Completed', (r) => r.status?.phase === 'Completed' && r.status.lastRotateNow === 'r1');
     const target = rs.status?.targets?.[0];
     expect(target?.restartedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    const live = (await c.kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: ns, name: 'november' }));
+    const live = await apps.readNamespacedDeployment({ namespace: ns, name: 'november' });
     expect(live.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBe(target?.restartedAt);
-    expect(live.spec?.strategy?.rollingUpdate?.maxUnavailable).toBe(1);
+    // The user's (GitOps) strategy is theirs: the restart rolls out with it, unchanged.
+    expect(live.spec?.strategy).toEqual(before.spec?.strategy);
+    const restarter = (live.metadata?.managedFields ?? []).filter((f) => JSON.stringify(f.fieldsV1 ?? {}).includes('restartedAt'));
+    expect(restarter.length).toBeGreaterThan(0);
+    for (const entry of restarter) expect(JSON.stringify(entry.fieldsV1)).not.toContain('f:strategy');
     await retire(['november']);
   }, 120_000);
+
+  it('a restart the API refuses (a misspelled workload) ends the rotation at once with the reason, previous certificate restored', async () => {
+    await deploy(['oscar'], { oscar: { restart: { kind: 'Deployment', name: 'oscar-typo', hotReload: false } } });
+    const before = await serial('oscar');
+    await applyAsUser(c, schedule('typo', {
+      targets: { names: ['oscar'] }, strategy: { canarySteps: [100], verification: { timeout: '5m' } },
+    }, { 'lockstep.dev/rotate-now': 't1' }) as unknown as KubernetesObject);
+    const started = Date.now();
+    const rs = await waitSchedule('typo', 'RolledBack', (r) => r.status?.phase === 'RolledBack' && r.status.lastRotateNow === 't1');
+    // Long before the 5m timeout: a refused restart is not retried.
+    expect(Date.now() - started).toBeLessThan(90_000);
+    expect(rs.status?.failure).toMatchObject({ reason: 'RestartFailed', message: expect.stringMatching(/oscar-typo/) });
+    expect(await serial('oscar')).toBe(before);
+    await retire(['oscar']);
+  }, 150_000);
 });
 
 describe('when rotations start', () => {
@@ -438,6 +460,7 @@ describe('CA rotation with overlap', () => {
           const oldRootSerial = (await readSchedule('ca')).status?.ca?.oldRootSerial;
           child = startChild();
           const done = await waitSchedule('ca', `rotation ${seen.id} completed`, (r) => r.status?.history?.[0]?.rotationId === seen.id, 150_000);
+          if (done.status?.history?.[0]?.outcome !== 'Completed') console.log(`rotation ${seen.id} after a kill at ${seen.at}: ${JSON.stringify({ history: done.status?.history?.[0], failure: done.status?.failure, ca: done.status?.ca })}`);
           expect(done.status?.history?.[0]?.outcome).toBe('Completed');
           expect(done.status?.ca?.stage).toBe('Done');
           const serials = (await rootsIn()).map(serialOfPem);
@@ -492,3 +515,43 @@ describe('CA rotation with overlap', () => {
     expect((await rootsIn()).map(serialOfPem)).toEqual(expect.arrayContaining([rs.status?.ca?.oldRootSerial, rs.status?.ca?.newRootSerial]));
   }, 180_000);
 });
+
+describe("a KeyPolicy's managed CA", () => {
+  it('is rotated by a schedule beside the policy, and its reconciler keeps the issuer on the new CA', async () => {
+    // The CA rotation above stays in its overlap: it holds this namespace's bundle until it ends.
+    await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'rotationschedules', name: 'ca' }).catch(() => undefined);
+    const policy = {
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'managed', namespace: ns },
+      spec: { keyWrap: { algorithm: 'A256KW' }, certificates: { defaultIssuer: { managedCA: { commonName: 'e2e managed root' } } } },
+    };
+    await applyAsUser(c, policy as unknown as KubernetesObject);
+    await deploy(['papa'], { papa: { keyPolicy: 'managed' } });
+    const issuerName = managedCAIssuerName(ns, 'managed');
+    const issuerSecret = async () => ((await c.custom.getClusterCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', name: issuerName })) as { spec?: { ca?: { secretName?: string } } }).spec?.ca?.secretName;
+    const firstSecret = await issuerSecret();
+    const before = await serial('papa');
+
+    await applyAsUser(c, schedule('managed-ca', {
+      targets: { names: ['papa'] }, rotate: ['ca', 'certificates'], emergency: true,
+      ca: { overlap: '1h' },
+      strategy: { canarySteps: [100], autoRollback: false, verification: { timeout: '60s' } },
+    }) as unknown as KubernetesObject);
+    const rs = await waitSchedule('managed-ca', 'Completed', (r) => r.status?.history?.[0]?.outcome !== undefined, 180_000);
+    expect(rs.status?.history?.[0]).toMatchObject({ outcome: 'Completed' });
+    expect(rs.status?.ca?.secretName).toMatch(/^lockstep-ca-/);
+    expect(rs.status?.ca?.previousSecretName).toBe(firstSecret);
+    // The KeyPolicy reconciler owns the issuer; after it reconciled again, the issuer still signs with the new CA.
+    await annotateKeyPolicy('managed', { 'e2e.lockstep.dev/touch': String(Date.now()) });
+    await sleep(5_000);
+    expect(await issuerSecret()).toBe(rs.status?.ca?.secretName);
+    expect(await serial('papa')).not.toBe(before);
+    expect(workloads.get('papa')?.servedSerial).toBe(await serial('papa'));
+  }, 300_000);
+});
+
+async function annotateKeyPolicy(name: string, annotations: Record<string, string>): Promise<void> {
+  await c.custom.patchNamespacedCustomObject(
+    { group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'keypolicies', name, body: { metadata: { annotations } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+}

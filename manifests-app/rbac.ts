@@ -106,7 +106,7 @@ export const clusterRules: readonly ExplainedRule[] = [
     apiGroups: ['discovery.k8s.io'],
     resources: ['endpointslices'],
     verbs: ['get', 'list', 'watch'],
-    why: 'Rotation verification connects to each endpoint over TLS to check the served certificate.',
+    why: 'Rotation and continuous verification connect to each endpoint over TLS to check the served certificate.',
   },
   {
     apiGroups: [''],
@@ -126,7 +126,8 @@ export const clusterRules: readonly ExplainedRule[] = [
     verbs: ['get', 'list', 'watch', 'patch'],
     why:
       'Workloads that cannot hot-reload certificates are restarted in batches by patching the ' +
-      'pod template\'s restartedAt annotation; rollout status gates the next batch.',
+      'pod template\'s restartedAt annotation (in a rotation, or when continuous verification finds ' +
+      'a replaced certificate still served); rollout status gates the next batch.',
   },
 ];
 

@@ -25,6 +25,7 @@ import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
 import { createMetrics, type OperatorMetrics } from './runtime/metrics.js';
+import { buildVerificationController } from './verification/controller.js';
 
 export interface Operator {
   manager: Manager;
@@ -131,9 +132,12 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({
-    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace,
+    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
   }));
+  if (config.verification) {
+    manager.addController(buildVerificationController({ kc, writer, caches, settings: config.verification, events, metrics, logger }));
+  }
   return { manager, metrics, events };
 }

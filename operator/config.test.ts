@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { configFromEnv, OPERATOR_POD_LABELS } from './config.js';
+import { configFromEnv, OPERATOR_POD_LABELS, VERIFICATION_DEFAULTS } from './config.js';
 
 describe('configFromEnv: the probe source admitted by generated NetworkPolicies', () => {
   it('defaults to the installed operator pods in the operator namespace', () => {
@@ -17,5 +17,28 @@ describe('configFromEnv: the probe source admitted by generated NetworkPolicies'
 
   it('rejects a malformed value with the variable name', () => {
     expect(() => configFromEnv({ LOCKSTEP_PROBE_POD_LABELS: '=x' })).toThrow(/LOCKSTEP_PROBE_POD_LABELS/);
+  });
+});
+
+describe('configFromEnv: continuous verification', () => {
+  it('is on by default, every few minutes, with a grace longer than Secret propagation', () => {
+    const v = configFromEnv({}).verification;
+    expect(v).toEqual(VERIFICATION_DEFAULTS);
+    expect(v!.graceMs).toBeGreaterThan(2 * 60_000);
+  });
+
+  it('takes durations and counts', () => {
+    expect(configFromEnv({ LOCKSTEP_VERIFY_PERIOD: '3s', LOCKSTEP_VERIFY_GRACE: '10s', LOCKSTEP_VERIFY_CONCURRENCY: '2', LOCKSTEP_VERIFY_MAX_RESTARTS: '1' }).verification)
+      .toEqual({ periodMs: 3_000, graceMs: 10_000, concurrency: 2, maxRestartsPerPeriod: 1 });
+  });
+
+  it('is off on request', () => {
+    expect(configFromEnv({ LOCKSTEP_VERIFY_PERIOD: 'off' }).verification).toBeUndefined();
+  });
+
+  it('rejects malformed values with the variable name', () => {
+    expect(() => configFromEnv({ LOCKSTEP_VERIFY_GRACE: '5 minutes' })).toThrow(/LOCKSTEP_VERIFY_GRACE/);
+    expect(() => configFromEnv({ LOCKSTEP_VERIFY_PERIOD: '0s' })).toThrow(/LOCKSTEP_VERIFY_PERIOD/);
+    expect(() => configFromEnv({ LOCKSTEP_VERIFY_CONCURRENCY: '0' })).toThrow(/LOCKSTEP_VERIFY_CONCURRENCY/);
   });
 });

@@ -1,6 +1,6 @@
 // The operator's settings, from the environment (the Deployment in manifests/ sets them).
 import { hostname } from 'node:os';
-import type { IssuerRef } from './api/v1alpha1/index.js';
+import { parseDuration, type IssuerRef } from './api/v1alpha1/index.js';
 import type { ProbeSource } from './encryptedservice/network-policy.js';
 import { parseIssuerSetting } from './encryptedservice/policy.js';
 import { parseLogLevel, type LogLevel } from './runtime/logger.js';
@@ -29,6 +29,60 @@ export interface OperatorConfig {
   probeSource?: ProbeSource;
   /** cert-manager's --cluster-resource-namespace, where managed CA roots live; `cert-manager` when unset. */
   clusterResourceNamespace?: string;
+  /**
+   * How long the kubelet may take to deliver a changed Secret to every pod that mounts it
+   * (LOCKSTEP_SECRET_PROPAGATION, default 2m: syncFrequency 1m plus its cache). A CA rotation
+   * withdraws the old root only this long after the last leaf moved, so clients that mount a
+   * service's Secret without serving (not endpoints) hold the new leaf by then.
+   */
+  secretPropagationMs: number;
+  /** Continuous verification of every EncryptedService's endpoints; undefined when off. */
+  verification?: VerificationSettings;
+}
+
+export interface VerificationSettings {
+  /** How often each service is probed (each wait is jittered by up to a tenth of it). */
+  periodMs: number;
+  /** How long a workload may keep serving a replaced certificate before it is restarted: longer
+   * than the kubelet takes to deliver a changed Secret (about 1–2 minutes by default). */
+  graceMs: number;
+  /** Services probed at once. */
+  concurrency: number;
+  /** Workload restarts started within one period, across all services. */
+  maxRestartsPerPeriod: number;
+}
+
+export const SECRET_PROPAGATION_DEFAULT_MS = 2 * 60_000;
+export const VERIFICATION_DEFAULTS: VerificationSettings = { periodMs: 5 * 60_000, graceMs: 5 * 60_000, concurrency: 4, maxRestartsPerPeriod: 5 };
+
+function positiveDuration(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  try {
+    const ms = parseDuration(value);
+    if (ms > 0) return ms;
+  } catch {
+    // Reported below with the variable's name.
+  }
+  throw new Error(`${name}: not a positive duration such as 5m or 30s: ${value}`);
+}
+
+function parseVerification(env: NodeJS.ProcessEnv): VerificationSettings | undefined {
+  if (env.LOCKSTEP_VERIFY_PERIOD === 'off') return undefined;
+  const duration = (name: string, fallback: number): number => positiveDuration(env, name, fallback);
+  const count = (name: string, fallback: number): number => {
+    const value = env[name];
+    if (value === undefined || value === '') return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: not a whole number >= 1: ${value}`);
+    return n;
+  };
+  return {
+    periodMs: duration('LOCKSTEP_VERIFY_PERIOD', VERIFICATION_DEFAULTS.periodMs),
+    graceMs: duration('LOCKSTEP_VERIFY_GRACE', VERIFICATION_DEFAULTS.graceMs),
+    concurrency: count('LOCKSTEP_VERIFY_CONCURRENCY', VERIFICATION_DEFAULTS.concurrency),
+    maxRestartsPerPeriod: count('LOCKSTEP_VERIFY_MAX_RESTARTS', VERIFICATION_DEFAULTS.maxRestartsPerPeriod),
+  };
 }
 
 function parseAddress(value: string | undefined): { host?: string; port?: number } {
@@ -69,6 +123,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     logLevel: parseLogLevel(env.LOCKSTEP_LOG_LEVEL),
     ...optional('probeSource', parseProbeSource(namespace, env.LOCKSTEP_PROBE_POD_LABELS)),
     ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
+    secretPropagationMs: positiveDuration(env, 'LOCKSTEP_SECRET_PROPAGATION', SECRET_PROPAGATION_DEFAULT_MS),
+    ...optional('verification', parseVerification(env)),
   };
 }
 

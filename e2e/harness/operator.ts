@@ -22,6 +22,8 @@ export function testConfig(overrides: Partial<OperatorConfig> = {}): OperatorCon
   return {
     identity: `e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     namespace: 'lockstep-system',
+    // Host-process workloads read their Secret at once; pods get it within a kubelet sync (10s here).
+    secretPropagationMs: 20_000,
     leaderElection: undefined,
     healthPort: 0,
     healthHost: '127.0.0.1',
@@ -57,21 +59,28 @@ export interface ChildOperator extends RunningOperator {
 export function startChild(env: Record<string, string> = {}): ChildOperator {
   const child = spawn(process.execPath, ['--import', 'tsx', 'operator/main.ts'], {
     cwd: repoRoot,
-    env: { ...process.env, LOCKSTEP_DEFAULT_ISSUER: 'ClusterIssuer/lockstep-ca', LOCKSTEP_METRICS_ADDR: '127.0.0.1:0', LOCKSTEP_LOG_LEVEL: 'debug', ...env },
+    env: { ...process.env, LOCKSTEP_DEFAULT_ISSUER: 'ClusterIssuer/lockstep-ca', LOCKSTEP_METRICS_ADDR: '127.0.0.1:0', LOCKSTEP_LOG_LEVEL: 'debug', LOCKSTEP_SECRET_PROPAGATION: '20s', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopping = false;
+  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
+    // An operator that dies on its own is a finding: show why, the test alone would only time out.
+    if (!stopping && !env.LOCKSTEP_FAILPOINTS) console.error(`operator child ${child.pid} exited by itself (code ${code}, signal ${signal}); last output:\n${out.slice(-4000)}`);
+    resolve();
+  }));
   return {
     process: child,
     logs: () => out,
     async stop() {
+      stopping = true;
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     },
     async kill() {
+      stopping = true;
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
     },

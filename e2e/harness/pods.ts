@@ -148,6 +148,30 @@ export interface ProbeLine {
   servedSerial?: string;
   tls?: string;
   ms?: number;
+  /** When the attempt started (RFC 3339). */
+  time?: string;
+}
+
+export interface LoadFigures {
+  ok: number;
+  failed: number;
+  seconds: number;
+  /** Good handshakes (application data both ways) per second. */
+  rate: number;
+  errors: string[];
+}
+
+/** Counts of a loop probe's attempts; each attempt is a fresh handshake that wrote a request and read a response. */
+export function loadFigures(lines: readonly ProbeLine[]): LoadFigures {
+  const times = lines.map((l) => Date.parse(l.time ?? '')).filter((t) => !Number.isNaN(t));
+  const seconds = times.length > 1 ? (Math.max(...times) - Math.min(...times)) / 1000 : 0;
+  const ok = lines.filter((l) => l.ok).length;
+  const errors = [...new Set(lines.filter((l) => !l.ok).map((l) => l.error ?? 'unknown'))].slice(0, 5);
+  return { ok, failed: lines.length - ok, seconds, rate: seconds > 0 ? ok / seconds : 0, errors };
+}
+
+export function describeLoad(f: LoadFigures): string {
+  return `${f.ok} handshakes ok, ${f.failed} failed, ${f.rate.toFixed(1)}/s over ${f.seconds.toFixed(1)}s${f.errors.length ? `; errors: ${f.errors.join(' | ')}` : ''}`;
 }
 
 export interface ProbeResult {

@@ -3,6 +3,7 @@
 // the namespace's ConfigMap, polling the API server (as a kubelet refreshes a mounted Secret) and
 // hot-reloading with setSecureContext; and a client that handshakes with them continuously.
 import { X509Certificate } from 'node:crypto';
+import * as net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +25,13 @@ export function workloadAddress(): string {
     }
   }
   throw new Error('no non-loopback IPv4 address on this host for EndpointSlices to point at');
+}
+
+function listen(server: net.Server, address: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, address, () => resolve());
+  });
 }
 
 export interface Material {
@@ -98,12 +106,17 @@ export interface WorkloadOptions {
    * server offers only the default KeyPolicy's suites: the verifier probes for anything else.
    */
   cbc?: boolean;
+  /** false: completes sessions with clients that present no certificate (mTLS not enforced). */
+  requireClientCert?: boolean;
+  /** true: the same port also answers plaintext HTTP (a connection whose first byte is not a TLS record). */
+  acceptPlaintext?: boolean;
 }
 
 const CBC_SUITES = 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA';
 
 export class TlsWorkload {
   private server: tls.Server | undefined;
+  private front: net.Server | undefined;
   private watch: MaterialWatch | undefined;
   /** Serial of the certificate currently configured on the server. */
   servedSerial = '';
@@ -131,18 +144,35 @@ export class TlsWorkload {
     const context = (m: Material): tls.SecureContextOptions => ({
       cert: m.cert, key: m.key, ca: m.ca, ciphers, minVersion: this.options.minVersion ?? 'TLSv1.2', ...(this.options.maxVersion ? { maxVersion: this.options.maxVersion } : {}),
     });
-    this.server = tls.createServer({ ...context(material), requestCert: true, rejectUnauthorized: true }, (socket) => {
+    const requireClientCert = this.options.requireClientCert ?? true;
+    this.server = tls.createServer({ ...context(material), requestCert: requireClientCert, rejectUnauthorized: requireClientCert }, (socket) => {
       socket.on('error', () => undefined);
       // Application data both ways: the client speaks first, the server answers and closes.
       socket.once('data', () => socket.end('ok\n'));
     });
     this.server.on('tlsClientError', () => undefined);
     this.servedSerial = serialOfPem(material.cert);
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(0, this.address, () => resolve());
-    });
+    await listen(this.server, this.options.acceptPlaintext ? '127.0.0.1' : this.address);
     this.listeningPort = (this.server.address() as AddressInfo).port;
+    if (this.options.acceptPlaintext) {
+      // The TLS server reads from a socket's handle, so a sniffed connection is relayed to it.
+      const inner = this.listeningPort;
+      this.front = net.createServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', (first: Buffer) => {
+          if (first[0] !== 0x16) {
+            socket.end('HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n');
+            return;
+          }
+          const relay = net.connect(inner, '127.0.0.1');
+          relay.on('error', () => socket.destroy());
+          relay.write(first);
+          socket.pipe(relay).pipe(socket);
+        });
+      });
+      await listen(this.front, this.address);
+      this.listeningPort = (this.front.address() as AddressInfo).port;
+    }
     if (this.options.hotReload === false) return;
     this.watch = new MaterialWatch(this.c, this.namespace, this.service, material, (m) => {
       this.server?.setSecureContext(context(m));
@@ -154,6 +184,9 @@ export class TlsWorkload {
 
   async stop(): Promise<void> {
     this.watch?.stop();
+    const front = this.front;
+    this.front = undefined;
+    if (front) await new Promise<void>((resolve) => front.close(() => resolve()));
     const server = this.server;
     this.server = undefined;
     if (!server) return;

@@ -11,12 +11,13 @@ const service = (name: string, conditions: Condition[]): EncryptedService => ({
 
 describe('formatStatus', () => {
   it('is healthy when everything is Ready, with one line per service', () => {
-    const ok = ['Ready', 'TransitReady', 'AccessReady', 'AtRestReady', 'SecretsReady'].map((t) => cond(t, 'True'));
+    const ok = ['Ready', 'TransitReady', 'AccessReady', 'AtRestReady', 'SecretsReady', 'Verified'].map((t) => cond(t, 'True'));
     const { text, healthy } = formatStatus({ services: [service('web', ok), service('api', ok)], policies: [], schedules: [] });
     expect(healthy).toBe(true);
     const lines = text.trim().split('\n');
     expect(lines[0]).toMatch(/^NAMESPACE\s+SERVICE\s+READY\s+TRANSIT/);
-    expect(lines[1]).toMatch(/^shop\s+api\s+yes\s+yes\s+yes\s+yes\s+yes\s+2026-01-02T00:00:00Z$/);
+    expect(lines[0]).toMatch(/SECRETS\s+VERIFIED\s+CERT-EXPIRES/);
+    expect(lines[1]).toMatch(/^shop\s+api\s+yes\s+yes\s+yes\s+yes\s+yes\s+yes\s+2026-01-02T00:00:00Z$/);
     expect(lines[2]).toMatch(/^shop\s+web/);
   });
 
@@ -26,7 +27,16 @@ describe('formatStatus', () => {
       policies: [], schedules: [],
     });
     expect(healthy).toBe(false);
-    expect(text).toMatch(/shop\s+db\s+NO\s+yes\s+\?\s+NO\s+\?\s+2026-01-02T00:00:00Z\s+UnencryptedVolume/);
+    expect(text).toMatch(/shop\s+db\s+NO\s+yes\s+\?\s+NO\s+\?\s+\?\s+2026-01-02T00:00:00Z\s+UnencryptedVolume/);
+  });
+
+  it('is unhealthy when a Ready service fails verification, and names why; not while verification is pending', () => {
+    const ready = ['Ready', 'TransitReady', 'AccessReady', 'AtRestReady', 'SecretsReady'].map((t) => cond(t, 'True'));
+    const failing = formatStatus({ services: [service('api', [...ready, cond('Verified', 'False', 'PlaintextAccepted')])], policies: [], schedules: [] });
+    expect(failing.healthy).toBe(false);
+    expect(failing.text).toMatch(/shop\s+api\s+yes\s+yes\s+yes\s+yes\s+yes\s+NO\s+2026-01-02T00:00:00Z\s+PlaintextAccepted/);
+    const pending = { ...cond('Verified', 'True', 'NoEndpoints'), status: 'Unknown' as const };
+    expect(formatStatus({ services: [service('api', [...ready, pending])], policies: [], schedules: [] }).healthy).toBe(true);
   });
 
   it('says so when there is nothing', () => {

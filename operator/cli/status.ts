@@ -10,9 +10,10 @@ import type { CliIo } from './io.js';
 
 export const STATUS_USAGE = `Usage: lockstep status [-n NAMESPACE | -A]
 Shows, per EncryptedService, whether it is Ready and encrypted in transit, access-restricted,
-encrypted at rest and its secrets sealed, with its certificate expiry and the reason of anything
-not ready; then the KeyPolicies (active key) and RotationSchedules (phase, next rotation).
-Exit code 1 when anything shown is not Ready.
+encrypted at rest and its secrets sealed, whether its endpoints were verified (what they serve,
+mTLS enforced, plaintext refused, TLS policy), with its certificate expiry and the reason of
+anything not ready; then the KeyPolicies (active key) and RotationSchedules (phase, next rotation).
+Exit code 1 when anything shown is not Ready, or a service's endpoints failed verification.
 `;
 
 const mark = (conditions: Condition[] | undefined, type: string): string => {
@@ -48,13 +49,23 @@ export function formatStatus({ services, policies, schedules }: StatusInput): { 
     if (reason) healthy = false;
     return reason;
   };
+  // Ready says what the operator generated; Verified (continuous verification) what the
+  // endpoints actually do. Unknown (nothing to probe yet, a renewal propagating) is no failure.
+  const serviceNote = (c: Condition[] | undefined) => {
+    const reason = note(c);
+    if (reason) return reason;
+    const verified = c?.find((x) => x.type === 'Verified');
+    if (verified?.status !== 'False') return '';
+    healthy = false;
+    return verified.reason;
+  };
   if (services.length > 0) {
     parts.push(table(
-      ['NAMESPACE', 'SERVICE', 'READY', 'TRANSIT', 'ACCESS', 'AT-REST', 'SECRETS', 'CERT-EXPIRES', 'REASON'],
+      ['NAMESPACE', 'SERVICE', 'READY', 'TRANSIT', 'ACCESS', 'AT-REST', 'SECRETS', 'VERIFIED', 'CERT-EXPIRES', 'REASON'],
       [...services].sort(byName).map((es) => {
         const c = es.status?.conditions;
         return [es.metadata.namespace ?? '', es.metadata.name ?? '', mark(c, 'Ready'), mark(c, 'TransitReady'), mark(c, 'AccessReady'),
-          mark(c, 'AtRestReady'), mark(c, 'SecretsReady'), es.status?.certificate?.notAfter ?? '-', note(c)];
+          mark(c, 'AtRestReady'), mark(c, 'SecretsReady'), mark(c, 'Verified'), es.status?.certificate?.notAfter ?? '-', serviceNote(c)];
       }),
     ));
   } else {

@@ -357,7 +357,7 @@ export class EncryptedServiceReconciler {
     generated: GeneratedObjectRef[],
     fields: Partial<EncryptedServiceStatus>,
   ): Promise<void> {
-    const previous = es.status ?? {};
+    const previous = ownStatus(es.status ?? {});
     const next: EncryptedServiceStatus = {
       ...stripUndefined(fields),
       observedGeneration: es.metadata.generation ?? 0,
@@ -438,6 +438,16 @@ function isOurs(obj: KubernetesObject, es: EncryptedService): boolean {
 
 function stripUndefined<T extends object>(o: T): T {
   return JSON.parse(JSON.stringify(o)) as T;
+}
+
+/**
+ * The part of status this reconciler writes. Continuous verification writes Verified and
+ * status.verification under its own field manager: applying a copy of them here would make this
+ * manager co-own them and force a cached, older value over the verifier's.
+ */
+export function ownStatus(status: EncryptedServiceStatus): EncryptedServiceStatus {
+  const { verification: _verification, ...rest } = status;
+  return { ...rest, ...(status.conditions ? { conditions: status.conditions.filter((c) => c.type !== C.Verified) } : {}) };
 }
 
 /** Whether writing `next` would change anything a user can see (conditions compared without the

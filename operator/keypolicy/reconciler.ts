@@ -7,7 +7,7 @@
 // dropping a key another writer just added.
 import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  ANNOTATION_KID, ANNOTATION_ROTATE_NOW, API_VERSION, FINALIZER, LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
+  ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, ANNOTATION_ROTATE_NOW, API_VERSION, ROTATED_CA_SECRET, FINALIZER, LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
   VERSION, effectiveKeyWrap, keyPolicyNamespaceOf, publicJwksConfigMapName, withKeyPolicyDefaults,
   type EncryptedService, type KeyPolicy, type KeyPolicyStatus,
 } from '../api/v1alpha1/index.js';
@@ -446,7 +446,10 @@ export class KeyPolicyReconciler {
     await apply(objects.root, rootLive);
     const issuerName = objects.issuer.metadata?.name ?? '';
     const issuerLive = this.o.caches.clusterIssuers.get(undefined, issuerName);
-    await apply(objects.issuer, issuerLive);
+    // A CA rotation switched the issuer to its new CA: keep signing with that one.
+    const active = issuerLive?.metadata?.annotations?.[ANNOTATION_ACTIVE_CA_SECRET];
+    const issuer = active && ROTATED_CA_SECRET.test(active) ? { ...objects.issuer, spec: { ca: { secretName: active } } } : objects.issuer;
+    await apply(issuer, issuerLive);
     const ready = (o: ReadyObject | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready');
     const rootReady = ready(rootLive);
     const issuerReady = ready(issuerLive);

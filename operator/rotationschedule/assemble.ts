@@ -36,6 +36,7 @@ export interface RotationScheduleParts {
   clusterResourceNamespace?: string;
   /** Where rotation claims (Leases) live. */
   operatorNamespace: string;
+  secretPropagationMs?: number;
 }
 
 export function buildRotationScheduleController(parts: RotationScheduleParts): Controller {
@@ -64,6 +65,7 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
     ca: new CaRotation(parts.writer, parts.applier),
     ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
     ...(parts.clusterResourceNamespace ? { clusterResourceNamespace: parts.clusterResourceNamespace } : {}),
+    ...(parts.secretPropagationMs !== undefined ? { secretPropagationMs: parts.secretPropagationMs } : {}),
     restarter: new WorkloadRestarter(parts.writer),
     claims: new RotationClaims(parts.writer, parts.operatorNamespace, async (holder) => {
       const rs = await reader.schedule(holder.namespace, holder.schedule);

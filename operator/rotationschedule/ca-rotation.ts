@@ -7,9 +7,10 @@ import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import {
-  LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type IssuerRef,
+  ANNOTATION_ACTIVE_CA_SECRET, LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type IssuerRef,
 } from '../api/v1alpha1/index.js';
 import { ANNOTATION_ADDED_ROOTS, ANNOTATION_RETIRED_ROOTS, splitPem } from '../encryptedservice/trust-bundle.js';
+import { LABEL_KEY_POLICY_NAMESPACE } from '../keypolicy/names.js';
 import { Applier } from '../kube/apply.js';
 import { isNotFound } from '../runtime/api-error.js';
 import { LABEL_ROTATION_SCHEDULE } from './leaf-certificates.js';
@@ -48,7 +49,7 @@ export function bundleHas(bundle: V1ConfigMap | undefined, rootPem: string): boo
 }
 
 interface IssuerObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: { ca?: { secretName?: string } };
 }
 
@@ -69,12 +70,13 @@ export class CaRotation {
   }
 
   /**
-   * Set when the issuer is a KeyPolicy's managed CA: the KeyPolicy reconciler owns its
-   * spec.ca.secretName and would revert a switch, so such issuers are not rotated here.
+   * Set when the issuer is a KeyPolicy's managed CA (namespace and name of the policy): its
+   * reconciler owns spec.ca.secretName and follows ANNOTATION_ACTIVE_CA_SECRET (switchIssuer).
    */
-  async managedBy(issuer: ResolvedIssuer): Promise<string | undefined> {
-    const obj = await this.readIssuer(issuer);
-    return obj.metadata?.labels?.[LABEL_KEY_POLICY];
+  async managedBy(issuer: ResolvedIssuer): Promise<{ namespace: string; name: string } | undefined> {
+    const labels = (await this.readIssuer(issuer)).metadata?.labels ?? {};
+    const name = labels[LABEL_KEY_POLICY];
+    return name ? { namespace: labels[LABEL_KEY_POLICY_NAMESPACE] ?? '', name } : undefined;
   }
 
   /** The CA Secret the issuer signs with now. */
@@ -171,6 +173,14 @@ export class CaRotation {
   /** Points the issuer at `secretName` (a merge patch of spec.ca.secretName only). */
   async switchIssuer(issuer: ResolvedIssuer, secretName: string): Promise<void> {
     const current = await this.readIssuer(issuer);
+    if (current.metadata?.labels?.[LABEL_KEY_POLICY] && current.metadata.annotations?.[ANNOTATION_ACTIVE_CA_SECRET] !== secretName) {
+      // A KeyPolicy's managed CA: its reconciler owns spec.ca.secretName and follows this
+      // annotation (written first, under a manager of its own, so its apply never removes it).
+      await this.bundles.apply({
+        apiVersion: 'cert-manager.io/v1', kind: issuer.kind,
+        metadata: { name: issuer.name, ...(issuer.kind === 'Issuer' ? { namespace: issuer.secretNamespace } : {}), annotations: { [ANNOTATION_ACTIVE_CA_SECRET]: secretName } },
+      } as k8s.KubernetesObject);
+    }
     if (current.spec?.ca?.secretName === secretName) return;
     const body = { spec: { ca: { secretName } } };
     const options = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);

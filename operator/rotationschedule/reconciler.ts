@@ -22,7 +22,7 @@ import { reactivationValue } from '../keypolicy/reactivation.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
-import { describeApiError, isNotFound } from '../runtime/api-error.js';
+import { describeApiError } from '../runtime/api-error.js';
 import type { EventRecorder, EventType } from '../runtime/events.js';
 import { failpoint, Failpoints } from '../runtime/failpoints.js';
 import type { Informer } from '../runtime/informer.js';
@@ -36,7 +36,7 @@ import { CronError } from './cron.js';
 import { endpointsOf } from './endpoints.js';
 import { keyRotationValue, verifyDataKey, verifyServiceKeys, type KeyRotation } from './key-rotation.js';
 import {
-  ANNOTATION_ROTATION_ID, ANNOTATION_SERIAL, buildRollbackSecret, isIssuing, issuanceFailedSince, secretSerial, type LeafCertificates,
+  buildRollbackSecret, isIssuing, issuanceFailedSince, secretSerial, type LeafCertificates,
 } from './leaf-certificates.js';
 import { selectTargets } from './plan.js';
 import {
@@ -86,6 +86,8 @@ export interface RotationScheduleReconcilerOptions {
   now?: () => Date;
   /** How often a running rotation looks again (issuance, verification). Default 1s. */
   pollMs?: number;
+  /** How long the kubelet may take to deliver a changed Secret to every pod (config.secretPropagationMs). Default 2m. */
+  secretPropagationMs?: number;
 }
 
 const CERTIFICATE_KINDS: readonly Rotatable[] = ['certificates', 'ca'];
@@ -712,9 +714,10 @@ export class RotationScheduleReconciler {
     switch (ca.stage) {
       case 'AddRoot': {
         const policy = await this.o.ca.managedBy(issuer);
-        if (policy) {
-          const message = `${issuer.kind} ${issuer.name} is the managed CA of KeyPolicy ${policy}, whose reconciler owns it: rotate that CA through the KeyPolicy, or name a CA issuer you manage in spec.ca.issuerRef`;
-          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'not started' }, failure: { reason: 'Unsupported', message } };
+        if (policy && policy.namespace !== rs.metadata.namespace) {
+          // The managed CA is the policy's: only a schedule beside the KeyPolicy may rotate it.
+          const message = `${issuer.kind} ${issuer.name} is the managed CA of KeyPolicy ${policy.namespace}/${policy.name}: only a RotationSchedule in namespace ${policy.namespace} may rotate it`;
+          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'not started' }, failure: { reason: 'Forbidden', message } };
           return { status: this.finish(rs, failed, 'Failed', message, [], now), requeueAfter: 0 };
         }
         if (!ca.previousSecretName) {
@@ -782,7 +785,13 @@ export class RotationScheduleReconciler {
         if (!oldRoot || !newRoot) throw new Error('the old or new CA Secret holds no certificate');
         // Never drop a root a certificate still chains to: every service on the issuer, not only the
         // targets, both as issued (its Secret) and as served (what its endpoints present).
-        const since = status.stepStartedAt ? Date.parse(status.stepStartedAt) : now;
+        // Pods that mount a target's Secret without serving it (its clients) are not endpoints:
+        // nothing probes them, so the old root stays until the kubelet has had time to give them
+        // the new leaf. The timeout below counts from then.
+        const lastLeafAt = Math.max(0, ...(status.targets ?? []).map((t) => (t.updatedAt ? Date.parse(t.updatedAt) : 0)));
+        const delivered = lastLeafAt + (this.o.secretPropagationMs ?? 120_000);
+        if (now < delivered) return wait(`keeping the old root until ${timestamp(delivered)}: the kubelet may still be delivering the new leaves to pods that do not serve them`, delivered - now);
+        const since = Math.max(status.stepStartedAt ? Date.parse(status.stepStartedAt) : now, delivered);
         const keep = (why: string, ms: number): Step => {
           if (now - since <= timeoutMs) return wait(`keeping the old root: ${why}`, ms);
           // Nothing is broken: the leaves are re-issued, the issuer signs with the new CA, and both

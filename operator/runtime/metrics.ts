@@ -25,11 +25,29 @@ export interface OperatorMetrics {
   readonly keyAge: Gauge<'namespace' | 'keypolicy' | 'kid'>;
   /** 1 while this replica holds the leader Lease. */
   readonly leader: Gauge;
+  /** Endpoints of a service serving a certificate other than the one its Secret holds. */
+  readonly servedDrift: Gauge<'namespace' | 'service'>;
+  /** Endpoints failing each continuous-verification check, by kind (e.g. mtls_not_enforced). */
+  readonly verificationViolations: Gauge<'namespace' | 'service' | 'kind'>;
+  /** Time to probe every endpoint of one service; result is the Verified reason. */
+  readonly probeDuration: Histogram<'result'>;
+  /** Restarts of workloads that kept serving a replaced certificate. */
+  readonly verificationRestarts: Counter<'namespace' | 'service'>;
+  /** Reports `lockstep_served_certificate_days_to_expiry` for a service, computed at scrape time. */
+  trackServedExpiry(namespace: string, service: string, notAfterMs: number): void;
+  /** Stops reporting a service's served certificate and verification gauges (deleted, or nothing served). */
+  untrackServed(namespace: string, service: string): void;
   /** Reports `lockstep_key_age_seconds` for this key, computed at scrape time from its creation. */
   trackKeyAge(labels: KeyAgeLabels, createdAtMs: number): void;
   /** Stops reporting a key (retired or deleted). */
   untrackKeyAge(labels: KeyAgeLabels): void;
 }
+
+/** Kinds of lockstep_verification_violations. */
+export const VIOLATION_KINDS = [
+  'stale_certificate', 'untrusted_certificate', 'mtls_not_enforced', 'plaintext_accepted', 'tls_policy', 'unreachable',
+] as const;
+export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
 export interface MetricsOptions {
   /** Node process metrics (CPU, memory, event loop, GC). Default true. */
@@ -60,8 +78,56 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     },
   });
 
+  const servedNotAfter = new Map<string, { namespace: string; service: string; notAfterMs: number }>();
+  new Gauge({
+    name: 'lockstep_served_certificate_days_to_expiry',
+    help: 'Days until the soonest-expiring certificate an endpoint of each EncryptedService actually serves expires (from continuous verification).',
+    labelNames: ['namespace', 'service'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const now = clock.now();
+      for (const { namespace, service, notAfterMs } of servedNotAfter.values()) this.set({ namespace, service }, (notAfterMs - now) / 86_400_000);
+    },
+  });
+  const servedDrift = new Gauge({
+    name: 'lockstep_served_certificate_drift_endpoints',
+    help: 'Endpoints of each EncryptedService serving a certificate other than the one issued into its Secret.',
+    labelNames: ['namespace', 'service'] as const,
+    registers,
+  });
+  const verificationViolations = new Gauge({
+    name: 'lockstep_verification_violations',
+    help: 'Endpoints failing a continuous-verification check, by service and kind.',
+    labelNames: ['namespace', 'service', 'kind'] as const,
+    registers,
+  });
+
   return {
     registry,
+    servedDrift,
+    verificationViolations,
+    probeDuration: new Histogram({
+      name: 'lockstep_verification_probe_duration_seconds',
+      help: 'Time to probe every endpoint of one EncryptedService, by resulting Verified reason.',
+      labelNames: ['result'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    verificationRestarts: new Counter({
+      name: 'lockstep_verification_restarts_total',
+      help: 'Restarts of workloads that kept serving a replaced certificate after the grace period.',
+      labelNames: ['namespace', 'service'] as const,
+      registers,
+    }),
+    trackServedExpiry(namespace, service, notAfterMs) {
+      servedNotAfter.set(JSON.stringify([namespace, service]), { namespace, service, notAfterMs });
+    },
+    untrackServed(namespace, service) {
+      servedNotAfter.delete(JSON.stringify([namespace, service]));
+      servedDrift.remove({ namespace, service });
+      for (const kind of VIOLATION_KINDS) verificationViolations.remove({ namespace, service, kind });
+    },
     reconcileDuration: new Histogram({
       name: 'lockstep_reconcile_duration_seconds',
       help: 'Time taken by one reconcile, by controller and result (success, requeue, error, terminal).',

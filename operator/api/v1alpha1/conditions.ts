@@ -12,6 +12,8 @@ export const EncryptedServiceConditions = {
   SecretsReady: 'SecretsReady',
   Rotating: 'Rotating',
   Degraded: 'Degraded',
+  /** Written by the continuous verifier (operator/verification) under its own field manager. */
+  Verified: 'Verified',
 } as const;
 export type EncryptedServiceConditionType = (typeof EncryptedServiceConditions)[keyof typeof EncryptedServiceConditions];
 
@@ -72,5 +74,16 @@ export const Reasons = {
   VerificationFailed: 'VerificationFailed',
   RolledBack: 'RolledBack',
   NoTargets: 'NoTargets',
+  // Continuous verification (what the endpoints actually serve)
+  Verified: 'Verified',
+  ServingStaleCertificate: 'ServingStaleCertificate',
+  RenewalPropagating: 'RenewalPropagating',
+  UntrustedCertificate: 'UntrustedCertificate',
+  MTLSNotEnforced: 'MTLSNotEnforced',
+  PlaintextAccepted: 'PlaintextAccepted',
+  NoEndpoints: 'NoEndpoints',
+  Unreachable: 'Unreachable',
+  WorkloadRestarted: 'WorkloadRestarted',
+  RestartRefused: 'RestartRefused',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

@@ -6,7 +6,8 @@ import { parse } from 'yaml';
 import { TLS12_CIPHER_SUITES } from './common-types.js';
 import { withEncryptedServiceDefaults, withKeyPolicyDefaults, withRotationScheduleDefaults } from './defaults.js';
 import { DURATION_PATTERN } from './duration.js';
-import type { EncryptedServiceSpec } from './encrypted-service.js';
+import { EncryptedServiceConditions } from './conditions.js';
+import type { EncryptedServiceSpec, VerificationStatus } from './encrypted-service.js';
 import { ENCRYPTED_SERVICE, GROUP, KEY_POLICY, RESOURCES, ROTATION_SCHEDULE, VERSION, crdName, type ResourceInfo } from './group.js';
 import type { KeyPolicySpec } from './key-policy.js';
 import { ROTATABLES, ROTATION_PHASES, type RotationScheduleSpec } from './rotation-schedule.js';
@@ -151,6 +152,18 @@ describe('enums and patterns shared with the TypeScript API', () => {
   it('offers the same TLS 1.2 cipher suites', () => {
     expect(es.properties?.transit?.properties?.tls?.properties?.cipherSuites?.items?.enum).toEqual([...TLS12_CIPHER_SUITES]);
     expect(kp.properties?.tls?.properties?.cipherSuites?.items?.enum).toEqual([...TLS12_CIPHER_SUITES]);
+  });
+
+  it('describes every EncryptedService condition type, and shows Verified in kubectl get', () => {
+    const status = rootSchema(ENCRYPTED_SERVICE).properties?.status;
+    for (const type of Object.values(EncryptedServiceConditions)) expect(status?.properties?.conditions?.description).toContain(type);
+    const version = crdFor(ENCRYPTED_SERVICE).spec.versions[0] as { additionalPrinterColumns: { name: string; jsonPath: string }[] };
+    expect(version.additionalPrinterColumns).toContainEqual(expect.objectContaining({ name: 'Verified', jsonPath: '.status.conditions[?(@.type=="Verified")].status' }));
+  });
+
+  it('has room for continuous verification\'s record', () => {
+    const record: Required<VerificationStatus> = { restartedForSerial: '', restartedAt: '' };
+    expect(Object.keys(rootSchema(ENCRYPTED_SERVICE).properties?.status?.properties?.verification?.properties ?? {}).sort()).toEqual(Object.keys(record).sort());
   });
 
   it('knows every rotatable and every phase', () => {

@@ -206,6 +206,14 @@ export interface VolumeStatus {
   message?: string;
 }
 
+/** Continuous verification's own record (operator/verification); no key material. */
+export interface VerificationStatus {
+  /** Serial (uppercase hex) of the issued certificate a restart was made for: at most one restart per serial. */
+  restartedForSerial?: string;
+  /** kubectl.kubernetes.io/restartedAt value of that restart. */
+  restartedAt?: string;
+}
+
 export interface EncryptedServiceStatus {
   observedGeneration?: number;
   conditions?: Condition[];
@@ -216,4 +224,5 @@ export interface EncryptedServiceStatus {
   volumes?: VolumeStatus[];
   generatedObjects?: GeneratedObjectRef[];
   lastError?: string;
+  verification?: VerificationStatus;
 }

@@ -19,6 +19,14 @@ export const MANAGED_BY_VALUE = 'lockstep';
 export const LABEL_ENCRYPTED_SERVICE = 'lockstep.dev/encrypted-service';
 /** Name of the KeyPolicy a generated object belongs to. */
 export const LABEL_KEY_POLICY = 'lockstep.dev/key-policy';
+/**
+ * On a KeyPolicy's managed CA ClusterIssuer: the CA Secret a CA rotation switched it to. The
+ * KeyPolicy reconciler, which owns the issuer, signs with that Secret instead of the policy's
+ * first root; only names of rotation-made CAs (ROTATED_CA_SECRET) count.
+ */
+export const ANNOTATION_ACTIVE_CA_SECRET = 'lockstep.dev/active-ca-secret';
+/** Names of the CA Secrets a CA rotation makes: lockstep-ca-<rotation id>. */
+export const ROTATED_CA_SECRET = /^lockstep-ca-[a-z0-9][a-z0-9-]{0,200}$/;
 /** Which concern generated the object: one of the COMPONENTS values. */
 export const LABEL_COMPONENT = 'lockstep.dev/component';
 
