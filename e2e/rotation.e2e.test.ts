@@ -202,6 +202,30 @@ describe('verification against the KeyPolicy TLS policy', () => {
     expect(await serial('oscar')).toBe(before);
     await retire(['oscar']);
   }, 120_000);
+
+  it('the floor counts, not only the best handshake: a workload that also accepts TLS 1.2 under a TLS1.3 policy, or a CBC suite under TLS1.2, is rolled back; one that refuses both completes', async () => {
+    const strict = { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'tls13', namespace: ns }, spec: { keyWrap: { algorithm: 'A256KW' }, tls: { minVersion: 'TLS1.3' } } };
+    await applyAsUser(c, strict as KubernetesObject);
+    // papa negotiates TLS 1.3 with us but would take 1.2 from an older client; quebec prefers an
+    // AEAD suite but accepts CBC; romeo speaks only what its TLS1.3 policy allows.
+    await deploy(['papa', 'quebec', 'romeo'], { papa: { keyPolicy: 'tls13' }, quebec: { cbc: true }, romeo: { keyPolicy: 'tls13', minVersion: 'TLSv1.3' } });
+    const before = { papa: await serial('papa'), quebec: await serial('quebec') };
+    for (const name of ['papa', 'quebec', 'romeo']) {
+      await applyAsUser(c, schedule(`floor-${name}`, {
+        targets: { names: [name] }, strategy: { canarySteps: [100], verification: { timeout: '10s' } },
+      }, { 'lockstep.dev/rotate-now': 'f1' }) as unknown as KubernetesObject);
+    }
+    const papa = await waitSchedule('floor-papa', 'RolledBack', (r) => r.status?.phase === 'RolledBack');
+    expect(papa.status?.failure?.message).toMatch(/accepts TLSv1\.2 with TLS_\w+, below the policy minimum TLS1\.3/);
+    expect(papa.status?.failure?.message).not.toContain('negotiated');
+    const quebec = await waitSchedule('floor-quebec', 'RolledBack', (r) => r.status?.phase === 'RolledBack');
+    expect(quebec.status?.failure?.message).toMatch(/accepts TLSv1\.2 with TLS_ECDHE_\w+_CBC_SHA, a cipher suite the TLS policy does not allow/);
+    expect(await serial('papa')).toBe(before.papa);
+    expect(await serial('quebec')).toBe(before.quebec);
+    const romeo = await waitSchedule('floor-romeo', 'Completed', (r) => r.status?.phase === 'Completed' && r.status.lastRotateNow === 'f1');
+    expect(romeo.status?.targets?.[0]?.message).toContain('meets the TLS policy');
+    await retire(['papa', 'quebec', 'romeo']);
+  }, 150_000);
 });
 
 describe('workloads that cannot hot-reload', () => {

@@ -8,6 +8,8 @@ import { networkInterfaces } from 'node:os';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { TLS12_CIPHER_SUITES } from '../../operator/api/v1alpha1/index.js';
+import { opensslSuites } from '../../operator/rotationschedule/tls-floor.js';
 import type { Clients } from './cluster.js';
 
 const TRUST_BUNDLE = 'lockstep-trust-bundle';
@@ -97,11 +99,20 @@ export interface WorkloadOptions {
   hotReload?: boolean;
   /** Highest TLS version the server speaks. */
   maxVersion?: tls.SecureVersion;
+  /** Lowest TLS version the server speaks (TLSv1.2 when omitted); TLSv1.3 for a TLS1.3 KeyPolicy. */
+  minVersion?: tls.SecureVersion;
+  /**
+   * Also accept TLS 1.2 ECDHE CBC suites, as Node's defaults do (like tlsapp --cbc). Without it the
+   * server offers only the default KeyPolicy's suites: the verifier probes for anything else.
+   */
+  cbc?: boolean;
   /** false: completes sessions with clients that present no certificate (mTLS not enforced). */
   requireClientCert?: boolean;
   /** true: the same port also answers plaintext HTTP (a connection whose first byte is not a TLS record). */
   acceptPlaintext?: boolean;
 }
+
+const CBC_SUITES = 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA';
 
 export class TlsWorkload {
   private server: tls.Server | undefined;
@@ -129,8 +140,9 @@ export class TlsWorkload {
     const material = await readMaterial(this.c, this.namespace, this.service);
     if (!material) throw new Error(`${this.service}: no TLS material yet`);
     // Protocol limits belong to the secure context: a reload must carry them too.
+    const ciphers = `${opensslSuites(TLS12_CIPHER_SUITES)}${this.options.cbc ? `:${CBC_SUITES}` : ''}`;
     const context = (m: Material): tls.SecureContextOptions => ({
-      cert: m.cert, key: m.key, ca: m.ca, minVersion: 'TLSv1.2', ...(this.options.maxVersion ? { maxVersion: this.options.maxVersion } : {}),
+      cert: m.cert, key: m.key, ca: m.ca, ciphers, minVersion: this.options.minVersion ?? 'TLSv1.2', ...(this.options.maxVersion ? { maxVersion: this.options.maxVersion } : {}),
     });
     const requireClientCert = this.options.requireClientCert ?? true;
     this.server = tls.createServer({ ...context(material), requestCert: requireClientCert, rejectUnauthorized: requireClientCert }, (socket) => {

@@ -2,10 +2,12 @@
 // TLS, presenting a client certificate (servers that require mTLS answer only then), and check
 // that the new certificate is served, that it chains to the namespace's published trust bundle
 // and names the service, and that the negotiated protocol and cipher suite meet the KeyPolicy's
-// TLS policy. Nothing here logs or returns key material.
+// TLS policy; then probe the floor (tls-floor.ts): the endpoint must refuse versions below the
+// policy and suites outside it. Nothing here logs or returns key material.
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { TLS12_CIPHER_SUITES, type TLSSettings } from '../api/v1alpha1/index.js';
+import { classifyProbeError, floorProbes, judgeProbe, type FloorProbe, type ProbeJudgement, type ProbeOutcome } from './tls-floor.js';
 
 export interface Endpoint {
   address: string;
@@ -149,21 +151,92 @@ function handshakeFacts(socket: tls.TLSSocket, expected: TlsExpectation): Handsh
   return facts;
 }
 
+/**
+ * One floor probe: a handshake offering only `probe`'s versions and suites, with the client
+ * identity of the main handshake (a server requiring mTLS would otherwise refuse for the missing
+ * certificate, not for the offer). It counts as accepted once the handshake completed on our
+ * side: under TLS 1.2 and below the server has judged the client certificate by then, and its
+ * verdict on the certificate is not the question anyway. Never rejects.
+ */
+export function runProbe(
+  endpoint: Endpoint, probe: FloorProbe, expected: TlsExpectation, client: ClientIdentity, timeoutMs: number,
+): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    let socket: tls.TLSSocket;
+    try {
+      socket = tls.connect({
+        host: endpoint.address,
+        port: endpoint.port,
+        servername: expected.servername,
+        cert: client.cert,
+        key: client.key,
+        rejectUnauthorized: false,
+        minVersion: probe.minVersion,
+        maxVersion: probe.maxVersion,
+        ciphers: probe.ciphers,
+      });
+    } catch (err) {
+      // The secure context could not be built: nothing was sent, this library cannot offer it.
+      resolve({ kind: 'unavailable', reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+      return;
+    }
+    let settled = false;
+    const finish = (outcome: ProbeOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => finish({ kind: 'inconclusive', reason: `no answer within ${timeoutMs}ms` }), timeoutMs);
+    socket.once('secureConnect', () => {
+      const cipher = socket.getCipher() as tls.CipherNameAndProtocol & { standardName?: string };
+      finish({ kind: 'completed', ...(socket.getProtocol() ? { protocol: socket.getProtocol()! } : {}), ...(cipher?.standardName ? { cipher: cipher.standardName } : {}) });
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      // Set only once the server's hello picked a suite; read before the socket is torn down.
+      const chosen = (socket.getCipher() as (tls.CipherNameAndProtocol & { standardName?: string }) | undefined)?.standardName;
+      finish(classifyProbeError(err.code, err.message, chosen));
+    });
+    socket.once('close', () => finish({ kind: 'inconclusive', reason: 'the server closed the connection during the handshake' }));
+  });
+}
+
+/** Every floor probe for the policy, at once (each bounded by `timeoutMs`), judged. */
+export async function probeFloor(
+  endpoint: Endpoint, expected: TlsExpectation, client: ClientIdentity, timeoutMs: number,
+): Promise<ProbeJudgement[]> {
+  return Promise.all(floorProbes(expected.policy).map(async (probe) => judgeProbe(probe, await runProbe(endpoint, probe, expected, client, timeoutMs), expected.policy)));
+}
+
 export interface EndpointVerdict {
   endpoint: Endpoint;
   problems: string[];
+  /**
+   * Floor probes this verifier could not make (its TLS library cannot offer the version): not
+   * counted against the endpoint, and not a pass either — say so wherever the verdict is shown.
+   */
+  unchecked?: string[];
 }
 
-/** Checks every endpoint; each verdict lists what is wrong there (empty when it passed). */
+/**
+ * Checks every endpoint; each verdict lists what is wrong there (empty when it passed). The floor
+ * is probed only after the main handshake completed: before that the endpoint has failed anyway.
+ */
 export async function verifyEndpoints(
   endpoints: readonly Endpoint[], expected: TlsExpectation, client: ClientIdentity, timeoutMs = 5_000,
 ): Promise<EndpointVerdict[]> {
-  return Promise.all(endpoints.map(async (endpoint) => {
+  return Promise.all(endpoints.map(async (endpoint): Promise<EndpointVerdict> => {
+    let facts: HandshakeFacts;
     try {
-      return { endpoint, problems: judgeHandshake(await handshake(endpoint, expected, client, timeoutMs), expected) };
+      facts = await handshake(endpoint, expected, client, timeoutMs);
     } catch (err) {
       return { endpoint, problems: [`TLS handshake failed: ${(err as Error).message}`] };
     }
+    const floor = await probeFloor(endpoint, expected, client, timeoutMs);
+    const problems = [...judgeHandshake(facts, expected), ...floor.flatMap((j) => (j.problem ? [j.problem] : []))];
+    const unchecked = floor.flatMap((j) => (j.unchecked ? [j.unchecked] : []));
+    return { endpoint, problems, ...(unchecked.length > 0 ? { unchecked } : {}) };
   }));
 }
 
