@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { TLS12_CIPHER_SUITES } from '../api/v1alpha1/index.js';
+import { opensslSuites } from '../rotationschedule/tls-floor.js';
 import type { TlsExpectation } from '../rotationschedule/tls-verification.js';
 import { judgePlaintext, observeEndpoint, plaintextAnswer } from './probes.js';
 
@@ -26,13 +28,15 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Options { requireClientCert: boolean; maxVersion: tls.SecureVersion; plaintext?: boolean }
+interface Options { requireClientCert: boolean; maxVersion: tls.SecureVersion; plaintext?: boolean; ciphers?: string }
 
 /** A TLS server answering after the client's first bytes; with `plaintext`, the same port also
  * answers plain HTTP (first byte not a TLS handshake record). */
 async function server(o: Options): Promise<{ port: number; close(): Promise<void> }> {
   const secure = tls.createServer({
     cert: pem('api.crt'), key: pem('api.key'), ca: [pem('root.crt')], requestCert: o.requireClientCert, rejectUnauthorized: o.requireClientCert, maxVersion: o.maxVersion,
+    // What the default TLS policy allows (Node's defaults also accept CCM and CBC suites under TLS 1.2).
+    ciphers: o.ciphers ?? opensslSuites(TLS12_CIPHER_SUITES),
   }, (socket) => socket.on('error', () => undefined).once('data', () => socket.end('ok\n')));
   secure.on('tlsClientError', () => undefined);
   await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
@@ -62,6 +66,15 @@ const client = () => ({ cert: pem('api.crt'), key: pem('api.key') });
 const observe = (port: number) => observeEndpoint({ address: '127.0.0.1', port }, expected(), client(), 3_000);
 
 describe('observeEndpoint', () => {
+  it('reports a TLS 1.3 server that also accepts a TLS 1.2 CBC suite the policy forbids', async () => {
+    const s = await server({ requireClientCert: true, maxVersion: 'TLSv1.3', ciphers: `${opensslSuites(TLS12_CIPHER_SUITES)}:ECDHE-ECDSA-AES128-SHA` });
+    try {
+      expect((await observe(s.port)).policy).toEqual([expect.stringMatching(/^accepts TLSv1\.2 with TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA/)]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it.each<tls.SecureVersion>(['TLSv1.3', 'TLSv1.2'])('%s: a server requiring client certificates and refusing plaintext shows no problem', async (maxVersion) => {
     const s = await server({ requireClientCert: true, maxVersion });
     try {

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import {
-  handshake, judgeHandshake,
+  handshake, probeFloor, judgeHandshake,
   type ClientIdentity, type Endpoint, type TlsExpectation,
 } from '../rotationschedule/tls-verification.js';
 import type { EndpointObservation, ServedCertificate } from './judge.js';
@@ -97,6 +97,8 @@ export async function observeEndpoint(endpoint: Endpoint, expected: TlsExpectati
     if (untrusted.length > 0) observation.untrusted = untrusted;
     // Only the negotiated protocol and suite: chain and name are reported above, the serial by the judge.
     const policy = judgeHandshake({ ...(facts.protocol ? { protocol: facts.protocol } : {}), ...(facts.cipher ? { cipher: facts.cipher } : {}) }, expected);
+    // Below the floor and with forbidden suites: the best handshake says nothing about what else the server accepts.
+    for (const judged of await probeFloor(endpoint, expected, client, timeoutMs)) if (judged.problem) policy.push(judged.problem);
     if (policy.length > 0) observation.policy = policy;
   } catch (err) {
     observation.untrusted = [`the handshake with the service's own certificate failed: ${errorText(err)}`];
