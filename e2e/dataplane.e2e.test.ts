@@ -12,7 +12,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, RotationSchedule } from '../operator/api/v1alpha1/index.js';
 import { OPERATOR_POD_LABELS } from '../operator/config.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, deleteNamespaceAndFinalize, installCrds, waitForCondition, waitForSchedule } from './harness/lockstep.js';
+import { applyAsUser, deleteNamespaceAndFinalize, installCrds, waitForCondition, waitForSchedule, renewCertificate } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startInProcess, type RunningOperator } from './harness/operator.js';
 import {
@@ -57,17 +57,7 @@ function mtlsArgs(ip: string, target: string, extra: string[] = []): string[] {
     '--server-name', `${target}.${ns}.svc`, '--timeout', '3s', ...extra];
 }
 
-async function forceRenewal(name: string): Promise<void> {
-  const cert = await c.custom.getNamespacedCustomObjectStatus({ group: 'cert-manager.io', version: 'v1', namespace: ns, plural: 'certificates', name }) as {
-    status?: { conditions?: Array<Record<string, unknown>> };
-  };
-  const conditions = (cert.status?.conditions ?? []).filter((x) => x['type'] !== 'Issuing');
-  conditions.push({ type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'e2e: renew', lastTransitionTime: new Date().toISOString() });
-  await c.custom.patchNamespacedCustomObjectStatus(
-    { group: 'cert-manager.io', version: 'v1', namespace: ns, plural: 'certificates', name, body: { status: { conditions } } },
-    k8s.setHeaderOptions('Content-Type', 'application/merge-patch+json'),
-  );
-}
+const forceRenewal = (name: string): Promise<void> => renewCertificate(c, ns, name);
 
 beforeAll(async () => {
   haveNode = await nodeReady(c);

@@ -6,7 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, condition, installCrds, readService } from './harness/lockstep.js';
+import { applyAsUser, condition, installCrds, readService, renewCertificate } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startChild, type ChildOperator } from './harness/operator.js';
 import { TlsWorkload, readMaterial, serialOfPem, workloadAddress, type WorkloadOptions } from './harness/tls-workload.js';
@@ -52,18 +52,7 @@ async function waitVerified(name: string, status: string, reason: string, timeou
   }, timeoutMs);
 }
 
-/** What cert-manager's trigger controller writes for `cmctl renew`. */
-async function renew(name: string): Promise<void> {
-  const cert = await c.custom.getNamespacedCustomObjectStatus({ group: 'cert-manager.io', version: 'v1', namespace: ns, plural: 'certificates', name }) as {
-    status?: { conditions?: Array<Record<string, unknown>> };
-  };
-  const conditions = (cert.status?.conditions ?? []).filter((x) => x['type'] !== 'Issuing');
-  conditions.push({ type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'e2e: renew', lastTransitionTime: new Date().toISOString() });
-  await c.custom.patchNamespacedCustomObjectStatus(
-    { group: 'cert-manager.io', version: 'v1', namespace: ns, plural: 'certificates', name, body: { status: { conditions } } },
-    k8s.setHeaderOptions('Content-Type', 'application/merge-patch+json'),
-  );
-}
+const renew = (name: string): Promise<void> => renewCertificate(c, ns, name);
 
 /** Managers owning the condition of `type` in status.conditions. */
 function ownersOfCondition(es: EncryptedService, type: string): string[] {

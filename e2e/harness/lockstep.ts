@@ -1,5 +1,6 @@
 // Helpers for tests of Lockstep's own resources on the cluster.
 import { execFileSync } from 'node:child_process';
+import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Condition, EncryptedService, RotationSchedule } from '../../operator/api/v1alpha1/index.js';
 import { eventually, type Clients } from './cluster.js';
@@ -80,4 +81,17 @@ export async function waitForSchedule(
     console.log(`RotationSchedule ${name} status when giving up: ${JSON.stringify(last?.status, null, 1)}`);
     throw err;
   }
+}
+
+/** Renews a Certificate now, the way `cmctl renew` and cert-manager's trigger controller do: Issuing=True on its status. */
+export async function renewCertificate(c: Clients, namespace: string, name: string): Promise<void> {
+  const cert = await c.custom.getNamespacedCustomObjectStatus({ group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificates', name }) as {
+    status?: { conditions?: Array<Record<string, unknown>> };
+  };
+  const conditions = (cert.status?.conditions ?? []).filter((x) => x['type'] !== 'Issuing');
+  conditions.push({ type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'e2e: renew', lastTransitionTime: new Date().toISOString() });
+  await c.custom.patchNamespacedCustomObjectStatus(
+    { group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificates', name, body: { status: { conditions } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
 }
