@@ -525,14 +525,19 @@ describe("a KeyPolicy's managed CA", () => {
       spec: { keyWrap: { algorithm: 'A256KW' }, certificates: { defaultIssuer: { managedCA: { commonName: 'e2e managed root' } } } },
     };
     await applyAsUser(c, policy as unknown as KubernetesObject);
-    await deploy(['papa'], { papa: { keyPolicy: 'managed' } });
+    await deploy(['uniform'], { uniform: { keyPolicy: 'managed' } });
     const issuerName = managedCAIssuerName(ns, 'managed');
     const issuerSecret = async () => ((await c.custom.getClusterCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', name: issuerName })) as { spec?: { ca?: { secretName?: string } } }).spec?.ca?.secretName;
+    // The service is issued by the policy's own CA (not a leftover Secret of an earlier service).
+    await eventually('uniform issued by the managed CA', async () => {
+      const cert = await c.custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', namespace: ns, plural: 'certificates', name: 'uniform' }) as { spec?: { issuerRef?: { name?: string } }; status?: { conditions?: { type: string; status: string }[] } };
+      return cert.spec?.issuerRef?.name === issuerName && cert.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ? true : undefined;
+    }, 90_000);
     const firstSecret = await issuerSecret();
-    const before = await serial('papa');
+    const before = await serial('uniform');
 
     await applyAsUser(c, schedule('managed-ca', {
-      targets: { names: ['papa'] }, rotate: ['ca', 'certificates'], emergency: true,
+      targets: { names: ['uniform'] }, rotate: ['ca', 'certificates'], emergency: true,
       ca: { overlap: '1h' },
       strategy: { canarySteps: [100], autoRollback: false, verification: { timeout: '60s' } },
     }) as unknown as KubernetesObject);
@@ -544,8 +549,8 @@ describe("a KeyPolicy's managed CA", () => {
     await annotateKeyPolicy('managed', { 'e2e.lockstep.dev/touch': String(Date.now()) });
     await sleep(5_000);
     expect(await issuerSecret()).toBe(rs.status?.ca?.secretName);
-    expect(await serial('papa')).not.toBe(before);
-    expect(workloads.get('papa')?.servedSerial).toBe(await serial('papa'));
+    expect(await serial('uniform')).not.toBe(before);
+    expect(workloads.get('uniform')?.servedSerial).toBe(await serial('uniform'));
   }, 300_000);
 });
 
