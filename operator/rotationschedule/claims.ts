@@ -1,8 +1,9 @@
 // One rotation at a time per thing a rotation changes: a target service, an issuer, a KeyPolicy,
 // a namespace's trust bundle. A claim is a Lease named after the thing, kept in the operator's own
 // namespace (tenants cannot touch it there, and the operator needs no Lease rights elsewhere,
-// where other components keep their leader-election Leases), whose holder is `<schedule namespace>/<schedule name>/<rotation id>`. Creating a Lease is atomic,
-// so two schedules cannot both win; a holder whose rotation is no longer open (finished, or never
+// where other components keep their leader-election Leases), held by
+// `<schedule namespace>/<schedule name>/<rotation id>`. Creating a Lease is atomic, so two
+// schedules cannot both win; a holder whose rotation is no longer open (finished, or never
 // persisted because the operator crashed between claiming and writing status) is stale and is
 // taken over with a resourceVersion-checked update. Two overlapping schedules therefore never
 // share a `<svc>-tls-previous` backup, an issuer switch or bundle annotations mid-rotation.
