@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
-import { LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY_VALUE, tlsSecretName } from '../api/v1alpha1/index.js';
+import { LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY_VALUE, parseDuration, tlsSecretName } from '../api/v1alpha1/index.js';
 import { FIELD_MANAGER, type Applier } from '../kube/apply.js';
 import { isNotFound } from '../runtime/api-error.js';
 import { serialOf } from './tls-verification.js';
@@ -177,7 +177,7 @@ export class LeafCertificates {
    * the Secret's key differs from that request's, and would otherwise undo the rollback at once.
    * Idempotent: a Secret already serving the kept serial is left alone.
    */
-  async restore(namespace: string, serviceName: string, certificateName: string, expected: BackupExpectation, parseDuration: (d: string) => number): Promise<{ result: RestoreResult; serial?: string }> {
+  async restore(namespace: string, serviceName: string, certificateName: string, expected: BackupExpectation): Promise<{ result: RestoreResult; serial?: string }> {
     const backup = await this.read(namespace, rollbackSecretName(serviceName));
     const kept = secretSerial(backup);
     const annotations = backup?.metadata?.annotations ?? {};

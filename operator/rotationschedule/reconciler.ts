@@ -844,7 +844,7 @@ export class RotationScheduleReconciler {
       } else {
         await this.o.leaves.cancelIssuance(target.namespace, target.name);
         const restored = await this.o.leaves.restore(target.namespace, target.name, target.name,
-          { rotationId: status.rotationId ?? '', serial: target.previousRevision }, parseDuration);
+          { rotationId: status.rotationId ?? '', serial: target.previousRevision });
         if (restored.result === 'restored') failpoint(Failpoints.AfterRestore);
         switch (restored.result) {
           case 'restored': what = `restored previous certificate ${restored.serial}`; break;
