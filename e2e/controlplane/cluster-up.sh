@@ -141,6 +141,9 @@ start kube-apiserver "$(bin kube-apiserver)" \
 wait_for kube-apiserver 120 kc get --raw /readyz
 
 controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller
+# The built-in admin/edit/view roles get their rules by aggregation: tenants in the tenancy tests are
+# bound to `edit`, as on a real cluster.
+controllers+=,clusterrole-aggregation-controller
 if [ "$nodes" -gt 0 ]; then
   # What Deployments, StatefulSets, Services and a node's lifecycle need.
   controllers+=,deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller

@@ -1,0 +1,67 @@
+// A tenant of a shared cluster, as the tenancy e2e tests attack with: a user bound in one
+// namespace to the built-in `edit` role plus full rights on Lockstep's kinds there, and nothing
+// cluster-wide. Requests go through `kubectl --as`, so the real API server authorizes them.
+import { spawnSync } from 'node:child_process';
+import { stringify } from 'yaml';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Clients } from './cluster.js';
+import { repoRoot } from './manifests.js';
+
+/** Rights on Lockstep's kinds (not their status) that a namespace's owner is given. */
+const TENANT_ROLE = 'lockstep-e2e-tenant';
+
+export interface KubectlResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Tenant {
+  user: string;
+  namespace: string;
+  /** Runs kubectl as the tenant; never throws, so a test can assert on a refusal. */
+  kubectl(args: string[], input?: string): KubectlResult;
+  /** Server-side apply of objects as the tenant (field manager `tenant`). */
+  apply(...objects: KubernetesObject[]): KubectlResult;
+}
+
+/** kubectl as the admin of the e2e cluster, or as `as` when given; never throws. */
+export function runKubectl(args: string[], options: { as?: string; input?: string } = {}): KubectlResult {
+  const impersonation = options.as ? ['--as', options.as, '--as-group', 'system:authenticated'] : [];
+  const run = spawnSync('kubectl', [...impersonation, ...args], {
+    cwd: repoRoot, encoding: 'utf8', input: options.input, timeout: 60_000,
+  });
+  return { status: run.status ?? -1, stdout: run.stdout ?? '', stderr: run.stderr ?? '' };
+}
+
+/**
+ * Makes `user` a tenant of `namespace`: a RoleBinding to `edit` and one to the Lockstep kinds.
+ * The ClusterRole for the kinds is shared by all tenants and only ever bound per namespace.
+ */
+export async function createTenant(c: Clients, namespace: string, user = `tenant-${namespace}`): Promise<Tenant> {
+  await c.objects.patch({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: TENANT_ROLE },
+    rules: [{
+      apiGroups: ['lockstep.dev'],
+      resources: ['encryptedservices', 'keypolicies', 'rotationschedules'],
+      verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'],
+    }],
+  } as KubernetesObject, undefined, undefined, 'lockstep-e2e', true, 'application/apply-patch+yaml');
+  for (const [name, role] of [[`${user}-edit`, 'edit'], [`${user}-lockstep`, TENANT_ROLE]]) {
+    await c.objects.patch({
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name, namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    } as KubernetesObject, undefined, undefined, 'lockstep-e2e', true, 'application/apply-patch+yaml');
+  }
+  const kubectl = (args: string[], input?: string): KubectlResult => runKubectl(args, { as: user, input });
+  return {
+    user,
+    namespace,
+    kubectl,
+    apply: (...objects) => kubectl(
+      ['apply', '--server-side', '--field-manager', 'tenant', '-f', '-'],
+      objects.map((o) => stringify(o)).join('---\n'),
+    ),
+  };
+}
