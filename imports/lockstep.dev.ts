@@ -198,7 +198,7 @@ export interface EncryptedServiceSpecWorkload {
   readonly selector: EncryptedServiceSpecWorkloadSelector;
 
   /**
-   * ServiceAccount the pods run as; it names the SPIFFE ID spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccountName>.
+   * ServiceAccount the pods run as; it names the SPIFFE ID spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccountName>. Checked against the pods the selector selects: while any selected pod runs as another account, no Certificate is created or changed (IdentityMismatch). While no pod is selected, the certificate is issued only if the KeyPolicy does not restrict allowed.serviceAccounts.
    *
    * @schema EncryptedServiceSpecWorkload#serviceAccountName
    */
@@ -323,7 +323,7 @@ export function toJson_EncryptedServiceSpecKeyPolicyRef(obj: EncryptedServiceSpe
  */
 export interface EncryptedServiceSpecTransit {
   /**
-   * cert-manager issuer that signs the certificate. The KeyPolicy's default issuer when omitted, else the operator's default.
+   * cert-manager issuer that signs the certificate. The KeyPolicy's default issuer when omitted, else the operator's default. Any other issuer must be listed in the KeyPolicy's certificates.allowedIssuers (a ClusterIssuer also needs the lockstep.dev/allowed-namespaces grant on it), else the service is refused (IssuerNotAllowed) and no Certificate is created or changed.
    *
    * @schema EncryptedServiceSpecTransit#issuerRef
    */
@@ -358,14 +358,14 @@ export interface EncryptedServiceSpecTransit {
   readonly privateKey?: EncryptedServiceSpecTransitPrivateKey;
 
   /**
-   * SPIFFE trust domain of the URI SAN spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>.
+   * SPIFFE trust domain of the URI SAN spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>. Must equal the KeyPolicy's certificates.trustDomain (cluster.local unless the policy sets another), else the service is refused (TrustDomainNotAllowed).
    *
    * @schema EncryptedServiceSpecTransit#trustDomain
    */
   readonly trustDomain?: string;
 
   /**
-   * DNS names added to the service's own (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local).
+   * DNS names added to the service's own (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local). Each must be permitted by the KeyPolicy's certificates.allowedDNSNames (wildcards only by the identical wildcard pattern); otherwise the service is refused (DNSNameNotAllowed) and no Certificate is created or changed.
    *
    * @schema EncryptedServiceSpecTransit#extraDNSNames
    */
@@ -611,7 +611,7 @@ export enum EncryptedServiceSpecPortsProtocol {
 }
 
 /**
- * cert-manager issuer that signs the certificate. The KeyPolicy's default issuer when omitted, else the operator's default.
+ * cert-manager issuer that signs the certificate. The KeyPolicy's default issuer when omitted, else the operator's default. Any other issuer must be listed in the KeyPolicy's certificates.allowedIssuers (a ClusterIssuer also needs the lockstep.dev/allowed-namespaces grant on it), else the service is refused (IssuerNotAllowed) and no Certificate is created or changed.
  *
  * @schema EncryptedServiceSpecTransitIssuerRef
  */
@@ -2249,6 +2249,27 @@ export interface KeyPolicySpecCertificates {
    * @schema KeyPolicySpecCertificates#defaultIssuer
    */
   readonly defaultIssuer?: KeyPolicySpecCertificatesDefaultIssuer;
+
+  /**
+   * Issuers, besides the default issuer, that the services may name in transit.issuerRef. The default issuer (defaultIssuer, or the operator's default when omitted) is always allowed; a service naming any other issuer is refused (IssuerNotAllowed) and no Certificate is created or changed. A ClusterIssuer is usable only in the namespaces its administrator lists in its lockstep.dev/allowed-namespaces annotation (comma-separated names, or *), except the operator's default issuer and this policy's own managed CA. Another KeyPolicy's managed CA is never usable, listed or not.
+   *
+   * @schema KeyPolicySpecCertificates#allowedIssuers
+   */
+  readonly allowedIssuers?: KeyPolicySpecCertificatesAllowedIssuers[];
+
+  /**
+   * DNS names the services may add in transit.extraDNSNames; without it a service's certificate carries only its own names (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local). A pattern without * permits exactly that name. A pattern *.<suffix> permits every name made of one more label in front of <suffix> (api.example.com for *.example.com, but neither example.com nor a.b.example.com: the rule TLS clients apply to wildcard certificates), and the wildcard SAN *.<suffix> itself. A wildcard SAN is permitted only by the identical wildcard pattern. Names of another namespace's Services (<svc>.<other-ns>.svc and <svc>.<other-ns>.svc.cluster.local, wildcards included) are never permitted. A service claiming a name no pattern permits is refused (DNSNameNotAllowed) and no Certificate is created or changed.
+   *
+   * @schema KeyPolicySpecCertificates#allowedDNSNames
+   */
+  readonly allowedDnsNames?: string[];
+
+  /**
+   * SPIFFE trust domain of the services' identities (spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>). A service whose transit.trustDomain differs is refused (TrustDomainNotAllowed) and no Certificate is created or changed.
+   *
+   * @schema KeyPolicySpecCertificates#trustDomain
+   */
+  readonly trustDomain?: string;
 }
 
 /**
@@ -2261,6 +2282,9 @@ export function toJson_KeyPolicySpecCertificates(obj: KeyPolicySpecCertificates 
     'maxDuration': obj.maxDuration,
     'privateKey': toJson_KeyPolicySpecCertificatesPrivateKey(obj.privateKey),
     'defaultIssuer': toJson_KeyPolicySpecCertificatesDefaultIssuer(obj.defaultIssuer),
+    'allowedIssuers': obj.allowedIssuers?.map(y => toJson_KeyPolicySpecCertificatesAllowedIssuers(y)),
+    'allowedDNSNames': obj.allowedDnsNames?.map(y => y),
+    'trustDomain': obj.trustDomain,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -2361,7 +2385,7 @@ export interface KeyPolicySpecAllowed {
   readonly namespaces?: string[];
 
   /**
-   * When set, only EncryptedServices whose workload runs as one of these service accounts may use the policy. Each entry is namespace/name; name may be *.
+   * When set, only EncryptedServices whose workload runs as one of these service accounts may use the policy. Each entry is namespace/name; name may be *. The operator checks the pods the service's selector selects, not only the declared workload.serviceAccountName: every selected pod must run as the declared account, and while no pod is selected no certificate is issued (WorkloadNotFound).
    *
    * @schema KeyPolicySpecAllowed#serviceAccounts
    */
@@ -2536,6 +2560,50 @@ export function toJson_KeyPolicySpecCertificatesDefaultIssuer(obj: KeyPolicySpec
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * A cert-manager Issuer (in the service's namespace) or ClusterIssuer.
+ *
+ * @schema KeyPolicySpecCertificatesAllowedIssuers
+ */
+export interface KeyPolicySpecCertificatesAllowedIssuers {
+  /**
+   * Name of the cert-manager issuer.
+   *
+   * @schema KeyPolicySpecCertificatesAllowedIssuers#name
+   */
+  readonly name: string;
+
+  /**
+   * Issuer (the service's namespace) or ClusterIssuer.
+   *
+   * @schema KeyPolicySpecCertificatesAllowedIssuers#kind
+   */
+  readonly kind?: KeyPolicySpecCertificatesAllowedIssuersKind;
+
+  /**
+   * API group of the issuer.
+   *
+   * @schema KeyPolicySpecCertificatesAllowedIssuers#group
+   */
+  readonly group?: string;
+}
+
+/**
+ * Converts an object of type 'KeyPolicySpecCertificatesAllowedIssuers' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KeyPolicySpecCertificatesAllowedIssuers(obj: KeyPolicySpecCertificatesAllowedIssuers | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'kind': obj.kind,
+    'group': obj.group,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * Lowest TLS version the service accepts.
  *
  * @schema KeyPolicySpecTlsMinVersion
@@ -2660,6 +2728,18 @@ export function toJson_KeyPolicySpecCertificatesDefaultIssuerManagedCa(obj: KeyP
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
 }
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Issuer (the service's namespace) or ClusterIssuer.
+ *
+ * @schema KeyPolicySpecCertificatesAllowedIssuersKind
+ */
+export enum KeyPolicySpecCertificatesAllowedIssuersKind {
+  /** Issuer */
+  ISSUER = "Issuer",
+  /** ClusterIssuer */
+  CLUSTER_ISSUER = "ClusterIssuer",
+}
 
 /**
  * Issuer (same namespace) or ClusterIssuer.
