@@ -59,6 +59,7 @@ async function expectRefused(name: string, reason: string, message: string): Pro
   expect(condition(es, 'TransitReady')?.message).toContain(message);
   expect(condition(es, 'Ready')?.status).toBe('False');
   expect(condition(es, 'Degraded')).toMatchObject({ status: 'True', reason });
+  expect(es.status?.spiffeID).toBeUndefined();
   const events = c.kc.makeApiClient(k8s.EventsV1Api);
   const event = await eventually(`a ${reason} Event on ${name}`, async () =>
     (await events.listNamespacedEvent({ namespace: own })).items.find((e) =>

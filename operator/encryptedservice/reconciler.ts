@@ -149,7 +149,8 @@ export class EncryptedServiceReconciler {
           : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found'),
     ];
     await this.writeStatus(es, conditions, parts.flatMap((p) => p.generated), {
-      spiffeID: spiffeId(es),
+      // A refused claim is not an identity the service has.
+      ...(transit.refused ? {} : { spiffeID: spiffeId(es) }),
       certificate: transit.certificate,
       trustBundle: trust.bundle,
       volumes: atRest.volumes,
@@ -192,7 +193,7 @@ export class EncryptedServiceReconciler {
     if (refused) {
       part.conditions.push(cond(C.TransitReady, false, refused.reason, refused.message));
       part.problems.push(refused);
-      if (!live) return { part, certificate };
+      if (!live) return { part, certificate, refused };
     } else {
       await this.o.applier.apply<CertificateObject>(desired, live);
     }
@@ -222,7 +223,7 @@ export class EncryptedServiceReconciler {
       }
     }
     // A refused claim already has its condition; the status still shows the certificate that stays.
-    if (refused) return { part, certificate };
+    if (refused) return { part, certificate, refused };
     if (ready?.status === 'True' && certificate.serialNumber) {
       part.conditions.push(cond(C.TransitReady, true, Reasons.CertificateIssued, `certificate ${certificate.serialNumber} valid until ${certificate.notAfter}`));
     } else {
