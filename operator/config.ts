@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { parseDuration, type IssuerRef } from './api/v1alpha1/index.js';
 import type { ProbeSource } from './encryptedservice/network-policy.js';
+import type { AuditRateLimit } from './audit/rate-limit.js';
 import { parseIssuerSetting } from './encryptedservice/policy.js';
 import { parseLogLevel, type LogLevel } from './runtime/logger.js';
 
@@ -36,6 +37,9 @@ export interface OperatorConfig {
    * service's Secret without serving (not endpoints) hold the new leaf by then.
    */
   secretPropagationMs: number;
+  /** Per audit trail: tenant-triggered entries (failed decrypts, policy violations) written one by
+   * one per window; the rest are counted into one entry. DEFAULT_AUDIT_RATE_LIMIT when unset. */
+  auditRateLimit?: AuditRateLimit;
   /** Continuous verification of every EncryptedService's endpoints; undefined when off. */
   verification?: VerificationSettings;
 }

@@ -51,7 +51,7 @@ async function world() {
   } as unknown as EncryptedService;
   const service = new ServiceSecrets({
     core, applier, keyRing: new KeyRing(), dekCache: new DekCache({ maxEntries: 10, ttlMs: 60_000 }),
-    audit: { record: async () => undefined }, configMaps: { list: () => [] }, events: { record: () => undefined },
+    audit: { record: async () => undefined, check: async () => undefined, audited: async () => false }, events: { record: () => undefined },
     logger: createLogger({ sink: new MemorySink() }), now: () => now,
   });
   return {
