@@ -154,8 +154,8 @@ describe('a tenant cannot reach the trail', () => {
       expect({ args, status: r.status }).toEqual({ args, status: 1 });
       expect(r.stderr).toMatch(/forbidden/i);
     }
-    // Nothing of the trail is left in the tenant's namespace for it to edit.
-    const own = asTenant(['get', 'configmaps', '-n', ns, '-l', 'lockstep.dev/component=audit', '-o', 'name']);
+    // Nothing of a moved or new trail is left in the tenant's namespace for it to edit.
+    const own = asTenant(['get', 'configmaps', '-n', ns, '-l', 'lockstep.dev/component=audit,lockstep.dev/key-policy in (keys,moved)', '-o', 'name']);
     expect(own.status).toBe(0);
     expect(own.stdout.trim()).toBe('');
     expect((await verify('keys')).code).toBe(0);

@@ -249,7 +249,7 @@ export class AuditTrail implements AuditRecorder {
       state = await this.#load(policy, key);
     } catch (err) {
       if (!(err instanceof AuditChainBrokenError)) throw err;
-      if (events.some((e) => !DROPPABLE_WHEN_BROKEN.includes(e.type))) throw err;
+      if (events.length === 0 || events.some((e) => !DROPPABLE_WHEN_BROKEN.includes(e.type))) throw err;
       for (const e of events) this.o.metrics.auditDropped.inc({ type: e.type, reason: 'chain-broken' });
       this.#log.warn('audit events dropped: chain broken', { namespace: policy.namespace, keypolicy: policy.name, events: events.map((e) => e.type) });
       return;
