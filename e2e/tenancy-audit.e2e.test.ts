@@ -255,3 +255,37 @@ describe('policy-violation flooding', () => {
     expect((await verify('strict')).code).toBe(0);
   });
 });
+
+describe('archive before pruning', () => {
+  it('moves full segments to the archive, deletes only beyond its retention, and the retained trail still verifies', async () => {
+    // A second operator with small retention and no rate limit to speak of: many entries at once.
+    await operator?.stop();
+    operator = startInProcess(c.kc, { auditRateLimit: { windowMs: 60_000, maxPerWindow: 1_000 }, auditRetention: { liveSegments: 2, archiveSegments: 2 } });
+    expect(tenant.apply(policy('archived', { keyWrap: { algorithm: 'A256KW' }, allowed: { namespaces: ['nowhere'] }, audit: { segmentSize: 16 } })).status).toBe(0);
+    await waitPolicy('archived', (p) => condition(p, 'Ready')?.status === 'True', 'Ready');
+    const services = Array.from({ length: 70 }, (_, i): EncryptedService => ({
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService',
+      metadata: { name: `arch-${i}`, namespace: ns },
+      spec: { workload: { selector: { matchLabels: { app: `arch-${i}` } }, serviceAccountName: 'default' }, ports: [{ name: 'https', port: 8443 }], keyPolicyRef: { name: 'archived' } },
+    }));
+    expect(tenant.apply(...(services as unknown as KubernetesObject[])).status).toBe(0);
+    // 2 create entries + 70 violations = 72 entries = segments 0..4 of 16.
+    await waitPolicy('archived', (p) => (p.status?.auditHead?.sequence ?? 0) >= 72, 'all entries written', 120_000);
+    const live = await auditConfigMaps(c, ns, 'archived');
+    const archive = await auditConfigMaps(c, ns, 'archived', 'archive');
+    expect(live.map((cm) => cm.metadata?.name)).toEqual([auditLiveSegmentName(ns, 'archived', 3), auditLiveSegmentName(ns, 'archived', 4)]);
+    expect(archive.map((cm) => cm.metadata?.name?.slice(-6))).toEqual(['000001', '000002']);
+    expect(archive.every((cm) => cm.immutable === true && cm.binaryData !== undefined)).toBe(true);
+    const entries = await auditEntries(c, ns, 'archived');
+    expect(entries[0]?.seq).toBe(17);
+    expect(entries[entries.length - 1]?.seq).toBe(72);
+    const result = await verify('archived');
+    expect(result.output).toContain('OK — 56 entries in 4 segments');
+    expect(result.code).toBe(0);
+    // An archived segment removed is detected like a live one.
+    await c.core.deleteNamespacedConfigMap({ namespace: OPERATOR_NAMESPACE, name: archive[1]?.metadata?.name ?? '' });
+    const broken = await verify('archived');
+    expect(broken.code).toBe(1);
+    expect(broken.output).toContain('missing-segment');
+  });
+});

@@ -102,6 +102,7 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const audit = new AuditTrail({
     core: writerCore, statusApplier: new Applier(writer, AUDIT_FIELD_MANAGER), logger, metrics, operatorNamespace: config.namespace,
     ...(config.auditRateLimit ? { rateLimit: config.auditRateLimit } : {}),
+    ...(config.auditRetention ? { maxSegments: config.auditRetention.liveSegments, archiveSegments: config.auditRetention.archiveSegments } : {}),
   });
   const dekCache = new DekCache({ maxEntries: 1024, ttlMs: 15 * 60_000 });
   // Expiry is lazy; the sweep bounds how long an unwrapped key outlives its TTL in an idle process.

@@ -40,6 +40,8 @@ export interface OperatorConfig {
   /** Per audit trail: tenant-triggered entries (failed decrypts, policy violations) written one by
    * one per window; the rest are counted into one entry. DEFAULT_AUDIT_RATE_LIMIT when unset. */
   auditRateLimit?: AuditRateLimit;
+  /** Live and archived audit segments kept per trail; AUDIT_MAX_SEGMENTS / AUDIT_ARCHIVE_SEGMENTS when unset. */
+  auditRetention?: { liveSegments: number; archiveSegments: number };
   /** Continuous verification of every EncryptedService's endpoints; undefined when off. */
   verification?: VerificationSettings;
 }
