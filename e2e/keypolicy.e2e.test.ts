@@ -11,8 +11,9 @@ import { runCli } from '../operator/cli/main.js';
 import type { CliIo } from '../operator/cli/io.js';
 import { parseKeySet } from '../operator/crypto/keyset.js';
 import * as k8s from '@kubernetes/client-node';
-import { encodePending, fingerprinted } from '../operator/keypolicy/audit-outbox.js';
-import { auditLiveSegmentName, managedCACertificateName, managedCAIssuerName, managedCASelfSignedIssuerName } from '../operator/keypolicy/names.js';
+import { fingerprinted, sealPending } from '../operator/keypolicy/audit-outbox.js';
+import { signingKeyFromPem } from '../operator/audit/signing.js';
+import { AUDIT_SIGNING_KEY_NAME, auditLiveSegmentName, managedCACertificateName, managedCAIssuerName, managedCASelfSignedIssuerName } from '../operator/keypolicy/names.js';
 import { OPERATOR_NAMESPACE, auditConfigMaps as trailConfigMaps } from './harness/audit.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, condition, exists, installCrds, waitForCondition } from './harness/lockstep.js';
@@ -138,8 +139,11 @@ describe('audit outbox', () => {
     await eventually('no pending audit events', async () =>
       ((await c.core.readNamespacedSecret({ namespace: ns, name: 'keys-keys' })).metadata?.annotations?.['lockstep.dev/audit-pending'] === undefined ? true : undefined), 30_000);
     const crashed = fingerprinted({ type: 'retire', time: new Date(), subject: { namespace: ns, name: 'keys', kind: 'KeyPolicy', kid: 'kek-left-pending' } });
+    // What the operator itself parks in the key Secret: sealed with its audit key (read here as admin).
+    const keySecret = await c.core.readNamespacedSecret({ namespace: OPERATOR_NAMESPACE, name: AUDIT_SIGNING_KEY_NAME });
+    const key = signingKeyFromPem(Buffer.from(keySecret.data?.['ed25519.pem'] ?? '', 'base64').toString('utf8'));
     const leavePending = () => c.core.patchNamespacedSecret(
-      { namespace: ns, name: 'keys-keys', body: { metadata: { annotations: { 'lockstep.dev/audit-pending': encodePending([crashed]) } } } },
+      { namespace: ns, name: 'keys-keys', body: { metadata: { annotations: { 'lockstep.dev/audit-pending': sealPending([crashed], key, `${ns}/keys-keys`) } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
     const recorded = async () => (await auditConfigMaps('keys'))

@@ -8,6 +8,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 
 const ENTRY_DOMAIN = 'lockstep.audit.entry-signature.v1';
 const HEAD_DOMAIN = 'lockstep.audit.head-signature.v1';
+const OUTBOX_DOMAIN = 'lockstep.audit.outbox-signature.v1';
 
 export interface AuditSigningKey {
   readonly keyId: string;
@@ -68,6 +69,19 @@ export function signHeadBody(key: AuditSigningKey, body: string): string {
 export function headSignatureValid(publicKey: KeyObject, body: string, signature: string): boolean {
   try {
     return verify(null, message(HEAD_DOMAIN, body), publicKey, Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/** Pending events parked in a key Secret (keypolicy/audit-outbox.ts), bound to that Secret. */
+export function signOutboxBody(key: AuditSigningKey, body: string): string {
+  return sign(null, message(OUTBOX_DOMAIN, body), key.privateKey).toString('base64');
+}
+
+export function outboxSignatureValid(publicKey: KeyObject, body: string, signature: string): boolean {
+  try {
+    return verify(null, message(OUTBOX_DOMAIN, body), publicKey, Buffer.from(signature, 'base64'));
   } catch {
     return false;
   }

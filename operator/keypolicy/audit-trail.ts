@@ -145,6 +145,8 @@ export interface AuditRecorder {
   /** Whether the newest live segment already holds an entry of `type` with this `fingerprint`
    * detail: a restarted operator recognises what it already recorded. */
   audited(policy: PolicyIdentity, type: AuditEventType, fingerprint: string): Promise<boolean>;
+  /** The operator's audit signing key (for the key Secret's outbox, audit-outbox.ts). */
+  signingKey(): Promise<AuditSigningKey>;
 }
 
 interface Loaded {
@@ -218,6 +220,10 @@ export class AuditTrail implements AuditRecorder {
       if (this.#locks.get(id) === next) this.#locks.delete(id);
     }).catch(() => undefined);
     return next;
+  }
+
+  signingKey(): Promise<AuditSigningKey> {
+    return this.#signingKey();
   }
 
   #signingKey(): Promise<AuditSigningKey> {

@@ -26,7 +26,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Result } from '../runtime/workqueue.js';
 import { accessDenied, tlsWeakening } from '../encryptedservice/policy.js';
-import { ANNOTATION_AUDIT_PENDING, decodePending, encodePending, fingerprinted } from './audit-outbox.js';
+import { ANNOTATION_AUDIT_PENDING, fingerprinted, openPending, sealPending } from './audit-outbox.js';
 import { auditFingerprint, type AuditRecorder } from './audit-trail.js';
 import {
   generationSettings, retentionSettings, retireBoth, rotateBoth, rotationDecision, rotationPeriodMs,
@@ -156,7 +156,7 @@ export class KeyPolicyReconciler {
         details: { trigger: 'rollback', previousKid: change?.deactivated[i] ?? '' },
       })));
       // A rollback supersedes an on-demand rotation not made yet (it would undo the rollback).
-      const pending = [...decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]), ...keyEvents.map(fingerprinted)];
+      const pending = [...await this.pending(policy, secret, audit, now), ...keyEvents.map(fingerprinted)];
       secret = await this.replaceKeys(secret, change?.keySets ?? sets, pending, { ...onDemand.handled, [ANNOTATION_REACTIVATED_FOR]: reactivateRequest });
       if (change) {
         sets = change.keySets;
@@ -176,7 +176,7 @@ export class KeyPolicyReconciler {
     }
     if (change) {
       keyEvents.push(...change.retired.map((kid): AuditEvent => ({ type: 'retire', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid } })));
-      const pending = [...decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]), ...keyEvents.map(fingerprinted)];
+      const pending = [...await this.pending(policy, secret, audit, now), ...keyEvents.map(fingerprinted)];
       secret = await this.replaceKeys(secret, change.keySets, pending, decision.due ? onDemand.handled : {});
       sets = change.keySets;
       this.o.keyRing.forget(namespace, keySecretName(name));
@@ -188,7 +188,7 @@ export class KeyPolicyReconciler {
     }
     await this.rewrapOrphans(policy, sets, audit, now);
     audit.push(...await this.violations(policy, now));
-    const pending = decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]);
+    const pending = await this.pending(policy, secret, audit, now);
     const unrecorded: AuditEvent[] = [];
     for (const e of pending) {
       if (!await this.o.audit.audited(this.identity(policy), e.type, String(e.details?.['fingerprint'] ?? ''))) unrecorded.push(e);
@@ -253,7 +253,7 @@ export class KeyPolicyReconciler {
         namespace,
         labels: keyPolicyLabels(namespace, policy.metadata.name ?? '', 'keys'),
         annotations: {
-          [ANNOTATION_AUDIT_PENDING]: encodePending(created),
+          [ANNOTATION_AUDIT_PENDING]: sealPending(created, await this.o.audit.signingKey(), `${namespace}/${name}`),
           // Rotation requests present at creation are satisfied by the fresh keys.
           ...onDemand.handled,
         },
@@ -279,13 +279,30 @@ export class KeyPolicyReconciler {
   ): Promise<V1Secret> {
     const namespace = live.metadata?.namespace ?? '';
     const name = live.metadata?.name ?? '';
-    const annotations: Record<string, string> = { ...(live.metadata?.annotations ?? {}), ...extra, [ANNOTATION_AUDIT_PENDING]: encodePending(pending) };
+    const sealed = sealPending(pending, await this.o.audit.signingKey(), `${namespace}/${name}`);
+    const annotations: Record<string, string> = { ...(live.metadata?.annotations ?? {}), ...extra, [ANNOTATION_AUDIT_PENDING]: sealed };
     // resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and the
     // reconcile starts over from what is stored.
     return this.o.core.replaceNamespacedSecret({
       namespace, name,
       body: { ...live, metadata: { ...live.metadata, annotations }, data: keySecretData(sets) },
     });
+  }
+
+  /**
+   * Key events parked in the key Secret. An annotation the operator did not sign for this Secret
+   * (written by whoever may edit Secrets in the namespace) is not appended: it is reported, audited
+   * as a policy violation, and overwritten or cleared by the next write of the Secret.
+   */
+  private async pending(policy: KeyPolicy, secret: V1Secret, audit: AuditEvent[], now: Date): Promise<AuditEvent[]> {
+    const namespace = secret.metadata?.namespace ?? '';
+    const name = secret.metadata?.name ?? '';
+    const opened = openPending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING], (await this.o.audit.signingKey()).publicKey, `${namespace}/${name}`);
+    if (opened.tampered && !audit.some((e) => e.details?.['reason'] === 'AuditOutboxTampered')) {
+      this.o.events.record(this.regarding(policy), 'Warning', 'AuditOutboxTampered', `annotation ${ANNOTATION_AUDIT_PENDING} on Secret ${name} was not written by the operator; its events are not recorded`);
+      audit.push({ type: 'policy-violation', time: now, subject: { namespace, name, kind: 'Secret' }, details: { reason: 'AuditOutboxTampered', keyPolicy: `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}` } });
+    }
+    return opened.events;
   }
 
   /** The trail has the pending events: drop them from the key Secret (guarded by resourceVersion). */
