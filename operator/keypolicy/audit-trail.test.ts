@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { appendAuditEvent, segmentDataKey, serializeSegment, type AuditSegment } from '../audit/segments.js';
 import { auditFingerprint, segmentsOf, verifyStoredTrail, type StoredSegment } from './audit-trail.js';
-import { auditSegmentConfigMapName, auditTrailId } from './names.js';
+import { auditArchiveSegmentName, auditHeadName, auditLiveSegmentName, auditSegmentConfigMapName, auditTrailId } from './names.js';
 
 const trail = auditTrailId('shop', 'keys');
 
@@ -59,5 +59,17 @@ describe('auditFingerprint', () => {
     expect(fingerprint).toMatch(/^[0-9a-f]{32}$/);
     expect(auditFingerprint(['uid-1', 3, 'KeyPolicyNotAllowed'])).toBe(fingerprint);
     expect(auditFingerprint(['uid-1', 4, 'KeyPolicyNotAllowed'])).not.toBe(fingerprint);
+  });
+});
+
+describe('audit object names in the operator namespace', () => {
+  it('never collide between owners whose namespace and name join to the same text', () => {
+    expect(auditHeadName('team-a', 'prod')).not.toBe(auditHeadName('team', 'a-prod'));
+    expect(auditLiveSegmentName('team-a', 'prod', 0)).not.toBe(auditLiveSegmentName('team', 'a-prod', 0));
+    const long = 'x'.repeat(253);
+    for (const name of [auditHeadName(long, long), auditLiveSegmentName(long, long, 999_999), auditArchiveSegmentName(long, long, 999_999)]) {
+      expect(name.length).toBeLessThanOrEqual(63);
+      expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
   });
 });
