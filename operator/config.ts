@@ -114,6 +114,23 @@ function parseProbeSource(namespace: string, value: string | undefined): ProbeSo
   return { namespace, podLabels };
 }
 
+/** LOCKSTEP_AUDIT_RATE_LIMIT: `N/DURATION`, e.g. `20/1m` (the default). */
+function parseAuditRateLimit(value: string | undefined): AuditRateLimit | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const match = /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(value);
+  const count = match ? Number(match[1]) : NaN;
+  let windowMs = NaN;
+  try {
+    windowMs = match ? parseDuration(match[2] ?? '') : NaN;
+  } catch {
+    // Reported below with the variable's name.
+  }
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(windowMs) || windowMs < 1_000) {
+    throw new Error(`LOCKSTEP_AUDIT_RATE_LIMIT: not COUNT/DURATION such as 20/1m (count >= 1, duration >= 1s): ${value}`);
+  }
+  return { maxPerWindow: count, windowMs };
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
   const namespace = env.LOCKSTEP_NAMESPACE ?? env.POD_NAMESPACE ?? 'lockstep-system';
   const address = parseAddress(env.LOCKSTEP_METRICS_ADDR ?? ':8080');
@@ -131,6 +148,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
     secretPropagationMs: positiveDuration(env, 'LOCKSTEP_SECRET_PROPAGATION', SECRET_PROPAGATION_DEFAULT_MS),
     ...optional('verification', parseVerification(env)),
+    ...optional('auditRateLimit', parseAuditRateLimit(env.LOCKSTEP_AUDIT_RATE_LIMIT)),
   };
 }
 
