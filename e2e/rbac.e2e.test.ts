@@ -1,21 +1,41 @@
-// The install RBAC is enough and no more than that: the operator runs with a token of the
-// ServiceAccount that manifests/ creates (not the admin certificate the other tests use), with
-// leader election in lockstep-system, and takes a KeyPolicy with a managed CA and services with
-// volumes, peers and generated keys through creation and deletion without a single Forbidden.
+// The install RBAC is enough and no more than that. The operator runs with a token of the
+// ServiceAccount that manifests/ creates (not the admin certificate the other tests use), with the
+// admission policies of manifests/admission.yaml in force, and goes through a scenario that needs
+// every permission: keys and a managed CA, envelope secrets, volumes (new and pre-existing), access
+// policies, a key rotation, a leaf rotation that restarts a Deployment and is rolled back, a CA
+// rotation, and cleanup. Then the API server's audit log is the judge: not one request was refused
+// (RBAC or admission policy), and every (verb, resource) the ClusterRole and Role grant was used.
+// A new rule therefore needs a step here; a removed rule shows up as a refused request.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { clusterRules, leaderElectionRules, type ExplainedRule } from '../manifests-app/rbac.js';
+import type { RotationSchedule } from '../operator/api/v1alpha1/index.js';
+import { auditEntriesSince, auditLogAvailable, auditOffset, deniedByPolicy, deniedByRbac, permissionOf, permissionsUsed } from './harness/audit-log.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, deleteNamespaceAndFinalize, exists, installCrds, waitForCondition } from './harness/lockstep.js';
+import { applyAsUser, deleteNamespaceAndFinalize, exists, installCrds, waitForCondition, waitForSchedule } from './harness/lockstep.js';
 import { repoRoot } from './harness/manifests.js';
 import { createTestNamespace } from './harness/namespace.js';
-import { startInProcess, type RunningOperator } from './harness/operator.js';
+import { externalOperator, startInProcess, type RunningOperator } from './harness/operator.js';
+import { TlsWorkload, readMaterial, serialOfPem, workloadAddress } from './harness/tls-workload.js';
 
 const c = clients();
 const OPERATOR_NAMESPACE = 'lockstep-system';
+const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:lockstep-operator`;
 let ns = '';
 let operator: RunningOperator | undefined;
+let auditStart = 0;
+const workloads: TlsWorkload[] = [];
+
+/**
+ * Granted, and needed by the code, but not reached by this scenario; each with the reason. The
+ * test fails when one of these is used after all (then take it off this list) or when a granted
+ * permission is neither used nor listed here.
+ */
+const NOT_EXERCISED: Readonly<Record<string, string>> = {
+  'delete /configmaps': 'audit segments are pruned only after 16 full segments (at least 256 key events)',
+};
 
 const kubectl = (...args: string[]): string =>
   execFileSync('kubectl', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -34,60 +54,179 @@ function serviceAccountConfig(token: string): k8s.KubeConfig {
   return kc;
 }
 
-const service = (name: string, spec: Record<string, unknown>): KubernetesObject => ({
+/** `verb group/resource` for every permission the rules grant that a request can show. */
+function grantedPermissions(rules: readonly ExplainedRule[]): string[] {
+  return rules
+    .filter((r) => !r.checkedBy)
+    .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${v} ${g}/${res}`))));
+}
+
+const service = (name: string, spec: Record<string, unknown>, workload: Record<string, unknown> = {}): KubernetesObject => ({
   apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name, namespace: ns },
   spec: {
-    workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name },
+    workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name, ...workload },
     ports: [{ name: 'https', port: 8443 }],
     keyPolicyRef: { name: 'policy' },
     ...spec,
   },
 } as KubernetesObject);
 
+const schedule = (name: string, spec: Record<string, unknown>): KubernetesObject => ({
+  apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
+  metadata: { name, namespace: ns, annotations: { 'lockstep.dev/rotate-now': name } },
+  spec: { targets: { selector: {} }, rotate: ['certificates'], ...spec },
+} as KubernetesObject);
+
+const finished = (rs: RotationSchedule) => rs.status?.history?.[0]?.outcome !== undefined;
+
+async function serial(name: string): Promise<string> {
+  const m = await readMaterial(c, ns, name);
+  if (!m) throw new Error(`${name} has no certificate`);
+  return serialOfPem(m.cert);
+}
+
+/** An issued service with a local TLS workload behind a Service and EndpointSlice. */
+async function deployWorkload(name: string, hotReload: boolean): Promise<void> {
+  await eventually(`${name} issued`, async () => ((await readMaterial(c, ns, name).catch(() => undefined)) ? true : undefined), 90_000);
+  const workload = new TlsWorkload(c, ns, name, workloadAddress(), { hotReload });
+  await workload.start();
+  workloads.push(workload);
+  for (const obj of workload.objects()) await applyAsUser(c, obj);
+}
+
+async function gone(ref: KubernetesObject, what: string): Promise<void> {
+  await eventually(what, async () => ((await exists(c, ref)) ? undefined : true), 90_000);
+}
+
+const haveAudit = !externalOperator && auditLogAvailable();
+
 beforeAll(async () => {
   installCrds();
-  // The real install objects: namespace, ServiceAccount, ClusterRole(Binding), leader-election Role.
-  kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=lockstep-e2e', '-f', 'manifests/namespace.yaml', '-f', 'manifests/rbac.yaml');
+  // The real install objects: namespace, ServiceAccount, ClusterRole(Binding), leader-election
+  // Role, and the admission policies that limit what the operator may write.
+  kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=lockstep-e2e',
+    '-f', 'manifests/namespace.yaml', '-f', 'manifests/rbac.yaml', '-f', 'manifests/admission.yaml');
   const token = kubectl('create', 'token', 'lockstep-operator', '-n', OPERATOR_NAMESPACE, '--duration=1h').trim();
   ns = await createTestNamespace(c, 'e2e-rbac');
+  if (haveAudit) auditStart = auditOffset();
   operator = startInProcess(serviceAccountConfig(token), {
     leaderElection: { namespace: OPERATOR_NAMESPACE, leaseName: `lockstep-rbac-e2e-${process.pid}` },
   });
 });
 
 afterAll(async () => {
+  for (const w of workloads) await w.stop();
   await deleteNamespaceAndFinalize(c, ns);
   await operator?.stop();
 });
 
 describe('the operator under its own ServiceAccount', () => {
-  it('reconciles keys, a managed CA, certificates, policies and volumes, and cleans up, with no Forbidden', async () => {
+  it('reconciles keys, a managed CA, envelope secrets, certificates, policies and volumes', async () => {
+    await c.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'web-conf' }, stringData: { token: 'not-a-real-token' } } });
+    // A claim made before Lockstep, on a class the cache does not hold: read, classified, reported.
+    await c.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: {
+      metadata: { name: 'legacy-data' },
+      spec: { storageClassName: 'plain-hdd', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    } });
     await applyAsUser(c, {
       apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'policy', namespace: ns },
-      spec: { certificates: { defaultIssuer: { managedCA: { commonName: 'rbac e2e root' } } }, allowed: { namespaces: [ns] } },
+      spec: { keyWrap: { algorithm: 'A256KW' }, certificates: { defaultIssuer: { managedCA: { commonName: 'rbac e2e root' } } }, allowed: { namespaces: [ns] } },
     } as KubernetesObject);
-    await applyAsUser(c, service('web', {}));
+    await applyAsUser(c, service('web', { secrets: { envelope: [{ name: 'web-conf', keys: ['token'] }] } }));
     await applyAsUser(c, service('db', {
       access: { ingress: [{ service: { name: 'web' } }], egress: { restrict: true } },
       atRest: { volumes: [{ name: 'data', provider: 'longhorn', size: '1Gi', retain: false }] },
       deletionPolicy: 'Delete',
     }));
+    await applyAsUser(c, service('legacy', { atRest: { volumes: [{ name: 'data', provider: 'longhorn', size: '1Gi' }] } }));
     for (const name of ['web', 'db']) await waitForCondition(c, ns, name, 'Ready', 'True', undefined, 120_000);
+    await waitForCondition(c, ns, 'web', 'SecretsReady', 'True', 'SecretsEncrypted', 60_000);
+    await waitForCondition(c, ns, 'legacy', 'AtRestReady', 'False', undefined, 60_000);
     const policy = await c.objects.read({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'policy', namespace: ns } }) as KubernetesObject & { status?: { conditions?: { type: string; status: string }[]; activeKid?: string } };
     expect(policy.status?.conditions?.find((x) => x.type === 'Ready')?.status).toBe('True');
     expect(policy.status?.activeKid).toBeTruthy();
+  }, 240_000);
+
+  it('rotates the key-encryption and data keys of a service', async () => {
+    await applyAsUser(c, schedule('keys', {
+      targets: { names: ['web'] }, rotate: ['keyEncryptionKeys', 'dataKeys'],
+      strategy: { canarySteps: [100], verification: { timeout: '60s' } },
+    }));
+    const rs = await waitForSchedule(c, ns, 'keys', 'finished', finished, 120_000);
+    expect(rs.status?.history?.[0]).toMatchObject({ outcome: 'Completed' });
+  }, 150_000);
+
+  it('restarts a Deployment that cannot hot-reload, and rolls the leaf rotation back when it still serves the old certificate', async () => {
+    await applyAsUser(c, {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'romeo', namespace: ns },
+      spec: {
+        replicas: 1, selector: { matchLabels: { app: 'romeo' } },
+        template: { metadata: { labels: { app: 'romeo' } }, spec: { containers: [{ name: 'app', image: 'registry.example/romeo:1' }] } },
+      },
+    } as KubernetesObject);
+    await applyAsUser(c, service('romeo', {}, { restart: { kind: 'Deployment', name: 'romeo', hotReload: false } }));
+    await deployWorkload('romeo', false);
+    const before = await serial('romeo');
+    await applyAsUser(c, schedule('leaf', { targets: { names: ['romeo'] }, strategy: { canarySteps: [100], verification: { timeout: '10s' } } }));
+    const rs = await waitForSchedule(c, ns, 'leaf', 'finished', finished, 150_000);
+    expect(rs.status?.history?.[0]).toMatchObject({ outcome: 'RolledBack' });
+    expect(await serial('romeo')).toBe(before);
+    const deployment = await c.kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: ns, name: 'romeo' });
+    expect(deployment.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBe(rs.status?.targets?.[0]?.restartedAt);
+  }, 200_000);
+
+  it("rotates the KeyPolicy's managed CA", async () => {
+    await applyAsUser(c, service('uniform', {}));
+    await deployWorkload('uniform', true);
+    await applyAsUser(c, schedule('ca', {
+      targets: { names: ['uniform'] }, rotate: ['ca', 'certificates'], emergency: true, ca: { overlap: '1h' },
+      strategy: { canarySteps: [100], autoRollback: false, verification: { timeout: '60s' } },
+    }));
+    const rs = await waitForSchedule(c, ns, 'ca', 'finished', finished, 200_000);
+    expect(rs.status?.history?.[0]).toMatchObject({ outcome: 'Completed' });
+    expect(rs.status?.ca?.secretName).toMatch(/^lockstep-ca-/);
+  }, 240_000);
+
+  it('removes what is no longer desired: a dropped egress policy, a deleted service, a deleted KeyPolicy', async () => {
+    const egress = async () => (await c.kc.makeApiClient(k8s.NetworkingV1Api).listNamespacedNetworkPolicy({ namespace: ns, labelSelector: 'lockstep.dev/encrypted-service=db' })).items.length;
+    const withEgress = await egress();
+    await applyAsUser(c, service('db', {
+      access: { ingress: [{ service: { name: 'web' } }] },
+      atRest: { volumes: [{ name: 'data', provider: 'longhorn', size: '1Gi', retain: false }] },
+      deletionPolicy: 'Delete',
+    }));
+    await eventually('egress policy deleted', async () => ((await egress()) < withEgress ? true : undefined), 60_000);
 
     await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices', name: 'db' });
-    await eventually('db finalized', async () =>
-      ((await exists(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'db', namespace: ns } })) ? undefined : true));
-    await eventually('db-data-luks deleted', async () =>
-      ((await exists(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-data-luks', namespace: ns } })) ? undefined : true));
+    await gone({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'db', namespace: ns } }, 'db finalized');
+    await gone({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-data-luks', namespace: ns } }, 'db-data-luks deleted');
 
+    await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'keypolicies', name: 'policy' });
+    await gone({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'policy', namespace: ns } }, 'policy finalized');
+  }, 200_000);
+
+  it('logged no authorization denial', () => {
     const logs = operator?.logs() ?? '';
     expect(logs).toContain('acquired leadership');
     // An authorization denial reads `... is forbidden: User "system:serviceaccount:..." cannot <verb>
     // resource ...`; other 403s (a namespace left terminating by an earlier test file) are not RBAC.
     const denied = logs.split('\n').filter((line) => /forbidden: User .{0,120}cannot /.test(line));
     expect(denied).toEqual([]);
-  }, 240_000);
+  });
+
+  (haveAudit ? it : it.skip)('used every granted permission, and had no request refused by RBAC or an admission policy', () => {
+    const entries = auditEntriesSince(auditStart, OPERATOR_USER);
+    expect(entries.length).toBeGreaterThan(0);
+    const refused = entries.filter((e) => deniedByRbac(e) || deniedByPolicy(e))
+      .map((e) => `${permissionOf(e) ?? e.requestURI} ${e.objectRef?.namespace ?? ''}/${e.objectRef?.name ?? ''}: ${e.responseStatus?.message ?? ''}`);
+    expect(refused).toEqual([]);
+
+    const used = new Set(entries.flatMap(permissionsUsed));
+    const granted = grantedPermissions([...clusterRules, ...leaderElectionRules]);
+    const unused = granted.filter((p) => !used.has(p) && !(p in NOT_EXERCISED));
+    expect(unused).toEqual([]);
+    expect(Object.keys(NOT_EXERCISED).filter((p) => used.has(p))).toEqual([]);
+    expect(Object.keys(NOT_EXERCISED).filter((p) => !granted.includes(p))).toEqual([]);
+    console.log(`rbac: ${used.size} permissions used of ${granted.length} granted; not exercised: ${Object.keys(NOT_EXERCISED).join(', ')}`);
+  });
 });

@@ -18,7 +18,12 @@ export interface ExplainedRule {
 
 const LOCKSTEP_KINDS = ['encryptedservices', 'keypolicies', 'rotationschedules'] as const;
 
-/** Cluster-wide: Lockstep resources and their children live in any namespace. */
+/**
+ * Cluster-wide: Lockstep resources and their children live in any namespace. Objects the operator
+ * owns are written with server-side apply: a patch, which the API server authorizes a second time
+ * as create when the object does not exist yet. So create comes with patch for those, and update
+ * appears only where the code replaces an object whole with a resourceVersion precondition.
+ */
 export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['lockstep.dev'],
@@ -53,10 +58,10 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['cert-manager.io'],
     resources: ['certificates'],
-    verbs: ['get', 'list', 'watch', 'patch', 'delete'],
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     why:
       'One Certificate per EncryptedService (the service identity and mTLS certificate), written ' +
-      'with server-side apply (patch creates it: no create, no update); get reads the live revision ' +
+      'with server-side apply (no update); get reads the live revision ' +
       'during a rotation; deleted when no longer desired and with a CA rotation\'s probe.',
   },
   {
@@ -79,7 +84,7 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['cert-manager.io'],
     resources: ['issuers', 'clusterissuers'],
-    verbs: ['get', 'list', 'watch', 'patch', 'delete'],
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     why:
       'Reads issuer readiness before issuing; a KeyPolicy\'s managed CA is a pair of ClusterIssuers ' +
       'the operator applies (patch) and deletes with the policy; CA rotation applies the new CA ' +
@@ -88,7 +93,7 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['networking.k8s.io'],
     resources: ['networkpolicies'],
-    verbs: ['list', 'watch', 'patch', 'delete'],
+    verbs: ['list', 'watch', 'create', 'patch', 'delete'],
     why:
       'Default-deny ingress plus the allowed peers and TLS ports declared by each EncryptedService, ' +
       'server-side applied from the informer cache; stale ones deleted.',
@@ -96,7 +101,7 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['storage.k8s.io'],
     resources: ['storageclasses'],
-    verbs: ['get', 'list', 'watch', 'patch', 'delete'],
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     why:
       'Encrypted, versioned StorageClasses per CSI provider, server-side applied. Parameters are ' +
       'immutable, so there is no update; cluster-scoped, so owner references cannot reach them and ' +
@@ -127,7 +132,7 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: [''],
     resources: ['persistentvolumeclaims'],
-    verbs: ['get', 'list', 'watch', 'patch', 'delete'],
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     why:
       'Volumes on encrypted classes, server-side applied; get reads a claim the cache does not ' +
       'hold to report one on an unencrypted class; deleted on cleanup when retain is false.',
