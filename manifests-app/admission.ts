@@ -11,6 +11,7 @@ const MANAGED_BY = 'app.kubernetes.io/managed-by';
 const COMPONENT = 'lockstep.dev/component';
 const KEY_POLICY_LABEL = 'lockstep.dev/key-policy';
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+const DAEMONSET_GENERATION = 'deprecated.daemonset.template.generation';
 /** Names of the StorageClasses the operator generates (operator/encryptedservice/storage.ts): always encrypted. */
 const GENERATED_STORAGE_CLASS = '^lockstep-(aws-ebs|gce-pd|azure-disk|longhorn|ceph-rbd)-[0-9a-f]{10}$';
 
@@ -99,6 +100,8 @@ const operatorPolicies: PolicyInput[] = [
     variables: [
       { name: 'newAnnotations', expression: 'object.spec.template.metadata.?annotations.orValue({})' },
       { name: 'oldAnnotations', expression: 'oldObject.spec.template.metadata.?annotations.orValue({})' },
+      { name: 'newOwnAnnotations', expression: 'object.metadata.?annotations.orValue({})' },
+      { name: 'oldOwnAnnotations', expression: 'oldObject.metadata.?annotations.orValue({})' },
     ],
     validations: [
       {
@@ -108,7 +111,10 @@ const operatorPolicies: PolicyInput[] = [
           `variables.newAnnotations.all(k, k == '${RESTARTED_AT}' || (k in variables.oldAnnotations && variables.oldAnnotations[k] == variables.newAnnotations[k]))`,
           `variables.oldAnnotations.all(k, k == '${RESTARTED_AT}' || k in variables.newAnnotations)`,
           ...WORKLOAD_SPEC_FIELDS.map((f) => `object.spec.?${f} == oldObject.spec.?${f}`),
-          ...['labels', 'annotations', 'ownerReferences', 'finalizers'].map((f) => `object.metadata.?${f} == oldObject.metadata.?${f}`),
+          ...['labels', 'ownerReferences', 'finalizers'].map((f) => `object.metadata.?${f} == oldObject.metadata.?${f}`),
+          // The API server itself bumps this one on a DaemonSet whose template changed.
+          `variables.newOwnAnnotations.all(k, k == '${DAEMONSET_GENERATION}' || (k in variables.oldOwnAnnotations && variables.oldOwnAnnotations[k] == variables.newOwnAnnotations[k]))`,
+          `variables.oldOwnAnnotations.all(k, k == '${DAEMONSET_GENERATION}' || k in variables.newOwnAnnotations)`,
         ].join(' && '),
         messageExpression:
           `'the Lockstep operator may change only the pod template annotation ${RESTARTED_AT} of ' + ` +
@@ -121,16 +127,29 @@ const operatorPolicies: PolicyInput[] = [
     why:
       'RBAC cannot scope Secret and ConfigMap rights by label: the operator may read and write them in ' +
       `every namespace. This policy lets it create, change and delete only objects labelled ${MANAGED_BY}=lockstep, ` +
-      'before and after the write, so a bug or a stolen operator token cannot rewrite or delete anyone else\'s.',
+      'before and after the write, so a bug or a stolen operator token cannot rewrite or delete anyone else\'s. ' +
+      'One exception: adopting an envelope source Secret (spec.secrets.envelope) adds the label and must leave ' +
+      'data and type as they were.',
     resources: { apiGroups: [''], resources: ['secrets', 'configmaps'], operations: ['CREATE', 'UPDATE', 'DELETE'] },
     matchConditions: [{ name: 'operator', expression: isOperator }],
+    variables: [
+      // An EncryptedService's spec.secrets.envelope names a Secret the user's pipeline creates; the
+      // operator takes it under management by labelling it, and that first write must not change it.
+      {
+        name: 'adoption',
+        expression:
+          "request.operation == 'UPDATE' && request.resource.resource == 'secrets' && " +
+          'object.?data == oldObject.?data && object.?type == oldObject.?type',
+      },
+    ],
     validations: [
       {
         expression:
           `(request.operation == 'DELETE' || ${label('object', MANAGED_BY)} == 'lockstep') && ` +
-          `(request.operation == 'CREATE' || ${label('oldObject', MANAGED_BY)} == 'lockstep')`,
+          `(request.operation == 'CREATE' || ${label('oldObject', MANAGED_BY)} == 'lockstep' || variables.adoption)`,
         messageExpression:
-          `'the Lockstep operator writes only Secrets and ConfigMaps labelled ${MANAGED_BY}=lockstep; ' + ` +
+          `'the Lockstep operator writes only Secrets and ConfigMaps labelled ${MANAGED_BY}=lockstep ' + ` +
+          "'(it may label an unlabelled Secret it adopts, without changing its data); ' + " +
           "request.resource.resource + ' ' + request.namespace + '/' + request.name + ' is not (before or after this ' + request.operation + ')'",
       },
     ],

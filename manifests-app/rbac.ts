@@ -27,11 +27,19 @@ const LOCKSTEP_KINDS = ['encryptedservices', 'keypolicies', 'rotationschedules']
 export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['lockstep.dev'],
-    resources: [...LOCKSTEP_KINDS],
+    resources: ['rotationschedules'],
+    verbs: ['get', 'list', 'watch'],
+    why:
+      'Reconcile input, read through an informer; get re-reads a schedule before a rotation step. ' +
+      'Never written but through its status: no finalizer, no annotation of the operator\'s own.',
+  },
+  {
+    apiGroups: ['lockstep.dev'],
+    resources: ['encryptedservices', 'keypolicies'],
     verbs: ['get', 'list', 'watch', 'patch'],
     why:
-      'Reconcile inputs, read through informers; get re-reads a RotationSchedule and the target of ' +
-      'a key rotation request. patch (server-side apply or a JSON patch guarded by a test) only adds ' +
+      'Reconcile inputs, read through informers; get re-reads ' +
+      'the target of a key rotation request. patch (server-side apply or a JSON patch guarded by a test) only adds ' +
       'and removes the lockstep.dev/cleanup finalizer and applies the operator\'s own rotation requests ' +
       '(lockstep.dev/rotation-request, reactivate-kid, rotate-data-key, restore-data-key), each ' +
       'under a field manager of its own; the spec and the user\'s annotations are never written. No ' +

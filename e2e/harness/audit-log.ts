@@ -46,7 +46,8 @@ export function permissionOf(e: AuditEntry): string | undefined {
  */
 export function permissionsUsed(e: AuditEntry): string[] {
   const p = permissionOf(e);
-  if (!p || (e.responseStatus?.code ?? 0) >= 400) return [];
+  // Any answer but a denial means the request was authorized: a 404 or 409 used the permission too.
+  if (!p || deniedByRbac(e) || e.responseStatus?.code === 401) return [];
   return e.verb === 'patch' && e.responseStatus?.code === 201 ? [p, p.replace(/^patch /, 'create ')] : [p];
 }
 
