@@ -7,7 +7,6 @@
 // (RBAC or admission policy), and every (verb, resource) the ClusterRole and Role grant was used.
 // A new rule therefore needs a step here; a removed rule shows up as a refused request.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -16,14 +15,12 @@ import type { RotationSchedule } from '../operator/api/v1alpha1/index.js';
 import { auditEntriesSince, auditLogAvailable, auditOffset, deniedByPolicy, deniedByRbac, permissionOf, permissionsUsed } from './harness/audit-log.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, deleteNamespaceAndFinalize, exists, installCrds, waitForCondition, waitForSchedule } from './harness/lockstep.js';
-import { repoRoot } from './harness/manifests.js';
 import { createTestNamespace } from './harness/namespace.js';
+import { OPERATOR_NAMESPACE, OPERATOR_USER, installOperatorAccount, operatorAccountConfig } from './harness/operator-account.js';
 import { externalOperator, startInProcess, type RunningOperator } from './harness/operator.js';
 import { TlsWorkload, readMaterial, serialOfPem, workloadAddress } from './harness/tls-workload.js';
 
 const c = clients();
-const OPERATOR_NAMESPACE = 'lockstep-system';
-const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:lockstep-operator`;
 let ns = '';
 let operator: RunningOperator | undefined;
 let auditStart = 0;
@@ -38,23 +35,6 @@ const NOT_EXERCISED: Readonly<Record<string, string>> = {
   'delete /configmaps': 'audit segments are pruned only after 16 full segments (at least 256 key events)',
   'get cert-manager.io/issuers': 'read by a CA rotation of a namespaced Issuer; this scenario rotates a ClusterIssuer (same code path)',
 };
-
-const kubectl = (...args: string[]): string =>
-  execFileSync('kubectl', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
-/** A KubeConfig for the same cluster that authenticates as the operator's ServiceAccount. */
-function serviceAccountConfig(token: string): k8s.KubeConfig {
-  const cluster = c.kc.getCurrentCluster();
-  if (!cluster) throw new Error('no current cluster');
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: 'lockstep-operator', token }],
-    contexts: [{ name: 'sa', cluster: cluster.name, user: 'lockstep-operator' }],
-    currentContext: 'sa',
-  });
-  return kc;
-}
 
 /** `verb group/resource` for every permission the rules grant that a request can show. */
 function grantedPermissions(rules: readonly ExplainedRule[]): string[] {
@@ -107,12 +87,11 @@ beforeAll(async () => {
   installCrds();
   // The real install objects: namespace, ServiceAccount, ClusterRole(Binding), leader-election
   // Role, and the admission policies that limit what the operator may write.
-  kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=lockstep-e2e',
-    '-f', 'manifests/namespace.yaml', '-f', 'manifests/rbac.yaml', '-f', 'manifests/admission.yaml');
-  const token = kubectl('create', 'token', 'lockstep-operator', '-n', OPERATOR_NAMESPACE, '--duration=1h').trim();
+  installOperatorAccount();
+  const kc = operatorAccountConfig(c.kc);
   ns = await createTestNamespace(c, 'e2e-rbac');
   if (haveAudit) auditStart = auditOffset();
-  operator = startInProcess(serviceAccountConfig(token), {
+  operator = startInProcess(kc, {
     leaderElection: { namespace: OPERATOR_NAMESPACE, leaseName: `lockstep-rbac-e2e-${process.pid}` },
   });
 });

@@ -160,6 +160,16 @@ const operatorPolicies: PolicyInput[] = [
 const admission = 'params.spec.?admission';
 const inTerminatingNamespace = 'has(namespaceObject.metadata.deletionTimestamp)';
 
+/** The request is about this KeyPolicy's key Secret (by name, or by its labels before or after). */
+const isKeySecret = {
+  name: 'isKeySecret',
+  expression:
+    "request.name == params.metadata.name + '-keys' || " +
+    `(request.operation != 'DELETE' && ${label('object', COMPONENT)} == 'keys' && ${label('object', KEY_POLICY_LABEL)} == params.metadata.name) || ` +
+    `(request.operation != 'CREATE' && ${label('oldObject', COMPONENT)} == 'keys' && ${label('oldObject', KEY_POLICY_LABEL)} == params.metadata.name)`,
+};
+const protectsKeys = `has(params.spec.admission) && ${admission}.?protectKeys.orValue(true)`;
+
 const guardrailPolicies: PolicyInput[] = [
   {
     name: POLICY_NAMES.encryptedVolumes,
@@ -193,10 +203,13 @@ const guardrailPolicies: PolicyInput[] = [
     keyPolicyParams: true,
     resources: { apiGroups: [''], resources: ['secrets'], operations: ['CREATE', 'UPDATE'] },
     matchConditions: [{ name: 'opaque', expression: "object.?type.orValue('Opaque') == 'Opaque'" }],
+    variables: [isKeySecret],
     validations: [
       {
+        // The policy's key Secret has a rule of its own (protect-keys) when that is on: one answer per request.
         expression:
           `!${admission}.?requireSealedSecrets.orValue(false) || ${isOperator} || ` +
+          `(variables.isKeySecret && ${protectsKeys}) || ` +
           `request.userInfo.username in ${admission}.?secretWriters.orValue([])`,
         messageExpression:
           "'KeyPolicy ' + params.metadata.name + ' requires sealed or envelope-encrypted secrets in namespace ' + request.namespace + " +
@@ -213,19 +226,11 @@ const guardrailPolicies: PolicyInput[] = [
       'Allowed while the namespace or the policy itself is being deleted, so neither gets stuck.',
     keyPolicyParams: true,
     resources: { apiGroups: [''], resources: ['secrets'], operations: ['CREATE', 'UPDATE', 'DELETE'] },
-    variables: [
-      {
-        name: 'isKeySecret',
-        expression:
-          "request.name == params.metadata.name + '-keys' || " +
-          `(request.operation != 'DELETE' && ${label('object', COMPONENT)} == 'keys' && ${label('object', KEY_POLICY_LABEL)} == params.metadata.name) || ` +
-          `(request.operation != 'CREATE' && ${label('oldObject', COMPONENT)} == 'keys' && ${label('oldObject', KEY_POLICY_LABEL)} == params.metadata.name)`,
-      },
-    ],
+    variables: [isKeySecret],
     validations: [
       {
         expression:
-          `!has(params.spec.admission) || !${admission}.?protectKeys.orValue(true) || !variables.isKeySecret || ${isOperator} || ` +
+          `!(${protectsKeys}) || !variables.isKeySecret || ${isOperator} || ` +
           `${inTerminatingNamespace} || has(params.metadata.deletionTimestamp)`,
         messageExpression:
           "'Secret ' + request.namespace + '/' + request.name + ' holds the keys of KeyPolicy ' + params.metadata.name + " +
