@@ -2150,6 +2150,13 @@ export interface KeyPolicySpec {
    * @schema KeyPolicySpec#audit
    */
   readonly audit?: KeyPolicySpecAudit;
+
+  /**
+   * Admission guardrails for this policy's namespace, enforced by the API server through the ValidatingAdmissionPolicies in manifests/admission.yaml (an administrator installs them; they read this field from every KeyPolicy in the request's namespace). Absent: no guardrail. Present: protectKeys is on unless set to false; the other two are off unless set.
+   *
+   * @schema KeyPolicySpec#admission
+   */
+  readonly admission?: KeyPolicySpecAdmission;
 }
 
 /**
@@ -2165,6 +2172,7 @@ export function toJson_KeyPolicySpec(obj: KeyPolicySpec | undefined): Record<str
     'rotation': toJson_KeyPolicySpecRotation(obj.rotation),
     'allowed': toJson_KeyPolicySpecAllowed(obj.allowed),
     'audit': toJson_KeyPolicySpecAudit(obj.audit),
+    'admission': toJson_KeyPolicySpecAdmission(obj.admission),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -2429,6 +2437,67 @@ export function toJson_KeyPolicySpecAudit(obj: KeyPolicySpecAudit | undefined): 
   if (obj === undefined) { return undefined; }
   const result = {
     'segmentSize': obj.segmentSize,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Admission guardrails for this policy's namespace, enforced by the API server through the ValidatingAdmissionPolicies in manifests/admission.yaml (an administrator installs them; they read this field from every KeyPolicy in the request's namespace). Absent: no guardrail. Present: protectKeys is on unless set to false; the other two are off unless set.
+ *
+ * @schema KeyPolicySpecAdmission
+ */
+export interface KeyPolicySpecAdmission {
+  /**
+   * Refuse a PersistentVolumeClaim whose StorageClass is neither one Lockstep generated (lockstep-<provider>-<hash>) nor listed in encryptedStorageClasses; a claim without storageClassName (the default class) is refused too.
+   *
+   * @schema KeyPolicySpecAdmission#requireEncryptedVolumes
+   */
+  readonly requireEncryptedVolumes?: boolean;
+
+  /**
+   * StorageClasses encrypted outside Lockstep (e.g. a provider-encrypted default class) that claims may use when requireEncryptedVolumes is set.
+   *
+   * @schema KeyPolicySpecAdmission#encryptedStorageClasses
+   */
+  readonly encryptedStorageClasses?: string[];
+
+  /**
+   * Refuse Opaque Secrets written (created or changed) by anyone but the Lockstep operator, which materialises sealed values and envelope stores, and the users in secretWriters.
+   *
+   * @schema KeyPolicySpecAdmission#requireSealedSecrets
+   */
+  readonly requireSealedSecrets?: boolean;
+
+  /**
+   * Usernames (e.g. system:serviceaccount:ci:deployer) that may still write Opaque Secrets when requireSealedSecrets is set.
+   *
+   * @schema KeyPolicySpecAdmission#secretWriters
+   */
+  readonly secretWriters?: string[];
+
+  /**
+   * Refuse any create, change or delete of this policy's key Secret (<policy>-keys, or a Secret labelled as its keys) by anyone but the Lockstep operator, except while the namespace or the policy is being deleted. Defaults to true when admission is set.
+   *
+   * @default true when admission is set.
+   * @schema KeyPolicySpecAdmission#protectKeys
+   */
+  readonly protectKeys?: boolean;
+}
+
+/**
+ * Converts an object of type 'KeyPolicySpecAdmission' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KeyPolicySpecAdmission(obj: KeyPolicySpecAdmission | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'requireEncryptedVolumes': obj.requireEncryptedVolumes,
+    'encryptedStorageClasses': obj.encryptedStorageClasses?.map(y => y),
+    'requireSealedSecrets': obj.requireSealedSecrets,
+    'secretWriters': obj.secretWriters?.map(y => y),
+    'protectKeys': obj.protectKeys,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
