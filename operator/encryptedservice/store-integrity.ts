@@ -25,7 +25,7 @@ export interface StoreExpectation {
 export type UntrustedReason = 'NotOperatorWritten' | 'UnknownKey' | 'IntegrityMismatch';
 
 export type StoreVerdict =
-  | { readonly trusted: true; readonly kid: string; readonly wrapped: string }
+  | { readonly trusted: true; readonly legacy?: false; readonly kid: string; readonly wrapped: string }
   /** Right place and labels, no tag (written before tags existed): only opening its data key can tell. */
   | { readonly trusted: false; readonly legacy: true; readonly kid: string; readonly wrapped: string }
   | { readonly trusted: false; readonly legacy?: false; readonly reason: UntrustedReason; readonly message: string };

@@ -13,9 +13,14 @@ import {
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
 import { createKeySet, activeKey, publicJwks } from '../crypto/keyset.js';
-import { inspectWrappedDataKey, rewrapDataKey } from '../crypto/datakey.js';
-import { isDecryptError, isKeySetError } from '../crypto/errors.js';
+import { inspectWrappedDataKey, rewrapDataKey, unwrapDataKey } from '../crypto/datakey.js';
+import { inspectSealedValue } from '../crypto/seal.js';
+import { jwkThumbprint } from '../crypto/thumbprint.js';
+import { BindingError, isDecryptError, isKeySetError } from '../crypto/errors.js';
 import { WRAPPED_DEK_KEY, envelopeStoreName, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
+import {
+  ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore, type StoreExpectation, type UntrustedReason,
+} from '../encryptedservice/store-integrity.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
@@ -65,6 +70,36 @@ export interface KeyPolicyReconcilerOptions {
   now?: () => Date;
 }
 
+/** Untrusted-store names an Event lists before it only counts the rest. */
+const UNTRUSTED_EVENT_NAMES = 5;
+/** Legacy (untagged) store checks remembered; cleared when full. */
+const LEGACY_CHECK_LIMIT = 4096;
+const UNTRUSTED_REASONS = ['NotOperatorWritten', 'UnknownKey', 'IntegrityMismatch'] as const;
+
+interface TrustedStore {
+  store: V1Secret;
+  /** No service reconciles it: the policy re-wraps it itself. */
+  orphan: boolean;
+  service: string;
+  wrapped: string;
+}
+
+interface UntrustedStore {
+  namespace: string;
+  name: string;
+  reason: UntrustedReason;
+  /** uid@resourceVersion: a changed forgery is reported again. */
+  version: string;
+}
+
+function sealedKidOf(jwe: string): string | undefined {
+  try {
+    return inspectSealedValue(jwe).kid;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Re-check cadence while data keys wait to be re-wrapped by their services' reconciles. */
 const REWRAP_RECHECK_MS = 5_000;
 /** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
@@ -82,6 +117,9 @@ export class KeyPolicyReconciler {
   /** Per EncryptedService uid: the violation last audited, and by which policy. */
   private readonly violationsReported = new Map<string, string>();
   private readonly violationOwner = new Map<string, string>();
+  /** Per policy: the untrusted-store set last reported, so an Event is emitted only when it changes. */
+  private readonly untrustedReported = new Map<string, string>();
+  private readonly legacyChecked = new Map<string, boolean>();
 
   constructor(private readonly o: KeyPolicyReconcilerOptions) {
     this.log = o.logger.child('keypolicy');
@@ -115,7 +153,7 @@ export class KeyPolicyReconciler {
       throw err;
     }
 
-    const usage = this.usage(policy, sets);
+    const usage = await this.usage(policy, sets);
     const retention = retentionSettings(policy.spec);
     const keyWrap = effectiveKeyWrap(policy.spec.keyWrap);
     const now = this.now();
@@ -183,13 +221,16 @@ export class KeyPolicyReconciler {
     const ca = managedCA ? await this.applyManagedCA(managedCA) : await this.removeManagedCA(policy);
 
     // Counted against the sets as they are now: after a change, other kids are the old ones.
-    const finalUsage = change || reactivated ? this.usage(policy, sets) : usage;
+    const finalUsage = change || reactivated ? await this.usage(policy, sets) : usage;
+    this.reportUntrusted(policy, finalUsage.untrusted);
     this.trackKeyAges(policy, sets, change?.retired ?? []);
     const nextRotation = rotationDecision({
       kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
     }).nextRotation;
     await this.writeStatus(policy, this.conditions(sets, finalUsage, ca), {
       activeKid: activeKey(sets.kek).kid,
+      sealingKid: activeKey(sets.seal).kid,
+      sealingKeyThumbprint: jwkThumbprint(publicJwks(sets.seal).keys[0]!),
       keys: keyStatuses(sets, finalUsage.byKid),
       lastRotation: activeKey(sets.kek).activatedAt.replace(/\.\d{3}Z$/, 'Z'),
       nextRotation: nextRotation.toISOString().replace(/\.\d{3}Z$/, 'Z'),
@@ -296,73 +337,138 @@ export class KeyPolicyReconciler {
 
   /**
    * Envelope stores wrapped under this policy's KEKs: those of its services, and stores a deleted
-   * service left behind (deletionPolicy Retain), found by their policy labels. The latter keep
-   * their KEK alive like any other.
+   * service left behind (deletionPolicy Retain), found by their policy labels. Labels and headers
+   * are tenant-writable, so each candidate is verified (store-integrity.ts); only stores the
+   * operator wrote count for retirement or get re-wrapped, the rest are returned as untrusted.
    */
-  private stores(policy: KeyPolicy): { store: V1Secret; orphan: boolean }[] {
+  private async stores(policy: KeyPolicy, sets: KeySets): Promise<{ trusted: TrustedStore[]; untrusted: UntrustedStore[] }> {
     const namespace = policy.metadata.namespace ?? '';
     const name = policy.metadata.name ?? '';
     const users = this.users(policy);
-    const out = new Map<string, { store: V1Secret; orphan: boolean }>();
+    const candidates = new Map<string, { store: V1Secret; service: string; uid?: string }>();
     for (const es of users) {
       const store = this.o.caches.secrets.get(es.metadata.namespace, envelopeStoreName(es.metadata.name ?? ''));
-      if (store) out.set(`${es.metadata.namespace}/${store.metadata?.name}`, { store, orphan: false });
+      if (store) candidates.set(`${es.metadata.namespace}/${store.metadata?.name}`, { store, service: es.metadata.name ?? '', ...(es.metadata.uid ? { uid: es.metadata.uid } : {}) });
     }
     for (const store of this.o.caches.secrets.list()) {
       const labels = store.metadata?.labels ?? {};
       if (labels[LABEL_KEY_POLICY] !== name || labels[LABEL_KEY_POLICY_NAMESPACE] !== namespace || labels[LABEL_COMPONENT] !== 'secrets') continue;
       const id = `${store.metadata?.namespace}/${store.metadata?.name}`;
-      if (out.has(id)) continue;
-      const owner = labels[LABEL_ENCRYPTED_SERVICE];
-      const orphan = !users.some((es) => es.metadata.namespace === store.metadata?.namespace && es.metadata.name === owner);
-      out.set(id, { store, orphan });
+      if (candidates.has(id)) continue;
+      const service = labels[LABEL_ENCRYPTED_SERVICE] ?? '';
+      const es = users.find((u) => u.metadata.namespace === store.metadata?.namespace && u.metadata.name === service);
+      candidates.set(id, { store, service, ...(es?.metadata.uid ? { uid: es.metadata.uid } : {}) });
     }
-    return [...out.values()];
-  }
-
-  /** Wrapped data keys and sealed values under this policy's keys. */
-  private usage(policy: KeyPolicy, sets: KeySets): KeyUsage {
-    const wrapped: string[] = [];
-    const sealed: string[] = [];
-    for (const { store } of this.stores(policy)) {
-      try {
-        const dek = readEnvelopeStore(store).wrappedDataKey;
-        if (dek) wrapped.push(dek);
-      } catch {
-        // An unreadable store names no kid; its service reports it.
+    const trusted: TrustedStore[] = [];
+    const untrusted: UntrustedStore[] = [];
+    for (const { store, service, uid } of candidates.values()) {
+      const storeNamespace = store.metadata?.namespace ?? '';
+      const expectation = { namespace: storeNamespace, service, policy: { namespace, name }, ...(uid ? { serviceUid: uid } : {}) };
+      const verdict = verifyEnvelopeStore(store, expectation, sets.kek);
+      const orphan = !users.some((es) => es.metadata.namespace === storeNamespace && es.metadata.name === service);
+      if (verdict.trusted || (verdict.legacy && await this.legacyStoreOpens(store, sets, expectation))) {
+        trusted.push({ store, orphan, service, wrapped: verdict.wrapped });
+      } else {
+        untrusted.push({ namespace: storeNamespace, name: store.metadata?.name ?? '', reason: verdict.legacy ? 'IntegrityMismatch' : verdict.reason, version: `${store.metadata?.uid ?? ''}@${store.metadata?.resourceVersion ?? ''}` });
       }
     }
-    for (const es of this.users(policy)) {
-      for (const s of es.spec.secrets?.sealed ?? []) sealed.push(...Object.values(s.encryptedData ?? {}));
+    return { trusted, untrusted };
+  }
+
+  /**
+   * A store without a tag (written before tags existed) counts only if its data key opens under
+   * this policy's KEK with its service's binding. Results are kept per Secret version, bounded.
+   */
+  private async legacyStoreOpens(store: V1Secret, sets: KeySets, expectation: StoreExpectation): Promise<boolean> {
+    const version = `${store.metadata?.uid ?? ''}@${store.metadata?.resourceVersion ?? ''}@${sets.kek.keys.map((k) => k.kid).join(',')}`;
+    const known = this.legacyChecked.get(version);
+    if (known !== undefined) return known;
+    let opens = false;
+    try {
+      const wrapped = readEnvelopeStore(store).wrappedDataKey;
+      if (wrapped) {
+        await unwrapDataKey(sets.kek, wrapped, { namespace: expectation.namespace, name: expectation.service });
+        opens = true;
+      }
+    } catch (err) {
+      // A label naming no valid service makes a binding that cannot exist: not ours either.
+      if (!isDecryptError(err) && !isKeySetError(err) && !(err instanceof BindingError)) throw err;
     }
-    return countUsage(sets, wrapped, sealed);
+    if (this.legacyChecked.size >= LEGACY_CHECK_LIMIT) this.legacyChecked.clear();
+    this.legacyChecked.set(version, opens);
+    return opens;
+  }
+
+  /** Wrapped data keys and sealed values under this policy's keys, counting only what the operator wrote or opened. */
+  private async usage(policy: KeyPolicy, sets: KeySets): Promise<KeyUsage & { untrusted: UntrustedStore[] }> {
+    const { trusted, untrusted } = await this.stores(policy, sets);
+    const wrapped = trusted.map((t) => t.wrapped);
+    const sealed: string[] = [];
+    for (const es of this.users(policy)) {
+      // A service the policy does not allow never had its sealed values opened; for the others,
+      // status.keyIds (written only by the operator) names the kids its values actually opened under.
+      if (accessDenied(es, policy)) continue;
+      const opened = new Set(es.status?.keyIds ?? []);
+      for (const s of es.spec.secrets?.sealed ?? []) {
+        for (const jwe of Object.values(s.encryptedData ?? {})) {
+          if (opened.has(sealedKidOf(jwe) ?? '')) sealed.push(jwe);
+        }
+      }
+    }
+    return { ...countUsage(sets, wrapped, sealed), untrusted };
+  }
+
+  /**
+   * Forged or tampered stores are reported, not acted on: a metric per reason, and one Event
+   * (a few names, then a count) when the set changes. Names and reasons only, never contents.
+   */
+  private reportUntrusted(policy: KeyPolicy, untrusted: readonly UntrustedStore[]): void {
+    const base = { namespace: policy.metadata.namespace ?? '', keypolicy: policy.metadata.name ?? '' };
+    for (const reason of UNTRUSTED_REASONS) {
+      this.o.metrics.untrustedStores.set({ ...base, reason }, untrusted.filter((u) => u.reason === reason).length);
+    }
+    const key = objectKeyOf(policy);
+    const fingerprint = auditFingerprint(untrusted.map((u) => u.version).sort());
+    if ((this.untrustedReported.get(key) ?? auditFingerprint([])) === fingerprint) return;
+    this.untrustedReported.set(key, fingerprint);
+    if (untrusted.length === 0) return;
+    const shown = untrusted.slice(0, UNTRUSTED_EVENT_NAMES).map((u) => `${u.namespace}/${u.name} (${u.reason})`);
+    const more = untrusted.length > shown.length ? ` and ${untrusted.length - shown.length} more` : '';
+    this.o.events.record(this.regarding(policy), 'Warning', Reasons.UntrustedStoresIgnored,
+      `ignored ${untrusted.length} Secrets claiming to be envelope stores of this policy that the operator did not write: ${shown.join(', ')}${more}; they keep no key from retirement and are not re-wrapped`);
+    this.log.warn('untrusted envelope stores ignored', { ...base, stores: untrusted.slice(0, UNTRUSTED_EVENT_NAMES).map((u) => ({ namespace: u.namespace, secretName: u.name, reason: u.reason })), total: untrusted.length });
   }
 
   /**
    * Re-wraps the data keys of stores no service reconciles any more (the services re-wrap their
-   * own). Each write is guarded by resourceVersion; a store that does not open is left alone.
+   * own). Each write is guarded by resourceVersion, re-verified on the fresh read, and re-tagged;
+   * a store that does not open is left alone.
    */
   private async rewrapOrphans(policy: KeyPolicy, sets: KeySets, audit: AuditEvent[], now: Date): Promise<void> {
-    const active = activeKey(sets.kek).kid;
-    for (const { store, orphan } of this.stores(policy)) {
+    const active = activeKey(sets.kek);
+    const policyRef = { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '' };
+    for (const { store, orphan, service, wrapped } of (await this.stores(policy, sets)).trusted) {
       if (!orphan) continue;
       const namespace = store.metadata?.namespace ?? '';
-      const service = store.metadata?.labels?.[LABEL_ENCRYPTED_SERVICE] ?? '';
-      let wrapped: string | undefined;
       try {
-        wrapped = readEnvelopeStore(store).wrappedDataKey;
-        if (!wrapped || inspectWrappedDataKey(wrapped).kid === active) continue;
+        if (inspectWrappedDataKey(wrapped).kid === active.kid) continue;
         const fresh = await this.readSecret(namespace, store.metadata?.name ?? '');
-        const current = fresh ? readEnvelopeStore(fresh).wrappedDataKey : undefined;
-        if (!fresh || !current) continue;
-        const result = await rewrapDataKey(sets.kek, current, { namespace, name: service });
+        if (!fresh) continue;
+        const expectation = { namespace, service, policy: policyRef };
+        const verdict = verifyEnvelopeStore(fresh, expectation, sets.kek);
+        if (!verdict.trusted && !(verdict.legacy && await this.legacyStoreOpens(fresh, sets, expectation))) continue;
+        const result = await rewrapDataKey(sets.kek, verdict.wrapped, { namespace, name: service });
         if (!result.changed) continue;
+        const data = { ...fresh.data, [WRAPPED_DEK_KEY]: Buffer.from(result.wrapped, 'utf8').toString('base64') };
         await this.o.core.replaceNamespacedSecret({
           namespace, name: fresh.metadata?.name ?? '',
           body: {
             ...fresh,
-            metadata: { ...fresh.metadata, annotations: { ...fresh.metadata?.annotations, [ANNOTATION_KID]: result.toKid } },
-            data: { ...fresh.data, [WRAPPED_DEK_KEY]: Buffer.from(result.wrapped, 'utf8').toString('base64') },
+            metadata: {
+              ...fresh.metadata,
+              annotations: { ...fresh.metadata?.annotations, [ANNOTATION_KID]: result.toKid, [ANNOTATION_STORE_INTEGRITY]: tagFor(active, expectation, data) },
+            },
+            data,
           },
         });
         audit.push({ type: 'rewrap', time: now, subject: { namespace, name: service, kind: 'EncryptedService', kid: result.toKid }, details: { fromKid: result.fromKid, orphaned: true } });
