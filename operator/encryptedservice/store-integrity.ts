@@ -28,7 +28,11 @@ export type StoreVerdict =
   | { readonly trusted: true; readonly legacy?: false; readonly kid: string; readonly wrapped: string }
   /** Right place and labels, no tag (written before tags existed): only opening its data key can tell. */
   | { readonly trusted: false; readonly legacy: true; readonly kid: string; readonly wrapped: string }
-  | { readonly trusted: false; readonly legacy?: false; readonly reason: UntrustedReason; readonly message: string };
+  | {
+    readonly trusted: false; readonly legacy?: false; readonly reason: UntrustedReason; readonly message: string;
+    /** With IntegrityMismatch: the data key the store names (it may still be the operator's, under tampered envelopes). */
+    readonly kid?: string; readonly wrapped?: string;
+  };
 
 const untrusted = (reason: UntrustedReason, message: string): StoreVerdict => ({ trusted: false, reason, message });
 
@@ -73,7 +77,7 @@ export function verifyEnvelopeStore(secret: V1Secret, expected: StoreExpectation
   const tag = secret.metadata?.annotations?.[ANNOTATION_STORE_INTEGRITY];
   if (tag === undefined) return { trusted: false, legacy: true, kid, wrapped };
   if (!storeTagMatches(key, tagInput(expected, secret.data ?? {}), tag)) {
-    return untrusted('IntegrityMismatch', `Secret ${where}: integrity tag does not verify (not written by the operator, or changed since)`);
+    return { ...untrusted('IntegrityMismatch', `Secret ${where}: integrity tag does not verify (not written by the operator, or changed since)`), kid, wrapped };
   }
   return { trusted: true, kid, wrapped };
 }

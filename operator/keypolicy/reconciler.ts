@@ -72,8 +72,8 @@ export interface KeyPolicyReconcilerOptions {
 
 /** Untrusted-store names an Event lists before it only counts the rest. */
 const UNTRUSTED_EVENT_NAMES = 5;
-/** Legacy (untagged) store checks remembered; cleared when full. */
-const LEGACY_CHECK_LIMIT = 4096;
+/** Data key checks of untagged or tampered stores remembered; cleared when full. */
+const DATA_KEY_CHECK_LIMIT = 4096;
 const UNTRUSTED_REASONS = ['NotOperatorWritten', 'UnknownKey', 'IntegrityMismatch'] as const;
 
 interface TrustedStore {
@@ -82,6 +82,8 @@ interface TrustedStore {
   orphan: boolean;
   service: string;
   wrapped: string;
+  /** Its data key is genuine but its tag does not verify: counted, reported, never re-wrapped. */
+  tampered: boolean;
 }
 
 interface UntrustedStore {
@@ -119,7 +121,7 @@ export class KeyPolicyReconciler {
   private readonly violationOwner = new Map<string, string>();
   /** Per policy: the untrusted-store set last reported, so an Event is emitted only when it changes. */
   private readonly untrustedReported = new Map<string, string>();
-  private readonly legacyChecked = new Map<string, boolean>();
+  private readonly dataKeyChecked = new Map<string, boolean>();
 
   constructor(private readonly o: KeyPolicyReconcilerOptions) {
     this.log = o.logger.child('keypolicy');
@@ -366,36 +368,42 @@ export class KeyPolicyReconciler {
       const expectation = { namespace: storeNamespace, service, policy: { namespace, name }, ...(uid ? { serviceUid: uid } : {}) };
       const verdict = verifyEnvelopeStore(store, expectation, sets.kek);
       const orphan = !users.some((es) => es.metadata.namespace === storeNamespace && es.metadata.name === service);
-      if (verdict.trusted || (verdict.legacy && await this.legacyStoreOpens(store, sets, expectation))) {
-        trusted.push({ store, orphan, service, wrapped: verdict.wrapped });
-      } else {
-        untrusted.push({ namespace: storeNamespace, name: store.metadata?.name ?? '', reason: verdict.legacy ? 'IntegrityMismatch' : verdict.reason, version: `${store.metadata?.uid ?? ''}@${store.metadata?.resourceVersion ?? ''}` });
+      const report = (reason: UntrustedReason) => untrusted.push({ namespace: storeNamespace, name: store.metadata?.name ?? '', reason, version: `${store.metadata?.uid ?? ''}@${store.metadata?.resourceVersion ?? ''}` });
+      if (verdict.trusted) {
+        trusted.push({ store, orphan, service, wrapped: verdict.wrapped, tampered: false });
+        continue;
       }
+      // Untagged (older) stores, and tagged ones whose contents changed: only a data key that
+      // opens with this service's binding is the operator's. A tampered store whose data key is
+      // genuine still holds its kid (its data must not be lost), but is reported and never re-wrapped.
+      const wrapped = verdict.wrapped;
+      const checkable = verdict.legacy || verdict.reason === 'IntegrityMismatch';
+      const genuine = checkable && wrapped !== undefined && await this.dataKeyOpens(store, sets, expectation, wrapped);
+      if (genuine) trusted.push({ store, orphan, service, wrapped, tampered: !verdict.legacy });
+      if (!verdict.legacy) report(verdict.reason);
+      else if (!genuine) report('IntegrityMismatch');
     }
     return { trusted, untrusted };
   }
 
   /**
-   * A store without a tag (written before tags existed) counts only if its data key opens under
-   * this policy's KEK with its service's binding. Results are kept per Secret version, bounded.
+   * Whether a store's data key opens under this policy's KEK with its service's binding: what
+   * decides for stores without a valid tag. Results are kept per Secret version, bounded.
    */
-  private async legacyStoreOpens(store: V1Secret, sets: KeySets, expectation: StoreExpectation): Promise<boolean> {
+  private async dataKeyOpens(store: V1Secret, sets: KeySets, expectation: StoreExpectation, wrapped: string): Promise<boolean> {
     const version = `${store.metadata?.uid ?? ''}@${store.metadata?.resourceVersion ?? ''}@${sets.kek.keys.map((k) => k.kid).join(',')}`;
-    const known = this.legacyChecked.get(version);
+    const known = this.dataKeyChecked.get(version);
     if (known !== undefined) return known;
     let opens = false;
     try {
-      const wrapped = readEnvelopeStore(store).wrappedDataKey;
-      if (wrapped) {
-        await unwrapDataKey(sets.kek, wrapped, { namespace: expectation.namespace, name: expectation.service });
-        opens = true;
-      }
+      await unwrapDataKey(sets.kek, wrapped, { namespace: expectation.namespace, name: expectation.service });
+      opens = true;
     } catch (err) {
       // A label naming no valid service makes a binding that cannot exist: not ours either.
       if (!isDecryptError(err) && !isKeySetError(err) && !(err instanceof BindingError)) throw err;
     }
-    if (this.legacyChecked.size >= LEGACY_CHECK_LIMIT) this.legacyChecked.clear();
-    this.legacyChecked.set(version, opens);
+    if (this.dataKeyChecked.size >= DATA_KEY_CHECK_LIMIT) this.dataKeyChecked.clear();
+    this.dataKeyChecked.set(version, opens);
     return opens;
   }
 
@@ -447,8 +455,9 @@ export class KeyPolicyReconciler {
   private async rewrapOrphans(policy: KeyPolicy, sets: KeySets, audit: AuditEvent[], now: Date): Promise<void> {
     const active = activeKey(sets.kek);
     const policyRef = { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '' };
-    for (const { store, orphan, service, wrapped } of (await this.stores(policy, sets)).trusted) {
-      if (!orphan) continue;
+    for (const { store, orphan, service, wrapped, tampered } of (await this.stores(policy, sets)).trusted) {
+      // A re-wrap re-tags: a tampered store would come out looking like the operator's.
+      if (!orphan || tampered) continue;
       const namespace = store.metadata?.namespace ?? '';
       try {
         if (inspectWrappedDataKey(wrapped).kid === active.kid) continue;
@@ -456,7 +465,8 @@ export class KeyPolicyReconciler {
         if (!fresh) continue;
         const expectation = { namespace, service, policy: policyRef };
         const verdict = verifyEnvelopeStore(fresh, expectation, sets.kek);
-        if (!verdict.trusted && !(verdict.legacy && await this.legacyStoreOpens(fresh, sets, expectation))) continue;
+        if (!verdict.trusted && !verdict.legacy) continue;
+        // An untagged store's data key is authenticated by the unwrap inside the re-wrap.
         const result = await rewrapDataKey(sets.kek, verdict.wrapped, { namespace, name: service });
         if (!result.changed) continue;
         const data = { ...fresh.data, [WRAPPED_DEK_KEY]: Buffer.from(result.wrapped, 'utf8').toString('base64') };
