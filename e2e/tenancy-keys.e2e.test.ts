@@ -235,6 +235,21 @@ describe('forged and tampered envelope stores (6c)', () => {
   });
 });
 
+describe('a stripped integrity tag (6c)', () => {
+  it('does not make a store look like one from before tags: refused until the tag is back', async () => {
+    const store = await readSecret(tenantNs, 'api-envelope');
+    const tag = store.metadata?.annotations?.['lockstep.dev/store-integrity'] ?? '';
+    applied(tenant.kubectl(['annotate', 'secret', 'api-envelope', '-n', tenantNs, 'lockstep.dev/store-integrity-']));
+    const api = await waitForCondition(c, tenantNs, 'api', 'SecretsReady', 'False', 'EnvelopeStoreUntrusted');
+    expect(condition(api, 'SecretsReady')?.message).toMatch(/NoIntegrityTag/);
+    const stripped = await readSecret(tenantNs, 'api-envelope');
+    expect(stripped.metadata?.annotations?.['lockstep.dev/store-integrity']).toBeUndefined();
+    expect(stripped.data).toEqual(store.data);
+    applied(tenant.kubectl(['annotate', 'secret', 'api-envelope', '-n', tenantNs, `lockstep.dev/store-integrity=${tag}`]));
+    await waitForCondition(c, tenantNs, 'api', 'SecretsReady', 'True', 'SecretsEncrypted');
+  });
+});
+
 describe('the JWKS ConfigMap (6d)', () => {
   const sealArgs = (extra: string[] = []) => ['seal', '-n', tenantNs, '--name', 'db', '--key', 'password', '--policy', 'team', '--policy-namespace', tenantNs, ...extra];
 

@@ -52,6 +52,8 @@ export interface ServiceSecretsOptions {
   configMaps: { list(namespace?: string): V1ConfigMap[] };
   events: EventRecorder;
   logger: Logger;
+  /** Trust (and tag) stores without an integrity tag whose data key opens: the upgrade from untagged stores. */
+  adoptUntaggedStores?: boolean;
   now?: () => Date;
 }
 
@@ -174,7 +176,10 @@ export class ServiceSecrets {
       const liveStore = await this.read(namespace, envelopeStoreName(name));
       const verdict = liveStore ? verifyEnvelopeStore(liveStore, this.expectation(es, policy), keys.kek) : undefined;
       // A kid the policy does not hold is left to the data key check, which says which (unknown or retired).
-      const untrusted = verdict && !verdict.trusted && !verdict.legacy && verdict.reason !== 'UnknownKey' ? verdict : undefined;
+      const untagged = verdict?.legacy === true && !this.o.adoptUntaggedStores
+        ? { reason: 'NoIntegrityTag', message: `Secret ${namespace}/${envelopeStoreName(name)} has no integrity tag (stripped, or written by an operator before tags; LOCKSTEP_ADOPT_UNTAGGED_STORES=true adopts those)` }
+        : undefined;
+      const untrusted = untagged ?? (verdict && !verdict.trusted && !verdict.legacy && verdict.reason !== 'UnknownKey' ? verdict : undefined);
       let content: ReturnType<typeof readEnvelopeStore> | undefined;
       if (untrusted) {
         failures.push({

@@ -22,7 +22,7 @@ export interface StoreExpectation {
   readonly serviceUid?: string;
 }
 
-export type UntrustedReason = 'NotOperatorWritten' | 'UnknownKey' | 'IntegrityMismatch';
+export type UntrustedReason = 'NotOperatorWritten' | 'UnknownKey' | 'IntegrityMismatch' | 'NoIntegrityTag';
 
 export type StoreVerdict =
   | { readonly trusted: true; readonly legacy?: false; readonly kid: string; readonly wrapped: string }

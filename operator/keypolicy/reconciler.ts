@@ -65,6 +65,8 @@ export interface KeyPolicyReconcilerOptions {
   events: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
+  /** Re-wrap (and so tag) untagged stores whose data key opens: the upgrade from untagged stores. */
+  adoptUntaggedStores?: boolean;
   /** Where cert-manager looks for ClusterIssuer Secrets (its --cluster-resource-namespace). */
   clusterResourceNamespace: string;
   now?: () => Date;
@@ -74,7 +76,7 @@ export interface KeyPolicyReconcilerOptions {
 const UNTRUSTED_EVENT_NAMES = 5;
 /** Data key checks of untagged or tampered stores remembered; cleared when full. */
 const DATA_KEY_CHECK_LIMIT = 4096;
-const UNTRUSTED_REASONS = ['NotOperatorWritten', 'UnknownKey', 'IntegrityMismatch'] as const;
+const UNTRUSTED_REASONS = ['NotOperatorWritten', 'UnknownKey', 'IntegrityMismatch', 'NoIntegrityTag'] as const;
 
 interface TrustedStore {
   store: V1Secret;
@@ -379,9 +381,12 @@ export class KeyPolicyReconciler {
       const wrapped = verdict.wrapped;
       const checkable = verdict.legacy || verdict.reason === 'IntegrityMismatch';
       const genuine = checkable && wrapped !== undefined && await this.dataKeyOpens(store, sets, expectation, wrapped);
-      if (genuine) trusted.push({ store, orphan, service, wrapped, tampered: !verdict.legacy });
+      // An untagged store is adopted only when the administrator says so; until then it is
+      // counted if genuine (nothing lost) but, like a tampered one, reported and never re-tagged.
+      const adopted = verdict.legacy === true && this.o.adoptUntaggedStores === true;
+      if (genuine) trusted.push({ store, orphan, service, wrapped, tampered: !adopted });
       if (!verdict.legacy) report(verdict.reason);
-      else if (!genuine) report('IntegrityMismatch');
+      else if (!adopted || !genuine) report('NoIntegrityTag');
     }
     return { trusted, untrusted };
   }
@@ -465,7 +470,7 @@ export class KeyPolicyReconciler {
         if (!fresh) continue;
         const expectation = { namespace, service, policy: policyRef };
         const verdict = verifyEnvelopeStore(fresh, expectation, sets.kek);
-        if (!verdict.trusted && !verdict.legacy) continue;
+        if (!verdict.trusted && !(verdict.legacy && this.o.adoptUntaggedStores)) continue;
         // An untagged store's data key is authenticated by the unwrap inside the re-wrap.
         const result = await rewrapDataKey(sets.kek, verdict.wrapped, { namespace, name: service });
         if (!result.changed) continue;
