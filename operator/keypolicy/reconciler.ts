@@ -7,20 +7,17 @@
 // dropping a key another writer just added.
 import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, API_VERSION, ROTATED_CA_SECRET, FINALIZER, LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
+  ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, API_VERSION, ROTATED_CA_SECRET, FINALIZER, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
   VERSION, effectiveKeyWrap, keyPolicyNamespaceOf, publicJwksConfigMapName, withKeyPolicyDefaults,
   type EncryptedService, type KeyPolicy, type KeyPolicyStatus,
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
 import { createKeySet, activeKey, publicJwks } from '../crypto/keyset.js';
-import { inspectWrappedDataKey, rewrapDataKey, unwrapDataKey } from '../crypto/datakey.js';
-import { inspectSealedValue } from '../crypto/seal.js';
+import { inspectWrappedDataKey, rewrapDataKey } from '../crypto/datakey.js';
 import { jwkThumbprint } from '../crypto/thumbprint.js';
-import { BindingError, isDecryptError, isKeySetError } from '../crypto/errors.js';
-import { WRAPPED_DEK_KEY, envelopeStoreName, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
-import {
-  ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore, type StoreExpectation, type UntrustedReason,
-} from '../encryptedservice/store-integrity.js';
+import { isDecryptError, isKeySetError } from '../crypto/errors.js';
+import { WRAPPED_DEK_KEY } from '../encryptedservice/envelope-store.js';
+import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore } from '../encryptedservice/store-integrity.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
@@ -41,8 +38,9 @@ import { KeyRing, keySecretData } from './key-ring.js';
 import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
 import { ANNOTATION_REACTIVATE_KID, ANNOTATION_REACTIVATED_FOR, pendingReactivation, reactivateBoth } from './reactivation.js';
 import { onDemandRotation } from './rotation-request.js';
-import { LABEL_KEY_POLICY_NAMESPACE, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
-import { countUsage, keyStatuses, type KeyUsage } from './status.js';
+import { keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
+import { keyStatuses, type KeyUsage } from './status.js';
+import { StoreCensus } from './store-census.js';
 
 type ReadyObject = KubernetesObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } };
 
@@ -72,38 +70,6 @@ export interface KeyPolicyReconcilerOptions {
   now?: () => Date;
 }
 
-/** Untrusted-store names an Event lists before it only counts the rest. */
-const UNTRUSTED_EVENT_NAMES = 5;
-/** Data key checks of untagged or tampered stores remembered; cleared when full. */
-const DATA_KEY_CHECK_LIMIT = 4096;
-const UNTRUSTED_REASONS = ['NotOperatorWritten', 'UnknownKey', 'IntegrityMismatch', 'NoIntegrityTag'] as const;
-
-interface TrustedStore {
-  store: V1Secret;
-  /** No service reconciles it: the policy re-wraps it itself. */
-  orphan: boolean;
-  service: string;
-  wrapped: string;
-  /** Its data key is genuine but its tag does not verify: counted, reported, never re-wrapped. */
-  tampered: boolean;
-}
-
-interface UntrustedStore {
-  namespace: string;
-  name: string;
-  reason: UntrustedReason;
-  /** uid@resourceVersion: a changed forgery is reported again. */
-  version: string;
-}
-
-function sealedKidOf(jwe: string): string | undefined {
-  try {
-    return inspectSealedValue(jwe).kid;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Re-check cadence while data keys wait to be re-wrapped by their services' reconciles. */
 const REWRAP_RECHECK_MS = 5_000;
 /** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
@@ -121,12 +87,14 @@ export class KeyPolicyReconciler {
   /** Per EncryptedService uid: the violation last audited, and by which policy. */
   private readonly violationsReported = new Map<string, string>();
   private readonly violationOwner = new Map<string, string>();
-  /** Per policy: the untrusted-store set last reported, so an Event is emitted only when it changes. */
-  private readonly untrustedReported = new Map<string, string>();
-  private readonly dataKeyChecked = new Map<string, boolean>();
+  private readonly census: StoreCensus;
 
   constructor(private readonly o: KeyPolicyReconcilerOptions) {
     this.log = o.logger.child('keypolicy');
+    this.census = new StoreCensus({
+      secrets: o.caches.secrets, events: o.events, metrics: o.metrics, logger: o.logger,
+      ...(o.adoptUntaggedStores ? { adoptUntaggedStores: true } : {}),
+    });
     this.now = o.now ?? (() => new Date());
   }
 
@@ -157,7 +125,7 @@ export class KeyPolicyReconciler {
       throw err;
     }
 
-    const usage = await this.usage(policy, sets);
+    const usage = await this.census.usage(policy, this.users(policy), sets);
     const retention = retentionSettings(policy.spec);
     const keyWrap = effectiveKeyWrap(policy.spec.keyWrap);
     const now = this.now();
@@ -225,8 +193,8 @@ export class KeyPolicyReconciler {
     const ca = managedCA ? await this.applyManagedCA(managedCA) : await this.removeManagedCA(policy);
 
     // Counted against the sets as they are now: after a change, other kids are the old ones.
-    const finalUsage = change || reactivated ? await this.usage(policy, sets) : usage;
-    this.reportUntrusted(policy, finalUsage.untrusted);
+    const finalUsage = change || reactivated ? await this.census.usage(policy, this.users(policy), sets) : usage;
+    this.census.report(policy, finalUsage.untrusted);
     this.trackKeyAges(policy, sets, change?.retired ?? []);
     const nextRotation = rotationDecision({
       kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
@@ -340,119 +308,6 @@ export class KeyPolicyReconciler {
   }
 
   /**
-   * Envelope stores wrapped under this policy's KEKs: those of its services, and stores a deleted
-   * service left behind (deletionPolicy Retain), found by their policy labels. Labels and headers
-   * are tenant-writable, so each candidate is verified (store-integrity.ts); only stores the
-   * operator wrote count for retirement or get re-wrapped, the rest are returned as untrusted.
-   */
-  private async stores(policy: KeyPolicy, sets: KeySets): Promise<{ trusted: TrustedStore[]; untrusted: UntrustedStore[] }> {
-    const namespace = policy.metadata.namespace ?? '';
-    const name = policy.metadata.name ?? '';
-    const users = this.users(policy);
-    const candidates = new Map<string, { store: V1Secret; service: string; uid?: string }>();
-    for (const es of users) {
-      const store = this.o.caches.secrets.get(es.metadata.namespace, envelopeStoreName(es.metadata.name ?? ''));
-      if (store) candidates.set(`${es.metadata.namespace}/${store.metadata?.name}`, { store, service: es.metadata.name ?? '', ...(es.metadata.uid ? { uid: es.metadata.uid } : {}) });
-    }
-    for (const store of this.o.caches.secrets.list()) {
-      const labels = store.metadata?.labels ?? {};
-      if (labels[LABEL_KEY_POLICY] !== name || labels[LABEL_KEY_POLICY_NAMESPACE] !== namespace || labels[LABEL_COMPONENT] !== 'secrets') continue;
-      const id = `${store.metadata?.namespace}/${store.metadata?.name}`;
-      if (candidates.has(id)) continue;
-      const service = labels[LABEL_ENCRYPTED_SERVICE] ?? '';
-      const es = users.find((u) => u.metadata.namespace === store.metadata?.namespace && u.metadata.name === service);
-      candidates.set(id, { store, service, ...(es?.metadata.uid ? { uid: es.metadata.uid } : {}) });
-    }
-    const trusted: TrustedStore[] = [];
-    const untrusted: UntrustedStore[] = [];
-    for (const { store, service, uid } of candidates.values()) {
-      const storeNamespace = store.metadata?.namespace ?? '';
-      const expectation = { namespace: storeNamespace, service, policy: { namespace, name }, ...(uid ? { serviceUid: uid } : {}) };
-      const verdict = verifyEnvelopeStore(store, expectation, sets.kek);
-      const orphan = !users.some((es) => es.metadata.namespace === storeNamespace && es.metadata.name === service);
-      const report = (reason: UntrustedReason) => untrusted.push({ namespace: storeNamespace, name: store.metadata?.name ?? '', reason, version: `${store.metadata?.uid ?? ''}@${store.metadata?.resourceVersion ?? ''}` });
-      if (verdict.trusted) {
-        trusted.push({ store, orphan, service, wrapped: verdict.wrapped, tampered: false });
-        continue;
-      }
-      // Untagged (older) stores, and tagged ones whose contents changed: only a data key that
-      // opens with this service's binding is the operator's. A tampered store whose data key is
-      // genuine still holds its kid (its data must not be lost), but is reported and never re-wrapped.
-      const wrapped = verdict.wrapped;
-      const checkable = verdict.legacy || verdict.reason === 'IntegrityMismatch';
-      const genuine = checkable && wrapped !== undefined && await this.dataKeyOpens(store, sets, expectation, wrapped);
-      // An untagged store is adopted only when the administrator says so; until then it is
-      // counted if genuine (nothing lost) but, like a tampered one, reported and never re-tagged.
-      const adopted = verdict.legacy === true && this.o.adoptUntaggedStores === true;
-      if (genuine) trusted.push({ store, orphan, service, wrapped, tampered: !adopted });
-      if (!verdict.legacy) report(verdict.reason);
-      else if (!adopted || !genuine) report('NoIntegrityTag');
-    }
-    return { trusted, untrusted };
-  }
-
-  /**
-   * Whether a store's data key opens under this policy's KEK with its service's binding: what
-   * decides for stores without a valid tag. Results are kept per Secret version, bounded.
-   */
-  private async dataKeyOpens(store: V1Secret, sets: KeySets, expectation: StoreExpectation, wrapped: string): Promise<boolean> {
-    const version = `${store.metadata?.uid ?? ''}@${store.metadata?.resourceVersion ?? ''}@${sets.kek.keys.map((k) => k.kid).join(',')}`;
-    const known = this.dataKeyChecked.get(version);
-    if (known !== undefined) return known;
-    let opens = false;
-    try {
-      await unwrapDataKey(sets.kek, wrapped, { namespace: expectation.namespace, name: expectation.service });
-      opens = true;
-    } catch (err) {
-      // A label naming no valid service makes a binding that cannot exist: not ours either.
-      if (!isDecryptError(err) && !isKeySetError(err) && !(err instanceof BindingError)) throw err;
-    }
-    if (this.dataKeyChecked.size >= DATA_KEY_CHECK_LIMIT) this.dataKeyChecked.clear();
-    this.dataKeyChecked.set(version, opens);
-    return opens;
-  }
-
-  /** Wrapped data keys and sealed values under this policy's keys, counting only what the operator wrote or opened. */
-  private async usage(policy: KeyPolicy, sets: KeySets): Promise<KeyUsage & { untrusted: UntrustedStore[] }> {
-    const { trusted, untrusted } = await this.stores(policy, sets);
-    const wrapped = trusted.map((t) => t.wrapped);
-    const sealed: string[] = [];
-    for (const es of this.users(policy)) {
-      // A service the policy does not allow never had its sealed values opened; for the others,
-      // status.keyIds (written only by the operator) names the kids its values actually opened under.
-      if (accessDenied(es, policy)) continue;
-      const opened = new Set(es.status?.keyIds ?? []);
-      for (const s of es.spec.secrets?.sealed ?? []) {
-        for (const jwe of Object.values(s.encryptedData ?? {})) {
-          if (opened.has(sealedKidOf(jwe) ?? '')) sealed.push(jwe);
-        }
-      }
-    }
-    return { ...countUsage(sets, wrapped, sealed), untrusted };
-  }
-
-  /**
-   * Forged or tampered stores are reported, not acted on: a metric per reason, and one Event
-   * (a few names, then a count) when the set changes. Names and reasons only, never contents.
-   */
-  private reportUntrusted(policy: KeyPolicy, untrusted: readonly UntrustedStore[]): void {
-    const base = { namespace: policy.metadata.namespace ?? '', keypolicy: policy.metadata.name ?? '' };
-    for (const reason of UNTRUSTED_REASONS) {
-      this.o.metrics.untrustedStores.set({ ...base, reason }, untrusted.filter((u) => u.reason === reason).length);
-    }
-    const key = objectKeyOf(policy);
-    const fingerprint = auditFingerprint(untrusted.map((u) => u.version).sort());
-    if ((this.untrustedReported.get(key) ?? auditFingerprint([])) === fingerprint) return;
-    this.untrustedReported.set(key, fingerprint);
-    if (untrusted.length === 0) return;
-    const shown = untrusted.slice(0, UNTRUSTED_EVENT_NAMES).map((u) => `${u.namespace}/${u.name} (${u.reason})`);
-    const more = untrusted.length > shown.length ? ` and ${untrusted.length - shown.length} more` : '';
-    this.o.events.record(this.regarding(policy), 'Warning', Reasons.UntrustedStoresIgnored,
-      `ignored ${untrusted.length} Secrets claiming to be envelope stores of this policy that the operator did not write: ${shown.join(', ')}${more}; they keep no key from retirement and are not re-wrapped`);
-    this.log.warn('untrusted envelope stores ignored', { ...base, stores: untrusted.slice(0, UNTRUSTED_EVENT_NAMES).map((u) => ({ namespace: u.namespace, secretName: u.name, reason: u.reason })), total: untrusted.length });
-  }
-
-  /**
    * Re-wraps the data keys of stores no service reconciles any more (the services re-wrap their
    * own). Each write is guarded by resourceVersion, re-verified on the fresh read, and re-tagged;
    * a store that does not open is left alone.
@@ -460,7 +315,7 @@ export class KeyPolicyReconciler {
   private async rewrapOrphans(policy: KeyPolicy, sets: KeySets, audit: AuditEvent[], now: Date): Promise<void> {
     const active = activeKey(sets.kek);
     const policyRef = { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '' };
-    for (const { store, orphan, service, wrapped, tampered } of (await this.stores(policy, sets)).trusted) {
+    for (const { store, orphan, service, wrapped, tampered } of (await this.census.stores(policy, this.users(policy), sets)).trusted) {
       // A re-wrap re-tags: a tampered store would come out looking like the operator's.
       if (!orphan || tampered) continue;
       const namespace = store.metadata?.namespace ?? '';
