@@ -44,6 +44,12 @@ export interface OperatorConfig {
   auditRetention?: { liveSegments: number; archiveSegments: number };
   /** Continuous verification of every EncryptedService's endpoints; undefined when off. */
   verification?: VerificationSettings;
+  /**
+   * LOCKSTEP_ADOPT_UNTAGGED_STORES=true: envelope stores without an integrity tag (written by an
+   * operator before tags existed) are trusted when their data key opens, and tagged. Off by
+   * default: a tenant could strip a tag to make a changed store look old. Turn on for the upgrade.
+   */
+  adoptUntaggedStores?: boolean;
 }
 
 export interface VerificationSettings {
@@ -148,6 +154,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
     secretPropagationMs: positiveDuration(env, 'LOCKSTEP_SECRET_PROPAGATION', SECRET_PROPAGATION_DEFAULT_MS),
     ...optional('verification', parseVerification(env)),
+    ...(env.LOCKSTEP_ADOPT_UNTAGGED_STORES === 'true' ? { adoptUntaggedStores: true } : {}),
     ...optional('auditRateLimit', parseAuditRateLimit(env.LOCKSTEP_AUDIT_RATE_LIMIT)),
   };
 }
