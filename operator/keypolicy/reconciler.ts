@@ -4,7 +4,8 @@
 //
 // The key Secret is read from the API server, not the cache, and written with its
 // resourceVersion: a stale read must never lead to generating a second "first" key set or to
-// dropping a key another writer just added.
+// dropping a key another writer just added. It outlives the policy (key-retention.ts): a policy
+// re-created under the same name picks up the stored keys, and deletion waits while they are used.
 import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
   ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, API_VERSION, ROTATED_CA_SECRET, FINALIZER, LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
@@ -36,6 +37,8 @@ import { KeyRing, keySecretData } from './key-ring.js';
 import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
 import { ANNOTATION_REACTIVATE_KID, ANNOTATION_REACTIVATED_FOR, pendingReactivation, reactivateBoth } from './reactivation.js';
 import { onDemandRotation } from './rotation-request.js';
+import { ANNOTATION_KEY_POLICY_UID, KEYS_IN_USE_FINALIZER, deletionBlockedMessage, inUse, keyHolders, keySecretMetadata, type KeyHolders } from './key-retention.js';
+import { PREVIOUS_DEK_KEY } from '../encryptedservice/data-key-rotation.js';
 import { LABEL_KEY_POLICY_NAMESPACE, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
 import { countUsage, keyStatuses, type KeyUsage } from './status.js';
 
@@ -65,6 +68,8 @@ export interface KeyPolicyReconcilerOptions {
   now?: () => Date;
 }
 
+/** Re-check cadence of a deletion that waits for the keys' users to go (their changes also trigger one). */
+const DELETION_RECHECK_MS = 10_000;
 /** Re-check cadence while data keys wait to be re-wrapped by their services' reconciles. */
 const REWRAP_RECHECK_MS = 5_000;
 /** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
@@ -97,7 +102,8 @@ export class KeyPolicyReconciler {
     if (policy.metadata.deletionTimestamp) return this.finalize(policy);
 
     const managedCA = buildManagedCA(policy, this.o.clusterResourceNamespace);
-    if (managedCA) await this.ensureFinalizer(policy);
+    // Every policy: deletion waits until nothing is under its keys (finalize).
+    await this.ensureFinalizer(policy);
 
     const audit: AuditEvent[] = [];
     let sets: KeySets;
@@ -115,6 +121,7 @@ export class KeyPolicyReconciler {
       throw err;
     }
 
+    secret = await this.maintainKeySecret(policy, secret, inUse(this.holders(policy, sets)));
     const usage = this.usage(policy, sets);
     const retention = retentionSettings(policy.spec);
     const keyWrap = effectiveKeyWrap(policy.spec.keyWrap);
@@ -188,7 +195,13 @@ export class KeyPolicyReconciler {
     const nextRotation = rotationDecision({
       kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
     }).nextRotation;
-    await this.writeStatus(policy, this.conditions(sets, finalUsage, ca), {
+    const conditions = this.conditions(sets, finalUsage, ca);
+    if (secret.metadata?.deletionTimestamp) {
+      // Someone deleted the key Secret while data is under its keys: the finalizer keeps it for now.
+      const message = `key Secret ${keySecretName(name)} was deleted while ciphertexts are under its keys; the ${KEYS_IN_USE_FINALIZER} finalizer keeps it until they are gone — take a lockstep backup now`;
+      conditions.push(cond(C.Degraded, true, Reasons.KeySecretDeleting, message));
+    }
+    await this.writeStatus(policy, conditions.filter((c, i) => !conditions.slice(i + 1).some((later) => later.type === c.type)), {
       activeKid: activeKey(sets.kek).kid,
       keys: keyStatuses(sets, finalUsage.byKid),
       lastRotation: activeKey(sets.kek).activatedAt.replace(/\.\d{3}Z$/, 'Z'),
@@ -239,8 +252,9 @@ export class KeyPolicyReconciler {
           [ANNOTATION_AUDIT_PENDING]: encodePending(created),
           // Rotation requests present at creation are satisfied by the fresh keys.
           ...onDemand.handled,
+          [ANNOTATION_KEY_POLICY_UID]: policy.metadata.uid ?? '',
         },
-        ownerReferences: [this.ownerReference(policy)],
+        // No owner reference: the keys must outlive the policy (key-retention.ts).
       },
       data: keySecretData(sets),
     };
@@ -459,11 +473,18 @@ export class KeyPolicyReconciler {
     return { ready: false, message: `managed CA ClusterIssuer ${issuerName} is not ready: ${why}` };
   }
 
+  /** A policy that dropped managedCA: its CA objects go (the finalizer stays, it guards the keys). */
   private async removeManagedCA(policy: KeyPolicy): Promise<undefined> {
-    if (!policy.metadata.finalizers?.includes(FINALIZER)) return undefined;
-    await this.cleanup(policy);
-    await this.o.applier.removeFinalizer(this.resourceRef(policy), policy.metadata.finalizers ?? [], FINALIZER);
+    if (this.hasManagedCA(policy)) await this.cleanup(policy);
     return undefined;
+  }
+
+  private hasManagedCA(policy: KeyPolicy): boolean {
+    return managedCARefs(policy.metadata.namespace ?? '', policy.metadata.name ?? '', this.o.clusterResourceNamespace).some((ref) => {
+      if (ref.kind === 'ClusterIssuer') return this.o.caches.clusterIssuers.get(undefined, ref.metadata?.name ?? '') !== undefined;
+      if (ref.kind === 'Certificate') return this.o.caches.certificates.get(ref.metadata?.namespace, ref.metadata?.name ?? '') !== undefined;
+      return false;
+    });
   }
 
   private async cleanup(policy: KeyPolicy): Promise<void> {
@@ -480,11 +501,85 @@ export class KeyPolicyReconciler {
     });
   }
 
-  private async finalize(policy: KeyPolicy): Promise<void> {
+  /**
+   * Deletion waits while any ciphertext is under the policy's keys, whatever deletionPolicy says;
+   * then the managed CA goes, the key Secret too with deletionPolicy Delete, and the finalizer.
+   */
+  private async finalize(policy: KeyPolicy): Promise<Result | void> {
     if (!policy.metadata.finalizers?.includes(FINALIZER)) return;
+    const namespace = policy.metadata.namespace ?? '';
+    const name = policy.metadata.name ?? '';
+    const secret = await this.readSecret(namespace, keySecretName(name));
+    let sets: KeySets | undefined;
+    try {
+      sets = secret ? this.o.keyRing.read(secret) : undefined;
+    } catch (err) {
+      if (!isKeySetError(err)) throw err;
+      // Unreadable keys: every ciphertext naming a kid counts as ours (keyHolders).
+    }
+    const holders = this.holders(policy, sets);
+    const deletionPolicy = policy.spec.deletionPolicy ?? 'Retain';
+    if (secret) await this.maintainKeySecret(policy, secret, inUse(holders));
+    if (inUse(holders)) {
+      const message = deletionBlockedMessage(namespace, name, holders, deletionPolicy);
+      await this.writeStatus(policy, [cond(C.Ready, false, Reasons.KeysInUse, message)], { ...(policy.status ?? {}), lastError: message });
+      return { requeueAfter: DELETION_RECHECK_MS };
+    }
     await this.cleanup(policy);
+    if (deletionPolicy === 'Delete' && secret) {
+      await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secret.metadata?.name ?? '', namespace } });
+      this.o.keyRing.forget(namespace, keySecretName(name));
+      this.o.events.record(this.regarding(policy), 'Normal', 'KeysDeleted', `deletionPolicy Delete: key Secret ${keySecretName(name)} deleted; nothing was under its keys`);
+    } else if (secret) {
+      this.o.events.record(this.regarding(policy), 'Normal', 'KeysRetained', `key Secret ${keySecretName(name)} kept (deletionPolicy Retain): a KeyPolicy ${name} created again in ${namespace} uses it`);
+    }
     await this.o.applier.removeFinalizer(this.resourceRef(policy), policy.metadata.finalizers ?? [], FINALIZER);
-    this.log.info('finalized', { namespace: policy.metadata.namespace, keypolicy: policy.metadata.name });
+    this.log.info('finalized', { namespace, keypolicy: name, deletionPolicy });
+  }
+
+  /** Owner reference gone, current policy recorded, in-use finalizer set or cleared (key-retention.ts). */
+  private async maintainKeySecret(policy: KeyPolicy, live: V1Secret, holding: boolean): Promise<V1Secret> {
+    const change = keySecretMetadata(live.metadata ?? {}, policy.metadata.uid ?? '', holding);
+    if (!change) return live;
+    const namespace = live.metadata?.namespace ?? '';
+    const name = live.metadata?.name ?? '';
+    // resourceVersion travels in the metadata: a concurrent key change makes this fail and retry.
+    const updated = await this.o.core.replaceNamespacedSecret({ namespace, name, body: { ...live, metadata: change.metadata } });
+    if (change.adoptedFrom !== undefined) {
+      const kid = this.safeActiveKid(updated);
+      this.o.events.record(this.regarding(policy), 'Normal', 'KeysRetained', `uses the keys an earlier KeyPolicy ${policy.metadata.name ?? ''} left in Secret ${name}${kid ? ` (active KEK ${kid})` : ''}; nothing was generated`);
+      this.log.info('retained keys taken over', { namespace, keypolicy: policy.metadata.name, secretName: name });
+    }
+    return updated;
+  }
+
+  private safeActiveKid(secret: V1Secret): string | undefined {
+    try {
+      return activeKey(this.o.keyRing.read(secret).kek).kid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Envelope stores and sealed values under this policy's live keys. */
+  private holders(policy: KeyPolicy, sets: KeySets | undefined): KeyHolders {
+    const stores = this.stores(policy).map(({ store }) => {
+      const wrapped: string[] = [];
+      try {
+        const dek = readEnvelopeStore(store).wrappedDataKey;
+        if (dek) wrapped.push(dek);
+      } catch {
+        // Unreadable: it names no kid.
+      }
+      const previous = store.data?.[PREVIOUS_DEK_KEY];
+      if (previous) wrapped.push(Buffer.from(previous, 'base64').toString('utf8'));
+      return { id: `${store.metadata?.namespace ?? ''}/${store.metadata?.name ?? ''}`, wrapped };
+    });
+    const services = this.users(policy).map((es) => ({
+      id: `${es.metadata.namespace ?? ''}/${es.metadata.name ?? ''}`,
+      sealed: (es.spec.secrets?.sealed ?? []).flatMap((s) => Object.values(s.encryptedData ?? {})),
+    }));
+    return keyHolders(sets, stores, services);
   }
 
   // --- status

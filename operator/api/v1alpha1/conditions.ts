@@ -63,6 +63,10 @@ export const Reasons = {
   SecretConflict: 'SecretConflict',
   // Keys
   KeysGenerated: 'KeysGenerated',
+  /** A KeyPolicy's deletion waits: ciphertexts are still under its keys. */
+  KeysInUse: 'KeysInUse',
+  /** The key Secret was asked to be deleted while its keys are in use; a finalizer keeps it. */
+  KeySecretDeleting: 'KeySecretDeleting',
   RewrapPending: 'RewrapPending',
   // Rotation
   RotationScheduled: 'RotationScheduled',

@@ -43,6 +43,7 @@ export const CRD_DEFAULTS = {
   retainDecryptOnly: 2,
   retireAfter: '2160h',
   auditSegmentSize: 256,
+  keyDeletionPolicy: 'Retain',
   caRotationDuration: '8760h',
   timeZone: 'UTC',
   canarySteps: [10, 50, 100],
@@ -158,6 +159,7 @@ export function withKeyPolicyDefaults(spec: KeyPolicySpec = {}): KeyPolicySpec {
       retireAfter: spec.rotation?.retireAfter ?? CRD_DEFAULTS.retireAfter,
     },
     audit: { ...spec.audit, segmentSize: spec.audit?.segmentSize ?? CRD_DEFAULTS.auditSegmentSize },
+    deletionPolicy: spec.deletionPolicy ?? CRD_DEFAULTS.keyDeletionPolicy,
   };
   const issuer = certificates.defaultIssuer;
   if (issuer && out.certificates) {
