@@ -340,6 +340,38 @@ describe('backup, loss, restore, drill', () => {
   });
 });
 
+describe('restore into a policy that was re-created first', () => {
+  it('refuses to overwrite its new keys, and --merge adds the backed-up keys as decrypt-only', async () => {
+    const backup = join(work, 'backup.json');
+    const privateKey = join(work, 'recovery.private.jwk');
+    const backedUp = (JSON.parse(readFileSync(backup, 'utf8')) as { policies: { name: string; kids: string[] }[] }).policies.find((p) => p.name === 'solo')?.kids ?? [];
+    expect(backedUp).toHaveLength(2);
+    await c.custom.deleteNamespacedCustomObject(kpRef('solo'));
+    await eventually('KeyPolicy solo gone', async () => ((await gone(() => readPolicy('solo'))) ? true : undefined), 60_000);
+    await c.core.deleteNamespacedSecret({ namespace: ns, name: 'solo-keys' });
+    await applyAsUser(c, policy('solo'));
+    const fresh = (await waitReady('solo')).status?.activeKid ?? '';
+    expect(backedUp).not.toContain(fresh);
+
+    const refused = await cli(['restore', '--backup', backup, '--recovery-key', privateKey, '-n', ns]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(`${ns}/solo: key Secret solo-keys exists without the backed-up kids`);
+    expect(refused.err).toContain('restore --merge');
+
+    const merged = await cli(['restore', '--backup', backup, '--recovery-key', privateKey, '-n', ns, '--merge']);
+    expect(merged.err).toBe('');
+    expect(merged.code).toBe(0);
+    expect(merged.out).toContain('added as decrypt-only');
+    const kp = await eventually('merged keys in status', async () => {
+      const p = await readPolicy('solo');
+      return backedUp.every((kid) => p.status?.keys?.some((k) => k.kid === kid && k.state === 'decrypt-only')) ? p : undefined;
+    }, 30_000);
+    expect(kp.status?.activeKid).toBe(fresh);
+    const sets = keySetsFromSecret(await readSecret('solo-keys'));
+    expect([...sets.kek.keys, ...sets.seal.keys].map((k) => k.kid)).toEqual(expect.arrayContaining([fresh, ...backedUp]));
+  });
+});
+
 /**
  * Earlier e2e files stop their operator right after deleting their namespaces, which can leave
  * Lockstep objects with finalizers no operator will remove; they would hold the CRDs' deletion

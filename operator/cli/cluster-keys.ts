@@ -94,6 +94,11 @@ export class ClusterKeys {
     await this.core.createNamespacedSecret({ namespace: body.metadata?.namespace ?? '', body });
   }
 
+  /** Replace guarded by the object's resourceVersion. */
+  async replaceSecret(body: V1Secret): Promise<void> {
+    await this.core.replaceNamespacedSecret({ namespace: body.metadata?.namespace ?? '', name: body.metadata?.name ?? '', body });
+  }
+
   async createPolicy(body: KeyPolicy): Promise<void> {
     await this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: KEY_POLICY.plural, namespace: body.metadata.namespace ?? '', body });
   }

@@ -7,18 +7,21 @@ import { parseArgs } from 'node:util';
 import type { V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, KEY_POLICY, type KeyPolicy } from '../api/v1alpha1/index.js';
 import { isKeySetError } from '../crypto/errors.js';
+import { keySecretData, keySetsFromSecret } from '../keypolicy/key-ring.js';
 import { keyPolicyLabels, keySecretName } from '../keypolicy/names.js';
 import { BackupError, liveKids, openPolicyState, parseBackupFile, type PolicyKeyState, type StoredSecret } from './backup-file.js';
 import { ClusterKeys } from './cluster-keys.js';
 import { CliError, type CliIo } from './io.js';
+import { mergeKeySets } from './key-merge.js';
 import { RecoveryKeyError, parseRecoveryPrivateKey } from './recovery-key.js';
 
-export const RESTORE_USAGE = `Usage: lockstep restore --backup FILE --recovery-key FILE [--namespace NS]
+export const RESTORE_USAGE = `Usage: lockstep restore --backup FILE --recovery-key FILE [--namespace NS] [--merge]
 Restores the keys in a lockstep backup (of namespace NS's policies only with --namespace): creates
 missing namespaces, each key Secret, the envelope stores and then the KeyPolicy. Never overwrites:
 a key Secret or store that exists with other content is reported and left alone. Run it before
 GitOps re-creates the KeyPolicies (or with the operator stopped): a policy without its keys gets
-new ones. The recovery key is the private JWK from lockstep recovery-key; it stays on this machine.
+new ones. --merge adds the backed-up keys to such a key Secret as decrypt-only keys (its active
+keys stay active), so data under either set opens. The recovery key is the private JWK from lockstep recovery-key; it stays on this machine.
 `;
 
 /** Annotation on restored Secrets: the backup they came from (its createdAt). */
@@ -31,7 +34,7 @@ function sameData(a: Record<string, string> | undefined, b: Record<string, strin
   return Object.keys(a ?? {}).length === keys.length && keys.every((k) => a?.[k] === b[k]);
 }
 
-async function restorePolicy(cluster: ClusterKeys, state: PolicyKeyState, createdAt: string, io: CliIo): Promise<string[]> {
+async function restorePolicy(cluster: ClusterKeys, state: PolicyKeyState, createdAt: string, merge: boolean, io: CliIo): Promise<string[]> {
   const problems: string[] = [];
   const id = `${state.namespace}/${state.name}`;
   const secretName = keySecretName(state.name);
@@ -57,12 +60,23 @@ async function restorePolicy(cluster: ClusterKeys, state: PolicyKeyState, create
     } catch (err) {
       if (!isKeySetError(err)) throw err;
     }
-    if (!sameKids(kids, backedUp)) {
+    if (sameKids(kids, backedUp)) {
+      io.out(`  ${id}: key Secret ${secretName} already holds the backed-up keys\n`);
+    } else if (!merge || kids.length === 0) {
       // The policy had new keys generated (or the Secret is damaged): merging is a decision for a person.
-      problems.push(`${id}: key Secret ${secretName} exists without the backed-up kids ${backedUp.filter((k) => !kids.includes(k)).join(', ')}; not overwritten (move it aside and run restore again)`);
+      const why = kids.length === 0 ? 'exists but does not parse' : `exists without the backed-up kids ${backedUp.filter((k) => !kids.includes(k)).join(', ')}`;
+      problems.push(`${id}: key Secret ${secretName} ${why}; not overwritten${kids.length === 0 ? '' : ' (run restore --merge to add the backed-up keys to it as decrypt-only)'}`);
       return problems;
+    } else {
+      const { sets, added } = mergeKeySets(keySetsFromSecret(live), keySetsFromSecret({ data: state.keySecret.data }), new Date());
+      // resourceVersion makes this a compare-and-swap against the operator's own writes.
+      await cluster.replaceSecret({
+        ...live,
+        metadata: { ...live.metadata, annotations: { ...live.metadata?.annotations, [ANNOTATION_RESTORED_FROM]: createdAt } },
+        data: { ...live.data, ...keySecretData(sets) },
+      });
+      io.out(`  ${id}: key Secret ${secretName} kept its active keys; backed-up keys ${added.join(', ')} added as decrypt-only\n`);
     }
-    io.out(`  ${id}: key Secret ${secretName} already holds the backed-up keys\n`);
   }
   for (const store of state.envelopeStores) problems.push(...await restoreStore(cluster, store, createdAt, io));
   if (!state.policy) {
@@ -88,8 +102,9 @@ async function restoreStore(cluster: ClusterKeys, store: StoredSecret, createdAt
   if (await cluster.ensureNamespace(store.namespace)) io.out(`  created namespace ${store.namespace}\n`);
   const live = await cluster.secret(store.namespace, store.name);
   if (live) {
-    if (sameData(live.data, store.data)) return [];
-    return [`envelope store ${id} exists with other content; not overwritten`];
+    // The operator keeps live stores current (re-wraps, rotations): the newer one wins.
+    if (!sameData(live.data, store.data)) io.out(`  envelope store ${id} exists with other content (changed since the backup); left as it is\n`);
+    return [];
   }
   await cluster.createSecret({
     apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
@@ -107,6 +122,7 @@ export async function restoreCommand(argv: readonly string[], io: CliIo): Promis
       backup: { type: 'string' },
       'recovery-key': { type: 'string' },
       namespace: { type: 'string', short: 'n' },
+      merge: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -138,7 +154,7 @@ export async function restoreCommand(argv: readonly string[], io: CliIo): Promis
   const cluster = new ClusterKeys(io.kubeConfig());
   io.out(`restoring ${states.length} KeyPolicies from the backup of ${file.createdAt}\n`);
   const problems: string[] = [];
-  for (const state of states) problems.push(...await restorePolicy(cluster, state, file.createdAt, io));
+  for (const state of states) problems.push(...await restorePolicy(cluster, state, file.createdAt, values.merge === true, io));
   for (const p of problems) io.err(`error: ${p}\n`);
   io.out(problems.length === 0 ? 'restore complete: run lockstep drill to prove every ciphertext opens\n' : `restore finished with ${problems.length} problems\n`);
   return problems.length > 0 ? 1 : 0;
