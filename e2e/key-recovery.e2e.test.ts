@@ -268,6 +268,9 @@ describe('backup, loss, restore, drill', () => {
     for (const value of forbidden) expect(drill.out).not.toContain(value);
     const coverage = await cli(['drill', '--backup', backup, '-n', ns]);
     expect(coverage.code).toBe(0);
+    const fromStatus = await cli(['drill', '--backup', backup, '--from-status', '-n', ns]);
+    expect(fromStatus.out).toContain('drill OK');
+    expect(fromStatus.code).toBe(0);
   });
 
   it('loses the namespace and the CRDs', async () => {
@@ -325,6 +328,9 @@ describe('backup, loss, restore, drill', () => {
     const coverage = await cli(['drill', '--backup', backup, '-n', ns]);
     expect(coverage.code).toBe(1);
     expect(coverage.err).toContain(`${ns}/app-envelope (policy ${ns}/vault, kid ${rotated}): KidNotInBackup`);
+    const fromStatus = await cli(['drill', '--backup', backup, '--from-status', '-n', ns]);
+    expect(fromStatus.code).toBe(1);
+    expect(fromStatus.err).toContain(`KeyPolicy ${ns}/vault key ${rotated}`);
     const drill = await cli(['drill', '--backup', backup, '--recovery-key', privateKey, '-n', ns]);
     expect(drill.code).toBe(1);
     expect(drill.err).toContain(`${ns}/app-envelope (data key) (policy ${ns}/vault, kid ${rotated}): UnknownKey`);

@@ -5,7 +5,7 @@ import { createKeySet, publicJwks, type KeySet } from '../crypto/keyset.js';
 import { sealValue } from '../crypto/seal.js';
 import { keySecretData } from '../keypolicy/key-ring.js';
 import { BackupError, backupFile, openPolicyState, parseBackupFile, serializeBackupFile, type PolicyKeyState } from './backup-file.js';
-import { drillCoverage, drillWithKeys, formatDrillReport, type StoreUnderTest } from './drill-check.js';
+import { drillCoverage, drillCoverageFromStatus, drillWithKeys, formatDrillReport, type StoreUnderTest } from './drill-check.js';
 import { generateRecoveryKey, parseRecoveryPrivateKey, parseRecoveryPublicKey, RecoveryKeyError } from './recovery-key.js';
 
 const now = new Date('2026-11-30T06:00:00Z');
@@ -115,5 +115,24 @@ describe('drill checks', () => {
     const moved = { namespace: 'shop', name: 'api-envelope', service: 'api', policy: 'shop/vault', wrapped, previousWrapped: undefined, envelopes: { other: { password: value } } };
     const report = await drillWithKeys(new Map([['shop/vault', sets]]), [moved], []);
     expect(report.failures.map((f) => f.reason)).toEqual(['Tampered']);
+  });
+});
+
+describe('drill from status', () => {
+  it('checks active kids and kids with objects, skips unused and retired ones', () => {
+    const kids = new Map([['shop/vault', new Set(['kek-1', 'seal-1'])]]);
+    const report = drillCoverageFromStatus(kids, [
+      { id: 'shop/vault', keys: [
+        { kid: 'kek-2', state: 'active', wrappedObjects: 0 },
+        { kid: 'kek-1', state: 'decrypt-only', wrappedObjects: 3 },
+        { kid: 'seal-1', state: 'active', wrappedObjects: 1 },
+        { kid: 'kek-0', state: 'decrypt-only', wrappedObjects: 0 },
+        { kid: 'kek-old', state: 'retired' },
+      ] },
+      { id: 'shop/new', keys: [{ kid: 'kek-9', state: 'active', wrappedObjects: 0 }] },
+    ]);
+    expect(report.checked).toBe(4);
+    expect(report.failures.map((f) => [f.kid ?? f.policy, f.reason])).toEqual([['kek-2', 'KidNotInBackup'], ['shop/new', 'PolicyNotInBackup']]);
+    expect(formatDrillReport(report, 'status')).toMatch(/^drill FAILED: 2 of 4 kids did not pass/);
   });
 });
