@@ -179,6 +179,14 @@ describe('deletion waits while keys are in use', () => {
     expect(events.length).toBeGreaterThan(0);
     expect(events[0]?.note).toContain('deletion waits');
 
+    // A policy on its way out makes no new data keys.
+    await c.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'late-db' }, stringData: { password: secretValue('late') } } });
+    await applyAsUser(c, service('late-app', 'guarded', { envelope: [{ name: 'late-db' }] }));
+    const late = await waitForCondition(c, ns, 'late-app', 'SecretsReady', 'False', 'KeyPolicyDeleting');
+    expect(condition(late, 'SecretsReady')?.message).toContain(`KeyPolicy ${ns}/guarded is being deleted`);
+    expect(await gone(() => readSecret('late-app-envelope'))).toBe(true);
+    await c.custom.deleteNamespacedCustomObject(lockstep('encryptedservices', 'late-app'));
+
     // The tenant's edit role may delete Secrets: the finalizer keeps the keys while data is under them.
     const secretDeletion = tenant.kubectl(['-n', ns, 'delete', 'secret', 'guarded-keys', '--wait=false']);
     expect(secretDeletion.status).toBe(0);

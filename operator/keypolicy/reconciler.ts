@@ -519,15 +519,23 @@ export class KeyPolicyReconciler {
     }
     const holders = this.holders(policy, sets);
     const deletionPolicy = policy.spec.deletionPolicy ?? 'Retain';
-    if (secret) await this.maintainKeySecret(policy, secret, inUse(holders));
+    const current = secret ? await this.maintainKeySecret(policy, secret, inUse(holders)) : undefined;
     if (inUse(holders)) {
       const message = deletionBlockedMessage(namespace, name, holders, deletionPolicy);
       await this.writeStatus(policy, [cond(C.Ready, false, Reasons.KeysInUse, message)], { ...(policy.status ?? {}), lastError: message });
       return { requeueAfter: DELETION_RECHECK_MS };
     }
     await this.cleanup(policy);
-    if (deletionPolicy === 'Delete' && secret) {
-      await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secret.metadata?.name ?? '', namespace } });
+    if (deletionPolicy === 'Delete' && current) {
+      try {
+        // Preconditions: keys changed since they were counted (a rotation, a restore) are not deleted blind.
+        await this.o.core.deleteNamespacedSecret({
+          namespace, name: keySecretName(name),
+          body: { preconditions: { uid: current.metadata?.uid ?? '', resourceVersion: current.metadata?.resourceVersion ?? '' } },
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
       this.o.keyRing.forget(namespace, keySecretName(name));
       this.o.events.record(this.regarding(policy), 'Normal', 'KeysDeleted', `deletionPolicy Delete: key Secret ${keySecretName(name)} deleted; nothing was under its keys`);
     } else if (secret) {
