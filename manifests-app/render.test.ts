@@ -4,7 +4,7 @@ import { CRD_KEEP_ANNOTATIONS } from './crds.js';
 import { renderInstall } from './render.js';
 import { fileAt, findObject, fixtureCrds, objectsIn, type K8sObject } from './test-support.js';
 
-const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 
 describe('renderInstall', () => {
   const crds = fixtureCrds();

@@ -68,6 +68,16 @@ export interface AuditSpec {
   segmentSize?: number;
 }
 
+/** Guardrails the API server enforces in the policy's namespace (manifests/admission.yaml reads them). */
+export interface AdmissionSpec {
+  requireEncryptedVolumes?: boolean;
+  encryptedStorageClasses?: string[];
+  requireSealedSecrets?: boolean;
+  secretWriters?: string[];
+  /** Treated as true when admission is set. */
+  protectKeys?: boolean;
+}
+
 export interface KeyPolicySpec {
   keyWrap?: KeyWrapSpec;
   certificates?: CertificatePolicySpec;
@@ -81,6 +91,7 @@ export interface KeyPolicySpec {
    * more). CRD default: Retain — a policy created again under the same name picks the keys up.
    */
   deletionPolicy?: KeyDeletionPolicy;
+  admission?: AdmissionSpec;
 }
 
 export type KeyDeletionPolicy = 'Retain' | 'Delete';
