@@ -87,7 +87,9 @@ describe('KeyPolicy keys', () => {
 
     const secret = await c.core.readNamespacedSecret({ namespace: ns, name: 'keys-keys' });
     expect(secret.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('lockstep');
-    expect(secret.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'KeyPolicy', name: 'keys', controller: true });
+    // No owner reference: the keys outlive the policy (e2e/key-recovery.e2e.test.ts).
+    expect(secret.metadata?.ownerReferences ?? []).toEqual([]);
+    expect(secret.metadata?.annotations?.['lockstep.dev/key-policy-uid']).toBe(kp.metadata.uid);
     const kek = parseKeySet(Buffer.from(secret.data?.['kek.json'] ?? '', 'base64').toString(), 'kek');
     expect(kek.keys[0]?.kid).toBe(kp.status?.activeKid);
     expect(kek.keys[0]?.alg).toBe('RSA-OAEP-256');

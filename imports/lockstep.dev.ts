@@ -2152,6 +2152,13 @@ export interface KeyPolicySpec {
   readonly audit?: KeyPolicySpecAudit;
 
   /**
+   * What happens to the key Secret (<name>-keys, every KEK and sealing key) when this policy is deleted. Retain (default) keeps it: a KeyPolicy created again with this namespace and name picks the keys up and never generates over them. Delete removes it with the policy. Either way, deletion waits (finalizer, condition Ready=False reason KeysInUse) while any envelope store or sealed value of an EncryptedService is still under one of its keys; removing the finalizer by hand forces deletion and keeps the key Secret.
+   *
+   * @schema KeyPolicySpec#deletionPolicy
+   */
+  readonly deletionPolicy?: KeyPolicySpecDeletionPolicy;
+
+  /**
    * Admission guardrails for this policy's namespace, enforced by the API server through the ValidatingAdmissionPolicies in manifests/admission.yaml (an administrator installs them; they read this field from every KeyPolicy in the request's namespace). Absent: no guardrail. Present: protectKeys is on unless set to false; the other two are off unless set.
    *
    * @schema KeyPolicySpec#admission
@@ -2172,6 +2179,7 @@ export function toJson_KeyPolicySpec(obj: KeyPolicySpec | undefined): Record<str
     'rotation': toJson_KeyPolicySpecRotation(obj.rotation),
     'allowed': toJson_KeyPolicySpecAllowed(obj.allowed),
     'audit': toJson_KeyPolicySpecAudit(obj.audit),
+    'deletionPolicy': obj.deletionPolicy,
     'admission': toJson_KeyPolicySpecAdmission(obj.admission),
   };
   // filter undefined values
@@ -2442,6 +2450,18 @@ export function toJson_KeyPolicySpecAudit(obj: KeyPolicySpecAudit | undefined): 
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
 }
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * What happens to the key Secret (<name>-keys, every KEK and sealing key) when this policy is deleted. Retain (default) keeps it: a KeyPolicy created again with this namespace and name picks the keys up and never generates over them. Delete removes it with the policy. Either way, deletion waits (finalizer, condition Ready=False reason KeysInUse) while any envelope store or sealed value of an EncryptedService is still under one of its keys; removing the finalizer by hand forces deletion and keeps the key Secret.
+ *
+ * @schema KeyPolicySpecDeletionPolicy
+ */
+export enum KeyPolicySpecDeletionPolicy {
+  /** Retain */
+  RETAIN = "Retain",
+  /** Delete */
+  DELETE = "Delete",
+}
 
 /**
  * Admission guardrails for this policy's namespace, enforced by the API server through the ValidatingAdmissionPolicies in manifests/admission.yaml (an administrator installs them; they read this field from every KeyPolicy in the request's namespace). Absent: no guardrail. Present: protectKeys is on unless set to false; the other two are off unless set.

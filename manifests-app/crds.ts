@@ -64,3 +64,18 @@ export function loadCrds(dir: string): CustomResourceDefinition[] {
   }
   return crds.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
 }
+
+/**
+ * Deleting a CRD deletes every object of its kind, and with them what the objects own: uninstalling
+ * a Helm release or pruning an Argo CD application must not take the KeyPolicies (and the keys
+ * they guard) along. These annotations tell both tools to leave the CRDs in place.
+ */
+export const CRD_KEEP_ANNOTATIONS: Readonly<Record<string, string>> = {
+  'helm.sh/resource-policy': 'keep',
+  'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false',
+};
+
+export function withKeepAnnotations(crd: CustomResourceDefinition): CustomResourceDefinition {
+  const annotations = { ...(crd.metadata['annotations'] as Record<string, string> | undefined), ...CRD_KEEP_ANNOTATIONS };
+  return { ...crd, metadata: { ...crd.metadata, annotations } };
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments, visit } from 'yaml';
+import { CRD_KEEP_ANNOTATIONS } from './crds.js';
 import { renderInstall } from './render.js';
 import { fileAt, findObject, fixtureCrds, objectsIn, type K8sObject } from './test-support.js';
 
@@ -11,11 +12,20 @@ describe('renderInstall', () => {
   const manifestFiles = files.filter((f) => f.path.startsWith('manifests/') && f.path !== 'manifests/kustomization.yaml');
   const all: K8sObject[] = manifestFiles.flatMap((f) => objectsIn(f));
 
-  it('emits CRDs exactly as written in crds/, schema extension keys included', () => {
+  it('emits CRDs exactly as written in crds/, schema extension keys included, plus the keep annotations', () => {
     const rendered = objectsIn(fileAt(files, 'manifests/crds.yaml'));
-    expect(rendered).toEqual(crds);
+    expect(rendered.map(({ metadata: { annotations: _kept, ...metadata }, ...rest }) => ({ ...rest, metadata }))).toEqual(crds);
     expect(fileAt(files, 'manifests/crds.yaml').content).toContain('x-kubernetes-validations:');
     expect(fileAt(files, 'manifests/crds.yaml').content).not.toContain('x_kubernetes');
+  });
+
+  it('keeps the CRDs (and so every KeyPolicy) when Helm uninstalls or Argo CD prunes or deletes the application', () => {
+    const rendered = objectsIn(fileAt(files, 'manifests/crds.yaml'));
+    expect(rendered).toHaveLength(crds.length);
+    for (const crd of rendered) {
+      expect(crd.metadata.annotations).toMatchObject({ 'helm.sh/resource-policy': 'keep', 'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false' });
+    }
+    expect(CRD_KEEP_ANNOTATIONS).toEqual({ 'helm.sh/resource-policy': 'keep', 'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false' });
   });
 
   it('puts every namespaced object in lockstep-system and no namespace on cluster-scoped ones', () => {

@@ -1,6 +1,6 @@
 import { App, type Chart } from 'cdk8s';
 import { stringify } from 'yaml';
-import type { CustomResourceDefinition } from './crds.js';
+import { withKeepAnnotations, type CustomResourceDefinition } from './crds.js';
 import { COMMON_LABELS, IMAGE_REPOSITORY, OPERATOR_NAMESPACE } from './install-names.js';
 import { NamespaceChart, OperatorChart, type OperatorOptions } from './operator-chart.js';
 import { CLUSTER_ROLE_NAME, LEADER_ELECTION_ROLE_NAME, RbacChart } from './rbac-chart.js';
@@ -56,7 +56,7 @@ export function renderInstall(options: RenderOptions): RenderedFile[] {
 
   const manifests: Array<[string, string]> = [
     ['namespace.yaml', yamlDocuments(chartObjects(namespace))],
-    ['crds.yaml', yamlDocuments(options.crds)],
+    ['crds.yaml', yamlDocuments(options.crds.map(withKeepAnnotations))],
     ['rbac.yaml', yamlDocuments(chartObjects(rbac))],
     // After crds.yaml: the guardrails take KeyPolicies as parameters.
     ['admission.yaml', yamlDocuments(admissionObjects({ ...COMMON_LABELS }))],

@@ -52,14 +52,18 @@ export async function exists(c: Clients, ref: KubernetesObject): Promise<boolean
 
 /**
  * Deletes a test namespace and waits (up to a minute) until a running operator has finalized its
- * EncryptedServices: stopping the operator earlier would leave their finalizers, and the
- * namespace, behind for good.
+ * EncryptedServices and KeyPolicies: stopping the operator earlier would leave their finalizers,
+ * and the namespace, behind for good.
  */
 export async function deleteNamespaceAndFinalize(c: Clients, namespace: string): Promise<void> {
   await deleteTestNamespace(c, namespace);
-  await eventually(`EncryptedServices in ${namespace} finalized`, async () => {
-    const list = await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace, plural: 'encryptedservices' });
-    return (list as { items: unknown[] }).items.length === 0 ? true : undefined;
+  // KeyPolicies wait for their services (their keys are in use until then), so they are last.
+  await eventually(`EncryptedServices and KeyPolicies in ${namespace} finalized`, async () => {
+    for (const plural of ['encryptedservices', 'keypolicies']) {
+      const list = await c.custom.listNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace, plural });
+      if ((list as { items: unknown[] }).items.length > 0) return undefined;
+    }
+    return true;
   }, 60_000).catch(() => undefined);
 }
 

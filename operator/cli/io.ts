@@ -1,5 +1,5 @@
 // What a CLI command may touch, injected so commands run in tests without a terminal or cluster.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import * as k8s from '@kubernetes/client-node';
 
 export interface CliIo {
@@ -7,6 +7,8 @@ export interface CliIo {
   err(text: string): void;
   readStdin(): Promise<Buffer>;
   readFile(path: string): Promise<Buffer>;
+  /** Writes a file with `mode`; `exclusive` refuses to replace an existing one (key files). */
+  writeFile?(path: string, data: string, options: { mode: number; exclusive?: boolean }): Promise<void>;
   /** The cluster to talk to (KUBECONFIG / in-cluster), created on first use. */
   kubeConfig(): k8s.KubeConfig;
 }
@@ -30,6 +32,7 @@ export function processIo(): CliIo {
       return Buffer.concat(chunks);
     },
     readFile: (path) => readFile(path),
+    writeFile: (path, data, options) => writeFile(path, data, { mode: options.mode, flag: options.exclusive ? 'wx' : 'w' }),
     kubeConfig() {
       if (!kc) {
         kc = new k8s.KubeConfig();

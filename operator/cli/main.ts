@@ -4,8 +4,12 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { AUDIT_VERIFY_USAGE, auditCommand } from './audit-verify.js';
+import { BACKUP_USAGE, backupCommand } from './backup.js';
+import { DRILL_USAGE, drillCommand } from './drill.js';
 import { CliError, processIo, type CliIo } from './io.js';
+import { RECOVERY_KEY_USAGE, recoveryKeyCommand } from './recovery-key-command.js';
 import { RENDER_USAGE, renderCommand } from './render.js';
+import { RESTORE_USAGE, restoreCommand } from './restore.js';
 import { SEAL_USAGE, sealCommand } from './seal.js';
 import { STATUS_USAGE, statusCommand } from './status.js';
 
@@ -22,6 +26,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
   status: { run: statusCommand, summary: 'encryption health of a namespace (-n) or the cluster (-A)', usage: STATUS_USAGE },
   render: { run: renderCommand, summary: 'print what the operator would generate for EncryptedServices (offline)', usage: RENDER_USAGE },
   audit: { run: auditCommand, summary: 'verify a KeyPolicy\'s hash-chained audit trail (audit verify)', usage: AUDIT_VERIFY_USAGE },
+  'recovery-key': { run: recoveryKeyCommand, summary: 'make the offline key pair backups are encrypted to', usage: RECOVERY_KEY_USAGE },
+  backup: { run: backupCommand, summary: 'export every KeyPolicy\'s keys, encrypted to the recovery public key', usage: BACKUP_USAGE },
+  restore: { run: restoreCommand, summary: 'restore a backup\'s keys, envelope stores and KeyPolicies (create-only)', usage: RESTORE_USAGE },
+  drill: { run: drillCommand, summary: 'recovery drill: prove every stored ciphertext opens with a backup\'s keys', usage: DRILL_USAGE },
 };
 
 export function usage(): string {

@@ -63,6 +63,11 @@ interface Failure {
   message: string;
 }
 
+/** The service's KeyPolicy is being deleted, and the service has no data key yet. */
+const KEY_POLICY_DELETING = 'KeyPolicyDeleting';
+/** Failures that are no failed decryption: reported under their own reason, not audited as one. */
+const NOT_DECRYPTION = new Set<string>([Reasons.SecretConflict, KEY_POLICY_DELETING]);
+
 const ok = (reason: string, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'True', reason, message });
 const notOk = (reason: string, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'False', reason, message });
 
@@ -194,7 +199,10 @@ export class ServiceSecrets {
       const storedPrevious = liveStore?.data?.[PREVIOUS_DEK_KEY];
       const previousWrapped = storedPrevious ? Buffer.from(storedPrevious, 'base64').toString('utf8') : undefined;
       const action = dataKeyAction(es.metadata.annotations, liveStore?.metadata?.annotations, previousWrapped !== undefined);
-      const current = content ? await this.dataKey(keys, es, content, failures, audit, now) : undefined;
+      // A policy being deleted waits for its keys' users to go: it gets no new ones meanwhile.
+      const closing = content !== undefined && content.wrappedDataKey === undefined && policy.metadata.deletionTimestamp !== undefined;
+      if (closing) failures.push({ secret: envelopeStoreName(name), reason: KEY_POLICY_DELETING, message: `KeyPolicy ${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''} is being deleted: no new data key is made under its keys` });
+      const current = content && !closing ? await this.dataKey(keys, es, content, failures, audit, now) : undefined;
       const dataKey = current ? await this.rotatedDataKey(keys, es, current, previousWrapped, action, failures, audit, now) : undefined;
       if (content && dataKey) {
         // During a data key rotation or restore, envelopes are still under the other key until re-encrypted below.
@@ -262,7 +270,7 @@ export class ServiceSecrets {
       await this.reportFailures(es, policy, failures, now);
       const reason = failures.some((f) => f.reason === Reasons.EnvelopeStoreUntrusted)
         ? Reasons.EnvelopeStoreUntrusted
-        : failures.some((f) => f.reason !== Reasons.SecretConflict) ? Reasons.DecryptionFailed : Reasons.SecretConflict;
+        : failures.some((f) => !NOT_DECRYPTION.has(f.reason)) ? Reasons.DecryptionFailed : failures.find((f) => f.reason === KEY_POLICY_DELETING)?.reason ?? Reasons.SecretConflict;
       const message = `${failures.map((f) => f.message).join('; ')}; no Secret was written or changed`;
       outcome.conditions.push(notOk(reason, message));
       outcome.problems.push({ reason, message });
@@ -504,14 +512,14 @@ export class ServiceSecrets {
     if (await this.o.audit.audited(this.policyIdentity(policy), 'failed-decrypt', fingerprint)) return;
     const audit: AuditEvent[] = [];
     for (const f of failures) {
-      if (f.reason === Reasons.SecretConflict) continue;
+      if (NOT_DECRYPTION.has(f.reason)) continue;
       audit.push({
         type: 'failed-decrypt', time: now,
         subject: { namespace, name: f.secret, kind: 'Secret', ...(f.kid ? { kid: f.kid } : {}) },
         details: { reason: f.reason, encryptedService: es.metadata.name ?? '', ...(f.key ? { entry: f.key } : {}), fingerprint },
       });
     }
-    const eventReason = (f: Failure) => (f.reason === Reasons.SecretConflict || f.reason === Reasons.EnvelopeStoreUntrusted ? f.reason : Reasons.DecryptionFailed);
+    const eventReason = (f: Failure) => (NOT_DECRYPTION.has(f.reason) || f.reason === Reasons.EnvelopeStoreUntrusted ? f.reason : Reasons.DecryptionFailed);
     for (const f of failures) this.o.events.record(this.regarding(es), 'Warning', eventReason(f), f.message);
     this.log.warn('secrets not written', { namespace, name: es.metadata.name, failures: failures.map((f) => ({ secretName: f.secret, entry: f.key, reason: f.reason, kid: f.kid })) });
     await this.o.audit.record(this.policyIdentity(policy), audit, policy.spec.audit?.segmentSize ?? 256);

@@ -4,7 +4,8 @@
 //
 // The key Secret is read from the API server, not the cache, and written with its
 // resourceVersion: a stale read must never lead to generating a second "first" key set or to
-// dropping a key another writer just added.
+// dropping a key another writer just added. It outlives the policy (key-retention.ts): a policy
+// re-created under the same name picks up the stored keys, and deletion waits while they are used.
 import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
   ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, API_VERSION, ROTATED_CA_SECRET, FINALIZER, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
@@ -16,7 +17,7 @@ import { createKeySet, activeKey, publicJwks } from '../crypto/keyset.js';
 import { inspectWrappedDataKey, rewrapDataKey } from '../crypto/datakey.js';
 import { jwkThumbprint } from '../crypto/thumbprint.js';
 import { isDecryptError, isKeySetError } from '../crypto/errors.js';
-import { WRAPPED_DEK_KEY } from '../encryptedservice/envelope-store.js';
+import { WRAPPED_DEK_KEY, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
 import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore } from '../encryptedservice/store-integrity.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
@@ -38,6 +39,8 @@ import { KeyRing, keySecretData } from './key-ring.js';
 import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
 import { ANNOTATION_REACTIVATE_KID, ANNOTATION_REACTIVATED_FOR, pendingReactivation, reactivateBoth } from './reactivation.js';
 import { onDemandRotation } from './rotation-request.js';
+import { ANNOTATION_KEY_POLICY_UID, KEYS_IN_USE_FINALIZER, deletionBlockedMessage, inUse, keyHolders, keySecretMetadata, type KeyHolders } from './key-retention.js';
+import { PREVIOUS_DEK_KEY } from '../encryptedservice/data-key-rotation.js';
 import { keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
 import { keyStatuses, type KeyUsage } from './status.js';
 import { StoreCensus } from './store-census.js';
@@ -70,6 +73,8 @@ export interface KeyPolicyReconcilerOptions {
   now?: () => Date;
 }
 
+/** Re-check cadence of a deletion that waits for the keys' users to go (their changes also trigger one). */
+const DELETION_RECHECK_MS = 10_000;
 /** Re-check cadence while the audit trail is broken (an administrator may restore it). */
 const AUDIT_RECHECK_MS = 30_000;
 /** Re-check cadence while data keys wait to be re-wrapped by their services' reconciles. */
@@ -109,7 +114,8 @@ export class KeyPolicyReconciler {
     if (policy.metadata.deletionTimestamp) return this.finalize(policy);
 
     const managedCA = buildManagedCA(policy, this.o.clusterResourceNamespace);
-    if (managedCA) await this.ensureFinalizer(policy);
+    // Every policy: deletion waits until nothing is under its keys (finalize).
+    await this.ensureFinalizer(policy);
 
     // Key changes are audited or not made: while the trail does not match its signed head,
     // no key is created, rotated, rolled back or retired (events already in the key Secret's
@@ -140,6 +146,7 @@ export class KeyPolicyReconciler {
       throw err;
     }
 
+    secret = await this.maintainKeySecret(policy, secret, inUse(await this.holders(policy, sets)));
     const usage = await this.census.usage(policy, this.users(policy), sets);
     const retention = retentionSettings(policy.spec);
     const keyWrap = effectiveKeyWrap(policy.spec.keyWrap);
@@ -216,7 +223,13 @@ export class KeyPolicyReconciler {
     const nextRotation = rotationDecision({
       kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
     }).nextRotation;
-    await this.writeStatus(policy, this.conditions(sets, finalUsage, ca), {
+    const conditions = this.conditions(sets, finalUsage, ca);
+    if (secret.metadata?.deletionTimestamp) {
+      // Someone deleted the key Secret while data is under its keys: the finalizer keeps it for now.
+      const message = `key Secret ${keySecretName(name)} was deleted while ciphertexts are under its keys; the ${KEYS_IN_USE_FINALIZER} finalizer keeps it until they are gone — take a lockstep backup now`;
+      conditions.push(cond(C.Degraded, true, Reasons.KeySecretDeleting, message));
+    }
+    await this.writeStatus(policy, conditions.filter((c, i) => !conditions.slice(i + 1).some((later) => later.type === c.type)), {
       activeKid: activeKey(sets.kek).kid,
       sealingKid: activeKey(sets.seal).kid,
       sealingKeyThumbprint: jwkThumbprint(publicJwks(sets.seal).keys[0]!),
@@ -269,8 +282,9 @@ export class KeyPolicyReconciler {
           [ANNOTATION_AUDIT_PENDING]: sealPending(created, await this.o.audit.signingKey(), `${namespace}/${name}`),
           // Rotation requests present at creation are satisfied by the fresh keys.
           ...onDemand.handled,
+          [ANNOTATION_KEY_POLICY_UID]: policy.metadata.uid ?? '',
         },
-        ownerReferences: [this.ownerReference(policy)],
+        // No owner reference: the keys must outlive the policy (key-retention.ts).
       },
       data: keySecretData(sets),
     };
@@ -469,11 +483,18 @@ export class KeyPolicyReconciler {
     return { ready: false, message: `managed CA ClusterIssuer ${issuerName} is not ready: ${why}` };
   }
 
+  /** A policy that dropped managedCA: its CA objects go (the finalizer stays, it guards the keys). */
   private async removeManagedCA(policy: KeyPolicy): Promise<undefined> {
-    if (!policy.metadata.finalizers?.includes(FINALIZER)) return undefined;
-    await this.cleanup(policy);
-    await this.o.applier.removeFinalizer(this.resourceRef(policy), policy.metadata.finalizers ?? [], FINALIZER);
+    if (this.hasManagedCA(policy)) await this.cleanup(policy);
     return undefined;
+  }
+
+  private hasManagedCA(policy: KeyPolicy): boolean {
+    return managedCARefs(policy.metadata.namespace ?? '', policy.metadata.name ?? '', this.o.clusterResourceNamespace).some((ref) => {
+      if (ref.kind === 'ClusterIssuer') return this.o.caches.clusterIssuers.get(undefined, ref.metadata?.name ?? '') !== undefined;
+      if (ref.kind === 'Certificate') return this.o.caches.certificates.get(ref.metadata?.namespace, ref.metadata?.name ?? '') !== undefined;
+      return false;
+    });
   }
 
   private async cleanup(policy: KeyPolicy): Promise<void> {
@@ -490,11 +511,99 @@ export class KeyPolicyReconciler {
     });
   }
 
-  private async finalize(policy: KeyPolicy): Promise<void> {
+  /**
+   * Deletion waits while any ciphertext is under the policy's keys, whatever deletionPolicy says;
+   * then the managed CA goes, the key Secret too with deletionPolicy Delete, and the finalizer.
+   */
+  private async finalize(policy: KeyPolicy): Promise<Result | void> {
     if (!policy.metadata.finalizers?.includes(FINALIZER)) return;
+    const namespace = policy.metadata.namespace ?? '';
+    const name = policy.metadata.name ?? '';
+    const secret = await this.readSecret(namespace, keySecretName(name));
+    let sets: KeySets | undefined;
+    try {
+      sets = secret ? this.o.keyRing.read(secret) : undefined;
+    } catch (err) {
+      if (!isKeySetError(err)) throw err;
+      // Unreadable keys: every ciphertext naming a kid counts as ours (keyHolders).
+    }
+    const holders = await this.holders(policy, sets);
+    const deletionPolicy = policy.spec.deletionPolicy ?? 'Retain';
+    const current = secret ? await this.maintainKeySecret(policy, secret, inUse(holders)) : undefined;
+    if (inUse(holders)) {
+      const message = deletionBlockedMessage(namespace, name, holders, deletionPolicy);
+      await this.writeStatus(policy, [cond(C.Ready, false, Reasons.KeysInUse, message)], { ...(policy.status ?? {}), lastError: message });
+      return { requeueAfter: DELETION_RECHECK_MS };
+    }
     await this.cleanup(policy);
+    if (deletionPolicy === 'Delete' && current) {
+      try {
+        // Preconditions: keys changed since they were counted (a rotation, a restore) are not deleted blind.
+        await this.o.core.deleteNamespacedSecret({
+          namespace, name: keySecretName(name),
+          body: { preconditions: { uid: current.metadata?.uid ?? '', resourceVersion: current.metadata?.resourceVersion ?? '' } },
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      this.o.keyRing.forget(namespace, keySecretName(name));
+      this.o.events.record(this.regarding(policy), 'Normal', 'KeysDeleted', `deletionPolicy Delete: key Secret ${keySecretName(name)} deleted; nothing was under its keys`);
+    } else if (secret) {
+      this.o.events.record(this.regarding(policy), 'Normal', 'KeysRetained', `key Secret ${keySecretName(name)} kept (deletionPolicy Retain): a KeyPolicy ${name} created again in ${namespace} uses it`);
+    }
     await this.o.applier.removeFinalizer(this.resourceRef(policy), policy.metadata.finalizers ?? [], FINALIZER);
-    this.log.info('finalized', { namespace: policy.metadata.namespace, keypolicy: policy.metadata.name });
+    this.log.info('finalized', { namespace, keypolicy: name, deletionPolicy });
+  }
+
+  /** Owner reference gone, current policy recorded, in-use finalizer set or cleared (key-retention.ts). */
+  private async maintainKeySecret(policy: KeyPolicy, live: V1Secret, holding: boolean): Promise<V1Secret> {
+    const change = keySecretMetadata(live.metadata ?? {}, policy.metadata.uid ?? '', holding);
+    if (!change) return live;
+    const namespace = live.metadata?.namespace ?? '';
+    const name = live.metadata?.name ?? '';
+    // resourceVersion travels in the metadata: a concurrent key change makes this fail and retry.
+    const updated = await this.o.core.replaceNamespacedSecret({ namespace, name, body: { ...live, metadata: change.metadata } });
+    if (change.adoptedFrom !== undefined) {
+      const kid = this.safeActiveKid(updated);
+      this.o.events.record(this.regarding(policy), 'Normal', 'KeysRetained', `uses the keys an earlier KeyPolicy ${policy.metadata.name ?? ''} left in Secret ${name}${kid ? ` (active KEK ${kid})` : ''}; nothing was generated`);
+      this.log.info('retained keys taken over', { namespace, keypolicy: policy.metadata.name, secretName: name });
+    }
+    return updated;
+  }
+
+  private safeActiveKid(secret: V1Secret): string | undefined {
+    try {
+      return activeKey(this.o.keyRing.read(secret).kek).kid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Envelope stores and sealed values under this policy's live keys. Only what the operator wrote
+   * or opened counts (store-census.ts), or a tenant's forgery could hold a policy from deletion;
+   * with unreadable keys nothing can be verified, so every labelled store counts.
+   */
+  private async holders(policy: KeyPolicy, sets: KeySets | undefined): Promise<KeyHolders> {
+    const users = this.users(policy);
+    const candidates = sets ? (await this.census.stores(policy, users, sets)).trusted.map((t) => t.store) : this.census.candidates(policy, users).map((c) => c.store);
+    const stores = candidates.map((store) => {
+      const wrapped: string[] = [];
+      try {
+        const dek = readEnvelopeStore(store).wrappedDataKey;
+        if (dek) wrapped.push(dek);
+      } catch {
+        // Unreadable: it names no kid.
+      }
+      const previous = store.data?.[PREVIOUS_DEK_KEY];
+      if (previous) wrapped.push(Buffer.from(previous, 'base64').toString('utf8'));
+      return { id: `${store.metadata?.namespace ?? ''}/${store.metadata?.name ?? ''}`, wrapped };
+    });
+    const services = users.map((es) => ({
+      id: `${es.metadata.namespace ?? ''}/${es.metadata.name ?? ''}`,
+      sealed: sets ? this.census.openedSealedValues(policy, es) : (es.spec.secrets?.sealed ?? []).flatMap((s) => Object.values(s.encryptedData ?? {})),
+    }));
+    return keyHolders(sets, stores, services);
   }
 
   // --- status

@@ -73,13 +73,8 @@ export class StoreCensus {
     this.log = o.logger.child('store-census');
   }
 
-  /**
-   * Envelope stores wrapped under this policy's KEKs: those of its services, and stores a deleted
-   * service left behind (deletionPolicy Retain), found by their policy labels. Labels and headers
-   * are tenant-writable, so each candidate is verified (store-integrity.ts); only stores the
-   * operator wrote count for retirement or get re-wrapped, the rest are returned as untrusted.
-   */
-  async stores(policy: KeyPolicy, users: readonly EncryptedService[], sets: KeySets): Promise<{ trusted: TrustedStore[]; untrusted: UntrustedStore[] }> {
+  /** Secrets that claim to be this policy's envelope stores: its services' stores and labelled leftovers. Unverified. */
+  candidates(policy: KeyPolicy, users: readonly EncryptedService[]): { store: V1Secret; service: string; uid?: string }[] {
     const namespace = policy.metadata.namespace ?? '';
     const name = policy.metadata.name ?? '';
     const candidates = new Map<string, { store: V1Secret; service: string; uid?: string }>();
@@ -96,9 +91,21 @@ export class StoreCensus {
       const es = users.find((u) => u.metadata.namespace === store.metadata?.namespace && u.metadata.name === service);
       candidates.set(id, { store, service, ...(es?.metadata.uid ? { uid: es.metadata.uid } : {}) });
     }
+    return [...candidates.values()];
+  }
+
+  /**
+   * Envelope stores wrapped under this policy's KEKs: those of its services, and stores a deleted
+   * service left behind (deletionPolicy Retain), found by their policy labels. Labels and headers
+   * are tenant-writable, so each candidate is verified (store-integrity.ts); only stores the
+   * operator wrote count for retirement or get re-wrapped, the rest are returned as untrusted.
+   */
+  async stores(policy: KeyPolicy, users: readonly EncryptedService[], sets: KeySets): Promise<{ trusted: TrustedStore[]; untrusted: UntrustedStore[] }> {
+    const namespace = policy.metadata.namespace ?? '';
+    const name = policy.metadata.name ?? '';
     const trusted: TrustedStore[] = [];
     const untrusted: UntrustedStore[] = [];
-    for (const { store, service, uid } of candidates.values()) {
+    for (const { store, service, uid } of this.candidates(policy, users)) {
       const storeNamespace = store.metadata?.namespace ?? '';
       const expectation = { namespace: storeNamespace, service, policy: { namespace, name }, ...(uid ? { serviceUid: uid } : {}) };
       const verdict = verifyEnvelopeStore(store, expectation, sets.kek);
@@ -150,18 +157,25 @@ export class StoreCensus {
     const { trusted, untrusted } = await this.stores(policy, users, sets);
     const wrapped = trusted.map((t) => t.wrapped);
     const sealed: string[] = [];
-    for (const es of users) {
-      // A service the policy does not allow never had its sealed values opened; for the others,
-      // status.keyIds (written only by the operator) names the kids its values actually opened under.
-      if (accessDenied(es, policy)) continue;
-      const opened = new Set(es.status?.keyIds ?? []);
-      for (const s of es.spec.secrets?.sealed ?? []) {
-        for (const jwe of Object.values(s.encryptedData ?? {})) {
-          if (opened.has(sealedKidOf(jwe) ?? '')) sealed.push(jwe);
-        }
+    for (const es of users) sealed.push(...this.openedSealedValues(policy, es));
+    return { ...countUsage(sets, wrapped, sealed), untrusted };
+  }
+
+  /**
+   * A service's sealed values that count as under this policy's keys. A service the policy does
+   * not allow never had its values opened; for the others, status.keyIds (written only by the
+   * operator) names the kids its values actually opened under.
+   */
+  openedSealedValues(policy: KeyPolicy, es: EncryptedService): string[] {
+    if (accessDenied(es, policy)) return [];
+    const opened = new Set(es.status?.keyIds ?? []);
+    const sealed: string[] = [];
+    for (const s of es.spec.secrets?.sealed ?? []) {
+      for (const jwe of Object.values(s.encryptedData ?? {})) {
+        if (opened.has(sealedKidOf(jwe) ?? '')) sealed.push(jwe);
       }
     }
-    return { ...countUsage(sets, wrapped, sealed), untrusted };
+    return sealed;
   }
 
   /**

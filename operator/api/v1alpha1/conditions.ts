@@ -77,6 +77,10 @@ export const Reasons = {
   EnvelopeStoreUntrusted: 'EnvelopeStoreUntrusted',
   // Keys
   KeysGenerated: 'KeysGenerated',
+  /** A KeyPolicy's deletion waits: ciphertexts are still under its keys. */
+  KeysInUse: 'KeysInUse',
+  /** The key Secret was asked to be deleted while its keys are in use; a finalizer keeps it. */
+  KeySecretDeleting: 'KeySecretDeleting',
   RewrapPending: 'RewrapPending',
   // Audit
   /** The trail does not match its recorded head: nothing is appended, key changes wait. */

@@ -54,6 +54,7 @@ describe('withKeyPolicyDefaults', () => {
       tls: { minVersion: 'TLS1.2' },
       rotation: { period: '720h', retainDecryptOnly: 2, retireAfter: '2160h' },
       audit: { segmentSize: 256 },
+      deletionPolicy: 'Retain',
     });
   });
 });

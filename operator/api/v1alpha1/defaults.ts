@@ -43,6 +43,7 @@ export const CRD_DEFAULTS = {
   retainDecryptOnly: 2,
   retireAfter: '2160h',
   auditSegmentSize: 256,
+  keyDeletionPolicy: 'Retain',
   caRotationDuration: '8760h',
   timeZone: 'UTC',
   canarySteps: [10, 50, 100],
@@ -159,6 +160,7 @@ export function withKeyPolicyDefaults(spec: KeyPolicySpec = {}): KeyPolicySpec {
       retireAfter: spec.rotation?.retireAfter ?? CRD_DEFAULTS.retireAfter,
     },
     audit: { ...spec.audit, segmentSize: spec.audit?.segmentSize ?? CRD_DEFAULTS.auditSegmentSize },
+    deletionPolicy: spec.deletionPolicy ?? CRD_DEFAULTS.keyDeletionPolicy,
   };
   if (certificates.allowedIssuers && out.certificates) out.certificates.allowedIssuers = certificates.allowedIssuers.map(issuerRefDefaults);
   const issuer = certificates.defaultIssuer;

@@ -98,8 +98,15 @@ export interface KeyPolicySpec {
   rotation?: KeyRotationSpec;
   allowed?: AllowedSpec;
   audit?: AuditSpec;
+  /**
+   * What happens to the key Secret when the policy is deleted (after nothing is under its keys any
+   * more). CRD default: Retain — a policy created again under the same name picks the keys up.
+   */
+  deletionPolicy?: KeyDeletionPolicy;
   admission?: AdmissionSpec;
 }
+
+export type KeyDeletionPolicy = 'Retain' | 'Delete';
 
 export type KeyState = 'active' | 'decrypt-only' | 'retired';
 
