@@ -207,7 +207,16 @@ describe('the operator under its own ServiceAccount', () => {
     await gone({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'db', namespace: ns } }, 'db finalized');
     await gone({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-data-luks', namespace: ns } }, 'db-data-luks deleted');
 
+    // web's envelope store is under the policy's keys: deletion waits (keys outlive their users)
+    // until the service and its store are gone.
     await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'keypolicies', name: 'policy' });
+    await eventually('policy deletion waits (KeysInUse)', async () => {
+      const kp = await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'keypolicies', name: 'policy' }) as { status?: { conditions?: { type: string; reason?: string }[] } };
+      return kp.status?.conditions?.some((cond) => cond.type === 'Ready' && cond.reason === 'KeysInUse') ? true : undefined;
+    }, 60_000);
+    await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices', name: 'web' });
+    await gone({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'web', namespace: ns } }, 'web finalized');
+    await c.core.deleteNamespacedSecret({ name: 'web-envelope', namespace: ns }).catch(() => undefined);
     await gone({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'policy', namespace: ns } }, 'policy finalized');
   }, 200_000);
 
