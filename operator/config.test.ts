@@ -42,3 +42,15 @@ describe('configFromEnv: continuous verification', () => {
     expect(() => configFromEnv({ LOCKSTEP_VERIFY_CONCURRENCY: '0' })).toThrow(/LOCKSTEP_VERIFY_CONCURRENCY/);
   });
 });
+
+describe('LOCKSTEP_APPROVER', () => {
+  it('decides Lockstep identities by default, everything or nothing on request', () => {
+    expect(configFromEnv({}).approver).toBe('identities');
+    expect(configFromEnv({ LOCKSTEP_APPROVER: 'all' }).approver).toBe('all');
+    expect(configFromEnv({ LOCKSTEP_APPROVER: 'off' }).approver).toBe('off');
+  });
+
+  it('refuses anything else', () => {
+    expect(() => configFromEnv({ LOCKSTEP_APPROVER: 'yes' })).toThrow('LOCKSTEP_APPROVER: not identities, all or off: yes');
+  });
+});
