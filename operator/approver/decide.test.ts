@@ -5,7 +5,7 @@ import {
 import { childLabels, ownerReference } from '../encryptedservice/children.js';
 import { OID, csrDer, parseCsr } from './csr.js';
 import {
-  ANNOTATION_CERTIFICATE_NAME, ApprovalReasons, decide, type CertificateLike, type CertificateRequestObject, type DecisionInputs,
+  ANNOTATION_CERTIFICATE_NAME, ApprovalReasons, covers, decide, type CertificateLike, type CertificateRequestObject, type DecisionInputs,
 } from './decide.js';
 import { expectedCertificate } from './expected.js';
 import { buildCsr, type CsrOptions } from './test-csr.js';
@@ -167,10 +167,28 @@ describe('a hand-made request for a Lockstep identity', () => {
     expect(decide(cr, inputs(cr, certificateOf(api)))).toMatchObject({ verdict: 'deny', reason: ApprovalReasons.NotFromDeclaredService });
   });
 
+  it('with a wildcard covering a service\'s name is denied', () => {
+    const cr = request('tenant', { dnsNames: ['*.shop.svc.cluster.local'] });
+    const d = decide(cr, inputs(cr, undefined));
+    expect(d).toMatchObject({ verdict: 'deny', claimed: [{ namespace: 'shop', name: 'api' }] });
+    expect(d.verdict === 'deny' && d.claims).toEqual(['DNS name *.shop.svc.cluster.local (covers api.shop.svc.cluster.local) of EncryptedService shop/api']);
+  });
+
   it('on a KeyPolicy\'s managed CA, with no SPIFFE ID or service name, is denied', () => {
     const cr = request('tenant', { dnsNames: ['anything.example'] }, { issuerRef: { name: 'lockstep-managed-ca', kind: 'ClusterIssuer' } });
     expect(decide(cr, inputs(cr, undefined))).toMatchObject({ verdict: 'deny', claims: ['ClusterIssuer lockstep-managed-ca, a KeyPolicy\'s managed CA'] });
   });
+});
+
+describe('covers', () => {
+  it.each([
+    ['api.shop.svc', 'api.shop.svc', true],
+    ['API.shop.svc', 'api.shop.svc', true],
+    ['*.shop.svc', 'api.shop.svc', true],
+    ['*.svc', 'api.shop.svc', false],
+    ['*.shop.svc', 'shop.svc', false],
+    ['x.shop.svc', 'api.shop.svc', false],
+  ])('%s covers %s: %s', (san, name, expected) => expect(covers(san, name)).toBe(expected));
 });
 
 describe('a request that claims no Lockstep identity', () => {

@@ -85,6 +85,15 @@ function ownNames(es: EncryptedService): string[] {
   return [svc, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`];
 }
 
+/** The SAN is the name, or a wildcard a TLS client accepts for it (one left-most label, RFC 6125). */
+export function covers(san: string, name: string): boolean {
+  const a = san.toLowerCase();
+  const n = name.toLowerCase();
+  if (a === n) return true;
+  const dot = n.indexOf('.');
+  return a.startsWith('*.') && dot > 0 && a.slice(2) === n.slice(dot + 1);
+}
+
 const controllerOf = (refs: OwnerRef[] | undefined, group: string, kind: string): OwnerRef | undefined =>
   refs?.find((r) => r.controller === true && r.kind === kind && r.apiVersion.split('/')[0] === group);
 
@@ -105,12 +114,13 @@ export function lockstepClaims(cr: CertificateRequestObject, inputs: DecisionInp
       if (es.metadata.namespace === m[2] && es.spec.workload.serviceAccountName === m[3]) claim(es);
     }
   }
-  const dns = new Set(csr?.dnsNames ?? []);
+  const dns = csr?.dnsNames ?? [];
   for (const es of inputs.services) {
     for (const name of ownNames(es)) {
-      if (!dns.has(name)) continue;
-      claims.push(`DNS name ${name} of EncryptedService ${es.metadata.namespace}/${es.metadata.name}`);
-      claim(es);
+      for (const asked of dns.filter((d) => covers(d, name))) {
+        claims.push(`DNS name ${asked === name ? name : `${asked} (covers ${name})`} of EncryptedService ${es.metadata.namespace}/${es.metadata.name}`);
+        claim(es);
+      }
     }
   }
   for (const [what, labels] of [['request', cr.metadata.labels], ['Certificate', inputs.certificate?.metadata.labels]] as const) {
