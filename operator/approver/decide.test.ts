@@ -167,6 +167,15 @@ describe('a hand-made request for a Lockstep identity', () => {
     expect(decide(cr, inputs(cr, certificateOf(api)))).toMatchObject({ verdict: 'deny', reason: ApprovalReasons.NotFromDeclaredService });
   });
 
+  it('with thousands of SANs gets a denial message of bounded size', () => {
+    const many = Array.from({ length: 3000 }, (_, i) => `n${i}.shop.svc`);
+    const cr = request('shop', { ...HONEST, dnsNames: [...SHOP_DNS, ...many] }, {}, 'api');
+    const d = decide(cr, inputs(cr, certificateOf(api)));
+    expect(d).toMatchObject({ verdict: 'deny', reason: ApprovalReasons.RequestMismatch });
+    expect(d.verdict === 'deny' && d.message).toMatch(/n7\.shop\.svc, and 2992 more not allowed/);
+    expect(d.verdict === 'deny' && d.message.length).toBeLessThanOrEqual(2_000);
+  });
+
   it('with a wildcard covering a service\'s name is denied', () => {
     const cr = request('tenant', { dnsNames: ['*.shop.svc.cluster.local'] });
     const d = decide(cr, inputs(cr, undefined));

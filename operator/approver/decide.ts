@@ -64,6 +64,19 @@ export type Decision =
   /** Not the operator's to decide: no Lockstep identity claimed and another approver decides. */
   | { verdict: 'ignore' };
 
+/** A request may carry thousands of SANs: the condition it gets stays small enough to write. */
+const MAX_LISTED = 8;
+const MAX_MESSAGE = 2_000;
+
+function listed(items: readonly string[], separator: string): string {
+  const shown = items.slice(0, MAX_LISTED).join(separator);
+  return items.length > MAX_LISTED ? `${shown}${separator}and ${items.length - MAX_LISTED} more` : shown;
+}
+
+function bounded(message: string): string {
+  return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message;
+}
+
 export const ApprovalReasons = {
   MatchesEncryptedService: 'MatchesEncryptedService',
   NoLockstepIdentity: 'NoLockstepIdentity',
@@ -139,13 +152,13 @@ export function decide(cr: CertificateRequestObject, inputs: DecisionInputs): De
   const { claims, claimed } = lockstepClaims(cr, inputs);
   const deny = (reason: string, why: string): Decision => ({
     verdict: 'deny', reason, claims, claimed,
-    message: `claims a Lockstep identity (${claims.join('; ')}) but ${why}`,
+    message: bounded(`claims a Lockstep identity (${listed(claims, '; ')}) but ${why}`),
   });
   if ('error' in inputs.csr) {
     // Nothing in it can be trusted, so nothing it claims can be checked: the operator's own
     // approval rule cannot apply. Denied only when Lockstep is the cluster's approver.
     return inputs.approveOthers
-      ? { verdict: 'deny', reason: ApprovalReasons.UnreadableRequest, message: `spec.request is not a readable PKCS#10 request: ${inputs.csr.error}`, claims, claimed }
+      ? { verdict: 'deny', reason: ApprovalReasons.UnreadableRequest, message: bounded(`spec.request is not a readable PKCS#10 request: ${inputs.csr.error}`), claims, claimed }
       : { verdict: 'ignore' };
   }
   if (claims.length === 0) {
@@ -194,8 +207,8 @@ function describeDiff(what: string, asked: readonly string[], allowed: readonly 
   const { extra, missing } = setDiff(asked, allowed);
   if (extra.length === 0 && missing.length === 0) return undefined;
   return [
-    ...(extra.length > 0 ? [`${what} ${extra.join(', ')} not allowed`] : []),
-    ...(missing.length > 0 ? [`${what} ${missing.join(', ')} missing`] : []),
+    ...(extra.length > 0 ? [`${what} ${listed(extra, ', ')} not allowed`] : []),
+    ...(missing.length > 0 ? [`${what} ${listed(missing, ', ')} missing`] : []),
   ].join(', ');
 }
 
