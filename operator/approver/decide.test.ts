@@ -213,4 +213,8 @@ describe('a request that claims no Lockstep identity', () => {
     expect(decide(garbage, inputs(garbage, undefined))).toMatchObject({ verdict: 'deny', reason: ApprovalReasons.UnreadableRequest });
     expect(decide(garbage, inputs(garbage, undefined, { approveOthers: false }))).toEqual({ verdict: 'ignore' });
   });
+  it('that cannot be read but carries Lockstep\'s label is denied in every mode', () => {
+    const labelled = { ...cr, metadata: { ...cr.metadata, labels: { 'lockstep.dev/encrypted-service': 'api' } }, spec: { ...cr.spec, request: 'AAAA' } };
+    expect(decide(labelled, inputs(labelled, undefined, { approveOthers: false }))).toMatchObject({ verdict: 'deny', reason: ApprovalReasons.UnreadableRequest });
+  });
 });

@@ -155,9 +155,9 @@ export function decide(cr: CertificateRequestObject, inputs: DecisionInputs): De
     message: bounded(`claims a Lockstep identity (${listed(claims, '; ')}) but ${why}`),
   });
   if ('error' in inputs.csr) {
-    // Nothing in it can be trusted, so nothing it claims can be checked: the operator's own
-    // approval rule cannot apply. Denied only when Lockstep is the cluster's approver.
-    return inputs.approveOthers
+    // Nothing in it can be checked, so it can never match a service: denied when its labels or
+    // Certificate claim a Lockstep identity, or when Lockstep is the cluster's approver.
+    return inputs.approveOthers || claims.length > 0
       ? { verdict: 'deny', reason: ApprovalReasons.UnreadableRequest, message: bounded(`spec.request is not a readable PKCS#10 request: ${inputs.csr.error}`), claims, claimed }
       : { verdict: 'ignore' };
   }
