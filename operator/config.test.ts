@@ -54,3 +54,13 @@ describe('LOCKSTEP_APPROVER', () => {
     expect(() => configFromEnv({ LOCKSTEP_APPROVER: 'yes' })).toThrow('LOCKSTEP_APPROVER: not identities, all or off: yes');
   });
 });
+
+describe('configFromEnv: audit rate limit', () => {
+  it('is unset by default (the trail uses its default), takes COUNT/DURATION, and names the variable when malformed', () => {
+    expect(configFromEnv({}).auditRateLimit).toBeUndefined();
+    expect(configFromEnv({ LOCKSTEP_AUDIT_RATE_LIMIT: '50/5m' }).auditRateLimit).toEqual({ maxPerWindow: 50, windowMs: 300_000 });
+    for (const bad of ['50', '0/1m', 'x/1m', '5/soon', '5/100ms']) {
+      expect(() => configFromEnv({ LOCKSTEP_AUDIT_RATE_LIMIT: bad })).toThrow(/LOCKSTEP_AUDIT_RATE_LIMIT/);
+    }
+  });
+});

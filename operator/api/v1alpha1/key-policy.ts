@@ -68,6 +68,16 @@ export interface AuditSpec {
   segmentSize?: number;
 }
 
+/** Guardrails the API server enforces in the policy's namespace (manifests/admission.yaml reads them). */
+export interface AdmissionSpec {
+  requireEncryptedVolumes?: boolean;
+  encryptedStorageClasses?: string[];
+  requireSealedSecrets?: boolean;
+  secretWriters?: string[];
+  /** Treated as true when admission is set. */
+  protectKeys?: boolean;
+}
+
 export interface KeyPolicySpec {
   keyWrap?: KeyWrapSpec;
   certificates?: CertificatePolicySpec;
@@ -76,6 +86,7 @@ export interface KeyPolicySpec {
   rotation?: KeyRotationSpec;
   allowed?: AllowedSpec;
   audit?: AuditSpec;
+  admission?: AdmissionSpec;
 }
 
 export type KeyState = 'active' | 'decrypt-only' | 'retired';
