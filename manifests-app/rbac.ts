@@ -168,6 +168,15 @@ export const clusterRules: readonly ExplainedRule[] = [
       'hold to report one on an unencrypted class; deleted on cleanup when retain is false.',
   },
   {
+    apiGroups: [''],
+    resources: ['pods'],
+    verbs: ['get', 'list', 'watch'],
+    why:
+      'A service\'s certificate names the service account its pods run as (its SPIFFE ID): the ' +
+      'operator checks the pods the workload selector selects before it issues. The cache keeps ' +
+      'only labels, service account and phase of each pod.',
+  },
+  {
     apiGroups: ['discovery.k8s.io'],
     resources: ['endpointslices'],
     verbs: ['list'],
