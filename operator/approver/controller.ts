@@ -5,7 +5,11 @@
 // request is never approved, an approved one never denied.
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, type IssuerRef } from '../api/v1alpha1/index.js';
+import {
+  LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, type EncryptedService, type IssuerRef, type KeyPolicy,
+} from '../api/v1alpha1/index.js';
+import { dnsNamesDenied, issuerDenied, trustDomainDenied, workloadIdentityDenied } from '../encryptedservice/claims.js';
+import type { Problem } from '../encryptedservice/policy.js';
 import type { Caches } from '../encryptedservice/reconciler.js';
 import { isNotFound } from '../runtime/api-error.js';
 import { Controller } from '../runtime/controller.js';
@@ -75,6 +79,18 @@ export function buildApproverController(parts: ApproverParts): Controller {
     return labels[LABEL_MANAGED_BY] === MANAGED_BY_VALUE && labels[LABEL_KEY_POLICY] !== undefined && obj?.spec?.ca !== undefined;
   };
 
+  // The same refusals as the reconciler's (EncryptedServiceReconciler.refusedClaim).
+  const refused = (es: EncryptedService, policy: KeyPolicy, issuer: Required<IssuerRef>): Problem | undefined => {
+    const issuerObj = issuer.kind === 'ClusterIssuer' ? parts.caches.clusterIssuers.get(undefined, issuer.name) : undefined;
+    return issuerDenied(es, policy, issuer, {
+      ...(issuerObj ? { clusterIssuer: issuerObj } : {}),
+      ...(parts.defaultIssuer ? { operatorDefault: parts.defaultIssuer } : {}),
+    })
+      ?? trustDomainDenied(es, policy)
+      ?? dnsNamesDenied(es, policy)
+      ?? workloadIdentityDenied(es, policy, parts.caches.pods.list(es.metadata.namespace));
+  };
+
   async function reconcile(key: string): Promise<void> {
     const { namespace, name } = splitKey(key);
     const cr = requests.get(namespace, name);
@@ -89,7 +105,7 @@ export function buildApproverController(parts: ApproverParts): Controller {
       csr,
       certificate: await certificateOf(cr),
       services: parts.caches.encryptedServices.list(),
-      expected: (es) => expectedCertificate(es, (ns, n) => parts.caches.keyPolicies.get(ns, n), parts.defaultIssuer),
+      expected: (es) => expectedCertificate(es, (ns, n) => parts.caches.keyPolicies.get(ns, n), parts.defaultIssuer, refused),
       isManagedCA,
       approveOthers: parts.approveOthers,
     });
