@@ -170,7 +170,7 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: [''],
     resources: ['pods'],
-    verbs: ['get', 'list', 'watch'],
+    verbs: ['list', 'watch'],
     why:
       'A service\'s certificate names the service account its pods run as (its SPIFFE ID): the ' +
       'operator checks the pods the workload selector selects before it issues. The cache keeps ' +

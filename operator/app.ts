@@ -114,9 +114,10 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const dekSweeper = setInterval(() => dekCache.sweep(), 60_000);
   dekSweeper.unref();
   const dropDataKeys = { flush: async () => { clearInterval(dekSweeper); dekCache.clear(); } };
-  const secrets = new ServiceSecrets({ core: writerCore, applier, keyRing, audit, events, logger, dekCache });
+  const adopt = config.adoptUntaggedStores ? { adoptUntaggedStores: true } : {};
+  const secrets = new ServiceSecrets({ core: writerCore, applier, keyRing, audit, events, logger, dekCache, ...adopt });
   const keyPolicies = new KeyPolicyReconciler({
-    caches, applier, core: writerCore, keyRing, audit, events, metrics, logger,
+    caches, applier, core: writerCore, keyRing, audit, events, metrics, logger, ...adopt,
     clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
   });
   const reconciler = new EncryptedServiceReconciler({

@@ -45,6 +45,12 @@ export interface OperatorConfig {
   /** Continuous verification of every EncryptedService's endpoints; undefined when off. */
   verification?: VerificationSettings;
   /**
+   * LOCKSTEP_ADOPT_UNTAGGED_STORES=true: envelope stores without an integrity tag (written by an
+   * operator before tags existed) are trusted when their data key opens, and tagged. Off by
+   * default: a tenant could strip a tag to make a changed store look old. Turn on for the upgrade.
+   */
+  adoptUntaggedStores?: boolean;
+  /**
    * The CertificateRequest approver (LOCKSTEP_APPROVER). `identities` (default): requests that
    * claim a Lockstep identity are approved only when they match a declared EncryptedService and
    * denied otherwise; other requests are left to the cluster's approver (approver-policy).
@@ -166,6 +172,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     secretPropagationMs: positiveDuration(env, 'LOCKSTEP_SECRET_PROPAGATION', SECRET_PROPAGATION_DEFAULT_MS),
     ...optional('verification', parseVerification(env)),
     approver: parseApproverMode(env.LOCKSTEP_APPROVER),
+    ...(env.LOCKSTEP_ADOPT_UNTAGGED_STORES === 'true' ? { adoptUntaggedStores: true } : {}),
     ...optional('auditRateLimit', parseAuditRateLimit(env.LOCKSTEP_AUDIT_RATE_LIMIT)),
   };
 }

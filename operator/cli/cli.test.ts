@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { appendAuditEvent, serializeSegment } from '../audit/segments.js';
 import { createKeySet, publicJwks } from '../crypto/keyset.js';
 import { openSealed } from '../crypto/seal.js';
+import { jwkThumbprint } from '../crypto/thumbprint.js';
 import { auditTrailId } from '../keypolicy/names.js';
 import type { CliIo } from './io.js';
 import { runCli } from './main.js';
@@ -29,12 +30,26 @@ describe('lockstep seal', () => {
     const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
     const cli = io({ 'jwks.json': JSON.stringify(publicJwks(seal)) }, 'hunter2-but-longer');
     const code = await runCli(['seal', '--namespace', 'shop', '--name', 'db', '--key', 'password', '--jwks', 'jwks.json'], cli);
-    expect(cli.stderr()).toBe('');
+    // An unchecked file still seals (it may come from a trusted source), with a warning.
+    expect(cli.stderr()).toMatch(/was not checked; pass --fingerprint/);
     expect(code).toBe(0);
     const jwe = cli.stdout().trim();
     expect(jwe.split('.')).toHaveLength(5);
     expect((await openSealed(seal, jwe, { namespace: 'shop', name: 'db', key: 'password' })).toString()).toBe('hunter2-but-longer');
     await expect(openSealed(seal, jwe, { namespace: 'shop', name: 'other', key: 'password' })).rejects.toMatchObject({ reason: 'WrongBinding' });
+  });
+
+  it('seals to a JWKS file only when it matches --fingerprint, and prints nothing otherwise', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const other = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const good = jwkThumbprint(publicJwks(seal).keys[0]!);
+    const matching = io({ 'jwks.json': JSON.stringify(publicJwks(seal)) }, 'v');
+    expect(await runCli(['seal', '-n', 'shop', '--name', 'db', '--key', 'k', '--jwks', 'jwks.json', '--fingerprint', good], matching)).toBe(0);
+    expect(matching.stdout()).toMatch(/^ey/);
+    const swapped = io({ 'jwks.json': JSON.stringify(publicJwks(other)) }, 'v');
+    expect(await runCli(['seal', '-n', 'shop', '--name', 'db', '--key', 'k', '--jwks', 'jwks.json', '--fingerprint', good], swapped)).toBe(1);
+    expect(swapped.stdout()).toBe('');
+    expect(swapped.stderr()).toMatch(/nothing was sealed/);
   });
 
   it('prints a sealed-secret snippet with --output yaml, reading --from-file', async () => {

@@ -2,16 +2,20 @@
 // namespace, Secret name and key, so the committed ciphertext opens only there.
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { PUBLIC_JWKS_KEY, publicJwksConfigMapName } from '../api/v1alpha1/index.js';
+import { GROUP, KEY_POLICY, PUBLIC_JWKS_KEY, VERSION, publicJwksConfigMapName, type KeyPolicy } from '../api/v1alpha1/index.js';
 import { isKeySetError } from '../crypto/errors.js';
 import { parsePublicJwks, type PublicJwks } from '../crypto/keyset.js';
 import { sealValue } from '../crypto/seal.js';
 import { CliError, type CliIo } from './io.js';
+import { verifiedSealingKey, type ExpectedSealingKey } from './sealing-key.js';
 
 export const SEAL_USAGE = `Usage: lockstep seal --namespace NS --name SECRET --key KEY (--policy POLICY [--policy-namespace NS] | --jwks FILE)
-                    [--from-file FILE] [--output jwe|yaml] [--kid KID]
+                    [--fingerprint THUMBPRINT] [--from-file FILE] [--output jwe|yaml] [--kid KID]
 Encrypts a value (stdin, or --from-file) for Secret SECRET's KEY in namespace NS, to the public
 key KeyPolicy POLICY publishes in ConfigMap <POLICY>-jwks (or to a JWKS file for offline use).
+With --policy the key must match the kid and RFC 7638 thumbprint in the KeyPolicy's status
+(status.sealingKid, status.sealingKeyThumbprint). --fingerprint checks the key against a
+thumbprint obtained from a trusted source (required to trust a --jwks file).
 --output yaml prints an encryptedData snippet for an EncryptedService's spec.secrets.sealed.
 `;
 
@@ -33,6 +37,23 @@ export function sealedSecretSnippet(name: string, encryptedData: Readonly<Record
   const lines = [`- name: ${name}`, '  encryptedData:'];
   for (const [key, jwe] of Object.entries(encryptedData)) lines.push(`    ${key}: ${jwe}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The sealing key KeyPolicy status names: written by the operator only, unlike the ConfigMap. */
+export async function readSealingKeyStatus(kc: k8s.KubeConfig, namespace: string, policy: string): Promise<ExpectedSealingKey> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  let kp: KeyPolicy;
+  try {
+    kp = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: KEY_POLICY.plural, namespace, name: policy })) as KeyPolicy;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) throw new CliError(`KeyPolicy ${namespace}/${policy} not found`);
+    throw err;
+  }
+  const { sealingKid, sealingKeyThumbprint } = kp.status ?? {};
+  if (!sealingKid || !sealingKeyThumbprint) {
+    throw new CliError(`KeyPolicy ${namespace}/${policy} publishes no sealing key thumbprint in its status yet (not reconciled, or an older operator): nothing was sealed; wait for it to be Ready or seal with --jwks and --fingerprint`);
+  }
+  return { source: `KeyPolicy ${namespace}/${policy} status`, kid: sealingKid, thumbprint: sealingKeyThumbprint };
 }
 
 /** The published JWKS of a KeyPolicy, read from its ConfigMap. */
@@ -65,6 +86,7 @@ export async function sealCommand(argv: readonly string[], io: CliIo): Promise<n
       'from-file': { type: 'string' },
       output: { type: 'string', short: 'o', default: 'jwe' },
       kid: { type: 'string' },
+      fingerprint: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -78,14 +100,25 @@ export async function sealCommand(argv: readonly string[], io: CliIo): Promise<n
   if (!values.jwks === !values.policy) throw new CliError(`give exactly one of --policy or --jwks\n${SEAL_USAGE}`, 2);
   if (values.output !== 'jwe' && values.output !== 'yaml') throw new CliError('--output must be jwe or yaml', 2);
 
+  const policyNamespace = values['policy-namespace'] ?? namespace;
   let jwks: PublicJwks;
+  const expectations: ExpectedSealingKey[] = values.fingerprint ? [{ source: '--fingerprint', thumbprint: values.fingerprint }] : [];
   try {
-    jwks = values.jwks
-      ? parsePublicJwks((await io.readFile(values.jwks)).toString('utf8'))
-      : await readPublishedJwks(io.kubeConfig(), values['policy-namespace'] ?? namespace, values.policy ?? '');
+    if (values.jwks) {
+      jwks = parsePublicJwks((await io.readFile(values.jwks)).toString('utf8'));
+    } else {
+      const kc = io.kubeConfig();
+      expectations.unshift(await readSealingKeyStatus(kc, policyNamespace, values.policy ?? ''));
+      jwks = await readPublishedJwks(kc, policyNamespace, values.policy ?? '');
+    }
+    const from = values.jwks ? `JWKS file ${values.jwks}` : `ConfigMap ${policyNamespace}/${publicJwksConfigMapName(values.policy ?? '')}`;
+    jwks = verifiedSealingKey(jwks, from, expectations, values.kid);
   } catch (err) {
     if (isKeySetError(err)) throw new CliError(`not a usable public JWKS: ${err.message}`);
     throw err;
+  }
+  if (values.jwks && !values.fingerprint) {
+    io.err(`warning: the key in ${values.jwks} was not checked; pass --fingerprint (status.sealingKeyThumbprint of the KeyPolicy) to check it\n`);
   }
   const value = values['from-file'] ? await io.readFile(values['from-file']) : await io.readStdin();
   const jwe = await sealFor(jwks, { namespace, name, key, value, ...(values.kid ? { kid: values.kid } : {}) });

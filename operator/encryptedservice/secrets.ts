@@ -31,6 +31,7 @@ import { childLabels, ownerReference } from './children.js';
 import { ANNOTATION_DATA_KEY_ID, PREVIOUS_DEK_KEY, dataKeyAction, type DataKeyAction } from './data-key-rotation.js';
 import { envelopeStoreData, envelopeStoreName, readEnvelopeStore, type Envelopes } from './envelope-store.js';
 import { planEnvelope } from './envelope-plan.js';
+import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore, type StoreExpectation } from './store-integrity.js';
 
 export interface SecretsOutcome {
   conditions: ConditionInput[];
@@ -49,6 +50,8 @@ export interface ServiceSecretsOptions {
   audit: AuditRecorder;
   events: EventRecorder;
   logger: Logger;
+  /** Trust (and tag) stores without an integrity tag whose data key opens: the upgrade from untagged stores. */
+  adoptUntaggedStores?: boolean;
   now?: () => Date;
 }
 
@@ -152,12 +155,10 @@ export class ServiceSecrets {
       const data: Record<string, Buffer> = {};
       for (const [key, jwe] of Object.entries(s.encryptedData ?? {})) {
         try {
-          kids.add(inspectSealedValue(jwe).kid);
-        } catch {
-          // Unreadable header: openSealed reports it below.
-        }
-        try {
           data[key] = await openSealed(keys.seal, jwe, { namespace, name: s.name, key });
+          // Only a value that opened names a kid in use: status.keyIds is what the KeyPolicy
+          // counts for retirement, and a forged header must not keep a key alive.
+          kids.add(inspectSealedValue(jwe).kid);
         } catch (err) {
           failures.push(this.failure(err, s.name, key));
         }
@@ -171,11 +172,24 @@ export class ServiceSecrets {
     const missing: string[] = [];
     if (envelope.length > 0) {
       const liveStore = await this.read(namespace, envelopeStoreName(name));
+      const verdict = liveStore ? verifyEnvelopeStore(liveStore, this.expectation(es, policy), keys.kek) : undefined;
+      // A kid the policy does not hold is left to the data key check, which says which (unknown or retired).
+      const untagged = verdict?.legacy === true && !this.o.adoptUntaggedStores
+        ? { reason: 'NoIntegrityTag', message: `Secret ${namespace}/${envelopeStoreName(name)} has no integrity tag (stripped, or written by an operator before tags; LOCKSTEP_ADOPT_UNTAGGED_STORES=true adopts those)` }
+        : undefined;
+      const untrusted = untagged ?? (verdict && !verdict.trusted && !verdict.legacy && verdict.reason !== 'UnknownKey' ? verdict : undefined);
       let content: ReturnType<typeof readEnvelopeStore> | undefined;
-      try {
-        content = readEnvelopeStore(liveStore);
-      } catch (err) {
-        failures.push({ secret: envelopeStoreName(name), reason: 'Malformed', message: `envelope store ${envelopeStoreName(name)} is unreadable: ${(err as Error).message}` });
+      if (untrusted) {
+        failures.push({
+          secret: envelopeStoreName(name), reason: Reasons.EnvelopeStoreUntrusted,
+          message: `envelope store ${envelopeStoreName(name)} is not trusted (${untrusted.reason}): ${untrusted.message}; it was not read or overwritten: delete it or restore the operator's store from backup`,
+        });
+      } else {
+        try {
+          content = readEnvelopeStore(liveStore);
+        } catch (err) {
+          failures.push({ secret: envelopeStoreName(name), reason: 'Malformed', message: `envelope store ${envelopeStoreName(name)} is unreadable: ${(err as Error).message}` });
+        }
       }
       const storedPrevious = liveStore?.data?.[PREVIOUS_DEK_KEY];
       const previousWrapped = storedPrevious ? Buffer.from(storedPrevious, 'base64').toString('utf8') : undefined;
@@ -187,7 +201,8 @@ export class ServiceSecrets {
         const other = dataKey.previous?.key;
         const keyFor = (envelope: string): DataKey => (other && envelopeDataKeyId(envelope) === other.id ? other : dataKey.key);
         const envelopes: Envelopes = {};
-        let changed = dataKey.changed || !liveStore;
+        // A store written before integrity tags gets its tag once its data key has opened.
+        let changed = dataKey.changed || !liveStore || verdict?.legacy === true;
         for (const declared of envelope) {
           const app = await this.read(namespace, declared.name);
           const binding = (key: string) => ({ namespace, name: declared.name, key });
@@ -245,7 +260,9 @@ export class ServiceSecrets {
     if (failures.length > 0) {
       // Nothing is written, so the create or re-wrap events gathered so far did not happen.
       await this.reportFailures(es, policy, failures, now);
-      const reason = failures.some((f) => f.reason !== Reasons.SecretConflict) ? Reasons.DecryptionFailed : Reasons.SecretConflict;
+      const reason = failures.some((f) => f.reason === Reasons.EnvelopeStoreUntrusted)
+        ? Reasons.EnvelopeStoreUntrusted
+        : failures.some((f) => f.reason !== Reasons.SecretConflict) ? Reasons.DecryptionFailed : Reasons.SecretConflict;
       const message = `${failures.map((f) => f.message).join('; ')}; no Secret was written or changed`;
       outcome.conditions.push(notOk(reason, message));
       outcome.problems.push({ reason, message });
@@ -268,7 +285,7 @@ export class ServiceSecrets {
     // 4. Write: the store first (a crash then loses nothing), then the Secrets.
     const owners = this.owners(es);
     if (store) {
-      await this.writeStore(es, policy, store, owners);
+      await this.writeStore(es, policy, keys, store, owners);
       outcome.generated.push(secretRef(namespace, envelopeStoreName(name)));
     }
     for (const r of restores) {
@@ -424,21 +441,27 @@ export class ServiceSecrets {
   private async writeStore(
     es: EncryptedService,
     policy: KeyPolicy,
+    keys: KeySets,
     store: StoreWrite,
     owners: V1OwnerReference[],
   ): Promise<void> {
     const namespace = es.metadata.namespace ?? '';
     const name = envelopeStoreName(es.metadata.name ?? '');
+    const data: Record<string, string> = {
+      ...envelopeStoreData({ wrappedDataKey: store.wrapped, envelopes: store.envelopes }),
+      ...(store.previousWrapped !== undefined ? { [PREVIOUS_DEK_KEY]: Buffer.from(store.previousWrapped, 'utf8').toString('base64') } : {}),
+    };
+    const kek = keys.kek.keys.find((k) => k.kid === store.kid);
+    if (!kek) throw new Error(`KEK ${store.kid} vanished while writing envelope store ${namespace}/${name}; retrying`);
     const metadata = {
       name, namespace,
       // The policy labels let the KeyPolicy count (and re-wrap) this store even after the service is gone.
       labels: { ...childLabels(es, 'secrets'), [LABEL_KEY_POLICY]: policy.metadata.name ?? '', [LABEL_KEY_POLICY_NAMESPACE]: policy.metadata.namespace ?? '' },
-      annotations: { [ANNOTATION_KID]: store.kid, [ANNOTATION_DATA_KEY_ID]: inspectWrappedDataKey(store.wrapped).dataKeyId, ...store.record },
+      annotations: {
+        [ANNOTATION_KID]: store.kid, [ANNOTATION_DATA_KEY_ID]: inspectWrappedDataKey(store.wrapped).dataKeyId, ...store.record,
+        [ANNOTATION_STORE_INTEGRITY]: tagFor(kek, this.expectation(es, policy), data),
+      },
       ...(owners.length ? { ownerReferences: owners } : {}),
-    };
-    const data: Record<string, string> = {
-      ...envelopeStoreData({ wrappedDataKey: store.wrapped, envelopes: store.envelopes }),
-      ...(store.previousWrapped !== undefined ? { [PREVIOUS_DEK_KEY]: Buffer.from(store.previousWrapped, 'utf8').toString('base64') } : {}),
     };
     if (!store.secret) {
       try {
@@ -488,9 +511,18 @@ export class ServiceSecrets {
         details: { reason: f.reason, encryptedService: es.metadata.name ?? '', ...(f.key ? { entry: f.key } : {}), fingerprint },
       });
     }
-    for (const f of failures) this.o.events.record(this.regarding(es), 'Warning', f.reason === Reasons.SecretConflict ? f.reason : Reasons.DecryptionFailed, f.message);
+    const eventReason = (f: Failure) => (f.reason === Reasons.SecretConflict || f.reason === Reasons.EnvelopeStoreUntrusted ? f.reason : Reasons.DecryptionFailed);
+    for (const f of failures) this.o.events.record(this.regarding(es), 'Warning', eventReason(f), f.message);
     this.log.warn('secrets not written', { namespace, name: es.metadata.name, failures: failures.map((f) => ({ secretName: f.secret, entry: f.key, reason: f.reason, kid: f.kid })) });
     await this.o.audit.record(this.policyIdentity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
+  }
+
+  private expectation(es: EncryptedService, policy: KeyPolicy): StoreExpectation {
+    return {
+      namespace: es.metadata.namespace ?? '', service: es.metadata.name ?? '',
+      policy: { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '' },
+      ...(es.metadata.uid ? { serviceUid: es.metadata.uid } : {}),
+    };
   }
 
   private owners(es: EncryptedService): V1OwnerReference[] {

@@ -7,15 +7,17 @@
 // dropping a key another writer just added.
 import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, API_VERSION, ROTATED_CA_SECRET, FINALIZER, LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
+  ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, API_VERSION, ROTATED_CA_SECRET, FINALIZER, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
   VERSION, effectiveKeyWrap, keyPolicyNamespaceOf, publicJwksConfigMapName, withKeyPolicyDefaults,
   type EncryptedService, type KeyPolicy, type KeyPolicyStatus,
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
 import { createKeySet, activeKey, publicJwks } from '../crypto/keyset.js';
 import { inspectWrappedDataKey, rewrapDataKey } from '../crypto/datakey.js';
+import { jwkThumbprint } from '../crypto/thumbprint.js';
 import { isDecryptError, isKeySetError } from '../crypto/errors.js';
-import { WRAPPED_DEK_KEY, envelopeStoreName, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
+import { WRAPPED_DEK_KEY } from '../encryptedservice/envelope-store.js';
+import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore } from '../encryptedservice/store-integrity.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
@@ -36,8 +38,9 @@ import { KeyRing, keySecretData } from './key-ring.js';
 import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
 import { ANNOTATION_REACTIVATE_KID, ANNOTATION_REACTIVATED_FOR, pendingReactivation, reactivateBoth } from './reactivation.js';
 import { onDemandRotation } from './rotation-request.js';
-import { LABEL_KEY_POLICY_NAMESPACE, keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
-import { countUsage, keyStatuses, type KeyUsage } from './status.js';
+import { keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
+import { keyStatuses, type KeyUsage } from './status.js';
+import { StoreCensus } from './store-census.js';
 
 type ReadyObject = KubernetesObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } };
 
@@ -60,6 +63,8 @@ export interface KeyPolicyReconcilerOptions {
   events: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
+  /** Re-wrap (and so tag) untagged stores whose data key opens: the upgrade from untagged stores. */
+  adoptUntaggedStores?: boolean;
   /** Where cert-manager looks for ClusterIssuer Secrets (its --cluster-resource-namespace). */
   clusterResourceNamespace: string;
   now?: () => Date;
@@ -84,9 +89,14 @@ export class KeyPolicyReconciler {
   /** Per EncryptedService uid: the violation last audited, and by which policy. */
   private readonly violationsReported = new Map<string, string>();
   private readonly violationOwner = new Map<string, string>();
+  private readonly census: StoreCensus;
 
   constructor(private readonly o: KeyPolicyReconcilerOptions) {
     this.log = o.logger.child('keypolicy');
+    this.census = new StoreCensus({
+      secrets: o.caches.secrets, events: o.events, metrics: o.metrics, logger: o.logger,
+      ...(o.adoptUntaggedStores ? { adoptUntaggedStores: true } : {}),
+    });
     this.now = o.now ?? (() => new Date());
   }
 
@@ -130,7 +140,7 @@ export class KeyPolicyReconciler {
       throw err;
     }
 
-    const usage = this.usage(policy, sets);
+    const usage = await this.census.usage(policy, this.users(policy), sets);
     const retention = retentionSettings(policy.spec);
     const keyWrap = effectiveKeyWrap(policy.spec.keyWrap);
     const now = this.now();
@@ -200,13 +210,16 @@ export class KeyPolicyReconciler {
     const ca = managedCA ? await this.applyManagedCA(managedCA) : await this.removeManagedCA(policy);
 
     // Counted against the sets as they are now: after a change, other kids are the old ones.
-    const finalUsage = change || reactivated ? this.usage(policy, sets) : usage;
+    const finalUsage = change || reactivated ? await this.census.usage(policy, this.users(policy), sets) : usage;
+    this.census.report(policy, finalUsage.untrusted);
     this.trackKeyAges(policy, sets, change?.retired ?? []);
     const nextRotation = rotationDecision({
       kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
     }).nextRotation;
     await this.writeStatus(policy, this.conditions(sets, finalUsage, ca), {
       activeKid: activeKey(sets.kek).kid,
+      sealingKid: activeKey(sets.seal).kid,
+      sealingKeyThumbprint: jwkThumbprint(publicJwks(sets.seal).keys[0]!),
       keys: keyStatuses(sets, finalUsage.byKid),
       lastRotation: activeKey(sets.kek).activatedAt.replace(/\.\d{3}Z$/, 'Z'),
       nextRotation: nextRotation.toISOString().replace(/\.\d{3}Z$/, 'Z'),
@@ -329,74 +342,37 @@ export class KeyPolicyReconciler {
   }
 
   /**
-   * Envelope stores wrapped under this policy's KEKs: those of its services, and stores a deleted
-   * service left behind (deletionPolicy Retain), found by their policy labels. The latter keep
-   * their KEK alive like any other.
-   */
-  private stores(policy: KeyPolicy): { store: V1Secret; orphan: boolean }[] {
-    const namespace = policy.metadata.namespace ?? '';
-    const name = policy.metadata.name ?? '';
-    const users = this.users(policy);
-    const out = new Map<string, { store: V1Secret; orphan: boolean }>();
-    for (const es of users) {
-      const store = this.o.caches.secrets.get(es.metadata.namespace, envelopeStoreName(es.metadata.name ?? ''));
-      if (store) out.set(`${es.metadata.namespace}/${store.metadata?.name}`, { store, orphan: false });
-    }
-    for (const store of this.o.caches.secrets.list()) {
-      const labels = store.metadata?.labels ?? {};
-      if (labels[LABEL_KEY_POLICY] !== name || labels[LABEL_KEY_POLICY_NAMESPACE] !== namespace || labels[LABEL_COMPONENT] !== 'secrets') continue;
-      const id = `${store.metadata?.namespace}/${store.metadata?.name}`;
-      if (out.has(id)) continue;
-      const owner = labels[LABEL_ENCRYPTED_SERVICE];
-      const orphan = !users.some((es) => es.metadata.namespace === store.metadata?.namespace && es.metadata.name === owner);
-      out.set(id, { store, orphan });
-    }
-    return [...out.values()];
-  }
-
-  /** Wrapped data keys and sealed values under this policy's keys. */
-  private usage(policy: KeyPolicy, sets: KeySets): KeyUsage {
-    const wrapped: string[] = [];
-    const sealed: string[] = [];
-    for (const { store } of this.stores(policy)) {
-      try {
-        const dek = readEnvelopeStore(store).wrappedDataKey;
-        if (dek) wrapped.push(dek);
-      } catch {
-        // An unreadable store names no kid; its service reports it.
-      }
-    }
-    for (const es of this.users(policy)) {
-      for (const s of es.spec.secrets?.sealed ?? []) sealed.push(...Object.values(s.encryptedData ?? {}));
-    }
-    return countUsage(sets, wrapped, sealed);
-  }
-
-  /**
    * Re-wraps the data keys of stores no service reconciles any more (the services re-wrap their
-   * own). Each write is guarded by resourceVersion; a store that does not open is left alone.
+   * own). Each write is guarded by resourceVersion, re-verified on the fresh read, and re-tagged;
+   * a store that does not open is left alone.
    */
   private async rewrapOrphans(policy: KeyPolicy, sets: KeySets, audit: AuditEvent[], now: Date): Promise<void> {
-    const active = activeKey(sets.kek).kid;
-    for (const { store, orphan } of this.stores(policy)) {
-      if (!orphan) continue;
+    const active = activeKey(sets.kek);
+    const policyRef = { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '' };
+    for (const { store, orphan, service, wrapped, tampered } of (await this.census.stores(policy, this.users(policy), sets)).trusted) {
+      // A re-wrap re-tags: a tampered store would come out looking like the operator's.
+      if (!orphan || tampered) continue;
       const namespace = store.metadata?.namespace ?? '';
-      const service = store.metadata?.labels?.[LABEL_ENCRYPTED_SERVICE] ?? '';
-      let wrapped: string | undefined;
       try {
-        wrapped = readEnvelopeStore(store).wrappedDataKey;
-        if (!wrapped || inspectWrappedDataKey(wrapped).kid === active) continue;
+        if (inspectWrappedDataKey(wrapped).kid === active.kid) continue;
         const fresh = await this.readSecret(namespace, store.metadata?.name ?? '');
-        const current = fresh ? readEnvelopeStore(fresh).wrappedDataKey : undefined;
-        if (!fresh || !current) continue;
-        const result = await rewrapDataKey(sets.kek, current, { namespace, name: service });
+        if (!fresh) continue;
+        const expectation = { namespace, service, policy: policyRef };
+        const verdict = verifyEnvelopeStore(fresh, expectation, sets.kek);
+        if (!verdict.trusted && !(verdict.legacy && this.o.adoptUntaggedStores)) continue;
+        // An untagged store's data key is authenticated by the unwrap inside the re-wrap.
+        const result = await rewrapDataKey(sets.kek, verdict.wrapped, { namespace, name: service });
         if (!result.changed) continue;
+        const data = { ...fresh.data, [WRAPPED_DEK_KEY]: Buffer.from(result.wrapped, 'utf8').toString('base64') };
         await this.o.core.replaceNamespacedSecret({
           namespace, name: fresh.metadata?.name ?? '',
           body: {
             ...fresh,
-            metadata: { ...fresh.metadata, annotations: { ...fresh.metadata?.annotations, [ANNOTATION_KID]: result.toKid } },
-            data: { ...fresh.data, [WRAPPED_DEK_KEY]: Buffer.from(result.wrapped, 'utf8').toString('base64') },
+            metadata: {
+              ...fresh.metadata,
+              annotations: { ...fresh.metadata?.annotations, [ANNOTATION_KID]: result.toKid, [ANNOTATION_STORE_INTEGRITY]: tagFor(active, expectation, data) },
+            },
+            data,
           },
         });
         audit.push({ type: 'rewrap', time: now, subject: { namespace, name: service, kind: 'EncryptedService', kid: result.toKid }, details: { fromKid: result.fromKid, orphaned: true } });

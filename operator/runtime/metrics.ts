@@ -35,6 +35,11 @@ export interface OperatorMetrics {
   readonly verificationRestarts: Counter<'namespace' | 'service'>;
   /** CertificateRequests the approver approved or denied, by decision and reason. */
   readonly certificateRequestDecisions: Counter<'decision' | 'reason'>;
+  /**
+   * Secrets claiming to be a KeyPolicy's envelope stores that the operator did not write (forged
+   * or tampered), by why they were refused: ignored for retirement and re-wrap.
+   */
+  readonly untrustedStores: Gauge<'namespace' | 'keypolicy' | 'reason'>;
   /** Tenant-triggered audit events counted into a `suppressed` entry instead of written (rate limit). */
   readonly auditSuppressed: Counter<'type'>;
   /** Audit events not written at all: reason `chain-broken` (the trail refuses appends until recovered). */
@@ -111,6 +116,12 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
 
   return {
     registry,
+    untrustedStores: new Gauge({
+      name: 'lockstep_untrusted_envelope_stores',
+      help: 'Secrets claiming to be envelope stores of a KeyPolicy that the operator did not write, by reason; ignored for key retirement and re-wrap.',
+      labelNames: ['namespace', 'keypolicy', 'reason'] as const,
+      registers,
+    }),
     servedDrift,
     verificationViolations,
     probeDuration: new Histogram({

@@ -73,6 +73,8 @@ export const Reasons = {
   SecretsEncrypted: 'SecretsEncrypted',
   DecryptionFailed: 'DecryptionFailed',
   SecretConflict: 'SecretConflict',
+  /** The Secret at an envelope store's name is not one the operator wrote for this service (forged or tampered). */
+  EnvelopeStoreUntrusted: 'EnvelopeStoreUntrusted',
   // Keys
   KeysGenerated: 'KeysGenerated',
   RewrapPending: 'RewrapPending',
@@ -80,6 +82,8 @@ export const Reasons = {
   /** The trail does not match its recorded head: nothing is appended, key changes wait. */
   AuditChainBroken: 'AuditChainBroken',
   AuditTrailVerified: 'AuditTrailVerified',
+  /** Objects claiming to be this policy's envelope stores that the operator did not write: not counted, not re-wrapped. */
+  UntrustedStoresIgnored: 'UntrustedStoresIgnored',
   // Rotation
   RotationScheduled: 'RotationScheduled',
   RotationInProgress: 'RotationInProgress',

@@ -125,6 +125,10 @@ export interface KeyPolicyStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   activeKid?: string;
+  /** kid of the active sealing key: the key the public JWKS ConfigMap must publish. */
+  sealingKid?: string;
+  /** RFC 7638 SHA-256 thumbprint (base64url) of that key's public half; `lockstep seal` checks the ConfigMap against it. */
+  sealingKeyThumbprint?: string;
   keys?: KeyStatus[];
   lastRotation?: string;
   nextRotation?: string;
