@@ -1,10 +1,14 @@
 // cert-manager really issues on this cluster: SelfSigned ClusterIssuer → CA Certificate →
 // CA ClusterIssuer → leaf Certificate, whose kubernetes.io/tls Secret chains to the CA.
+// cert-manager's built-in approver is off on this cluster: the operator approves (as the
+// cluster's approver), so it runs here too. The leaf's SPIFFE ID is not of the form Lockstep
+// issues (…/ns/<ns>/sa/<sa>), which only a declared EncryptedService may claim.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { clients, eventually } from './harness/cluster.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
+import { startInProcess, type RunningOperator } from './harness/operator.js';
 
 const c = clients();
 const CM_NAMESPACE = 'cert-manager'; // the controller's --cluster-resource-namespace
@@ -13,6 +17,8 @@ const suffix = Math.random().toString(36).slice(2, 8);
 const selfSigned = `e2e-selfsigned-${suffix}`;
 const caIssuer = `e2e-ca-${suffix}`;
 const caSecret = `e2e-root-${suffix}`;
+const leafId = `spiffe://e2e.example/certmanager/${suffix}`;
+let operator: RunningOperator | undefined;
 
 interface Condition { type: string; status: string; reason?: string; message?: string }
 type WithStatus = KubernetesObject & { status?: { conditions?: Condition[] } };
@@ -33,6 +39,7 @@ async function ready(kind: string, name: string, namespace?: string): Promise<vo
 
 beforeAll(async () => {
   ns = await createTestNamespace(c, 'e2e-certmanager');
+  operator = startInProcess(c.kc);
 });
 
 afterAll(async () => {
@@ -42,6 +49,7 @@ afterAll(async () => {
   await del(cm('Certificate', caSecret, CM_NAMESPACE, {}));
   await c.core.deleteNamespacedSecret({ name: caSecret, namespace: CM_NAMESPACE }).catch(() => undefined);
   await deleteTestNamespace(c, ns);
+  await operator?.stop();
 });
 
 describe('cert-manager on the test cluster', () => {
@@ -65,7 +73,7 @@ describe('cert-manager on the test cluster', () => {
       secretName: 'leaf-tls',
       duration: '2h',
       dnsNames: [`leaf.${ns}.svc`],
-      uris: [`spiffe://cluster.local/ns/${ns}/sa/default`],
+      uris: [leafId],
       usages: ['server auth', 'client auth'],
       privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
       issuerRef: { group: 'cert-manager.io', kind: 'ClusterIssuer', name: caIssuer },
@@ -89,7 +97,7 @@ describe('cert-manager on the test cluster', () => {
     expect(leaf.checkIssued(ca)).toBe(true);
     expect(leaf.verify(ca.publicKey)).toBe(true);
     expect(leaf.subjectAltName).toContain(`DNS:leaf.${ns}.svc`);
-    expect(leaf.subjectAltName).toContain(`URI:spiffe://cluster.local/ns/${ns}/sa/default`);
+    expect(leaf.subjectAltName).toContain(`URI:${leafId}`);
     const lifetimeHours = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 3_600_000;
     expect(lifetimeHours).toBeCloseTo(2, 1);
   });

@@ -109,6 +109,9 @@ export class OperatorChart extends Chart {
                   { name: 'LOCKSTEP_METRICS_ADDR', value: `:${METRICS_PORT}` },
                   { name: 'LOCKSTEP_DEFAULT_ISSUER', value: options.defaultIssuer },
                   { name: 'LOCKSTEP_LOG_LEVEL', value: options.logLevel },
+                  // Requests claiming a Lockstep identity are approved only when they match a declared
+                  // EncryptedService; cert-manager's built-in approver must be off (docs/approver.md).
+                  { name: 'LOCKSTEP_APPROVER', value: 'identities' },
                 ],
                 ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
                 livenessProbe: {

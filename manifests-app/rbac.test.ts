@@ -75,6 +75,16 @@ describe('RBAC rules as data', () => {
   });
 });
 
+describe('the CertificateRequest approver\'s rights', () => {
+  it('sets conditions on requests and approves for cert-manager\'s signers only', () => {
+    expect(grants(clusterRules, 'cert-manager.io', 'certificaterequests/status', 'patch')).toBe(true);
+    const approve = clusterRules.filter((r) => (r.verbs as readonly string[]).includes('approve'));
+    expect(approve).toHaveLength(1);
+    expect(approve[0]).toMatchObject({ apiGroups: ['cert-manager.io'], resources: ['signers'], verbs: ['approve'] });
+    expect(approve[0]?.resourceNames).toEqual(['issuers.cert-manager.io/*', 'clusterissuers.cert-manager.io/*']);
+  });
+});
+
 describe('rendered RBAC', () => {
   const files = renderInstall({ crds: fixtureCrds(), version: '0.0.0' });
   const objects = objectsIn(fileAt(files, 'manifests/rbac.yaml'));

@@ -27,6 +27,7 @@ import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
 import { createMetrics, type OperatorMetrics } from './runtime/metrics.js';
 import { buildVerificationController } from './verification/controller.js';
+import { buildApproverController } from './approver/controller.js';
 
 export interface Operator {
   manager: Manager;
@@ -146,6 +147,12 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
   }));
+  if (config.approver !== undefined && config.approver !== 'off') {
+    manager.addController(buildApproverController({
+      kc, writer, caches, informer, events, metrics, logger, approveOthers: config.approver === 'all',
+      ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
+    }));
+  }
   if (config.verification) {
     manager.addController(buildVerificationController({ kc, writer, caches, settings: config.verification, events, metrics, logger }));
   }

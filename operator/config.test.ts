@@ -43,6 +43,18 @@ describe('configFromEnv: continuous verification', () => {
   });
 });
 
+describe('LOCKSTEP_APPROVER', () => {
+  it('decides Lockstep identities by default, everything or nothing on request', () => {
+    expect(configFromEnv({}).approver).toBe('identities');
+    expect(configFromEnv({ LOCKSTEP_APPROVER: 'all' }).approver).toBe('all');
+    expect(configFromEnv({ LOCKSTEP_APPROVER: 'off' }).approver).toBe('off');
+  });
+
+  it('refuses anything else', () => {
+    expect(() => configFromEnv({ LOCKSTEP_APPROVER: 'yes' })).toThrow('LOCKSTEP_APPROVER: not identities, all or off: yes');
+  });
+});
+
 describe('configFromEnv: audit rate limit', () => {
   it('is unset by default (the trail uses its default), takes COUNT/DURATION, and names the variable when malformed', () => {
     expect(configFromEnv({}).auditRateLimit).toBeUndefined();

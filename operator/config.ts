@@ -50,6 +50,23 @@ export interface OperatorConfig {
    * default: a tenant could strip a tag to make a changed store look old. Turn on for the upgrade.
    */
   adoptUntaggedStores?: boolean;
+  /**
+   * The CertificateRequest approver (LOCKSTEP_APPROVER). `identities` (default): requests that
+   * claim a Lockstep identity are approved only when they match a declared EncryptedService and
+   * denied otherwise; other requests are left to the cluster's approver (approver-policy).
+   * `all`: Lockstep is the cluster's only approver and also approves requests that claim no
+   * Lockstep identity, as cert-manager's built-in approver would. `off`: no approver.
+   * Either way cert-manager's built-in approver must be off, or it approves first.
+   */
+  approver?: ApproverMode;
+}
+
+export type ApproverMode = 'identities' | 'all' | 'off';
+
+export function parseApproverMode(value: string | undefined): ApproverMode {
+  if (value === undefined || value === '') return 'identities';
+  if (value === 'identities' || value === 'all' || value === 'off') return value;
+  throw new Error(`LOCKSTEP_APPROVER: not identities, all or off: ${value}`);
 }
 
 export interface VerificationSettings {
@@ -154,6 +171,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
     secretPropagationMs: positiveDuration(env, 'LOCKSTEP_SECRET_PROPAGATION', SECRET_PROPAGATION_DEFAULT_MS),
     ...optional('verification', parseVerification(env)),
+    approver: parseApproverMode(env.LOCKSTEP_APPROVER),
     ...(env.LOCKSTEP_ADOPT_UNTAGGED_STORES === 'true' ? { adoptUntaggedStores: true } : {}),
     ...optional('auditRateLimit', parseAuditRateLimit(env.LOCKSTEP_AUDIT_RATE_LIMIT)),
   };

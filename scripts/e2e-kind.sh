@@ -101,6 +101,13 @@ retry 30 5 kc apply --server-side -f e2e/controlplane/issuers.yaml >/dev/null
 kc -n cert-manager wait --for=condition=Ready certificate/lockstep-root-ca --timeout=120s
 kc wait --for=condition=Ready clusterissuer/lockstep-ca --timeout=120s
 
+log "turning cert-manager's built-in approver off (Lockstep's approver decides, as on the local control plane)"
+# After the root CA above was approved by it: from here on a request claiming a Lockstep identity
+# is approved only when it matches a declared EncryptedService.
+kc -n cert-manager patch deployment cert-manager --type json \
+  -p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--controllers=*,-certificaterequests-approver"}]' >/dev/null
+kc -n cert-manager rollout status deployment/cert-manager --timeout=120s
+
 log "building $image"
 docker build --tag "$image" .
 kind load docker-image "$image" --name "$cluster"

@@ -166,12 +166,32 @@ kc create namespace cert-manager --dry-run=client -o yaml | kc apply -f - >/dev/
 # The operator's own namespace (manifests/ creates it on a real install): its rotation claims live there.
 kc create namespace lockstep-system --dry-run=client -o yaml | kc apply -f - >/dev/null
 
+# cert-manager's built-in approver (certificaterequests-approver) approves every request at once;
+# it is left out, as `--controllers=*,-certificaterequests-approver` does upstream, so Lockstep's
+# approver decides: a request claiming a Lockstep identity is approved only when it matches a
+# declared EncryptedService. Every issuance on this cluster then waits for a running operator.
+cm_controllers=issuers,clusterissuers,certificaterequests-issuer-ca,certificaterequests-issuer-selfsigned
+cm_controllers+=,certificates-trigger,certificates-key-manager,certificates-request-manager,certificates-issuing
+cm_controllers+=,certificates-readiness,certificates-revision-manager,certificates-metrics
 start cert-manager "$(bin cert-manager)" --kubeconfig "$kubeconfig" \
-  --cluster-resource-namespace cert-manager --leader-elect=false \
+  --cluster-resource-namespace cert-manager --leader-elect=false --controllers "$cm_controllers" \
   --metrics-listen-address "127.0.0.1:$cm_port"
 
 log "creating the default CA ClusterIssuer (lockstep-ca)"
 kc apply --server-side -f "$here/issuers.yaml" >/dev/null
+# No operator runs yet to approve the root CA's request, so the administrator does, once, as
+# `cmctl approve` would: only requests of the lockstep-root-ca Certificate, never anything else.
+approve_root() {
+  local name
+  for name in $(kc -n cert-manager get certificaterequests -o \
+    jsonpath='{range .items[?(@.metadata.annotations.cert-manager\.io/certificate-name=="lockstep-root-ca")]}{.metadata.name}{" "}{.status.conditions[*].type}{"\n"}{end}' \
+    | awk '!/Approved|Denied/ {print $1}'); do
+    kc -n cert-manager patch certificaterequest "$name" --subresource status --type merge -p \
+      "{\"status\":{\"conditions\":[{\"type\":\"Approved\",\"status\":\"True\",\"reason\":\"cluster-up\",\"message\":\"root CA of the local cluster, approved by its administrator\",\"lastTransitionTime\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}]}}" >/dev/null
+  done
+  kc get certificate -n cert-manager lockstep-root-ca -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True
+}
+wait_for "root CA request approved and issued" 120 approve_root
 wait_for "ClusterIssuer lockstep-ca Ready" 120 \
   kc wait --for condition=Ready --timeout 5s clusterissuer/lockstep-ca
 

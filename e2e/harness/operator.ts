@@ -29,6 +29,9 @@ export function testConfig(overrides: Partial<OperatorConfig> = {}): OperatorCon
     healthHost: '127.0.0.1',
     defaultIssuer: parseIssuerSetting('ClusterIssuer/lockstep-ca'),
     logLevel: 'debug',
+    // The local cluster runs cert-manager without its built-in approver: the operator approves
+    // every request (and denies forged Lockstep identities), so nothing issues without one.
+    approver: 'all',
     ...overrides,
   };
 }
@@ -59,7 +62,7 @@ export interface ChildOperator extends RunningOperator {
 export function startChild(env: Record<string, string> = {}): ChildOperator {
   const child = spawn(process.execPath, ['--import', 'tsx', 'operator/main.ts'], {
     cwd: repoRoot,
-    env: { ...process.env, LOCKSTEP_DEFAULT_ISSUER: 'ClusterIssuer/lockstep-ca', LOCKSTEP_METRICS_ADDR: '127.0.0.1:0', LOCKSTEP_LOG_LEVEL: 'debug', LOCKSTEP_SECRET_PROPAGATION: '20s', ...env },
+    env: { ...process.env, LOCKSTEP_DEFAULT_ISSUER: 'ClusterIssuer/lockstep-ca', LOCKSTEP_METRICS_ADDR: '127.0.0.1:0', LOCKSTEP_LOG_LEVEL: 'debug', LOCKSTEP_SECRET_PROPAGATION: '20s', LOCKSTEP_APPROVER: 'all', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -33,6 +33,8 @@ export interface OperatorMetrics {
   readonly probeDuration: Histogram<'result'>;
   /** Restarts of workloads that kept serving a replaced certificate. */
   readonly verificationRestarts: Counter<'namespace' | 'service'>;
+  /** CertificateRequests the approver approved or denied, by decision and reason. */
+  readonly certificateRequestDecisions: Counter<'decision' | 'reason'>;
   /**
    * Secrets claiming to be a KeyPolicy's envelope stores that the operator did not write (forged
    * or tampered), by why they were refused: ignored for retirement and re-wrap.
@@ -184,6 +186,12 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       name: 'lockstep_children',
       help: 'Objects generated and owned by the operator, by kind.',
       labelNames: ['kind'] as const,
+      registers,
+    }),
+    certificateRequestDecisions: new Counter({
+      name: 'lockstep_certificaterequest_decisions_total',
+      help: 'cert-manager CertificateRequests approved or denied by Lockstep\'s approver, by decision and reason.',
+      labelNames: ['decision', 'reason'] as const,
       registers,
     }),
     rotations: new Counter({
