@@ -66,6 +66,7 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
     ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
     ...(parts.clusterResourceNamespace ? { clusterResourceNamespace: parts.clusterResourceNamespace } : {}),
     ...(parts.secretPropagationMs !== undefined ? { secretPropagationMs: parts.secretPropagationMs } : {}),
+    operatorNamespace: parts.operatorNamespace,
     restarter: new WorkloadRestarter(parts.writer),
     claims: new RotationClaims(parts.writer, parts.operatorNamespace, async (holder) => {
       const rs = await reader.schedule(holder.namespace, holder.schedule);

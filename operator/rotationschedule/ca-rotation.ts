@@ -10,9 +10,9 @@ import {
   ANNOTATION_ACTIVE_CA_SECRET, LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type IssuerRef,
 } from '../api/v1alpha1/index.js';
 import { ANNOTATION_ADDED_ROOTS, ANNOTATION_RETIRED_ROOTS, splitPem } from '../encryptedservice/trust-bundle.js';
-import { LABEL_KEY_POLICY_NAMESPACE } from '../keypolicy/names.js';
 import { Applier } from '../kube/apply.js';
 import { isNotFound } from '../runtime/api-error.js';
+import type { IssuerMetadata } from './grant.js';
 import { LABEL_ROTATION_SCHEDULE } from './leaf-certificates.js';
 
 /** Field manager for the bundle annotations: distinct, so the bundle's own writer never removes them. */
@@ -69,14 +69,15 @@ export class CaRotation {
     this.bundles = new Applier(writer, CA_ROTATION_FIELD_MANAGER);
   }
 
-  /**
-   * Set when the issuer is a KeyPolicy's managed CA (namespace and name of the policy): its
-   * reconciler owns spec.ca.secretName and follows ANNOTATION_ACTIVE_CA_SECRET (switchIssuer).
-   */
-  async managedBy(issuer: ResolvedIssuer): Promise<{ namespace: string; name: string } | undefined> {
-    const labels = (await this.readIssuer(issuer)).metadata?.labels ?? {};
-    const name = labels[LABEL_KEY_POLICY];
-    return name ? { namespace: labels[LABEL_KEY_POLICY_NAMESPACE] ?? '', name } : undefined;
+  /** The issuer's labels and annotations (the rotation grant reads them); undefined when it does not exist. */
+  async issuerMetadata(issuer: ResolvedIssuer): Promise<IssuerMetadata | undefined> {
+    try {
+      const metadata = (await this.readIssuer(issuer)).metadata;
+      return { labels: metadata?.labels ?? {}, annotations: metadata?.annotations ?? {} };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   /** The CA Secret the issuer signs with now. */

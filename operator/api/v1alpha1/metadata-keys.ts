@@ -38,3 +38,14 @@ export const FINALIZER = 'lockstep.dev/cleanup';
 
 /** Set by Kubernetes tooling to restart a workload; the operator writes it for non-hot-reloading workloads. */
 export const ANNOTATION_RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+
+/**
+ * On a cert-manager ClusterIssuer, set by an administrator: comma-separated namespaces (or `*`)
+ * whose EncryptedServices may be issued by it. Cluster-scoped, so a tenant cannot grant itself.
+ */
+export const ANNOTATION_ALLOWED_NAMESPACES = 'lockstep.dev/allowed-namespaces';
+/**
+ * On a cert-manager ClusterIssuer, set by an administrator: comma-separated namespaces (or `*`)
+ * whose RotationSchedules may rotate its CA. The operator's own namespace always may.
+ */
+export const ANNOTATION_ROTATION_ALLOWED_NAMESPACES = 'lockstep.dev/rotation-allowed-namespaces';
