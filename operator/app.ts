@@ -108,6 +108,7 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const keyPolicies = new KeyPolicyReconciler({
     caches, applier, core: writerCore, keyRing, audit, events, metrics, logger,
     clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
+    read: (ref) => orUndefined(() => objects.read(ref as KubernetesObject & { metadata: { name: string } })),
   });
   const reconciler = new EncryptedServiceReconciler({
     caches, applier, reader, creator, events, metrics, logger, secrets,
