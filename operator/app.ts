@@ -111,7 +111,7 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
     read: (ref) => orUndefined(() => objects.read(ref as KubernetesObject & { metadata: { name: string } })),
   });
   const reconciler = new EncryptedServiceReconciler({
-    caches, applier, reader, creator, events, metrics, logger, secrets,
+    caches, applier, reader, creator, events, metrics, logger, secrets, operatorNamespace: config.namespace,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.probeSource ? { probeSource: config.probeSource } : {}),
   });

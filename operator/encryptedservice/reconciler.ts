@@ -28,7 +28,9 @@ import {
   buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase,
   luksKeySecretName, volumeDeletedWithService,
 } from './storage.js';
-import { ANNOTATION_ADDED_ROOTS, ANNOTATION_RETIRED_ROOTS, buildTrustBundle, mergeRoots, withoutRetired } from './trust-bundle.js';
+import {
+  TRUST_CHANGES_ADDED_KEY, TRUST_CHANGES_RETIRED_KEY, buildTrustBundle, mergeRoots, trustChangesName, withoutRetired,
+} from './trust-bundle.js';
 import type { ServiceSecrets } from './secrets.js';
 
 /** A cert-manager object as far as the reconciler reads it. */
@@ -74,6 +76,8 @@ export interface EncryptedServiceReconcilerOptions {
   probeSource?: ProbeSource;
   /** Envelope and sealed secrets (secrets.ts). */
   secrets: ServiceSecrets;
+  /** The operator's own namespace, where CA rotations record their bundle changes (trust-bundle.ts). */
+  operatorNamespace?: string;
   now?: () => Date;
 }
 
@@ -258,9 +262,10 @@ export class EncryptedServiceReconciler {
     const live = this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP);
     // Roots already published stay until a CA rotation removes them explicitly: a root must
     // never disappear while a served certificate may still chain to it.
-    // A CA rotation adds a root before leaves chain to it, and withdraws the old one explicitly.
-    const rotation = live?.metadata?.annotations ?? {};
-    const roots = withoutRetired(mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], rotation[ANNOTATION_ADDED_ROOTS], ...caBundles), rotation[ANNOTATION_RETIRED_ROOTS]);
+    // A CA rotation adds a root before leaves chain to it, and withdraws the old one explicitly,
+    // through a record in the operator's namespace: nothing a tenant writes on the bundle adds a root.
+    const rotation = (this.o.operatorNamespace ? this.o.caches.configMaps.get(this.o.operatorNamespace, trustChangesName(namespace))?.data : undefined) ?? {};
+    const roots = withoutRetired(mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], rotation[TRUST_CHANGES_ADDED_KEY], ...caBundles), rotation[TRUST_CHANGES_RETIRED_KEY]);
     const bundle = { configMapName: TRUST_BUNDLE_CONFIGMAP, roots: roots.length };
     if (roots.length === 0) return { part, bundle };
     const desired = buildTrustBundle(namespace, services.map(ownerReference), roots);

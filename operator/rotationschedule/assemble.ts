@@ -62,7 +62,7 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
   const reconciler = new RotationScheduleReconciler({
     caches, reader, applier: parts.applier,
     leaves: new LeafCertificates(parts.writer, parts.applier),
-    ca: new CaRotation(parts.writer, parts.applier),
+    ca: new CaRotation(parts.writer, parts.applier, parts.operatorNamespace),
     ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
     ...(parts.clusterResourceNamespace ? { clusterResourceNamespace: parts.clusterResourceNamespace } : {}),
     ...(parts.secretPropagationMs !== undefined ? { secretPropagationMs: parts.secretPropagationMs } : {}),
