@@ -5,16 +5,20 @@
 // added-roots annotation — and each attempt changes nothing while the operator says why. Then
 // an administrator's grant lets a namespace rotate a ClusterIssuer, and only what the grant
 // implies is written.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import {
   ANNOTATION_ALLOWED_NAMESPACES, ANNOTATION_ROTATION_ALLOWED_NAMESPACES, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY,
-  type EncryptedService, type KeyPolicy, type RotationSchedule,
+  withKeyPolicyDefaults, type EncryptedService, type KeyPolicy, type RotationSchedule,
 } from '../operator/api/v1alpha1/index.js';
+import { buildManagedCA } from '../operator/keypolicy/managed-ca.js';
+import { legacyManagedCANames, managedCACertificateName, managedCAIssuerName } from '../operator/keypolicy/names.js';
+import { issuedBy } from '../operator/rotationschedule/ca-rotation.js';
 import { LABEL_ROTATION_SCHEDULE } from '../operator/rotationschedule/leaf-certificates.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, installCrds, readSchedule, waitForSchedule } from './harness/lockstep.js';
+import { applyAsUser, exists, installCrds, readSchedule, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startInProcess, type RunningOperator } from './harness/operator.js';
 import { createTenant, type Tenant } from './harness/tenant.js';
@@ -86,6 +90,16 @@ function tenantApplies(...objects: KubernetesObject[]): void {
   const result = tenant.apply(...objects);
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
+}
+
+/**
+ * Deletes as the tenant and waits for the operator to finalize. Never `kubectl --wait`: kubectl
+ * runs synchronously and would freeze this process, and with it the in-process operator.
+ */
+async function tenantDeletes(resource: string, name: string): Promise<void> {
+  const deleted = tenant.kubectl(['delete', resource, name, '-n', tenantNs, '--wait=false']);
+  expect(deleted.stderr).toBe('');
+  await eventually(`${resource} ${name} finalized`, async () => (tenant.kubectl(['get', resource, name, '-n', tenantNs]).status !== 0 ? true : undefined), 60_000);
 }
 
 async function issued(namespace: string, name: string): Promise<void> {
@@ -209,6 +223,107 @@ describe('finding 6a: a RotationSchedule and a KeyPolicy in another namespace', 
     expect(Object.keys(after.metadata.annotations ?? {}).filter((k) => k.startsWith('lockstep.dev/'))).toEqual([]);
     expect(after.status?.activeKid).toBe(activeKid);
   }, 180_000);
+});
+
+describe('finding 4: cluster-scoped names are unique per owner, never taken over or deleted', () => {
+  const managed = { certificates: { defaultIssuer: { managedCA: { commonName: 'e2e tenancy root' } } } };
+  type Labelled = { metadata?: { labels?: Record<string, string> }; spec?: { ca?: { secretName?: string } } };
+  const readIssuer = async (name: string) => (await c.custom.getClusterCustomObject({ ...CM, plural: 'clusterissuers', name })) as Labelled;
+  const keyPolicyCondition = async (namespace: string, name: string, type: string) => (await readPolicy(namespace, name)).status?.conditions?.find((x) => x.type === type);
+
+  it("a tenant's policy whose namespace-name reads like another tenant's gets its own CA, and deleting it leaves the other's", async () => {
+    // `<tenant>-a/prod` and `<tenant>/a-prod` both read `<tenant>-a-prod`.
+    const victimA = `${tenantNs}-a`;
+    await c.core.createNamespace({ body: { metadata: { name: victimA, labels: { 'lockstep.dev/e2e': 'true' } } } });
+    try {
+      await applyAsUser(c, policy(victimA, 'prod', managed) as unknown as KubernetesObject);
+      const victimIssuer = managedCAIssuerName(victimA, 'prod');
+      await eventually('the victim\'s managed CA ready', async () => ((await keyPolicyCondition(victimA, 'prod', 'Ready'))?.status === 'True' ? true : undefined), 90_000);
+      const before = await readIssuer(victimIssuer);
+
+      tenantApplies(policy(tenantNs, 'a-prod', managed) as unknown as KubernetesObject);
+      const tenantIssuer = managedCAIssuerName(tenantNs, 'a-prod');
+      expect(tenantIssuer).not.toBe(victimIssuer);
+      await eventually('the tenant\'s own managed CA ready', async () => ((await keyPolicyCondition(tenantNs, 'a-prod', 'Ready'))?.status === 'True' ? true : undefined), 90_000);
+      expect((await readPolicy(tenantNs, 'a-prod')).status?.issuer?.name).toBe(tenantIssuer);
+      const after = await readIssuer(victimIssuer);
+      expect(after.metadata?.labels).toEqual(before.metadata?.labels);
+      expect(after.spec?.ca?.secretName).toBe(before.spec?.ca?.secretName);
+
+      await tenantDeletes('keypolicy', 'a-prod');
+      expect(await exists(c, { apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: tenantIssuer } })).toBe(false);
+      expect(await exists(c, { apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: victimIssuer } })).toBe(true);
+      expect(await exists(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: managedCACertificateName(victimA, 'prod'), namespace: CLUSTER_RESOURCE_NAMESPACE } })).toBe(true);
+    } finally {
+      await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: victimA, plural: 'keypolicies', name: 'prod' }).catch(() => undefined);
+      await eventually('victim policy finalized', async () => ((await exists(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'prod', namespace: victimA } })) ? undefined : true), 60_000).catch(() => undefined);
+      await deleteTestNamespace(c, victimA);
+    }
+  }, 240_000);
+
+  it('reports a name someone else holds (NameTaken), applies nothing over it and never deletes it', async () => {
+    const squatted = managedCAIssuerName(tenantNs, 'squat');
+    const foreign = cm('ClusterIssuer', squatted, { selfSigned: {} });
+    await applyAsUser(c, foreign);
+    clusterObjects.push(foreign);
+    tenantApplies(policy(tenantNs, 'squat', managed) as unknown as KubernetesObject);
+    const ready = await eventually('KeyPolicy squat Ready=False NameTaken', async () => {
+      const x = await keyPolicyCondition(tenantNs, 'squat', 'Ready');
+      return x?.reason === 'NameTaken' ? x : undefined;
+    }, 60_000);
+    expect(ready.message).toContain(`ClusterIssuer ${squatted} already exists and was not made by Lockstep for KeyPolicy ${tenantNs}/squat`);
+    const live = await readIssuer(squatted);
+    expect(live.metadata?.labels ?? {}).toEqual({});
+    expect(live.spec).toEqual({ selfSigned: {} });
+    await tenantDeletes('keypolicy', 'squat');
+    expect(await exists(c, foreign)).toBe(true);
+  }, 180_000);
+
+  it('keeps a managed CA issued under the old name working: the new issuer signs with the same root', async () => {
+    // What an older operator left for KeyPolicy <tenant>/legacy: objects under the unhashed names, with its labels.
+    const legacy = legacyManagedCANames(tenantNs, 'legacy');
+    const built = buildManagedCA({ ...policy(tenantNs, 'legacy'), spec: withKeyPolicyDefaults(policy(tenantNs, 'legacy', managed).spec) }, CLUSTER_RESOURCE_NAMESPACE, { legacyRoot: true });
+    if (!built) throw new Error('no managed CA built');
+    const old = [built.selfSigned, built.root, { ...built.issuer, metadata: { ...built.issuer.metadata, name: legacy.issuer } }] as KubernetesObject[];
+    for (const o of old) await applyAsUser(c, o);
+    const rootSecret = async () => c.core.readNamespacedSecret({ namespace: CLUSTER_RESOURCE_NAMESPACE, name: legacy.root }).catch(() => undefined);
+    const rootPem = await eventually('legacy root issued', async () => (await rootSecret())?.data?.['tls.crt'], 60_000);
+
+    tenantApplies(policy(tenantNs, 'legacy', managed) as unknown as KubernetesObject,
+      service(tenantNs, 'legacy-svc', { keyPolicy: { name: 'legacy' } }) as unknown as KubernetesObject);
+    const issuerName = managedCAIssuerName(tenantNs, 'legacy');
+    await eventually('the new issuer signs with the legacy root', async () => ((await readIssuer(issuerName).catch(() => undefined))?.spec?.ca?.secretName === legacy.root ? true : undefined), 60_000);
+    await issued(tenantNs, 'legacy-svc');
+    const material = await readMaterial(c, tenantNs, 'legacy-svc');
+    // The service's leaf verifies against the root issued under the old name.
+    expect(material && issuedBy(material.cert, Buffer.from(rootPem, 'base64').toString('utf8'))).toBe(true);
+    // No second root was made under the new name.
+    expect(await exists(c, cm('Certificate', managedCACertificateName(tenantNs, 'legacy'), {}, { namespace: CLUSTER_RESOURCE_NAMESPACE }))).toBe(false);
+    // Deleting the policy removes what carries its labels, under either name.
+    await tenantDeletes('encryptedservice', 'legacy-svc');
+    await tenantDeletes('keypolicy', 'legacy');
+    for (const o of [...old, cm('ClusterIssuer', issuerName, {})]) expect(`${o.kind} ${o.metadata?.name} ${await exists(c, o)}`).toBe(`${o.kind} ${o.metadata?.name} false`);
+  }, 240_000);
+});
+
+describe('finding 6e: a root added through the bundle ConfigMap', () => {
+  it("a tenant's lockstep.dev/added-roots annotation puts no root into the bundle; the tenant cannot write the operator's record", async () => {
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null',
+      '-subj', '/CN=e2e injected root', '-days', '1', '-addext', 'basicConstraints=critical,CA:TRUE'], { encoding: 'utf8' });
+    const evil = made.stdout;
+    expect(evil).toContain('BEGIN CERTIFICATE');
+    await eventually('a bundle in the tenant namespace', async () => ((await bundle(tenantNs)) ? true : undefined), 60_000);
+    const annotated = tenant.kubectl(['annotate', '--overwrite', 'configmap', TRUST_BUNDLE_CONFIGMAP, '-n', tenantNs, `lockstep.dev/added-roots=${evil}`]);
+    expect(annotated.stderr).toBe('');
+    expect(annotated.status).toBe(0);
+    // Make every service of the namespace reconcile its bundle.
+    expect(tenant.kubectl(['label', '--overwrite', 'encryptedservice', 'app', '-n', tenantNs, `e2e.lockstep.dev/touch=${Date.now()}`]).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(rootSerials(await bundle(tenantNs))).not.toContain(serialOfPem(evil));
+    const record = tenant.kubectl(['create', 'configmap', `lockstep-trust-changes-${tenantNs}`, '-n', 'lockstep-system', `--from-literal=added-roots=${evil}`]);
+    expect(record.status).not.toBe(0);
+    expect(record.stderr).toMatch(/forbidden/i);
+  }, 120_000);
 });
 
 async function readPolicy(namespace: string, name: string): Promise<KeyPolicy> {

@@ -25,7 +25,7 @@ import { childLabels, ownerReference } from './children.js';
 import { buildNetworkPolicies, resolvePeers, type ProbeSource } from './network-policy.js';
 import { resolveIssuer, resolvePolicy, tlsWeakening, type Problem } from './policy.js';
 import {
-  buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase,
+  buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase, madeByLockstep,
   luksKeySecretName, volumeDeletedWithService,
 } from './storage.js';
 import {
@@ -56,6 +56,8 @@ export interface Caches {
 export interface DirectReader {
   claim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
   storageClass(name: string): Promise<V1StorageClass | undefined>;
+  /** `namespace/name` of every claim in the cluster on StorageClass `name`, the user's own included. */
+  claimsOnClass(name: string): Promise<{ namespace: string; name: string; deleting: boolean }[]>;
 }
 
 /** Creates an object only when it does not exist; never replaces one (key material). */
@@ -289,10 +291,18 @@ export class EncryptedServiceReconciler {
     for (const volume of declared) {
       const sc = buildStorageClass(es, volume);
       const scName = sc.metadata?.name ?? '';
-      await this.o.applier.apply(sc, this.o.caches.storageClasses.get(undefined, scName));
+      const claimName = volumeClaimName(es.metadata.name ?? '', volume.name);
+      const liveClass = this.o.caches.storageClasses.get(undefined, scName) ?? (await this.o.reader.storageClass(scName));
+      if (liveClass && !madeByLockstep(liveClass)) {
+        const message = `StorageClass ${scName} exists and was not made by Lockstep: it is neither taken over nor used; no claim is created for volume ${volume.name}. An administrator must remove or rename it`;
+        part.problems.push({ reason: Reasons.NameTaken, message });
+        unencrypted.push(message);
+        volumes.push({ name: volume.name, claimName, encrypted: false, message });
+        continue;
+      }
+      await this.o.applier.apply(sc, liveClass);
       part.generated.push(ref(sc));
 
-      const claimName = volumeClaimName(es.metadata.name ?? '', volume.name);
       const existing = this.o.caches.claims.get(namespace, claimName) ?? (await this.o.reader.claim(namespace, claimName));
       if (!existing) {
         if (volume.provider === 'longhorn') {
@@ -419,18 +429,32 @@ export class EncryptedServiceReconciler {
 
     const others = this.o.caches.encryptedServices.list().filter((s) => s.metadata.uid !== es.metadata.uid && !s.metadata.deletionTimestamp);
     const inUse = new Set(others.flatMap((s) => (withEncryptedServiceDefaults(s.spec).atRest?.volumes ?? []).map((v) => buildStorageClass(s, v).metadata?.name)));
+    const goingClaims = new Set<string>();
     for (const volume of es.spec.atRest?.volumes ?? []) {
-      const scName = buildStorageClass(es, volume).metadata?.name ?? '';
-      if (!inUse.has(scName)) await this.o.applier.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } });
       // Owner references already take claims and keys that go with the service; the explicit
       // deletes cover objects created before the volume's retain setting changed.
       if (!volumeDeletedWithService(es, volume)) continue;
       const claimName = volumeClaimName(name, volume.name);
       const claim = this.o.caches.claims.get(namespace, claimName);
-      if (claim && isOurs(claim, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } });
+      if (claim && isOurs(claim, es)) {
+        await this.o.applier.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } });
+        goingClaims.add(`${namespace}/${claimName}`);
+      }
       const keyName = luksKeySecretName(name, volume.name);
       const key = this.o.caches.secrets.get(namespace, keyName);
       if (key && isOurs(key, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: keyName, namespace } });
+    }
+    for (const scName of new Set((es.spec.atRest?.volumes ?? []).map((v) => buildStorageClass(es, v).metadata?.name ?? ''))) {
+      if (inUse.has(scName)) continue;
+      const live = this.o.caches.storageClasses.get(undefined, scName) ?? (await this.o.reader.storageClass(scName));
+      if (!live || !madeByLockstep(live)) continue;
+      // A claim anywhere (a retained volume, a tenant's own claim naming the class) keeps it.
+      const users = (await this.o.reader.claimsOnClass(scName)).filter((c) => !c.deleting && !goingClaims.has(`${c.namespace}/${c.name}`));
+      if (users.length > 0) {
+        this.log.info('keeping a StorageClass claims are still on', { storageClass: scName, claims: users.length });
+        continue;
+      }
+      await this.o.applier.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } });
     }
     await this.o.applier.removeFinalizer(this.resourceRef(es), es.metadata.finalizers ?? [], FINALIZER);
     this.log.info('finalized', { namespace, name });

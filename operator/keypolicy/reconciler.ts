@@ -65,6 +65,7 @@ export interface KeyPolicyReconcilerOptions {
   /**
    * Reads an object from the API server, undefined when it does not exist. The caches hold only
    * what Lockstep labels, so an object someone else made under a managed CA name is found here.
+   * Custom resources only (cert-manager's Certificates and ClusterIssuers).
    */
   read?: (ref: KubernetesObject) => Promise<KubernetesObject | undefined>;
   now?: () => Date;
