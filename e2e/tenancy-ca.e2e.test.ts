@@ -8,11 +8,13 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import {
   ANNOTATION_ALLOWED_NAMESPACES, ANNOTATION_ROTATION_ALLOWED_NAMESPACES, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY,
   withKeyPolicyDefaults, type EncryptedService, type KeyPolicy, type RotationSchedule,
 } from '../operator/api/v1alpha1/index.js';
+import { buildStorageClass } from '../operator/encryptedservice/storage.js';
 import { buildManagedCA } from '../operator/keypolicy/managed-ca.js';
 import { legacyManagedCANames, managedCACertificateName, managedCAIssuerName } from '../operator/keypolicy/names.js';
 import { issuedBy } from '../operator/rotationschedule/ca-rotation.js';
@@ -304,6 +306,53 @@ describe('finding 4: cluster-scoped names are unique per owner, never taken over
     await tenantDeletes('keypolicy', 'legacy');
     for (const o of [...old, cm('ClusterIssuer', issuerName, {})]) expect(`${o.kind} ${o.metadata?.name} ${await exists(c, o)}`).toBe(`${o.kind} ${o.metadata?.name} false`);
   }, 240_000);
+});
+
+describe('finding 4: shared StorageClasses', () => {
+  const withVolume = (name: string, size: string) => {
+    const es = service(tenantNs, name);
+    return { ...es, spec: { ...es.spec, atRest: { volumes: [{ name: 'data', provider: 'aws-ebs', size, aws: { type: 'gp3' } }] } } } as EncryptedService;
+  };
+  const className = (es: EncryptedService) => buildStorageClass(es, es.spec.atRest!.volumes![0]!).metadata!.name!;
+  const storageClass = (name: string) => ({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name } }) as KubernetesObject;
+
+  it("a tenant deleting its service does not take away a class another namespace's claim is on", async () => {
+    const es = withVolume('vol', '1Gi');
+    tenantApplies(es as unknown as KubernetesObject);
+    const name = className(es);
+    await eventually(`StorageClass ${name} made`, async () => ((await exists(c, storageClass(name))) ? true : undefined), 60_000);
+    const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'theirs', namespace: victimNs }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: name, resources: { requests: { storage: '1Gi' } } } } as KubernetesObject;
+    await applyAsUser(c, claim);
+    try {
+      await tenantDeletes('encryptedservice', 'vol');
+      expect(await exists(c, storageClass(name))).toBe(true);
+    } finally {
+      await c.objects.delete(claim).catch(() => undefined);
+      await c.core.patchNamespacedPersistentVolumeClaim({ namespace: victimNs, name: 'theirs', body: [{ op: 'remove', path: '/metadata/finalizers' }] },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch)).catch(() => undefined);
+      await c.objects.delete(storageClass(name)).catch(() => undefined);
+    }
+  }, 180_000);
+
+  it('does not take over a class of that name someone else made, and reports it (NameTaken)', async () => {
+    const es = withVolume('squat-vol', '2Gi');
+    const name = className(es);
+    const foreign = { ...storageClass(name), provisioner: 'example.com/other', reclaimPolicy: 'Delete' } as KubernetesObject;
+    await applyAsUser(c, foreign);
+    clusterObjects.push(foreign);
+    tenantApplies(es as unknown as KubernetesObject);
+    const degraded = await eventually('squat-vol Degraded NameTaken', async () => {
+      const live = (await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: tenantNs, plural: 'encryptedservices', name: 'squat-vol' })) as EncryptedService;
+      return live.status?.conditions?.find((x) => x.reason === 'NameTaken');
+    }, 60_000);
+    expect(degraded.message).toContain(`StorageClass ${name} exists and was not made by Lockstep`);
+    const live = await c.kc.makeApiClient(k8s.StorageV1Api).readStorageClass({ name });
+    expect(live.metadata?.labels ?? {}).toEqual({});
+    expect(live.provisioner).toBe('example.com/other');
+    expect(await exists(c, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'squat-vol-data', namespace: tenantNs } })).toBe(false);
+    await tenantDeletes('encryptedservice', 'squat-vol');
+    expect(await exists(c, foreign)).toBe(true);
+  }, 180_000);
 });
 
 describe('finding 6e: a root added through the bundle ConfigMap', () => {
