@@ -1,7 +1,7 @@
 // KeyPolicy end to end on a real API server, etcd and cert-manager: keys generated once and
 // kept in a Secret the operator owns, the public JWKS published, rotation on demand that extends
-// (never replaces) the stored keys, an audit trail in ConfigMaps whose tampering `lockstep audit
-// verify` detects, and a managed CA whose ClusterIssuer signs the services' certificates.
+// (never replaces) the stored keys, an audit trail in ConfigMaps in the operator's namespace whose
+// tampering `lockstep audit verify` detects, and a managed CA whose ClusterIssuer signs the services' certificates.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
@@ -11,8 +11,10 @@ import { runCli } from '../operator/cli/main.js';
 import type { CliIo } from '../operator/cli/io.js';
 import { parseKeySet } from '../operator/crypto/keyset.js';
 import * as k8s from '@kubernetes/client-node';
-import { encodePending, fingerprinted } from '../operator/keypolicy/audit-outbox.js';
-import { managedCACertificateName, managedCAIssuerName, managedCASelfSignedIssuerName } from '../operator/keypolicy/names.js';
+import { fingerprinted, sealPending } from '../operator/keypolicy/audit-outbox.js';
+import { signingKeyFromPem } from '../operator/audit/signing.js';
+import { AUDIT_SIGNING_KEY_NAME, auditLiveSegmentName, managedCACertificateName, managedCAIssuerName, managedCASelfSignedIssuerName } from '../operator/keypolicy/names.js';
+import { OPERATOR_NAMESPACE, auditConfigMaps as trailConfigMaps } from './harness/audit.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, condition, exists, installCrds, waitForCondition } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
@@ -56,10 +58,8 @@ async function verify(name: string): Promise<{ code: number; output: string }> {
   return { code, output: io.stdout() + io.stderr() };
 }
 
-async function auditConfigMaps(name: string): Promise<V1ConfigMap[]> {
-  const list = await c.core.listNamespacedConfigMap({ namespace: ns, labelSelector: `lockstep.dev/key-policy=${name},lockstep.dev/component=audit` });
-  return list.items.sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
-}
+// Live segments of a policy's trail, in the operator's namespace.
+const auditConfigMaps = (name: string): Promise<V1ConfigMap[]> => trailConfigMaps(c, ns, name);
 
 beforeAll(async () => {
   installCrds();
@@ -139,8 +139,11 @@ describe('audit outbox', () => {
     await eventually('no pending audit events', async () =>
       ((await c.core.readNamespacedSecret({ namespace: ns, name: 'keys-keys' })).metadata?.annotations?.['lockstep.dev/audit-pending'] === undefined ? true : undefined), 30_000);
     const crashed = fingerprinted({ type: 'retire', time: new Date(), subject: { namespace: ns, name: 'keys', kind: 'KeyPolicy', kid: 'kek-left-pending' } });
+    // What the operator itself parks in the key Secret: sealed with its audit key (read here as admin).
+    const keySecret = await c.core.readNamespacedSecret({ namespace: OPERATOR_NAMESPACE, name: AUDIT_SIGNING_KEY_NAME });
+    const key = signingKeyFromPem(Buffer.from(keySecret.data?.['ed25519.pem'] ?? '', 'base64').toString('utf8'));
     const leavePending = () => c.core.patchNamespacedSecret(
-      { namespace: ns, name: 'keys-keys', body: { metadata: { annotations: { 'lockstep.dev/audit-pending': encodePending([crashed]) } } } },
+      { namespace: ns, name: 'keys-keys', body: { metadata: { annotations: { 'lockstep.dev/audit-pending': sealPending([crashed], key, `${ns}/keys-keys`) } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
     const recorded = async () => (await auditConfigMaps('keys'))
@@ -202,7 +205,7 @@ describe('audit verify on the stored chain', () => {
     const [dataKey, text] = Object.entries(cm.data)[0] ?? ['', ''];
     const lines = text.split('\n').filter((l) => l.length > 0);
     const tampered = change(lines).join('\n') + '\n';
-    await c.core.patchNamespacedConfigMap({ namespace: ns, name: cm.metadata?.name ?? '', body: [{ op: 'replace', path: `/data/${dataKey}`, value: tampered }] },
+    await c.core.patchNamespacedConfigMap({ namespace: OPERATOR_NAMESPACE, name: cm.metadata?.name ?? '', body: [{ op: 'replace', path: `/data/${dataKey}`, value: tampered }] },
       (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/json-patch+json'));
     try {
       const result = await verify('keys');
@@ -210,7 +213,7 @@ describe('audit verify on the stored chain', () => {
       expect(result.output).toContain('BROKEN');
       expect(result.output).toContain(expectKind);
     } finally {
-      await c.core.patchNamespacedConfigMap({ namespace: ns, name: cm.metadata?.name ?? '', body: [{ op: 'replace', path: `/data/${dataKey}`, value: text }] },
+      await c.core.patchNamespacedConfigMap({ namespace: OPERATOR_NAMESPACE, name: cm.metadata?.name ?? '', body: [{ op: 'replace', path: `/data/${dataKey}`, value: text }] },
         (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/json-patch+json'));
     }
     expect((await verify('keys')).code).toBe(0);
@@ -234,7 +237,7 @@ describe('audit verify on the stored chain', () => {
     await withTampered((lines) => [lines[0] ?? '', lines[2] ?? '', lines[1] ?? '', ...lines.slice(3)], 'sequence');
   });
 
-  it('detects the newest entries cut off (against the head in status)', async () => {
+  it('detects the newest entries cut off (against the signed head in the operator namespace)', async () => {
     await withTampered((lines) => {
       const kept = lines.slice(0, -1);
       const summary = JSON.parse(kept[0] ?? '{}') as Record<string, unknown>;
@@ -258,7 +261,7 @@ describe('audit segments', () => {
     const head = (await waitPolicy('segmented', (p) => (p.status?.auditHead?.sequence ?? 0) >= 20, 'head at seq 20')).status?.auditHead;
     expect(head?.segment).toBe(1);
     const cms = await auditConfigMaps('segmented');
-    expect(cms.map((cm) => cm.metadata?.name)).toEqual(['segmented-audit-000000', 'segmented-audit-000001']);
+    expect(cms.map((cm) => cm.metadata?.name)).toEqual([auditLiveSegmentName(ns, 'segmented', 0), auditLiveSegmentName(ns, 'segmented', 1)]);
     expect(cms[0]?.immutable).toBe(true);
     const first = parseSegment(Object.values(cms[0]?.data ?? {})[0] ?? '');
     const second = parseSegment(Object.values(cms[1]?.data ?? {})[0] ?? '');
@@ -267,13 +270,13 @@ describe('audit segments', () => {
     expect(second.firstSeq).toBe(17);
 
     await expect(c.core.patchNamespacedConfigMap(
-      { namespace: ns, name: 'segmented-audit-000000', body: { data: { 'segment-000000.jsonl': 'forged' } } },
+      { namespace: OPERATOR_NAMESPACE, name: auditLiveSegmentName(ns, 'segmented', 0), body: { data: { 'segment-000000.jsonl': 'forged' } } },
       (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/merge-patch+json'),
     )).rejects.toMatchObject({ code: 422 });
     expect((await verify('segmented')).code).toBe(0);
 
     // Deleting a whole segment is still possible, and detected.
-    await c.core.deleteNamespacedConfigMap({ namespace: ns, name: 'segmented-audit-000000' });
+    await c.core.deleteNamespacedConfigMap({ namespace: OPERATOR_NAMESPACE, name: auditLiveSegmentName(ns, 'segmented', 0) });
     const broken = await verify('segmented');
     expect(broken.code).toBe(1);
     expect(broken.output).toContain('missing-segment');

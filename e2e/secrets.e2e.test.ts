@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, SealedSecret, EnvelopeSecret } from '../operator/api/v1alpha1/index.js';
-import { parseSegment, type AuditSegment } from '../operator/audit/segments.js';
+import type { AuditSegment } from '../operator/audit/segments.js';
 import { runCli } from '../operator/cli/main.js';
 import type { CliIo } from '../operator/cli/io.js';
 import { unwrapDataKey } from '../operator/crypto/datakey.js';
@@ -19,6 +19,7 @@ import { createKeySet, publicJwks } from '../operator/crypto/keyset.js';
 import { openSealed, sealValue } from '../operator/crypto/seal.js';
 import { readEnvelopeStore } from '../operator/encryptedservice/envelope-store.js';
 import { keySetsFromSecret } from '../operator/keypolicy/key-ring.js';
+import { auditEntries as trailEntries } from './harness/audit.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, condition, installCrds, readService, waitForCondition } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
@@ -78,10 +79,7 @@ const readSecret = (name: string) => c.core.readNamespacedSecret({ namespace: ns
 const decoded = (s: V1Secret, key: string) => Buffer.from(s.data?.[key] ?? '', 'base64').toString('utf8');
 const readPolicy = async () => (await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'keypolicies', namespace: ns, name: POLICY })) as KeyPolicy;
 
-async function auditEntries(): Promise<AuditSegment['entries'][number][]> {
-  const list = await c.core.listNamespacedConfigMap({ namespace: ns, labelSelector: `lockstep.dev/key-policy=${POLICY},lockstep.dev/component=audit` });
-  return list.items.flatMap((cm) => Object.values(cm.data ?? {}).flatMap((t) => parseSegment(t).entries));
-}
+const auditEntries = (): Promise<AuditSegment['entries'][number][]> => trailEntries(c, ns, POLICY);
 
 async function events(): Promise<k8s.EventsV1Event[]> {
   return (await c.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: ns })).items;

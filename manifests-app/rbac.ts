@@ -133,7 +133,7 @@ export const clusterRules: readonly ExplainedRule[] = [
   },
 ];
 
-/** Namespaced to the operator's own namespace: only the leader-election Lease. */
+/** Namespaced to the operator's own namespace: the leader-election Lease and the audit trails. */
 export const leaderElectionRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['coordination.k8s.io'],
@@ -144,6 +144,25 @@ export const leaderElectionRules: readonly ExplainedRule[] = [
       'it over. Rotation claims (one rotation at a time per service, issuer, KeyPolicy and trust ' +
       'bundle): Leases named lockstep-rotation-*, listed and deleted when a rotation ends. Granted ' +
       'only in the operator namespace.',
+  },
+  {
+    apiGroups: [''],
+    resources: ['configmaps'],
+    verbs: ['get', 'list', 'create', 'update', 'delete'],
+    why:
+      'Audit trails, kept where tenants cannot write: segments (lockstep-audit-<hash>-NNNNNN, ' +
+      'immutable once full), the signed head each append is checked against (…-head, updated with ' +
+      'its resourceVersion), archived segments (…-archive-NNNNNN; live ones are deleted only ' +
+      'after their archive copy exists, archived ones beyond the retention), and the public half ' +
+      'of the audit signing key (lockstep-audit-signing-key) for verifiers.',
+  },
+  {
+    apiGroups: [''],
+    resources: ['secrets'],
+    verbs: ['get', 'create'],
+    why:
+      'The Ed25519 key that signs audit entries and heads (Secret lockstep-audit-signing-key): ' +
+      'created once, then only read; never updated or deleted by the operator.',
   },
 ];
 

@@ -105,13 +105,18 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const writerCore = writer.makeApiClient(k8s.CoreV1Api);
   const applier = new Applier(writer);
   const keyRing = new KeyRing();
-  const audit = new AuditTrail({ core: writerCore, statusApplier: new Applier(writer, AUDIT_FIELD_MANAGER), logger });
+  // The trail, its head and its signing key live in the operator's own namespace (tenants cannot write there).
+  const audit = new AuditTrail({
+    core: writerCore, statusApplier: new Applier(writer, AUDIT_FIELD_MANAGER), logger, metrics, operatorNamespace: config.namespace,
+    ...(config.auditRateLimit ? { rateLimit: config.auditRateLimit } : {}),
+    ...(config.auditRetention ? { maxSegments: config.auditRetention.liveSegments, archiveSegments: config.auditRetention.archiveSegments } : {}),
+  });
   const dekCache = new DekCache({ maxEntries: 1024, ttlMs: 15 * 60_000 });
   // Expiry is lazy; the sweep bounds how long an unwrapped key outlives its TTL in an idle process.
   const dekSweeper = setInterval(() => dekCache.sweep(), 60_000);
   dekSweeper.unref();
   const dropDataKeys = { flush: async () => { clearInterval(dekSweeper); dekCache.clear(); } };
-  const secrets = new ServiceSecrets({ core: writerCore, applier, keyRing, audit, events, logger, dekCache, configMaps: caches.configMaps });
+  const secrets = new ServiceSecrets({ core: writerCore, applier, keyRing, audit, events, logger, dekCache });
   const keyPolicies = new KeyPolicyReconciler({
     caches, applier, core: writerCore, keyRing, audit, events, metrics, logger,
     clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',

@@ -42,3 +42,13 @@ describe('configFromEnv: continuous verification', () => {
     expect(() => configFromEnv({ LOCKSTEP_VERIFY_CONCURRENCY: '0' })).toThrow(/LOCKSTEP_VERIFY_CONCURRENCY/);
   });
 });
+
+describe('configFromEnv: audit rate limit', () => {
+  it('is unset by default (the trail uses its default), takes COUNT/DURATION, and names the variable when malformed', () => {
+    expect(configFromEnv({}).auditRateLimit).toBeUndefined();
+    expect(configFromEnv({ LOCKSTEP_AUDIT_RATE_LIMIT: '50/5m' }).auditRateLimit).toEqual({ maxPerWindow: 50, windowMs: 300_000 });
+    for (const bad of ['50', '0/1m', 'x/1m', '5/soon', '5/100ms']) {
+      expect(() => configFromEnv({ LOCKSTEP_AUDIT_RATE_LIMIT: bad })).toThrow(/LOCKSTEP_AUDIT_RATE_LIMIT/);
+    }
+  });
+});

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { parseDuration, type IssuerRef } from './api/v1alpha1/index.js';
 import type { ProbeSource } from './encryptedservice/network-policy.js';
+import type { AuditRateLimit } from './audit/rate-limit.js';
 import { parseIssuerSetting } from './encryptedservice/policy.js';
 import { parseLogLevel, type LogLevel } from './runtime/logger.js';
 
@@ -36,6 +37,11 @@ export interface OperatorConfig {
    * service's Secret without serving (not endpoints) hold the new leaf by then.
    */
   secretPropagationMs: number;
+  /** Per audit trail: tenant-triggered entries (failed decrypts, policy violations) written one by
+   * one per window; the rest are counted into one entry. DEFAULT_AUDIT_RATE_LIMIT when unset. */
+  auditRateLimit?: AuditRateLimit;
+  /** Live and archived audit segments kept per trail; AUDIT_MAX_SEGMENTS / AUDIT_ARCHIVE_SEGMENTS when unset. */
+  auditRetention?: { liveSegments: number; archiveSegments: number };
   /** Continuous verification of every EncryptedService's endpoints; undefined when off. */
   verification?: VerificationSettings;
 }
@@ -108,6 +114,23 @@ function parseProbeSource(namespace: string, value: string | undefined): ProbeSo
   return { namespace, podLabels };
 }
 
+/** LOCKSTEP_AUDIT_RATE_LIMIT: `N/DURATION`, e.g. `20/1m` (the default). */
+function parseAuditRateLimit(value: string | undefined): AuditRateLimit | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const match = /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(value);
+  const count = match ? Number(match[1]) : NaN;
+  let windowMs = NaN;
+  try {
+    windowMs = match ? parseDuration(match[2] ?? '') : NaN;
+  } catch {
+    // Reported below with the variable's name.
+  }
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(windowMs) || windowMs < 1_000) {
+    throw new Error(`LOCKSTEP_AUDIT_RATE_LIMIT: not COUNT/DURATION such as 20/1m (count >= 1, duration >= 1s): ${value}`);
+  }
+  return { maxPerWindow: count, windowMs };
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
   const namespace = env.LOCKSTEP_NAMESPACE ?? env.POD_NAMESPACE ?? 'lockstep-system';
   const address = parseAddress(env.LOCKSTEP_METRICS_ADDR ?? ':8080');
@@ -125,6 +148,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
     secretPropagationMs: positiveDuration(env, 'LOCKSTEP_SECRET_PROPAGATION', SECRET_PROPAGATION_DEFAULT_MS),
     ...optional('verification', parseVerification(env)),
+    ...optional('auditRateLimit', parseAuditRateLimit(env.LOCKSTEP_AUDIT_RATE_LIMIT)),
   };
 }
 

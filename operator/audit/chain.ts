@@ -3,16 +3,15 @@ import { canonicalJson } from './canonical-json.js';
 
 // Hash-chained audit entries for key events.
 //
-// Threat model. The chain is stored in ConfigMaps in the operator's namespace; its head (last
-// seq and hash) is written to the KeyPolicy status. It detects an actor who can edit, delete or
-// insert audit data but cannot also rewrite the head: any change to an entry, a removed, inserted
-// or reordered entry, or a removed segment breaks either an entry hash, a prevHash link, the
-// sequence, or the match with the head. It does NOT stop an actor holding the operator's own
-// credentials (who can rewrite chain and head consistently), and it cannot prove an event was
-// logged at all. An HMAC keyed from a Secret would not change that picture — whoever can write
-// the operator's status can usually read its Secrets — and it would stop auditors from
-// verifying with read-only access, so plain SHA-256 it is. For stronger guarantees, export the
-// head elsewhere (logs, metrics, a ticket) and compare it at verify time.
+// Threat model. The chain is stored in ConfigMaps in the operator's namespace, where tenants
+// have no rights; its head (last seq and hash, and where the retained chain begins) is kept there
+// too, signed with the operator's Ed25519 key (operator/audit/signing.ts, head.ts). Any change to
+// an entry, a removed, inserted or reordered entry, or a removed segment breaks an entry hash, a
+// prevHash link, the sequence, or the match with the head; the operator refuses to append to a
+// chain that does not match its head. Each entry is also signed, so entries written without the
+// operator key are told apart from a crash between the segment write and the head write. It does
+// NOT stop an actor holding the operator's own credentials and its signing key, and it cannot
+// prove an event was logged at all: export the head elsewhere (logs, a ticket) for that.
 //
 // Entries never carry key material or plaintext: subjects are names and kids, details are short
 // scalars, and detail names that suggest a secret are refused outright.
@@ -26,6 +25,12 @@ export const AUDIT_EVENT_TYPES = [
   'failed-decrypt',
   'policy-violation',
   'unseal',
+  /** A trail moved from the policy's namespace into the operator's (see audit-store.ts). */
+  'migrate',
+  /** An administrator restarted a broken chain from its recorded head; says what was lost. */
+  'chain-reset',
+  /** Tenant-triggered entries over the rate limit, counted instead of written one by one. */
+  'suppressed',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -56,6 +61,9 @@ export interface AuditEntry {
   readonly prevHash: string;
   /** SHA-256 (hex) of the domain tag and the canonical JSON of every other member. */
   readonly hash: string;
+  /** Ed25519 signature of `hash` by the operator key (operator/audit/signing.ts); absent on
+   * entries written before signing began. Not part of the hash, so it can be checked apart. */
+  readonly sig?: string;
 }
 
 /** Where the chain stands: the last entry's seq and hash (seq 0 and genesis before any entry). */

@@ -15,8 +15,9 @@ import {
 // prevHash and last hash so the chain carries across, and so a removed segment is detected.
 //
 // The head (last segment, seq and hash, plus where the retained chain starts once old segments
-// are pruned) lives in the KeyPolicy status. Without a head, verification proves internal
-// consistency only: dropping the newest segment or the last entries would go unnoticed.
+// are archived) is anchored apart from the segments (head.ts). Without a head, verification
+// proves internal consistency only: dropping the newest segment or the last entries would go
+// unnoticed.
 
 export const SEGMENT_FORMAT = 'lockstep.audit.segment.v1';
 /** Hard ceiling for one serialised segment, leaving room for metadata under the 1 MiB limit. */
@@ -86,7 +87,14 @@ export function appendAuditEvent(
   trail: string,
   lastSegment: AuditSegment | undefined,
   event: AuditEvent,
-  options: { readonly head?: AuditHead; readonly limits?: SegmentLimits } = {},
+  options: {
+    readonly head?: AuditHead;
+    readonly limits?: SegmentLimits;
+    readonly sign?: (hash: string) => string;
+    /** Without `lastSegment`: continue from this position in a new segment after `segment`
+     * (a chain restarted from its recorded head when the segments after it were lost). */
+    readonly from?: ChainPosition & { readonly segment: number };
+  } = {},
 ): AppendResult {
   if (!TRAIL.test(trail)) throw new AuditFormatError('trail id must be a short name');
   const limits = options.limits ?? DEFAULT_SEGMENT_LIMITS;
@@ -95,9 +103,11 @@ export function appendAuditEvent(
     throw new AuditFormatError('last segment belongs to another trail');
   }
   const lastEntry = lastSegment?.entries[lastSegment.entries.length - 1];
-  const previous: ChainPosition =
-    lastEntry === undefined ? { seq: 0, hash: genesisHash(trail) } : { seq: lastEntry.seq, hash: lastEntry.hash };
-  const entry = nextEntry(previous, event);
+  const previous: ChainPosition = lastEntry !== undefined
+    ? { seq: lastEntry.seq, hash: lastEntry.hash }
+    : options.from ? { seq: options.from.seq, hash: options.from.hash } : { seq: 0, hash: genesisHash(trail) };
+  const unsigned = nextEntry(previous, event);
+  const entry: AuditEntry = options.sign ? { ...unsigned, sig: options.sign(unsigned.hash) } : unsigned;
 
   let segment: AuditSegment | undefined;
   if (lastSegment !== undefined && lastSegment.entries.length < limits.maxEntries) {
@@ -108,7 +118,7 @@ export function appendAuditEvent(
   if (segment === undefined) {
     segment = {
       trail,
-      index: lastSegment === undefined ? (options.head?.firstSegment ?? 0) : lastSegment.index + 1,
+      index: lastSegment !== undefined ? lastSegment.index + 1 : options.from ? options.from.segment + 1 : (options.head?.firstSegment ?? 0),
       firstSeq: entry.seq,
       prevHash: previous.hash,
       lastHash: entry.hash,
@@ -216,7 +226,10 @@ export type AuditProblemKind =
   | 'sequence'
   | 'entry-shape'
   | 'head-mismatch'
-  | 'head-behind';
+  | 'head-behind'
+  | 'head-signature'
+  | 'entry-signature'
+  | 'missing-head';
 
 export interface AuditProblem {
   readonly kind: AuditProblemKind;

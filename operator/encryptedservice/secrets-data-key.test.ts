@@ -1,3 +1,4 @@
+import { generateAuditSigningKey } from '../audit/signing.js';
 import { describe, expect, it } from '@jest/globals';
 import type { CoreV1Api, KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy } from '../api/v1alpha1/index.js';
@@ -51,7 +52,7 @@ async function world() {
   } as unknown as EncryptedService;
   const service = new ServiceSecrets({
     core, applier, keyRing: new KeyRing(), dekCache: new DekCache({ maxEntries: 10, ttlMs: 60_000 }),
-    audit: { record: async () => undefined }, configMaps: { list: () => [] }, events: { record: () => undefined },
+    audit: { record: async () => undefined, check: async () => undefined, audited: async () => false, signingKey: async () => generateAuditSigningKey() }, events: { record: () => undefined },
     logger: createLogger({ sink: new MemorySink() }), now: () => now,
   });
   return {

@@ -6,7 +6,7 @@
 // existing Secret exactly as it was, and is reported as SecretsReady=False, an Event and an audit
 // entry. Plaintext exists only in memory during the pass; the unwrapped data key only in the DEK
 // cache. Messages name Secrets, keys and kids — never values.
-import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Api, KubernetesObject, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
   API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, Reasons,
   type EncryptedService, type GeneratedObjectRef, type KeyPolicy,
@@ -23,7 +23,7 @@ import type { ConditionInput } from '../kube/conditions.js';
 import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Logger } from '../runtime/logger.js';
-import { alreadyAudited, auditFingerprint, type AuditRecorder } from '../keypolicy/audit-trail.js';
+import { auditFingerprint, type AuditRecorder } from '../keypolicy/audit-trail.js';
 import type { KeySets } from '../keypolicy/key-plan.js';
 import type { KeyRing } from '../keypolicy/key-ring.js';
 import { LABEL_KEY_POLICY_NAMESPACE, keySecretName } from '../keypolicy/names.js';
@@ -47,8 +47,6 @@ export interface ServiceSecretsOptions {
   keyRing: KeyRing;
   dekCache: DekCache;
   audit: AuditRecorder;
-  /** The operator's ConfigMap cache (audit segments included), to recognise failures already audited. */
-  configMaps: { list(namespace?: string): V1ConfigMap[] };
   events: EventRecorder;
   logger: Logger;
   now?: () => Date;
@@ -254,6 +252,18 @@ export class ServiceSecrets {
       return outcome;
     }
     this.reported.delete(es.metadata.uid ?? '');
+
+    // Data key changes and unsealing are audited or not done: with a trail that does not match
+    // its head, nothing that would record a key event is written (failures above are only counted).
+    if (audit.length > 0 || materialise.length > 0) {
+      const broken = await this.o.audit.check(this.policyIdentity(policy));
+      if (broken) {
+        const message = `no Secret was written: ${broken}`;
+        outcome.conditions.push(notOk(Reasons.AuditChainBroken, message));
+        outcome.problems.push({ reason: Reasons.AuditChainBroken, message });
+        return outcome;
+      }
+    }
 
     // 4. Write: the store first (a crash then loses nothing), then the Secrets.
     const owners = this.owners(es);
@@ -467,9 +477,8 @@ export class ServiceSecrets {
     if (this.reported.get(uid) === fingerprint) return;
     this.reported.set(uid, fingerprint);
     const namespace = es.metadata.namespace ?? '';
-    const policyNamespace = policy.metadata.namespace ?? '';
     // After a restart the memory is empty; the trail itself says whether this was recorded.
-    if (alreadyAudited(this.o.configMaps.list(policyNamespace), policyNamespace, policy.metadata.name ?? '', 'failed-decrypt', fingerprint)) return;
+    if (await this.o.audit.audited(this.policyIdentity(policy), 'failed-decrypt', fingerprint)) return;
     const audit: AuditEvent[] = [];
     for (const f of failures) {
       if (f.reason === Reasons.SecretConflict) continue;
@@ -503,7 +512,10 @@ export class ServiceSecrets {
   }
 
   private policyIdentity(policy: KeyPolicy) {
-    return { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '' };
+    return {
+      namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '',
+      statusHead: policy.status?.auditHead, segmentSize: policy.spec.audit?.segmentSize ?? 256,
+    };
   }
 }
 

@@ -3,7 +3,15 @@
 // has them. A failed append (API error, crash) is therefore retried on the next reconcile instead
 // of losing the entry, and a fingerprint on each entry keeps a retried append from recording it
 // twice. The annotation holds what the trail holds: names, kids, times — no key material.
+//
+// The key Secret is in the tenant's namespace, where `edit` may write Secrets: the annotation is
+// signed with the operator's audit key and bound to that Secret (sealPending/openPending), so
+// events a tenant writes there, or copies from another policy, are refused rather than appended
+// to the trail under the operator's signature.
+import type { KeyObject } from 'node:crypto';
+import { canonicalJson } from '../audit/canonical-json.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType } from '../audit/chain.js';
+import { outboxSignatureValid, signOutboxBody, type AuditSigningKey } from '../audit/signing.js';
 import { auditFingerprint } from './audit-trail.js';
 
 /** On the key Secret: key events not yet confirmed in the audit trail (JSON). */
@@ -44,4 +52,25 @@ export function decodePending(text: string | undefined): AuditEvent[] {
     out.push({ type: type as AuditEventType, time, subject: item['subject'] as AuditEvent['subject'], details });
   }
   return out;
+}
+
+const outboxBody = (secret: string, events: unknown): string => `${secret}\n${canonicalJson(events)}`;
+
+/** The annotation value: the events and a signature binding them to Secret `secret` (namespace/name). */
+export function sealPending(events: readonly AuditEvent[], key: AuditSigningKey, secret: string): string {
+  const list = JSON.parse(encodePending(events)) as unknown;
+  return JSON.stringify({ events: list, sig: signOutboxBody(key, outboxBody(secret, list)) });
+}
+
+/** Pending events, or `tampered` when the annotation was not written by the operator for this Secret. */
+export function openPending(text: string | undefined, publicKey: KeyObject, secret: string): { events: AuditEvent[]; tampered: boolean } {
+  if (!text) return { events: [], tampered: false };
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (!isRecord(parsed) || !Array.isArray(parsed['events']) || typeof parsed['sig'] !== 'string') return { events: [], tampered: true };
+    if (!outboxSignatureValid(publicKey, outboxBody(secret, parsed['events']), parsed['sig'])) return { events: [], tampered: true };
+    return { events: decodePending(JSON.stringify(parsed['events'])), tampered: false };
+  } catch {
+    return { events: [], tampered: true };
+  }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { appendAuditEvent, segmentDataKey, serializeSegment, type AuditSegment } from '../audit/segments.js';
-import { alreadyAudited, auditFingerprint, segmentsOf, verifyStoredTrail, type StoredSegment } from './audit-trail.js';
-import { auditSegmentConfigMapName, auditTrailId } from './names.js';
+import { auditFingerprint, segmentsOf, verifyStoredTrail, type StoredSegment } from './audit-trail.js';
+import { auditArchiveSegmentName, auditHeadName, auditLiveSegmentName, auditSegmentConfigMapName, auditTrailId } from './names.js';
 
 const trail = auditTrailId('shop', 'keys');
 
@@ -53,20 +53,23 @@ describe('stored audit trail', () => {
   });
 });
 
-describe('alreadyAudited', () => {
-  it('finds an entry by type and fingerprint in the newest segment of the policy only', () => {
+describe('auditFingerprint', () => {
+  it('is a short stable digest that changes with any part', () => {
     const fingerprint = auditFingerprint(['uid-1', 3, 'KeyPolicyNotAllowed']);
     expect(fingerprint).toMatch(/^[0-9a-f]{32}$/);
+    expect(auditFingerprint(['uid-1', 3, 'KeyPolicyNotAllowed'])).toBe(fingerprint);
     expect(auditFingerprint(['uid-1', 4, 'KeyPolicyNotAllowed'])).not.toBe(fingerprint);
-    const r = appendAuditEvent(trail, undefined, { type: 'policy-violation', time: new Date(), subject: { namespace: 'shop', name: 'api' }, details: { fingerprint } });
-    const cm = (policy: string, namespace = 'shop') => ({
-      metadata: { name: `${policy}-audit-000000`, namespace, labels: { 'lockstep.dev/key-policy': policy, 'lockstep.dev/component': 'audit' } },
-      data: { [segmentDataKey(0)]: serializeSegment(r.segment) },
-    });
-    expect(alreadyAudited([cm('keys')], 'shop', 'keys', 'policy-violation', fingerprint)).toBe(true);
-    expect(alreadyAudited([cm('keys')], 'shop', 'keys', 'failed-decrypt', fingerprint)).toBe(false);
-    expect(alreadyAudited([cm('other')], 'shop', 'keys', 'policy-violation', fingerprint)).toBe(false);
-    expect(alreadyAudited([cm('keys', 'elsewhere')], 'shop', 'keys', 'policy-violation', fingerprint)).toBe(false);
-    expect(alreadyAudited([], 'shop', 'keys', 'policy-violation', fingerprint)).toBe(false);
+  });
+});
+
+describe('audit object names in the operator namespace', () => {
+  it('never collide between owners whose namespace and name join to the same text', () => {
+    expect(auditHeadName('team-a', 'prod')).not.toBe(auditHeadName('team', 'a-prod'));
+    expect(auditLiveSegmentName('team-a', 'prod', 0)).not.toBe(auditLiveSegmentName('team', 'a-prod', 0));
+    const long = 'x'.repeat(253);
+    for (const name of [auditHeadName(long, long), auditLiveSegmentName(long, long, 999_999), auditArchiveSegmentName(long, long, 999_999)]) {
+      expect(name.length).toBeLessThanOrEqual(63);
+      expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
   });
 });

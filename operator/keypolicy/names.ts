@@ -18,7 +18,8 @@ export function keySecretName(policy: string): string {
 export const KEK_SET_KEY = 'kek.json';
 export const SEAL_SET_KEY = 'seal.json';
 
-/** ConfigMap holding audit segment `index` of a policy's trail. */
+/** Before issue 11: ConfigMap holding audit segment `index`, in the policy's own namespace. Read
+ * only to migrate such a trail into the operator's namespace. */
 export function auditSegmentConfigMapName(policy: string, index: number): string {
   return `${policy}-audit-${String(index).padStart(6, '0')}`;
 }
@@ -26,6 +27,34 @@ export function auditSegmentConfigMapName(policy: string, index: number): string
 /** The trail id hashed into the chain's genesis: a chain copied to another policy does not verify. */
 export function auditTrailId(namespace: string, policy: string): string {
   return `keypolicy/${namespace}/${policy}`;
+}
+
+// The audit trail lives in the operator's namespace, where every policy of every namespace
+// shares one name space: names carry a digest of namespace and name (the separator cannot occur
+// in either), so `team-a/prod` and `team/a-prod` never meet, and stay short whatever the input.
+/** Label on every object of one trail in the operator's namespace (value: auditTrailKey). */
+export const LABEL_AUDIT_TRAIL = 'lockstep.dev/audit-trail';
+/** `segment` (live), `archive` or `head`. */
+export const LABEL_AUDIT_ROLE = 'lockstep.dev/audit-role';
+/** On audit objects in the operator's namespace: whose trail it is (labels cannot hold 253 characters). */
+export const ANNOTATION_AUDIT_OWNER = 'lockstep.dev/audit-owner';
+/** Operator Secret (private) and ConfigMap (public) of the key that signs audit entries and heads. */
+export const AUDIT_SIGNING_KEY_NAME = 'lockstep-audit-signing-key';
+
+export function auditTrailKey(namespace: string, policy: string): string {
+  return createHash('sha256').update(`${namespace}/${policy}`).digest('hex').slice(0, 24);
+}
+
+export function auditLiveSegmentName(namespace: string, policy: string, index: number): string {
+  return `lockstep-audit-${auditTrailKey(namespace, policy)}-${String(index).padStart(6, '0')}`;
+}
+
+export function auditArchiveSegmentName(namespace: string, policy: string, index: number): string {
+  return `lockstep-audit-${auditTrailKey(namespace, policy)}-archive-${String(index).padStart(6, '0')}`;
+}
+
+export function auditHeadName(namespace: string, policy: string): string {
+  return `lockstep-audit-${auditTrailKey(namespace, policy)}-head`;
 }
 
 // Cluster-scoped names (and names in cert-manager's shared namespace) must be unique per owner.

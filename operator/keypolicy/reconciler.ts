@@ -26,8 +26,8 @@ import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Result } from '../runtime/workqueue.js';
 import { accessDenied, tlsWeakening } from '../encryptedservice/policy.js';
-import { ANNOTATION_AUDIT_PENDING, decodePending, encodePending, fingerprinted } from './audit-outbox.js';
-import { alreadyAudited, auditFingerprint, type AuditRecorder } from './audit-trail.js';
+import { ANNOTATION_AUDIT_PENDING, fingerprinted, openPending, sealPending } from './audit-outbox.js';
+import { auditFingerprint, type AuditRecorder } from './audit-trail.js';
 import {
   generationSettings, retentionSettings, retireBoth, rotateBoth, rotationDecision, rotationPeriodMs,
   type KeyChange, type KeySets,
@@ -71,6 +71,8 @@ export interface KeyPolicyReconcilerOptions {
   now?: () => Date;
 }
 
+/** Re-check cadence while the audit trail is broken (an administrator may restore it). */
+const AUDIT_RECHECK_MS = 30_000;
 /** Re-check cadence while data keys wait to be re-wrapped by their services' reconciles. */
 const REWRAP_RECHECK_MS = 5_000;
 /** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
@@ -107,6 +109,19 @@ export class KeyPolicyReconciler {
 
     const managedCA = buildManagedCA(policy, this.o.clusterResourceNamespace);
     if (managedCA) await this.ensureFinalizer(policy);
+
+    // Key changes are audited or not made: while the trail does not match its signed head,
+    // no key is created, rotated, rolled back or retired (events already in the key Secret's
+    // outbox stay there), and the policy says why until an administrator recovers the trail.
+    const broken = await this.o.audit.check(this.identity(policy));
+    if (broken) {
+      const { conditions: _c, auditHead: _a, observedGeneration: _o, lastError: _e, ...kept } = policy.status ?? {};
+      await this.writeStatus(policy, [
+        cond(C.AuditTrailReady, false, Reasons.AuditChainBroken, broken), cond(C.Ready, false, Reasons.AuditChainBroken, broken),
+        cond(C.Degraded, true, Reasons.AuditChainBroken, broken),
+      ], { ...kept, lastError: broken });
+      return { requeueAfter: AUDIT_RECHECK_MS };
+    }
 
     const audit: AuditEvent[] = [];
     let sets: KeySets;
@@ -150,7 +165,7 @@ export class KeyPolicyReconciler {
         details: { trigger: 'rollback', previousKid: change?.deactivated[i] ?? '' },
       })));
       // A rollback supersedes an on-demand rotation not made yet (it would undo the rollback).
-      const pending = [...decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]), ...keyEvents.map(fingerprinted)];
+      const pending = [...await this.pending(policy, secret, audit, now), ...keyEvents.map(fingerprinted)];
       secret = await this.replaceKeys(secret, change?.keySets ?? sets, pending, { ...onDemand.handled, [ANNOTATION_REACTIVATED_FOR]: reactivateRequest });
       if (change) {
         sets = change.keySets;
@@ -170,7 +185,7 @@ export class KeyPolicyReconciler {
     }
     if (change) {
       keyEvents.push(...change.retired.map((kid): AuditEvent => ({ type: 'retire', time: now, subject: { namespace, name, kind: KEY_POLICY.kind, kid } })));
-      const pending = [...decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]), ...keyEvents.map(fingerprinted)];
+      const pending = [...await this.pending(policy, secret, audit, now), ...keyEvents.map(fingerprinted)];
       secret = await this.replaceKeys(secret, change.keySets, pending, decision.due ? onDemand.handled : {});
       sets = change.keySets;
       this.o.keyRing.forget(namespace, keySecretName(name));
@@ -181,10 +196,12 @@ export class KeyPolicyReconciler {
       if (change.retired.length > 0) this.o.events.record(this.regarding(policy), 'Normal', 'KeyRetired', `retired ${change.retired.join(', ')}: nothing was wrapped under them`);
     }
     await this.rewrapOrphans(policy, sets, audit, now);
-    audit.push(...this.violations(policy, now));
-    const pending = decodePending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING]);
-    const stored = this.o.caches.configMaps.list(namespace);
-    const unrecorded = pending.filter((e) => !alreadyAudited(stored, namespace, name, e.type, String(e.details?.['fingerprint'] ?? '')));
+    audit.push(...await this.violations(policy, now));
+    const pending = await this.pending(policy, secret, audit, now);
+    const unrecorded: AuditEvent[] = [];
+    for (const e of pending) {
+      if (!await this.o.audit.audited(this.identity(policy), e.type, String(e.details?.['fingerprint'] ?? ''))) unrecorded.push(e);
+    }
     await this.o.audit.record(this.identity(policy), [...unrecorded, ...audit], policy.spec.audit?.segmentSize ?? 256);
     if (secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING] !== undefined) secret = await this.clearPending(secret);
 
@@ -245,7 +262,7 @@ export class KeyPolicyReconciler {
         namespace,
         labels: keyPolicyLabels(namespace, policy.metadata.name ?? '', 'keys'),
         annotations: {
-          [ANNOTATION_AUDIT_PENDING]: encodePending(created),
+          [ANNOTATION_AUDIT_PENDING]: sealPending(created, await this.o.audit.signingKey(), `${namespace}/${name}`),
           // Rotation requests present at creation are satisfied by the fresh keys.
           ...onDemand.handled,
         },
@@ -271,13 +288,30 @@ export class KeyPolicyReconciler {
   ): Promise<V1Secret> {
     const namespace = live.metadata?.namespace ?? '';
     const name = live.metadata?.name ?? '';
-    const annotations: Record<string, string> = { ...(live.metadata?.annotations ?? {}), ...extra, [ANNOTATION_AUDIT_PENDING]: encodePending(pending) };
+    const sealed = sealPending(pending, await this.o.audit.signingKey(), `${namespace}/${name}`);
+    const annotations: Record<string, string> = { ...(live.metadata?.annotations ?? {}), ...extra, [ANNOTATION_AUDIT_PENDING]: sealed };
     // resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and the
     // reconcile starts over from what is stored.
     return this.o.core.replaceNamespacedSecret({
       namespace, name,
       body: { ...live, metadata: { ...live.metadata, annotations }, data: keySecretData(sets) },
     });
+  }
+
+  /**
+   * Key events parked in the key Secret. An annotation the operator did not sign for this Secret
+   * (written by whoever may edit Secrets in the namespace) is not appended: it is reported, audited
+   * as a policy violation, and overwritten or cleared by the next write of the Secret.
+   */
+  private async pending(policy: KeyPolicy, secret: V1Secret, audit: AuditEvent[], now: Date): Promise<AuditEvent[]> {
+    const namespace = secret.metadata?.namespace ?? '';
+    const name = secret.metadata?.name ?? '';
+    const opened = openPending(secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING], (await this.o.audit.signingKey()).publicKey, `${namespace}/${name}`);
+    if (opened.tampered && !audit.some((e) => e.details?.['reason'] === 'AuditOutboxTampered')) {
+      this.o.events.record(this.regarding(policy), 'Warning', 'AuditOutboxTampered', `annotation ${ANNOTATION_AUDIT_PENDING} on Secret ${name} was not written by the operator; its events are not recorded`);
+      audit.push({ type: 'policy-violation', time: now, subject: { namespace, name, kind: 'Secret' }, details: { reason: 'AuditOutboxTampered', keyPolicy: `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}` } });
+    }
+    return opened.events;
   }
 
   /** The trail has the pending events: drop them from the key Secret (guarded by resourceVersion). */
@@ -386,7 +420,7 @@ export class KeyPolicyReconciler {
    * Services that reference this policy but may not use it, or ask for weaker TLS than it allows,
    * each audited once per generation (the EncryptedService reports them in its own status).
    */
-  private violations(policy: KeyPolicy, now: Date): AuditEvent[] {
+  private async violations(policy: KeyPolicy, now: Date): Promise<AuditEvent[]> {
     const out: AuditEvent[] = [];
     const users = this.users(policy);
     const seen = new Set<string>();
@@ -404,7 +438,7 @@ export class KeyPolicyReconciler {
       if (this.violationsReported.get(uid) === fingerprint) continue;
       this.violationsReported.set(uid, fingerprint);
       const namespace = policy.metadata.namespace ?? '';
-      if (alreadyAudited(this.o.caches.configMaps.list(namespace), namespace, policy.metadata.name ?? '', 'policy-violation', fingerprint)) continue;
+      if (await this.o.audit.audited(this.identity(policy), 'policy-violation', fingerprint)) continue;
       out.push({
         type: 'policy-violation', time: now,
         subject: { namespace: es.metadata.namespace ?? '', name: es.metadata.name ?? '', kind: 'EncryptedService' },
@@ -561,12 +595,13 @@ export class KeyPolicyReconciler {
     const ready = ca && !ca.ready
       ? cond(C.Ready, false, ca.reason ?? Reasons.CertificatePending, ca.message)
       : cond(C.Ready, true, Reasons.Reconciled, `keys ready, public JWKS published${ca ? `, ${ca.message}` : ''}`);
+    const audited = cond(C.AuditTrailReady, true, Reasons.AuditTrailVerified, 'the audit trail matches its signed head');
     const degraded = ca?.reason === Reasons.NameTaken
       ? cond(C.Degraded, true, Reasons.NameTaken, ca.message)
       : usage.unreadable > 0
       ? cond(C.Degraded, true, 'UnreadableCiphertext', `${usage.unreadable} wrapped data keys or sealed values name no key`)
       : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found');
-    return [keys, rotating, ready, degraded];
+    return [keys, rotating, ready, degraded, audited];
   }
 
   private async writeStatus(policy: KeyPolicy, conditions: ConditionInput[], fields: Partial<KeyPolicyStatus>): Promise<void> {
@@ -591,7 +626,10 @@ export class KeyPolicyReconciler {
   }
 
   private identity(policy: KeyPolicy) {
-    return { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '' };
+    return {
+      namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '',
+      statusHead: policy.status?.auditHead, segmentSize: policy.spec.audit?.segmentSize ?? 256,
+    };
   }
 
   private ownerReference(policy: KeyPolicy): V1OwnerReference {

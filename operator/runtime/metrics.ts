@@ -33,6 +33,10 @@ export interface OperatorMetrics {
   readonly probeDuration: Histogram<'result'>;
   /** Restarts of workloads that kept serving a replaced certificate. */
   readonly verificationRestarts: Counter<'namespace' | 'service'>;
+  /** Tenant-triggered audit events counted into a `suppressed` entry instead of written (rate limit). */
+  readonly auditSuppressed: Counter<'type'>;
+  /** Audit events not written at all: reason `chain-broken` (the trail refuses appends until recovered). */
+  readonly auditDropped: Counter<'type' | 'reason'>;
   /** Reports `lockstep_served_certificate_days_to_expiry` for a service, computed at scrape time. */
   trackServedExpiry(namespace: string, service: string, notAfterMs: number): void;
   /** Stops reporting a service's served certificate and verification gauges (deleted, or nothing served). */
@@ -118,6 +122,18 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       name: 'lockstep_verification_restarts_total',
       help: 'Restarts of workloads that kept serving a replaced certificate after the grace period.',
       labelNames: ['namespace', 'service'] as const,
+      registers,
+    }),
+    auditSuppressed: new Counter({
+      name: 'lockstep_audit_events_suppressed_total',
+      help: 'Tenant-triggered audit events (failed decrypts, policy violations) over the per-trail rate limit, counted into one suppressed entry per window.',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    auditDropped: new Counter({
+      name: 'lockstep_audit_events_dropped_total',
+      help: 'Audit events that could not be written because the trail does not match its recorded head (reason chain-broken).',
+      labelNames: ['type', 'reason'] as const,
       registers,
     }),
     trackServedExpiry(namespace, service, notAfterMs) {

@@ -22,6 +22,8 @@ export const KeyPolicyConditions = {
   KeysReady: 'KeysReady',
   Rotating: 'Rotating',
   Degraded: 'Degraded',
+  /** The audit trail matches its signed head and takes new entries (reason AuditChainBroken when not). */
+  AuditTrailReady: 'AuditTrailReady',
 } as const;
 export type KeyPolicyConditionType = (typeof KeyPolicyConditions)[keyof typeof KeyPolicyConditions];
 
@@ -64,6 +66,10 @@ export const Reasons = {
   // Keys
   KeysGenerated: 'KeysGenerated',
   RewrapPending: 'RewrapPending',
+  // Audit
+  /** The trail does not match its recorded head: nothing is appended, key changes wait. */
+  AuditChainBroken: 'AuditChainBroken',
+  AuditTrailVerified: 'AuditTrailVerified',
   // Rotation
   RotationScheduled: 'RotationScheduled',
   RotationInProgress: 'RotationInProgress',
