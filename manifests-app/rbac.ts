@@ -164,6 +164,15 @@ export const leaderElectionRules: readonly ExplainedRule[] = [
       'The Ed25519 key that signs audit entries and heads (Secret lockstep-audit-signing-key): ' +
       'created once, then only read; never updated or deleted by the operator.',
   },
+  {
+    apiGroups: [''],
+    resources: ['configmaps'],
+    verbs: ['get', 'list', 'watch', 'patch'],
+    why:
+      'CA rotation records which roots a rotation adds to and withdraws from each namespace\'s ' +
+      'trust bundle (lockstep-trust-changes-<namespace>, server-side applied), here where tenants ' +
+      'cannot write; a root is never taken from an annotation on the tenant-writable bundle.',
+  },
 ];
 
 export interface PolicyRule {
