@@ -52,12 +52,34 @@ function threeTier(namespace: string): KubernetesObject[] {
     });
 }
 
+/**
+ * One pod per workload of the example, as its controller would create it: the KeyPolicy restricts
+ * service accounts, so a certificate is issued only once selected pods run as the declared
+ * account. Scheduling-gated, so a cluster with a node never tries to run them.
+ */
+function standInPods(objects: KubernetesObject[]): KubernetesObject[] {
+  return objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet').map((o) => {
+    const template = (o as Obj & { spec: { template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string } } } }).spec.template;
+    return {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: `${o.metadata?.name}-stand-in`, namespace: o.metadata?.namespace, labels: template.metadata.labels },
+      spec: {
+        serviceAccountName: template.spec.serviceAccountName,
+        schedulingGates: [{ name: 'lockstep.dev/e2e-stand-in' }],
+        containers: [{ name: 'app', image: 'registry.invalid/stand-in:never-pulled' }],
+      },
+    } as KubernetesObject;
+  });
+}
+
 beforeAll(async () => {
   installCrds();
   ns = await createTestNamespace(c, 'e2e-esvc');
   operator = startInProcess(c.kc);
   instances.push(operator);
-  for (const obj of threeTier(ns)) await applyAsUser(c, obj);
+  const objects = threeTier(ns);
+  for (const obj of objects) await applyAsUser(c, obj);
+  for (const pod of standInPods(objects)) await applyAsUser(c, pod);
 });
 
 afterAll(async () => {

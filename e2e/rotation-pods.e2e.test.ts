@@ -91,7 +91,7 @@ async function deploy(namespace: string, workloads: Workload[]): Promise<void> {
 
 async function newNamespace(prefix: string): Promise<string> {
   const name = await createTestNamespace(c, prefix);
-  await apply({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'pods', namespace: name }, spec: { keyWrap: { algorithm: 'A256KW' } } } as KeyPolicy);
+  await apply({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'pods', namespace: name }, spec: { keyWrap: { algorithm: 'A256KW' }, certificates: { allowedIssuers: [{ name: 'pods-ca', kind: 'Issuer' }] } } } as KeyPolicy);
   return name;
 }
 

@@ -80,7 +80,7 @@ async function deploy(names: string[], options: Record<string, DeployOptions> = 
 beforeAll(async () => {
   installCrds();
   ns = await createTestNamespace(c, 'e2e-rotation');
-  const policy: KeyPolicy = { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'rotation', namespace: ns }, spec: { keyWrap: { algorithm: 'A256KW' } } } as KeyPolicy;
+  const policy: KeyPolicy = { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'rotation', namespace: ns }, spec: { keyWrap: { algorithm: 'A256KW' }, certificates: { allowedIssuers: [{ name: 'rot-ca', kind: 'Issuer' }] } } } as KeyPolicy;
   await applyAsUser(c, policy as unknown as KubernetesObject);
   operator = startInProcess(c.kc);
 }, 120_000);

@@ -198,7 +198,7 @@ export interface EncryptedServiceSpecWorkload {
   readonly selector: EncryptedServiceSpecWorkloadSelector;
 
   /**
-   * ServiceAccount the pods run as; it names the SPIFFE ID spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccountName>.
+   * ServiceAccount the pods run as; it names the SPIFFE ID spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccountName>. Checked against the pods the selector selects: while any selected pod runs as another account, no Certificate is created or changed (IdentityMismatch). While no pod is selected, the certificate is issued only if the KeyPolicy does not restrict allowed.serviceAccounts.
    *
    * @schema EncryptedServiceSpecWorkload#serviceAccountName
    */
@@ -323,7 +323,7 @@ export function toJson_EncryptedServiceSpecKeyPolicyRef(obj: EncryptedServiceSpe
  */
 export interface EncryptedServiceSpecTransit {
   /**
-   * cert-manager issuer that signs the certificate. The KeyPolicy's default issuer when omitted, else the operator's default.
+   * cert-manager issuer that signs the certificate. The KeyPolicy's default issuer when omitted, else the operator's default. Any other issuer must be listed in the KeyPolicy's certificates.allowedIssuers (a ClusterIssuer also needs the lockstep.dev/allowed-namespaces grant on it), else the service is refused (IssuerNotAllowed) and no Certificate is created or changed.
    *
    * @schema EncryptedServiceSpecTransit#issuerRef
    */
@@ -358,14 +358,14 @@ export interface EncryptedServiceSpecTransit {
   readonly privateKey?: EncryptedServiceSpecTransitPrivateKey;
 
   /**
-   * SPIFFE trust domain of the URI SAN spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>.
+   * SPIFFE trust domain of the URI SAN spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>. Must equal the KeyPolicy's certificates.trustDomain (cluster.local unless the policy sets another), else the service is refused (TrustDomainNotAllowed).
    *
    * @schema EncryptedServiceSpecTransit#trustDomain
    */
   readonly trustDomain?: string;
 
   /**
-   * DNS names added to the service's own (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local).
+   * DNS names added to the service's own (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local). Each must be permitted by the KeyPolicy's certificates.allowedDNSNames (wildcards only by the identical wildcard pattern); otherwise the service is refused (DNSNameNotAllowed) and no Certificate is created or changed.
    *
    * @schema EncryptedServiceSpecTransit#extraDNSNames
    */
@@ -611,7 +611,7 @@ export enum EncryptedServiceSpecPortsProtocol {
 }
 
 /**
- * cert-manager issuer that signs the certificate. The KeyPolicy's default issuer when omitted, else the operator's default.
+ * cert-manager issuer that signs the certificate. The KeyPolicy's default issuer when omitted, else the operator's default. Any other issuer must be listed in the KeyPolicy's certificates.allowedIssuers (a ClusterIssuer also needs the lockstep.dev/allowed-namespaces grant on it), else the service is refused (IssuerNotAllowed) and no Certificate is created or changed.
  *
  * @schema EncryptedServiceSpecTransitIssuerRef
  */
@@ -2150,6 +2150,13 @@ export interface KeyPolicySpec {
    * @schema KeyPolicySpec#audit
    */
   readonly audit?: KeyPolicySpecAudit;
+
+  /**
+   * Admission guardrails for this policy's namespace, enforced by the API server through the ValidatingAdmissionPolicies in manifests/admission.yaml (an administrator installs them; they read this field from every KeyPolicy in the request's namespace). Absent: no guardrail. Present: protectKeys is on unless set to false; the other two are off unless set.
+   *
+   * @schema KeyPolicySpec#admission
+   */
+  readonly admission?: KeyPolicySpecAdmission;
 }
 
 /**
@@ -2165,6 +2172,7 @@ export function toJson_KeyPolicySpec(obj: KeyPolicySpec | undefined): Record<str
     'rotation': toJson_KeyPolicySpecRotation(obj.rotation),
     'allowed': toJson_KeyPolicySpecAllowed(obj.allowed),
     'audit': toJson_KeyPolicySpecAudit(obj.audit),
+    'admission': toJson_KeyPolicySpecAdmission(obj.admission),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -2249,6 +2257,27 @@ export interface KeyPolicySpecCertificates {
    * @schema KeyPolicySpecCertificates#defaultIssuer
    */
   readonly defaultIssuer?: KeyPolicySpecCertificatesDefaultIssuer;
+
+  /**
+   * Issuers, besides the default issuer, that the services may name in transit.issuerRef. The default issuer (defaultIssuer, or the operator's default when omitted) is always allowed; a service naming any other issuer is refused (IssuerNotAllowed) and no Certificate is created or changed. A ClusterIssuer is usable only in the namespaces its administrator lists in its lockstep.dev/allowed-namespaces annotation (comma-separated names, or *), except the operator's default issuer and this policy's own managed CA. Another KeyPolicy's managed CA is never usable, listed or not.
+   *
+   * @schema KeyPolicySpecCertificates#allowedIssuers
+   */
+  readonly allowedIssuers?: KeyPolicySpecCertificatesAllowedIssuers[];
+
+  /**
+   * DNS names the services may add in transit.extraDNSNames; without it a service's certificate carries only its own names (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local). A pattern without * permits exactly that name. A pattern *.<suffix> permits every name made of one more label in front of <suffix> (api.example.com for *.example.com, but neither example.com nor a.b.example.com: the rule TLS clients apply to wildcard certificates), and the wildcard SAN *.<suffix> itself. A wildcard SAN is permitted only by the identical wildcard pattern. Names of another namespace's Services (<svc>.<other-ns>.svc and <svc>.<other-ns>.svc.cluster.local, wildcards included) are never permitted. A service claiming a name no pattern permits is refused (DNSNameNotAllowed) and no Certificate is created or changed.
+   *
+   * @schema KeyPolicySpecCertificates#allowedDNSNames
+   */
+  readonly allowedDnsNames?: string[];
+
+  /**
+   * SPIFFE trust domain of the services' identities (spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>). A service whose transit.trustDomain differs is refused (TrustDomainNotAllowed) and no Certificate is created or changed.
+   *
+   * @schema KeyPolicySpecCertificates#trustDomain
+   */
+  readonly trustDomain?: string;
 }
 
 /**
@@ -2261,6 +2290,9 @@ export function toJson_KeyPolicySpecCertificates(obj: KeyPolicySpecCertificates 
     'maxDuration': obj.maxDuration,
     'privateKey': toJson_KeyPolicySpecCertificatesPrivateKey(obj.privateKey),
     'defaultIssuer': toJson_KeyPolicySpecCertificatesDefaultIssuer(obj.defaultIssuer),
+    'allowedIssuers': obj.allowedIssuers?.map(y => toJson_KeyPolicySpecCertificatesAllowedIssuers(y)),
+    'allowedDNSNames': obj.allowedDnsNames?.map(y => y),
+    'trustDomain': obj.trustDomain,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -2361,7 +2393,7 @@ export interface KeyPolicySpecAllowed {
   readonly namespaces?: string[];
 
   /**
-   * When set, only EncryptedServices whose workload runs as one of these service accounts may use the policy. Each entry is namespace/name; name may be *.
+   * When set, only EncryptedServices whose workload runs as one of these service accounts may use the policy. Each entry is namespace/name; name may be *. The operator checks the pods the service's selector selects, not only the declared workload.serviceAccountName: every selected pod must run as the declared account, and while no pod is selected no certificate is issued (WorkloadNotFound).
    *
    * @schema KeyPolicySpecAllowed#serviceAccounts
    */
@@ -2405,6 +2437,67 @@ export function toJson_KeyPolicySpecAudit(obj: KeyPolicySpecAudit | undefined): 
   if (obj === undefined) { return undefined; }
   const result = {
     'segmentSize': obj.segmentSize,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Admission guardrails for this policy's namespace, enforced by the API server through the ValidatingAdmissionPolicies in manifests/admission.yaml (an administrator installs them; they read this field from every KeyPolicy in the request's namespace). Absent: no guardrail. Present: protectKeys is on unless set to false; the other two are off unless set.
+ *
+ * @schema KeyPolicySpecAdmission
+ */
+export interface KeyPolicySpecAdmission {
+  /**
+   * Refuse a PersistentVolumeClaim whose StorageClass is neither one Lockstep generated (lockstep-<provider>-<hash>) nor listed in encryptedStorageClasses; a claim without storageClassName (the default class) is refused too.
+   *
+   * @schema KeyPolicySpecAdmission#requireEncryptedVolumes
+   */
+  readonly requireEncryptedVolumes?: boolean;
+
+  /**
+   * StorageClasses encrypted outside Lockstep (e.g. a provider-encrypted default class) that claims may use when requireEncryptedVolumes is set.
+   *
+   * @schema KeyPolicySpecAdmission#encryptedStorageClasses
+   */
+  readonly encryptedStorageClasses?: string[];
+
+  /**
+   * Refuse Opaque Secrets written (created or changed) by anyone but the Lockstep operator, which materialises sealed values and envelope stores, and the users in secretWriters.
+   *
+   * @schema KeyPolicySpecAdmission#requireSealedSecrets
+   */
+  readonly requireSealedSecrets?: boolean;
+
+  /**
+   * Usernames (e.g. system:serviceaccount:ci:deployer) that may still write Opaque Secrets when requireSealedSecrets is set.
+   *
+   * @schema KeyPolicySpecAdmission#secretWriters
+   */
+  readonly secretWriters?: string[];
+
+  /**
+   * Refuse any create, change or delete of this policy's key Secret (<policy>-keys, or a Secret labelled as its keys) by anyone but the Lockstep operator, except while the namespace or the policy is being deleted. Defaults to true when admission is set.
+   *
+   * @default true when admission is set.
+   * @schema KeyPolicySpecAdmission#protectKeys
+   */
+  readonly protectKeys?: boolean;
+}
+
+/**
+ * Converts an object of type 'KeyPolicySpecAdmission' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KeyPolicySpecAdmission(obj: KeyPolicySpecAdmission | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'requireEncryptedVolumes': obj.requireEncryptedVolumes,
+    'encryptedStorageClasses': obj.encryptedStorageClasses?.map(y => y),
+    'requireSealedSecrets': obj.requireSealedSecrets,
+    'secretWriters': obj.secretWriters?.map(y => y),
+    'protectKeys': obj.protectKeys,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -2536,6 +2629,50 @@ export function toJson_KeyPolicySpecCertificatesDefaultIssuer(obj: KeyPolicySpec
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * A cert-manager Issuer (in the service's namespace) or ClusterIssuer.
+ *
+ * @schema KeyPolicySpecCertificatesAllowedIssuers
+ */
+export interface KeyPolicySpecCertificatesAllowedIssuers {
+  /**
+   * Name of the cert-manager issuer.
+   *
+   * @schema KeyPolicySpecCertificatesAllowedIssuers#name
+   */
+  readonly name: string;
+
+  /**
+   * Issuer (the service's namespace) or ClusterIssuer.
+   *
+   * @schema KeyPolicySpecCertificatesAllowedIssuers#kind
+   */
+  readonly kind?: KeyPolicySpecCertificatesAllowedIssuersKind;
+
+  /**
+   * API group of the issuer.
+   *
+   * @schema KeyPolicySpecCertificatesAllowedIssuers#group
+   */
+  readonly group?: string;
+}
+
+/**
+ * Converts an object of type 'KeyPolicySpecCertificatesAllowedIssuers' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KeyPolicySpecCertificatesAllowedIssuers(obj: KeyPolicySpecCertificatesAllowedIssuers | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'kind': obj.kind,
+    'group': obj.group,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * Lowest TLS version the service accepts.
  *
  * @schema KeyPolicySpecTlsMinVersion
@@ -2660,6 +2797,18 @@ export function toJson_KeyPolicySpecCertificatesDefaultIssuerManagedCa(obj: KeyP
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
 }
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Issuer (the service's namespace) or ClusterIssuer.
+ *
+ * @schema KeyPolicySpecCertificatesAllowedIssuersKind
+ */
+export enum KeyPolicySpecCertificatesAllowedIssuersKind {
+  /** Issuer */
+  ISSUER = "Issuer",
+  /** ClusterIssuer */
+  CLUSTER_ISSUER = "ClusterIssuer",
+}
 
 /**
  * Issuer (same namespace) or ClusterIssuer.

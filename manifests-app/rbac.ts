@@ -9,34 +9,56 @@ export interface ExplainedRule {
   readonly resources: readonly string[];
   readonly verbs: readonly Verb[];
   readonly why: string;
+  /**
+   * Set when the permission is checked by an admission plugin against the operator's request,
+   * not requested itself: the RBAC e2e cannot see it in the audit log and does not require it there.
+   */
+  readonly checkedBy?: string;
 }
 
 const LOCKSTEP_KINDS = ['encryptedservices', 'keypolicies', 'rotationschedules'] as const;
 
-/** Cluster-wide: Lockstep resources and their children live in any namespace. */
+/**
+ * Cluster-wide: Lockstep resources and their children live in any namespace. Objects the operator
+ * owns are written with server-side apply: a patch, which the API server authorizes a second time
+ * as create when the object does not exist yet. So create comes with patch for those, and update
+ * appears only where the code replaces an object whole with a resourceVersion precondition.
+ */
 export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['lockstep.dev'],
-    resources: [...LOCKSTEP_KINDS],
-    verbs: ['get', 'list', 'watch', 'update', 'patch'],
+    resources: ['rotationschedules'],
+    verbs: ['get', 'list', 'watch'],
     why:
-      'Reconcile inputs, read through informers. update/patch only add and remove the ' +
-      'lockstep.dev/cleanup finalizer and apply the operator\'s own rotation requests ' +
+      'Reconcile input, read through an informer; get re-reads a schedule before a rotation step. ' +
+      'Never written but through its status: no finalizer, no annotation of the operator\'s own.',
+  },
+  {
+    apiGroups: ['lockstep.dev'],
+    resources: ['encryptedservices', 'keypolicies'],
+    verbs: ['get', 'list', 'watch', 'patch'],
+    why:
+      'Reconcile inputs, read through informers; get re-reads ' +
+      'the target of a key rotation request. patch (server-side apply or a JSON patch guarded by a test) only adds ' +
+      'and removes the lockstep.dev/cleanup finalizer and applies the operator\'s own rotation requests ' +
       '(lockstep.dev/rotation-request, reactivate-kid, rotate-data-key, restore-data-key), each ' +
-      'under a field manager of its own; the spec and the user\'s annotations are never written.',
+      'under a field manager of its own; the spec and the user\'s annotations are never written. No ' +
+      'update: nothing is ever replaced whole.',
   },
   {
     apiGroups: ['lockstep.dev'],
     resources: LOCKSTEP_KINDS.map((kind) => `${kind}/status`),
-    verbs: ['get', 'update', 'patch'],
+    verbs: ['patch'],
     why:
       'Conditions, observedGeneration, certificate and key state, and the persisted rotation ' +
-      'state machine are written to status (server-side apply).',
+      'state machine are written to status with server-side apply (patch); status is read from the ' +
+      'informers, never fetched or replaced through the subresource.',
   },
   {
     apiGroups: ['lockstep.dev'],
     resources: LOCKSTEP_KINDS.map((kind) => `${kind}/finalizers`),
     verbs: ['update'],
+    checkedBy: 'OwnerReferencesPermissionEnforcement',
     why:
       'Children carry owner references with blockOwnerDeletion; clusters running the ' +
       'OwnerReferencesPermissionEnforcement admission plugin require update on the owner\'s finalizers.',
@@ -44,80 +66,102 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['cert-manager.io'],
     resources: ['certificates'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     why:
-      'One Certificate per EncryptedService (the service identity and mTLS certificate); ' +
-      're-issued during rotation and deleted when no longer desired.',
+      'One Certificate per EncryptedService (the service identity and mTLS certificate), written ' +
+      'with server-side apply (no update); get reads the live revision ' +
+      'during a rotation; deleted when no longer desired and with a CA rotation\'s probe.',
   },
   {
     apiGroups: ['cert-manager.io'],
     resources: ['certificates/status'],
-    verbs: ['update', 'patch'],
+    verbs: ['update'],
     why:
       'A rotation triggers re-issuance the way cmctl renew does: it sets the Certificate\'s ' +
-      'Issuing condition on the status subresource.',
+      'Issuing condition on the status subresource, as a replace carrying the resourceVersion it ' +
+      'read (compare-and-swap); a cancelled rotation removes it the same way.',
   },
   {
     apiGroups: ['cert-manager.io'],
     resources: ['certificaterequests'],
-    verbs: ['get', 'list', 'watch', 'delete'],
+    verbs: ['list', 'delete'],
     why:
-      'Reports why issuance is stuck; a leaf rollback deletes the request of the failed revision, ' +
-      'or cert-manager would re-issue over the restored certificate at once.',
+      'A leaf rollback deletes the request of the failed revision (listed by the Certificate\'s ' +
+      'revision annotation), or cert-manager would re-issue over the restored certificate at once.',
   },
   {
     apiGroups: ['cert-manager.io'],
     resources: ['issuers', 'clusterissuers'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     why:
       'Reads issuer readiness before issuing; a KeyPolicy\'s managed CA is a pair of ClusterIssuers ' +
-      'the operator creates and deletes with the policy; CA rotation creates the new CA issuer and ' +
-      'points leaf Certificates at it while the old root stays trusted.',
+      'the operator applies (patch) and deletes with the policy; CA rotation applies the new CA ' +
+      'issuer, re-points the rotated issuer at the new CA Secret and deletes its probe Issuer.',
   },
   {
     apiGroups: ['networking.k8s.io'],
     resources: ['networkpolicies'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-    why: 'Default-deny ingress plus the allowed peers and TLS ports declared by each EncryptedService.',
+    verbs: ['list', 'watch', 'create', 'patch', 'delete'],
+    why:
+      'Default-deny ingress plus the allowed peers and TLS ports declared by each EncryptedService, ' +
+      'server-side applied from the informer cache; stale ones deleted.',
   },
   {
     apiGroups: ['storage.k8s.io'],
     resources: ['storageclasses'],
     verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     why:
-      'Encrypted, versioned StorageClasses per CSI provider. Parameters are immutable, so there ' +
-      'is no update; cluster-scoped, so owner references cannot reach them and the finalizer deletes them.',
+      'Encrypted, versioned StorageClasses per CSI provider, server-side applied. Parameters are ' +
+      'immutable, so there is no update; cluster-scoped, so owner references cannot reach them and ' +
+      'the finalizer deletes them once no service uses them.',
   },
   {
     apiGroups: [''],
-    resources: ['secrets', 'configmaps', 'persistentvolumeclaims'],
+    resources: ['secrets'],
     verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
     why:
-      'Secrets: TLS secrets (read), KEK JWKS, wrapped DEKs, materialised sealed secrets and LUKS ' +
-      'keys. ConfigMaps: published CA bundles and public JWKS. PVCs: volumes on encrypted classes.',
+      'TLS secrets (read; a leaf rollback merge-patches the kept revision back), the KEK JWKS ' +
+      '(create, then replace with its resourceVersion so a concurrent writer conflicts), wrapped ' +
+      'DEKs and materialised sealed secrets (server-side apply, create/replace), LUKS keys (create ' +
+      'if missing). Deleted: a service\'s TLS and LUKS Secrets on cleanup, a CA rotation\'s probe. ' +
+      'The informer lists only labelled Secrets, but RBAC cannot scope by label: the ' +
+      'ValidatingAdmissionPolicy lockstep-operator-managed-objects refuses every write by the ' +
+      'operator to a Secret that does not carry app.kubernetes.io/managed-by=lockstep.',
   },
   {
     apiGroups: [''],
-    resources: ['services', 'endpoints'],
+    resources: ['configmaps'],
+    verbs: ['list', 'watch', 'create', 'update', 'patch', 'delete'],
+    why:
+      'Published CA bundles and public JWKS (server-side apply); audit segments (create, replace, ' +
+      'listed to rebuild the chain, the oldest deleted when pruned). Never fetched one by one. ' +
+      'Writes limited to managed objects by lockstep-operator-managed-objects.',
+  },
+  {
+    apiGroups: [''],
+    resources: ['persistentvolumeclaims'],
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    why:
+      'Volumes on encrypted classes, server-side applied; get reads a claim the cache does not ' +
+      'hold to report one on an unencrypted class; deleted on cleanup when retain is false.',
+  },
+  {
+    apiGroups: [''],
+    resources: ['pods'],
     verbs: ['get', 'list', 'watch'],
     why:
-      'Resolves the Service an EncryptedService names (DNS SANs, ports); endpoints for clusters ' +
-      'or tools that still publish only the legacy Endpoints API.',
+      'A service\'s certificate names the service account its pods run as (its SPIFFE ID): the ' +
+      'operator checks the pods the workload selector selects before it issues. The cache keeps ' +
+      'only labels, service account and phase of each pod.',
   },
   {
     apiGroups: ['discovery.k8s.io'],
     resources: ['endpointslices'],
-    verbs: ['get', 'list', 'watch'],
-    why: 'Rotation and continuous verification connect to each endpoint over TLS to check the served certificate.',
+    verbs: ['list'],
+    why: 'Rotation and continuous verification list the Service\'s EndpointSlices and connect to each endpoint over TLS.',
   },
   {
-    apiGroups: [''],
-    resources: ['namespaces'],
-    verbs: ['get', 'list', 'watch'],
-    why: 'Cross-namespace peers in access policies select namespaces by name or label.',
-  },
-  {
-    apiGroups: ['', 'events.k8s.io'],
+    apiGroups: ['events.k8s.io'],
     resources: ['events'],
     verbs: ['create', 'patch'],
     why: 'Events on Lockstep resources (rotation steps, rollbacks, failed decrypts); patch aggregates repeats.',
@@ -125,11 +169,12 @@ export const clusterRules: readonly ExplainedRule[] = [
   {
     apiGroups: ['apps'],
     resources: ['deployments', 'statefulsets', 'daemonsets'],
-    verbs: ['get', 'list', 'watch', 'patch'],
+    verbs: ['get', 'patch'],
     why:
       'Workloads that cannot hot-reload certificates are restarted in batches by patching the ' +
       'pod template\'s restartedAt annotation (in a rotation, or when continuous verification finds ' +
-      'a replaced certificate still served); rollout status gates the next batch.',
+      'a replaced certificate still served); get reads the rollout strategy first. The ' +
+      'ValidatingAdmissionPolicy lockstep-operator-restart-only refuses any other change.',
   },
 ];
 
@@ -163,15 +208,6 @@ export const leaderElectionRules: readonly ExplainedRule[] = [
     why:
       'The Ed25519 key that signs audit entries and heads (Secret lockstep-audit-signing-key): ' +
       'created once, then only read; never updated or deleted by the operator.',
-  },
-  {
-    apiGroups: [''],
-    resources: ['configmaps'],
-    verbs: ['get', 'list', 'watch', 'patch'],
-    why:
-      'CA rotation records which roots a rotation adds to and withdraws from each namespace\'s ' +
-      'trust bundle (lockstep-trust-changes-<namespace>, server-side applied), here where tenants ' +
-      'cannot write; a root is never taken from an annotation on the tenant-writable bundle.',
   },
 ];
 

@@ -3,7 +3,7 @@ import { parseAllDocuments, visit } from 'yaml';
 import { renderInstall } from './render.js';
 import { fileAt, findObject, fixtureCrds, objectsIn, type K8sObject } from './test-support.js';
 
-const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 
 describe('renderInstall', () => {
   const crds = fixtureCrds();

@@ -1,9 +1,10 @@
 import { App, type Chart } from 'cdk8s';
 import { stringify } from 'yaml';
 import type { CustomResourceDefinition } from './crds.js';
-import { IMAGE_REPOSITORY, OPERATOR_NAMESPACE } from './install-names.js';
+import { COMMON_LABELS, IMAGE_REPOSITORY, OPERATOR_NAMESPACE } from './install-names.js';
 import { NamespaceChart, OperatorChart, type OperatorOptions } from './operator-chart.js';
 import { CLUSTER_ROLE_NAME, LEADER_ELECTION_ROLE_NAME, RbacChart } from './rbac-chart.js';
+import { admissionObjects, renderAdmissionDoc } from './admission.js';
 import { renderRbacDoc } from './rbac.js';
 
 export interface RenderOptions {
@@ -57,6 +58,8 @@ export function renderInstall(options: RenderOptions): RenderedFile[] {
     ['namespace.yaml', yamlDocuments(chartObjects(namespace))],
     ['crds.yaml', yamlDocuments(options.crds)],
     ['rbac.yaml', yamlDocuments(chartObjects(rbac))],
+    // After crds.yaml: the guardrails take KeyPolicies as parameters.
+    ['admission.yaml', yamlDocuments(admissionObjects({ ...COMMON_LABELS }))],
     ['operator.yaml', yamlDocuments(chartObjects(operator))],
   ];
   const kustomization = {
@@ -74,7 +77,7 @@ export function renderInstall(options: RenderOptions): RenderedFile[] {
         clusterRole: CLUSTER_ROLE_NAME,
         role: LEADER_ELECTION_ROLE_NAME,
         namespace: OPERATOR_NAMESPACE,
-      }),
+      }) + '\n' + renderAdmissionDoc(),
     },
   ];
 }

@@ -7,6 +7,7 @@ import { OPERATOR_VERSION, type OperatorConfig } from './config.js';
 import { MANAGED_SELECTOR } from './encryptedservice/children.js';
 import { encryptedServiceController } from './encryptedservice/controller.js';
 import { EncryptedServiceReconciler, type Caches, type Creator, type DirectReader } from './encryptedservice/reconciler.js';
+import { podIdentityOf } from './encryptedservice/claims.js';
 import { Applier } from './kube/apply.js';
 import { DekCache } from './crypto/dek-cache.js';
 import { ServiceSecrets } from './encryptedservice/secrets.js';
@@ -59,6 +60,9 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
     secrets: informer('secrets', { group: '', version: 'v1', plural: 'secrets' }, MANAGED_SELECTOR),
     storageClasses: informer('storageclasses', { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses' }, MANAGED_SELECTOR),
     claims: informer('persistentvolumeclaims', { group: '', version: 'v1', plural: 'persistentvolumeclaims' }, MANAGED_SELECTOR),
+    // Not the operator's: every pod, to check that a service's pods run as the account its
+    // certificate names. Reduced to labels, service account and phase, so the cache stays small.
+    pods: new Informer({ name: 'pods', path: collectionPath({ group: '', version: 'v1', plural: 'pods' }), transport, logger, transform: podIdentityOf }),
   };
 
   const core = kc.makeApiClient(k8s.CoreV1Api);

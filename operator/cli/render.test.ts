@@ -24,6 +24,19 @@ describe('renderServices', () => {
     expect(objects.every((o) => o.metadata?.ownerReferences === undefined)).toBe(true);
   });
 
+  it('renders no Certificate for names or a trust domain the policy does not allow, and says why', () => {
+    const { objects, warnings } = renderServices([
+      policy,
+      service('api', { transit: { extraDNSNames: ['*.example.com'] } }),
+      service('web', { transit: { trustDomain: 'prod.example' } }),
+    ], 'ClusterIssuer/root');
+    expect(objects.filter((o) => o.kind === 'Certificate')).toEqual([]);
+    expect(warnings).toEqual([
+      'shop/api: DNSNameNotAllowed: KeyPolicy shop/shop does not permit extraDNSNames *.example.com: a service\'s certificate carries its own names unless the policy\'s spec.certificates.allowedDNSNames permits more; no Certificate',
+      'shop/web: TrustDomainNotAllowed: transit.trustDomain prod.example is not KeyPolicy shop/shop\'s trust domain cluster.local: set transit.trustDomain to cluster.local; no Certificate',
+    ]);
+  });
+
   it('resolves peers among the files and warns about the rest', () => {
     const { objects, warnings } = renderServices([
       policy,

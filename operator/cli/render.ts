@@ -8,6 +8,7 @@ import {
   type EncryptedService, type KeyPolicy,
 } from '../api/v1alpha1/index.js';
 import { buildCertificate } from '../encryptedservice/certificate.js';
+import { dnsNamesDenied, trustDomainDenied } from '../encryptedservice/claims.js';
 import { buildNetworkPolicies, resolvePeers, type ProbeSource } from '../encryptedservice/network-policy.js';
 import { OPERATOR_POD_LABELS } from '../config.js';
 import { parseIssuerSetting, resolveIssuer } from '../encryptedservice/policy.js';
@@ -49,7 +50,10 @@ export function renderServices(
       : { metadata: { name: es.spec.keyPolicyRef.name, namespace: policyNs }, spec: withKeyPolicyDefaults({}) };
     const owner = offlineOwner(es);
     const issuer = resolveIssuer(es, policy, parseIssuerSetting(defaultIssuer));
+    // Issuer grants and pods live in the cluster; what the files alone decide is checked here.
+    const refused = trustDomainDenied(es, policy) ?? dnsNamesDenied(es, policy);
     if ('problem' in issuer) warnings.push(`${id}: ${issuer.problem.message}`);
+    else if (refused) warnings.push(`${id}: ${refused.reason}: ${refused.message}; no Certificate`);
     else out.push(buildCertificate(es, policy, issuer.issuer, owner));
     const { peers, missing } = resolvePeers(es, lookup);
     for (const m of missing) warnings.push(`${id}: peer ${m.namespace}/${m.name} not in the files; no rule admits it`);

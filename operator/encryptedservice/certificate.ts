@@ -20,12 +20,16 @@ export function spiffeId(es: EncryptedService): string {
   return `spiffe://${trustDomain}/ns/${es.metadata.namespace}/sa/${es.spec.workload.serviceAccountName}`;
 }
 
-/** The names a client may use for the service inside the cluster, then the spec's extras. */
-export function dnsNames(es: EncryptedService): string[] {
+/** The names a client may use for the service inside the cluster: always allowed. */
+export function ownDNSNames(es: EncryptedService): string[] {
   const svc = serviceNameOf(es);
   const ns = es.metadata.namespace;
-  const own = [svc, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`];
-  return [...new Set([...own, ...(es.spec.transit?.extraDNSNames ?? [])])];
+  return [svc, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`];
+}
+
+/** The service's own names, then the spec's extras (which claims.ts checks against the KeyPolicy). */
+export function dnsNames(es: EncryptedService): string[] {
+  return [...new Set([...ownDNSNames(es), ...(es.spec.transit?.extraDNSNames ?? [])])];
 }
 
 export interface EffectiveDuration {

@@ -3,6 +3,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { LABEL_ENCRYPTED_SERVICE, keyPolicyNamespaceOf, type EncryptedService } from '../api/v1alpha1/index.js';
 import { Controller, labelKeys, type KeyMapper } from '../runtime/controller.js';
+import { matchesSelector } from '../kube/label-selector.js';
 import { objectKey } from '../runtime/keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
@@ -70,6 +71,9 @@ export function encryptedServiceController(
       { informer: caches.storageClasses, toKeys: withVolumes },
       { informer: caches.issuers, toKeys: (i: KubernetesObject) => services.list(i.metadata?.namespace).map(objectKey) },
       { informer: caches.clusterIssuers, toKeys: everyService },
+      // The identity check (claims.ts) reads the pods each service selects.
+      { informer: caches.pods, toKeys: (p: KubernetesObject) => services.list(p.metadata?.namespace)
+        .filter((es) => matchesSelector(es.spec.workload.selector, p.metadata?.labels)).map(objectKey) },
     ],
   });
 }

@@ -6,7 +6,7 @@ import type {
   KubernetesObject, V1ConfigMap, V1NetworkPolicy, V1PersistentVolumeClaim, V1Secret, V1StorageClass,
 } from '@kubernetes/client-node';
 import {
-  API_VERSION, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, FINALIZER, GROUP, LABEL_COMPONENT,
+  API_VERSION, CRD_DEFAULTS, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, FINALIZER, GROUP, LABEL_COMPONENT,
   LABEL_ENCRYPTED_SERVICE, Reasons, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
   volumeClaimName, withEncryptedServiceDefaults,
   type Condition, type EncryptedService, type EncryptedServiceStatus, type GeneratedObjectRef, type IssuerRef,
@@ -24,6 +24,7 @@ import { buildCertificate, spiffeId, type CertificateObject } from './certificat
 import { childLabels, ownerReference } from './children.js';
 import { buildNetworkPolicies, resolvePeers, type ProbeSource } from './network-policy.js';
 import { resolveIssuer, resolvePolicy, tlsWeakening, type Problem } from './policy.js';
+import { dnsNamesDenied, issuerDenied, trustDomainDenied, workloadIdentityDenied, type PodIdentity } from './claims.js';
 import {
   buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase, madeByLockstep,
   luksKeySecretName, volumeDeletedWithService,
@@ -50,6 +51,8 @@ export interface Caches {
   secrets: Informer<V1Secret>;
   storageClasses: Informer<V1StorageClass>;
   claims: Informer<V1PersistentVolumeClaim>;
+  /** Every pod, reduced to its labels, service account and phase (podIdentityOf). */
+  pods: Informer<KubernetesObject & PodIdentity>;
 }
 
 /** Reads of objects the operator does not label (a user's own PVC, its StorageClass). */
@@ -152,7 +155,8 @@ export class EncryptedServiceReconciler {
           : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found'),
     ];
     await this.writeStatus(es, conditions, parts.flatMap((p) => p.generated), {
-      spiffeID: spiffeId(es),
+      // A refused claim is not an identity the service has.
+      ...(transit.refused ? {} : { spiffeID: spiffeId(es) }),
       certificate: transit.certificate,
       trustBundle: trust.bundle,
       volumes: atRest.volumes,
@@ -188,14 +192,26 @@ export class EncryptedServiceReconciler {
 
     const desired = buildCertificate(es, policy, issuer, ownerReference(es));
     const live = this.o.caches.certificates.get(es.metadata.namespace, desired.metadata.name);
-    await this.o.applier.apply<CertificateObject>(desired, live);
+    // A refused claim leaves an existing Certificate and its Secret exactly as they are: deleting
+    // the Certificate would, with cert-manager's certificate-owner-ref option, delete the Secret
+    // that running pods still serve.
+    const refused = this.refusedClaim(es, policy, issuer, issuerObj);
+    if (refused) {
+      part.conditions.push(cond(C.TransitReady, false, refused.reason, refused.message));
+      part.problems.push(refused);
+      if (!live) return { part, certificate, refused };
+    } else {
+      await this.o.applier.apply<CertificateObject>(desired, live);
+    }
     part.generated.push(ref(desired));
 
     const name = desired.metadata.name;
     const secretName = tlsSecretName(es.metadata.name ?? '');
     certificate.name = name;
     certificate.secretName = secretName;
-    certificate.issuer = `${issuer.kind}/${issuer.name}`;
+    const liveIssuer = live?.spec?.['issuerRef'] as IssuerRef | undefined;
+    const shown = refused && liveIssuer ? liveIssuer : issuer;
+    certificate.issuer = `${shown.kind ?? CRD_DEFAULTS.issuerKind}/${shown.name}`;
     const ready = live?.status?.conditions?.find((c) => c.type === 'Ready');
     if (live?.status?.renewalTime) certificate.renewalTime = live.status.renewalTime;
 
@@ -212,6 +228,8 @@ export class EncryptedServiceReconciler {
         part.problems.push({ reason: Reasons.CertificateFailed, message: `Secret ${secretName} holds no readable certificate` });
       }
     }
+    // A refused claim already has its condition; the status still shows the certificate that stays.
+    if (refused) return { part, certificate, refused };
     if (ready?.status === 'True' && certificate.serialNumber) {
       part.conditions.push(cond(C.TransitReady, true, Reasons.CertificateIssued, `certificate ${certificate.serialNumber} valid until ${certificate.notAfter}`));
     } else {
@@ -219,6 +237,17 @@ export class EncryptedServiceReconciler {
       part.conditions.push(cond(C.TransitReady, false, Reasons.CertificatePending, `waiting for cert-manager to issue Certificate ${name}${why}`));
     }
     return { part, certificate };
+  }
+
+  /** Why the certificate may not claim what the spec asks (claims.ts), or undefined. */
+  private refusedClaim(es: EncryptedService, policy: KeyPolicy, issuer: Required<IssuerRef>, issuerObj: KubernetesObject): Problem | undefined {
+    return issuerDenied(es, policy, issuer, {
+      ...(issuer.kind === 'ClusterIssuer' ? { clusterIssuer: issuerObj } : {}),
+      ...(this.o.defaultIssuer ? { operatorDefault: this.o.defaultIssuer } : {}),
+    })
+      ?? trustDomainDenied(es, policy)
+      ?? dnsNamesDenied(es, policy)
+      ?? workloadIdentityDenied(es, policy, this.o.caches.pods.list(es.metadata.namespace));
   }
 
   // --- access: NetworkPolicies for the declared peers.

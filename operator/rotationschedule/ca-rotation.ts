@@ -108,6 +108,8 @@ export class CaRotation {
       apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name, namespace, labels },
       spec: {
         isCA: true, commonName: `Lockstep CA ${rotationId}`, secretName: name, duration,
+        // Labelled so the operator may delete it (lockstep-operator-managed-objects admission policy).
+        secretTemplate: { labels },
         // Renewal keeps the key, so leaves issued by this CA keep verifying against the published root.
         privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Never' },
         issuerRef: { name: BOOTSTRAP_ISSUER, kind: 'Issuer', group: 'cert-manager.io' },
@@ -129,6 +131,7 @@ export class CaRotation {
       apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name, namespace, labels },
       spec: {
         commonName: 'lockstep-rotation-probe', secretName: name, duration: '1h', usages: ['digital signature', 'client auth'],
+        secretTemplate: { labels },
         privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name, kind: 'Issuer', group: 'cert-manager.io' },
       },
     } as k8s.KubernetesObject);

@@ -1,7 +1,7 @@
 // Which EncryptedServices a rotation covers and in which canary step each one goes. Targets are
 // ordered by name so every replica, and every restart, plans the same steps.
 import type { EncryptedService, RotationTargets, TargetProgress } from '../api/v1alpha1/index.js';
-import { matchesSelector } from './label-selector.js';
+import { matchesSelector } from '../kube/label-selector.js';
 
 /** Names of the selected, not-deleting EncryptedServices, sorted. Names listed but missing are skipped. */
 export function selectTargets(targets: RotationTargets, services: readonly EncryptedService[]): string[] {

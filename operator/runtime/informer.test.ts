@@ -235,3 +235,23 @@ describe('Informer', () => {
     await informer.stop();
   });
 });
+
+describe('Informer transform', () => {
+  it('caches only what the transform keeps, from the list and from watch events alike', async () => {
+    const clock = new FakeClock();
+    const transport = new FakeTransport();
+    const informer = new Informer<KubernetesObject & { spec?: { keep?: string } }>({
+      name: 'pods', path: '/api/v1/pods', transport, logger: createLogger({ sink: new MemorySink(), clock }), clock,
+      transform: (o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace, resourceVersion: o.metadata?.resourceVersion }, spec: { keep: (o as { spec?: { keep?: string } }).spec?.keep } }),
+    });
+    const pod = (name: string, rv: string) => ({ metadata: { name, namespace: 'shop', resourceVersion: rv, annotations: { big: 'x'.repeat(1000) } }, spec: { keep: name, containers: [{ image: 'x' }] } });
+    transport.listImpl = () => ({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '1' }, items: [pod('a', '1')] });
+    informer.start();
+    await informer.synced;
+    await settle();
+    transport.current.emit('ADDED', { ...pod('b', '2'), apiVersion: 'v1', kind: 'Pod' });
+    expect(informer.get('shop', 'a')).toEqual({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', namespace: 'shop', resourceVersion: '1' }, spec: { keep: 'a' } });
+    expect(informer.get('shop', 'b')).toEqual({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'b', namespace: 'shop', resourceVersion: '2' }, spec: { keep: 'b' } });
+    await informer.stop();
+  });
+});

@@ -70,7 +70,7 @@ export function collectionPath(ref: ResourceRef): string {
   return `${root}${ns}/${ref.plural}`;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubernetesObject = KubernetesObject> {
   /** Used in logs and readiness output, e.g. `certificates`. */
   readonly name: string;
   /** Collection path (see collectionPath). */
@@ -90,6 +90,12 @@ export interface InformerOptions {
   /** Delay between failed attempts. Default 1 s doubling to 60 s. */
   readonly backoff?: BackoffOptions;
   readonly random?: () => number;
+  /**
+   * Reduces each listed or watched object to what the reconcilers read before it is cached, so a
+   * cache of a busy kind (Pods) holds a few fields per object. Keep metadata.name, namespace and
+   * resourceVersion: the cache is keyed and versioned by them.
+   */
+  readonly transform?: (obj: KubernetesObject) => T;
 }
 
 export interface InformerStats {
@@ -119,7 +125,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   readonly name: string;
   readonly synced: Promise<void>;
 
-  private readonly opts: InformerOptions;
+  private readonly opts: InformerOptions<T>;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly random: () => number;
@@ -134,7 +140,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private endCurrentWatch: ((why: WatchEnd) => void) | undefined;
   private counters = { lists: 0, watches: 0, errors: 0, silentRestarts: 0 };
 
-  constructor(options: InformerOptions) {
+  constructor(options: InformerOptions<T>) {
     this.opts = options;
     this.name = options.name;
     this.clock = options.clock ?? systemClock;
@@ -254,7 +260,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     // objects look the same whichever way they arrived.
     const fresh = new Map<string, T>();
     for (const item of items) {
-      const obj = { ...item, kind: item.kind ?? itemKind, apiVersion: item.apiVersion ?? apiVersion } as T;
+      const obj = this.reduce({ ...item, kind: item.kind ?? itemKind, apiVersion: item.apiVersion ?? apiVersion });
       fresh.set(objectKey(obj), deepFreeze(obj));
     }
     for (const [key, old] of [...this.store]) {
@@ -270,6 +276,10 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       this.markSynced();
       this.log.info('cache synced', { objects: this.store.size });
     }
+  }
+
+  private reduce(obj: KubernetesObject): T {
+    return this.opts.transform ? this.opts.transform(obj) : (obj as T);
   }
 
   private upsert(key: string, obj: T): void {
@@ -326,13 +336,14 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
           }
           return;
         }
-        const obj = object as T;
-        const rv = obj?.metadata?.resourceVersion;
+        const raw = object as KubernetesObject;
+        const rv = raw?.metadata?.resourceVersion;
         if (type === 'BOOKMARK') {
           if (rv) this.resourceVersion = rv;
           return;
         }
-        if (!obj?.metadata?.name) return;
+        if (!raw?.metadata?.name) return;
+        const obj = this.reduce(raw);
         const key = objectKey(obj);
         if (type === 'ADDED' || type === 'MODIFIED') {
           this.upsert(key, deepFreeze(obj));

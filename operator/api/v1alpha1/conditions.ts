@@ -48,6 +48,16 @@ export const Reasons = {
   PolicyViolation: 'PolicyViolation',
   // Transit
   IssuerNotFound: 'IssuerNotFound',
+  /** The KeyPolicy does not list the issuer, a ClusterIssuer lacks the administrator's grant, or it is another policy's managed CA. */
+  IssuerNotAllowed: 'IssuerNotAllowed',
+  /** An extraDNSNames entry the KeyPolicy's allowedDNSNames does not permit. */
+  DNSNameNotAllowed: 'DNSNameNotAllowed',
+  /** transit.trustDomain differs from the KeyPolicy's certificates.trustDomain. */
+  TrustDomainNotAllowed: 'TrustDomainNotAllowed',
+  /** Selected pods run as a service account other than workload.serviceAccountName. */
+  IdentityMismatch: 'IdentityMismatch',
+  /** The policy restricts service accounts and no selected pod proves the declared one yet. */
+  WorkloadNotFound: 'WorkloadNotFound',
   CertificatePending: 'CertificatePending',
   CertificateIssued: 'CertificateIssued',
   CertificateFailed: 'CertificateFailed',

@@ -50,7 +50,7 @@ describe('withKeyPolicyDefaults', () => {
   it('turns an empty spec into the documented policy', () => {
     expect(withKeyPolicyDefaults()).toEqual({
       keyWrap: { algorithm: 'RSA-OAEP-256', content: 'A256GCM' },
-      certificates: { maxDuration: '720h', privateKey: { algorithm: 'ECDSA' } },
+      certificates: { maxDuration: '720h', trustDomain: 'cluster.local', privateKey: { algorithm: 'ECDSA' } },
       tls: { minVersion: 'TLS1.2' },
       rotation: { period: '720h', retainDecryptOnly: 2, retireAfter: '2160h' },
       audit: { segmentSize: 256 },

@@ -148,6 +148,7 @@ export function withKeyPolicyDefaults(spec: KeyPolicySpec = {}): KeyPolicySpec {
     certificates: {
       ...certificates,
       maxDuration: certificates.maxDuration ?? CRD_DEFAULTS.maxCertificateDuration,
+      trustDomain: certificates.trustDomain ?? CRD_DEFAULTS.trustDomain,
       privateKey: { ...certificates.privateKey, algorithm: certificates.privateKey?.algorithm ?? CRD_DEFAULTS.policyKeyAlgorithm },
     },
     tls: { ...spec.tls, minVersion: spec.tls?.minVersion ?? CRD_DEFAULTS.minTLSVersion },
@@ -159,6 +160,7 @@ export function withKeyPolicyDefaults(spec: KeyPolicySpec = {}): KeyPolicySpec {
     },
     audit: { ...spec.audit, segmentSize: spec.audit?.segmentSize ?? CRD_DEFAULTS.auditSegmentSize },
   };
+  if (certificates.allowedIssuers && out.certificates) out.certificates.allowedIssuers = certificates.allowedIssuers.map(issuerRefDefaults);
   const issuer = certificates.defaultIssuer;
   if (issuer && out.certificates) {
     out.certificates.defaultIssuer = { ...issuer };

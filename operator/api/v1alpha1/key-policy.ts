@@ -45,6 +45,18 @@ export interface CertificatePolicySpec {
   /** CRD default: {} (algorithm ECDSA). */
   privateKey?: PrivateKeySpec;
   defaultIssuer?: DefaultIssuerSpec;
+  /**
+   * Further issuers the services may name in transit.issuerRef; the default issuer is always
+   * allowed. A ClusterIssuer also needs the administrator's grant (ANNOTATION_ALLOWED_NAMESPACES).
+   */
+  allowedIssuers?: IssuerRef[];
+  /**
+   * DNS names the services may add in transit.extraDNSNames beyond their own: exact names, or
+   * `*.<suffix>` for one label in front of suffix (and the wildcard SAN `*.<suffix>` itself).
+   */
+  allowedDNSNames?: string[];
+  /** SPIFFE trust domain the services' identities are in. CRD default: cluster.local. */
+  trustDomain?: string;
 }
 
 export interface KeyRotationSpec {
@@ -68,6 +80,16 @@ export interface AuditSpec {
   segmentSize?: number;
 }
 
+/** Guardrails the API server enforces in the policy's namespace (manifests/admission.yaml reads them). */
+export interface AdmissionSpec {
+  requireEncryptedVolumes?: boolean;
+  encryptedStorageClasses?: string[];
+  requireSealedSecrets?: boolean;
+  secretWriters?: string[];
+  /** Treated as true when admission is set. */
+  protectKeys?: boolean;
+}
+
 export interface KeyPolicySpec {
   keyWrap?: KeyWrapSpec;
   certificates?: CertificatePolicySpec;
@@ -76,6 +98,7 @@ export interface KeyPolicySpec {
   rotation?: KeyRotationSpec;
   allowed?: AllowedSpec;
   audit?: AuditSpec;
+  admission?: AdmissionSpec;
 }
 
 export type KeyState = 'active' | 'decrypt-only' | 'retired';

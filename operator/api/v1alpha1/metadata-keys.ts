@@ -27,6 +27,14 @@ export const LABEL_KEY_POLICY = 'lockstep.dev/key-policy';
 export const ANNOTATION_ACTIVE_CA_SECRET = 'lockstep.dev/active-ca-secret';
 /** Names of the CA Secrets a CA rotation makes: lockstep-ca-<rotation id>. */
 export const ROTATED_CA_SECRET = /^lockstep-ca-[a-z0-9][a-z0-9-]{0,200}$/;
+/**
+ * On a cert-manager ClusterIssuer, written by the cluster administrator: the namespaces (comma-
+ * separated names, or `*`) whose EncryptedServices may be issued by it. Cluster-scoped, so a
+ * tenant cannot grant itself.
+ */
+export const ANNOTATION_ALLOWED_NAMESPACES = 'lockstep.dev/allowed-namespaces';
+/** On a cert-manager ClusterIssuer: the namespaces whose RotationSchedules may rotate its CA. */
+export const ANNOTATION_ROTATION_ALLOWED_NAMESPACES = 'lockstep.dev/rotation-allowed-namespaces';
 /** Which concern generated the object: one of the COMPONENTS values. */
 export const LABEL_COMPONENT = 'lockstep.dev/component';
 
@@ -38,14 +46,3 @@ export const FINALIZER = 'lockstep.dev/cleanup';
 
 /** Set by Kubernetes tooling to restart a workload; the operator writes it for non-hot-reloading workloads. */
 export const ANNOTATION_RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
-
-/**
- * On a cert-manager ClusterIssuer, set by an administrator: comma-separated namespaces (or `*`)
- * whose EncryptedServices may be issued by it. Cluster-scoped, so a tenant cannot grant itself.
- */
-export const ANNOTATION_ALLOWED_NAMESPACES = 'lockstep.dev/allowed-namespaces';
-/**
- * On a cert-manager ClusterIssuer, set by an administrator: comma-separated namespaces (or `*`)
- * whose RotationSchedules may rotate its CA. The operator's own namespace always may.
- */
-export const ANNOTATION_ROTATION_ALLOWED_NAMESPACES = 'lockstep.dev/rotation-allowed-namespaces';

@@ -1,5 +1,5 @@
 // Kubernetes label selector semantics (matchLabels and matchExpressions ANDed; {} matches
-// everything) for choosing EncryptedServices from the informer cache.
+// everything), for choosing EncryptedServices and the pods an EncryptedService selects.
 import type { LabelSelector } from '../api/v1alpha1/index.js';
 
 export function matchesSelector(selector: LabelSelector, labels: Record<string, string> | undefined): boolean {

@@ -1,0 +1,32 @@
+// The operator as manifests/ installs it: its ServiceAccount, RBAC and admission policies, and a
+// KubeConfig that authenticates with that account's token instead of the admin certificate.
+import { execFileSync } from 'node:child_process';
+import * as k8s from '@kubernetes/client-node';
+import { repoRoot } from './manifests.js';
+
+export const OPERATOR_NAMESPACE = 'lockstep-system';
+export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:lockstep-operator`;
+
+const kubectl = (...args: string[]): string =>
+  execFileSync('kubectl', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** Applies namespace, ServiceAccount, ClusterRole(Binding), Role(Binding) and admission policies. */
+export function installOperatorAccount(): void {
+  kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=lockstep-e2e',
+    '-f', 'manifests/namespace.yaml', '-f', 'manifests/rbac.yaml', '-f', 'manifests/admission.yaml');
+}
+
+/** A KubeConfig for `base`'s cluster that authenticates as the operator's ServiceAccount. */
+export function operatorAccountConfig(base: k8s.KubeConfig): k8s.KubeConfig {
+  const token = kubectl('create', 'token', 'lockstep-operator', '-n', OPERATOR_NAMESPACE, '--duration=1h').trim();
+  const cluster = base.getCurrentCluster();
+  if (!cluster) throw new Error('no current cluster');
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: 'lockstep-operator', token }],
+    contexts: [{ name: 'sa', cluster: cluster.name, user: 'lockstep-operator' }],
+    currentContext: 'sa',
+  });
+  return kc;
+}
