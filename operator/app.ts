@@ -68,6 +68,7 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
 
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const storage = kc.makeApiClient(k8s.StorageV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const orUndefined = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await read();
@@ -79,6 +80,12 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const reader: DirectReader = {
     claim: (namespace, name) => orUndefined(() => core.readNamespacedPersistentVolumeClaim({ namespace, name })),
     storageClass: (name) => orUndefined(() => storage.readStorageClass({ name })),
+    async claimsOnClass(name) {
+      const claims = (await core.listPersistentVolumeClaimForAllNamespaces()).items;
+      return claims
+        .filter((c) => (c.spec?.storageClassName || c.metadata?.annotations?.['volume.beta.kubernetes.io/storage-class']) === name)
+        .map((c) => ({ namespace: c.metadata?.namespace ?? '', name: c.metadata?.name ?? '', deleting: Boolean(c.metadata?.deletionTimestamp) }));
+    },
   };
   const objects = k8s.KubernetesObjectApi.makeApiClient(writer);
   const creator: Creator = {
@@ -119,9 +126,18 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
   const keyPolicies = new KeyPolicyReconciler({
     caches, applier, core: writerCore, keyRing, audit, events, metrics, logger, ...adopt,
     clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
+    read: (ref) => orUndefined(async () => {
+      const [group = '', version = ''] = (ref.apiVersion ?? '').split('/');
+      const plural = `${(ref.kind ?? '').toLowerCase()}s`;
+      const name = ref.metadata?.name ?? '';
+      const namespace = ref.metadata?.namespace;
+      return (namespace
+        ? await custom.getNamespacedCustomObject({ group, version, plural, namespace, name })
+        : await custom.getClusterCustomObject({ group, version, plural, name })) as KubernetesObject;
+    }),
   });
   const reconciler = new EncryptedServiceReconciler({
-    caches, applier, reader, creator, events, metrics, logger, secrets,
+    caches, applier, reader, creator, events, metrics, logger, secrets, operatorNamespace: config.namespace,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.probeSource ? { probeSource: config.probeSource } : {}),
   });

@@ -9,6 +9,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { peerServiceRefs } from './network-policy.js';
 import type { Caches, EncryptedServiceReconciler } from './reconciler.js';
+import { LABEL_BUNDLE_NAMESPACE, trustChangesName } from './trust-bundle.js';
 
 export function encryptedServiceController(
   caches: Caches,
@@ -61,7 +62,12 @@ export function encryptedServiceController(
       { informer: caches.claims, toKeys: owner },
       // TLS Secrets carry the CA roots of the namespace's trust bundle.
       { informer: caches.secrets, toKeys: (s: KubernetesObject) => new Set([...owner(s), ...inNamespace(s)]) },
-      { informer: caches.configMaps, toKeys: inNamespace },
+      // A CA rotation's record of bundle changes (in the operator's namespace) names the bundle's namespace.
+      { informer: caches.configMaps, toKeys: (cm: KubernetesObject) => {
+        const target = cm.metadata?.labels?.[LABEL_BUNDLE_NAMESPACE];
+        const changes = target && cm.metadata?.name === trustChangesName(target) ? services.list(target).map(objectKey) : [];
+        return new Set([...inNamespace(cm), ...changes]);
+      } },
       { informer: caches.storageClasses, toKeys: withVolumes },
       { informer: caches.issuers, toKeys: (i: KubernetesObject) => services.list(i.metadata?.namespace).map(objectKey) },
       { informer: caches.clusterIssuers, toKeys: everyService },

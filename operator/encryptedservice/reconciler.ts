@@ -26,10 +26,12 @@ import { buildNetworkPolicies, resolvePeers, type ProbeSource } from './network-
 import { resolveIssuer, resolvePolicy, tlsWeakening, type Problem } from './policy.js';
 import { dnsNamesDenied, issuerDenied, trustDomainDenied, workloadIdentityDenied, type PodIdentity } from './claims.js';
 import {
-  buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase,
+  buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim, generateLuksPassphrase, madeByLockstep,
   luksKeySecretName, volumeDeletedWithService,
 } from './storage.js';
-import { ANNOTATION_ADDED_ROOTS, ANNOTATION_RETIRED_ROOTS, buildTrustBundle, mergeRoots, withoutRetired } from './trust-bundle.js';
+import {
+  TRUST_CHANGES_ADDED_KEY, TRUST_CHANGES_RETIRED_KEY, buildTrustBundle, mergeRoots, trustChangesName, withoutRetired,
+} from './trust-bundle.js';
 import type { ServiceSecrets } from './secrets.js';
 
 /** A cert-manager object as far as the reconciler reads it. */
@@ -57,6 +59,8 @@ export interface Caches {
 export interface DirectReader {
   claim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
   storageClass(name: string): Promise<V1StorageClass | undefined>;
+  /** `namespace/name` of every claim in the cluster on StorageClass `name`, the user's own included. */
+  claimsOnClass(name: string): Promise<{ namespace: string; name: string; deleting: boolean }[]>;
 }
 
 /** Creates an object only when it does not exist; never replaces one (key material). */
@@ -77,6 +81,8 @@ export interface EncryptedServiceReconcilerOptions {
   probeSource?: ProbeSource;
   /** Envelope and sealed secrets (secrets.ts). */
   secrets: ServiceSecrets;
+  /** The operator's own namespace, where CA rotations record their bundle changes (trust-bundle.ts). */
+  operatorNamespace?: string;
   now?: () => Date;
 }
 
@@ -287,9 +293,10 @@ export class EncryptedServiceReconciler {
     const live = this.o.caches.configMaps.get(namespace, TRUST_BUNDLE_CONFIGMAP);
     // Roots already published stay until a CA rotation removes them explicitly: a root must
     // never disappear while a served certificate may still chain to it.
-    // A CA rotation adds a root before leaves chain to it, and withdraws the old one explicitly.
-    const rotation = live?.metadata?.annotations ?? {};
-    const roots = withoutRetired(mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], rotation[ANNOTATION_ADDED_ROOTS], ...caBundles), rotation[ANNOTATION_RETIRED_ROOTS]);
+    // A CA rotation adds a root before leaves chain to it, and withdraws the old one explicitly,
+    // through a record in the operator's namespace: nothing a tenant writes on the bundle adds a root.
+    const rotation = (this.o.operatorNamespace ? this.o.caches.configMaps.get(this.o.operatorNamespace, trustChangesName(namespace))?.data : undefined) ?? {};
+    const roots = withoutRetired(mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], rotation[TRUST_CHANGES_ADDED_KEY], ...caBundles), rotation[TRUST_CHANGES_RETIRED_KEY]);
     const bundle = { configMapName: TRUST_BUNDLE_CONFIGMAP, roots: roots.length };
     if (roots.length === 0) return { part, bundle };
     const desired = buildTrustBundle(namespace, services.map(ownerReference), roots);
@@ -313,10 +320,18 @@ export class EncryptedServiceReconciler {
     for (const volume of declared) {
       const sc = buildStorageClass(es, volume);
       const scName = sc.metadata?.name ?? '';
-      await this.o.applier.apply(sc, this.o.caches.storageClasses.get(undefined, scName));
+      const claimName = volumeClaimName(es.metadata.name ?? '', volume.name);
+      const liveClass = this.o.caches.storageClasses.get(undefined, scName) ?? (await this.o.reader.storageClass(scName));
+      if (liveClass && !madeByLockstep(liveClass)) {
+        const message = `StorageClass ${scName} exists and was not made by Lockstep: it is neither taken over nor used; no claim is created for volume ${volume.name}. An administrator must remove or rename it`;
+        part.problems.push({ reason: Reasons.NameTaken, message });
+        unencrypted.push(message);
+        volumes.push({ name: volume.name, claimName, encrypted: false, message });
+        continue;
+      }
+      await this.o.applier.apply(sc, liveClass);
       part.generated.push(ref(sc));
 
-      const claimName = volumeClaimName(es.metadata.name ?? '', volume.name);
       const existing = this.o.caches.claims.get(namespace, claimName) ?? (await this.o.reader.claim(namespace, claimName));
       if (!existing) {
         if (volume.provider === 'longhorn') {
@@ -443,18 +458,32 @@ export class EncryptedServiceReconciler {
 
     const others = this.o.caches.encryptedServices.list().filter((s) => s.metadata.uid !== es.metadata.uid && !s.metadata.deletionTimestamp);
     const inUse = new Set(others.flatMap((s) => (withEncryptedServiceDefaults(s.spec).atRest?.volumes ?? []).map((v) => buildStorageClass(s, v).metadata?.name)));
+    const goingClaims = new Set<string>();
     for (const volume of es.spec.atRest?.volumes ?? []) {
-      const scName = buildStorageClass(es, volume).metadata?.name ?? '';
-      if (!inUse.has(scName)) await this.o.applier.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } });
       // Owner references already take claims and keys that go with the service; the explicit
       // deletes cover objects created before the volume's retain setting changed.
       if (!volumeDeletedWithService(es, volume)) continue;
       const claimName = volumeClaimName(name, volume.name);
       const claim = this.o.caches.claims.get(namespace, claimName);
-      if (claim && isOurs(claim, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } });
+      if (claim && isOurs(claim, es)) {
+        await this.o.applier.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName, namespace } });
+        goingClaims.add(`${namespace}/${claimName}`);
+      }
       const keyName = luksKeySecretName(name, volume.name);
       const key = this.o.caches.secrets.get(namespace, keyName);
       if (key && isOurs(key, es)) await this.o.applier.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: keyName, namespace } });
+    }
+    for (const scName of new Set((es.spec.atRest?.volumes ?? []).map((v) => buildStorageClass(es, v).metadata?.name ?? ''))) {
+      if (inUse.has(scName)) continue;
+      const live = this.o.caches.storageClasses.get(undefined, scName) ?? (await this.o.reader.storageClass(scName));
+      if (!live || !madeByLockstep(live)) continue;
+      // A claim anywhere (a retained volume, a tenant's own claim naming the class) keeps it.
+      const users = (await this.o.reader.claimsOnClass(scName)).filter((c) => !c.deleting && !goingClaims.has(`${c.namespace}/${c.name}`));
+      if (users.length > 0) {
+        this.log.info('keeping a StorageClass claims are still on', { storageClass: scName, claims: users.length });
+        continue;
+      }
+      await this.o.applier.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } });
     }
     await this.o.applier.removeFinalizer(this.resourceRef(es), es.metadata.finalizers ?? [], FINALIZER);
     this.log.info('finalized', { namespace, name });

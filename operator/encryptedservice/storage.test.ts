@@ -7,7 +7,7 @@ import {
 } from '../api/v1alpha1/index.js';
 import {
   DEFAULT_STORAGE_CLASS_OPTIONS, buildLuksKeySecret, buildStorageClass, buildVolumeClaim, classifyExistingClaim,
-  generateLuksPassphrase, isEncryptedStorageClass, luksKeySecretName, volumeDeletedWithService,
+  generateLuksPassphrase, isEncryptedStorageClass, madeByLockstep, luksKeySecretName, volumeDeletedWithService,
   type StorageClassOptions,
 } from './storage.js';
 
@@ -406,5 +406,19 @@ describe('classifyExistingClaim', () => {
     expect(verdict.state).toBe(state);
     expect(verdict.message).toContain('PersistentVolumeClaim shop/db-data');
     for (const text of mentions) expect(verdict.message).toContain(text);
+  });
+});
+
+describe('madeByLockstep', () => {
+  const ours = storageClassFor({ name: 'data', provider: 'aws-ebs', size: '10Gi' });
+
+  it('recognises the class buildStorageClass makes', () => {
+    expect(madeByLockstep(ours)).toBe(true);
+  });
+
+  it("refuses someone else's class under the same name: no label, or a hash the name does not end with", () => {
+    expect(madeByLockstep({ ...ours, metadata: { ...ours.metadata, labels: {} } })).toBe(false);
+    expect(madeByLockstep({ ...ours, metadata: { ...ours.metadata, annotations: { 'lockstep.dev/policy-hash': 'f'.repeat(64) } } })).toBe(false);
+    expect(madeByLockstep({ ...ours, metadata: { ...ours.metadata, annotations: {} } })).toBe(false);
   });
 });

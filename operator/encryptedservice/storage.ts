@@ -5,8 +5,9 @@
 // StorageClasses are cluster-scoped and their parameters immutable, so a class is named after a
 // hash of everything that defines it: services with the same settings share one class, and a
 // changed setting yields a new class while existing volumes keep theirs. Classes carry no owner
-// reference (owners would be many, in other namespaces); the reconciler removes unused ones from
-// its finalizer.
+// reference (owners would be many, in other namespaces, tenants among them); the reconciler removes
+// one from its finalizer only when no other EncryptedService declares it and no claim in any
+// namespace is on it, so one tenant's deletion never takes another's class away.
 import { createHash, randomBytes } from 'node:crypto';
 import type { V1OwnerReference, V1PersistentVolumeClaim, V1Secret, V1StorageClass } from '@kubernetes/client-node';
 import {
@@ -316,6 +317,16 @@ export function isEncryptedStorageClass(sc: V1StorageClass): boolean {
 
 function isLockstepClass(sc: V1StorageClass): boolean {
   return sc.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE && Boolean(sc.metadata?.annotations?.[ANNOTATION_POLICY_HASH]);
+}
+
+/**
+ * Whether a live StorageClass is one buildStorageClass made under its name: Lockstep's label and
+ * a definition hash its name ends with. Anything else under such a name is someone else's, and
+ * is neither applied over (server-side apply would take it over) nor deleted.
+ */
+export function madeByLockstep(sc: V1StorageClass): boolean {
+  const hash = sc.metadata?.annotations?.[ANNOTATION_POLICY_HASH] ?? '';
+  return isLockstepClass(sc) && hash.length >= 10 && (sc.metadata?.name ?? '').endsWith(`-${hash.slice(0, 10)}`);
 }
 
 export type ClaimState = 'ok' | 'pending' | 'lost' | 'unencrypted' | 'other-class';

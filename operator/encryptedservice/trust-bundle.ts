@@ -9,12 +9,28 @@ import {
 } from '../api/v1alpha1/index.js';
 
 /**
- * Set on the bundle ConfigMap by a CA rotation (RotationSchedule), under its own field manager:
- * PEM roots to publish in addition to the issued ones (a new root before any leaf chains to it),
- * and SHA-256 fingerprints of roots to withdraw (an old root once no certificate chains to it).
+ * Operator versions before the trust-changes record (below) asked for bundle changes with these
+ * annotations on the bundle ConfigMap itself. Anyone with ConfigMap rights in the namespace could
+ * write them, and a root so added stayed for ever: they are ignored now.
  */
 export const ANNOTATION_ADDED_ROOTS = 'lockstep.dev/added-roots';
 export const ANNOTATION_RETIRED_ROOTS = 'lockstep.dev/retired-roots';
+
+/**
+ * A CA rotation's changes to one namespace's bundle — PEM roots to publish in addition to the
+ * issued ones (a new root before any leaf chains to it) and SHA-256 fingerprints of roots to
+ * withdraw (an old root once no certificate chains to it) — recorded in a ConfigMap in the
+ * operator's own namespace, where tenants cannot write. The bundle's reconciler reads only that.
+ */
+export const TRUST_CHANGES_ADDED_KEY = 'added-roots';
+export const TRUST_CHANGES_RETIRED_KEY = 'retired-roots';
+/** On a trust-changes record: the namespace whose bundle it changes. */
+export const LABEL_BUNDLE_NAMESPACE = 'lockstep.dev/bundle-namespace';
+
+/** Name of the trust-changes record of `namespace`'s bundle (in the operator's namespace; '/' -free names keep it unique). */
+export function trustChangesName(namespace: string): string {
+  return `lockstep-trust-changes-${namespace}`;
+}
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 

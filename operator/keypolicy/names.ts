@@ -57,13 +57,23 @@ export function auditHeadName(namespace: string, policy: string): string {
   return `lockstep-audit-${auditTrailKey(namespace, policy)}-head`;
 }
 
-// Cluster-scoped names must be unique across namespaces, so they carry both; a hash keeps
-// long combinations within the 253-character limit while staying unique.
+// Cluster-scoped names (and names in cert-manager's shared namespace) must be unique per owner.
+// Joining namespace and name with '-' is not: `team-a/prod` and `team/a-prod` both read
+// `team-a-prod`, which let one tenant's policy take over, and later delete, another's CA. So the
+// name ends in a hash of `namespace/name` ('/' cannot occur in either); the readable part in front
+// is for people and is cut to fit 253 characters.
+const OWNER_HASH_LENGTH = 16;
+const MAX_NAME = 253;
+
+function ownerHash(namespace: string, policy: string): string {
+  return createHash('sha256').update(`${namespace}/${policy}`).digest('hex').slice(0, OWNER_HASH_LENGTH);
+}
+
 function clusterName(namespace: string, policy: string, suffix: string): string {
-  const full = `lockstep-${namespace}-${policy}-${suffix}`;
-  if (full.length <= 253) return full;
-  const digest = createHash('sha256').update(`${namespace}/${policy}`).digest('hex').slice(0, 12);
-  return `lockstep-${namespace}-${policy.slice(0, 253 - namespace.length - suffix.length - 25)}-${digest}-${suffix}`;
+  const tail = `-${ownerHash(namespace, policy)}-${suffix}`;
+  // A cut may end on '.' or '-', which cannot precede the tail's '-' in a DNS subdomain.
+  const readable = `lockstep-${namespace}-${policy}`.slice(0, MAX_NAME - tail.length).replace(/[.-]+$/, '');
+  return `${readable}${tail}`;
 }
 
 /** ClusterIssuer that signs the certificates of services using a policy with managedCA. */
@@ -79,6 +89,27 @@ export function managedCASelfSignedIssuerName(namespace: string, policy: string)
 /** Certificate (and its Secret) of the managed root, in cert-manager's cluster resource namespace. */
 export function managedCACertificateName(namespace: string, policy: string): string {
   return clusterName(namespace, policy, 'root');
+}
+
+/**
+ * Names operator versions before the owner hash gave (`lockstep-<ns>-<policy>-<suffix>`), which
+ * may collide across owners. Only objects under them that carry this policy's labels are used
+ * (an existing root keeps signing, see managed-ca.ts) or deleted.
+ */
+export function legacyManagedCANames(namespace: string, policy: string): { issuer: string; selfSigned: string; root: string } {
+  const legacy = (suffix: string): string => {
+    const full = `lockstep-${namespace}-${policy}-${suffix}`;
+    if (full.length <= MAX_NAME) return full;
+    const digest = createHash('sha256').update(`${namespace}/${policy}`).digest('hex').slice(0, 12);
+    return `lockstep-${namespace}-${policy.slice(0, MAX_NAME - namespace.length - suffix.length - 25)}-${digest}-${suffix}`;
+  };
+  return { issuer: legacy('ca'), selfSigned: legacy('selfsigned'), root: legacy('root') };
+}
+
+/** Whether an object carries the labels Lockstep gives what it makes for this KeyPolicy (keyPolicyLabels). */
+export function ownedByPolicy(metadata: { labels?: Record<string, string> | undefined } | undefined, namespace: string, policy: string): boolean {
+  const labels = metadata?.labels ?? {};
+  return labels[LABEL_MANAGED_BY] === MANAGED_BY_VALUE && labels[LABEL_KEY_POLICY] === policy && labels[LABEL_KEY_POLICY_NAMESPACE] === namespace;
 }
 
 export function keyPolicyLabels(namespace: string, policy: string, component: Component): Record<string, string> {

@@ -41,7 +41,7 @@ import { ANNOTATION_REACTIVATE_KID, ANNOTATION_REACTIVATED_FOR, pendingReactivat
 import { onDemandRotation } from './rotation-request.js';
 import { ANNOTATION_KEY_POLICY_UID, KEYS_IN_USE_FINALIZER, deletionBlockedMessage, inUse, keyHolders, keySecretMetadata, type KeyHolders } from './key-retention.js';
 import { PREVIOUS_DEK_KEY } from '../encryptedservice/data-key-rotation.js';
-import { keyPolicyLabels, keySecretName, managedCAIssuerName } from './names.js';
+import { keyPolicyLabels, keySecretName, legacyManagedCANames, managedCAIssuerName, ownedByPolicy } from './names.js';
 import { keyStatuses, type KeyUsage } from './status.js';
 import { StoreCensus } from './store-census.js';
 
@@ -70,6 +70,12 @@ export interface KeyPolicyReconcilerOptions {
   adoptUntaggedStores?: boolean;
   /** Where cert-manager looks for ClusterIssuer Secrets (its --cluster-resource-namespace). */
   clusterResourceNamespace: string;
+  /**
+   * Reads an object from the API server, undefined when it does not exist. The caches hold only
+   * what Lockstep labels, so an object someone else made under a managed CA name is found here.
+   * Custom resources only (cert-manager's Certificates and ClusterIssuers).
+   */
+  read?: (ref: KubernetesObject) => Promise<KubernetesObject | undefined>;
   now?: () => Date;
 }
 
@@ -81,6 +87,9 @@ const AUDIT_RECHECK_MS = 30_000;
 const REWRAP_RECHECK_MS = 5_000;
 /** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
 const MAX_REQUEUE_MS = 3_600_000;
+
+/** The managed CA's state for status; undefined when the policy has none. */
+type ManagedCAState = { ready: boolean; message: string; reason?: string } | undefined;
 
 const objectKeyOf = (policy: KeyPolicy): string => `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}`;
 
@@ -214,7 +223,7 @@ export class KeyPolicyReconciler {
     if (secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING] !== undefined) secret = await this.clearPending(secret);
 
     await this.publishJwks(policy, sets);
-    const ca = managedCA ? await this.applyManagedCA(managedCA) : await this.removeManagedCA(policy);
+    const ca = managedCA ? await this.applyManagedCA(policy) : await this.removeManagedCA(policy);
 
     // Counted against the sets as they are now: after a change, other kids are the old ones.
     const finalUsage = change || reactivated ? await this.census.usage(policy, this.users(policy), sets) : usage;
@@ -462,16 +471,49 @@ export class KeyPolicyReconciler {
 
   // --- managed CA
 
-  private async applyManagedCA(objects: NonNullable<ReturnType<typeof buildManagedCA>>): Promise<{ ready: boolean; message: string }> {
-    const apply = (o: CertManagerResource, live: KubernetesObject | undefined) => this.o.applier.apply(o, live);
-    await apply(objects.selfSigned, this.o.caches.clusterIssuers.get(undefined, objects.selfSigned.metadata?.name ?? ''));
-    const rootLive = this.o.caches.certificates.get(objects.root.metadata?.namespace, objects.root.metadata?.name ?? '');
-    await apply(objects.root, rootLive);
+  /**
+   * Applies the managed CA, after checking that every name it uses is free or already this
+   * policy's: server-side apply would otherwise take over, and the finalizer later delete, an
+   * object someone else made. A taken name stops the whole CA (nothing is applied) and is reported.
+   */
+  private async applyManagedCA(policy: KeyPolicy): Promise<ManagedCAState> {
+    const namespace = policy.metadata.namespace ?? '';
+    const name = policy.metadata.name ?? '';
+    const crn = this.o.clusterResourceNamespace;
+    const legacy = legacyManagedCANames(namespace, name);
+    const certificate = (n: string) => ({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: n, namespace: crn } });
+    const clusterIssuer = (n: string) => ({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: n } });
+    const legacyRoot = ownedByPolicy((await this.live(certificate(legacy.root), this.o.caches.certificates.get(crn, legacy.root)))?.metadata, namespace, name);
+    const objects = buildManagedCA(policy, crn, { legacyRoot });
+    if (!objects) return undefined;
+    const rootName = objects.root.metadata?.name ?? '';
     const issuerName = objects.issuer.metadata?.name ?? '';
-    const issuerLive = this.o.caches.clusterIssuers.get(undefined, issuerName);
-    // A CA rotation switched the issuer to its new CA: keep signing with that one.
-    const active = issuerLive?.metadata?.annotations?.[ANNOTATION_ACTIVE_CA_SECRET];
-    const issuer = active && ROTATED_CA_SECRET.test(active) ? { ...objects.issuer, spec: { ca: { secretName: active } } } : objects.issuer;
+    const selfSignedName = objects.selfSigned.metadata?.name ?? '';
+    const selfSignedLive = await this.live(objects.selfSigned, this.o.caches.clusterIssuers.get(undefined, selfSignedName));
+    const rootLive = await this.live(objects.root, this.o.caches.certificates.get(crn, rootName));
+    const issuerLive = await this.live(objects.issuer, this.o.caches.clusterIssuers.get(undefined, issuerName));
+    const rootSecret = this.o.caches.secrets.get(crn, rootName) ?? await this.readSecret(crn, rootName);
+    const taken = ([
+      [`ClusterIssuer ${selfSignedName}`, selfSignedLive], [`Certificate ${crn}/${rootName}`, rootLive],
+      [`Secret ${crn}/${rootName}`, rootSecret], [`ClusterIssuer ${issuerName}`, issuerLive],
+    ] as const).filter(([, live]) => live && !ownedByPolicy(live.metadata, namespace, name)).map(([what]) => what);
+    if (taken.length) {
+      return {
+        ready: false, reason: Reasons.NameTaken,
+        message: `managed CA not applied: ${taken.join(', ')} already exists and was not made by Lockstep for KeyPolicy ${namespace}/${name}; Lockstep neither takes it over nor deletes it. An administrator must remove it, or the policy use another name`,
+      };
+    }
+    const apply = (o: CertManagerResource, live: KubernetesObject | undefined) => this.o.applier.apply(o, live);
+    await apply(objects.selfSigned, selfSignedLive);
+    await apply(objects.root, rootLive);
+    // A CA rotation switched the issuer to its new CA: keep signing with that one. An issuer under
+    // the legacy name hands its rotated CA on to the new name.
+    const legacyIssuer = legacyRoot ? await this.live(clusterIssuer(legacy.issuer), this.o.caches.clusterIssuers.get(undefined, legacy.issuer)) : undefined;
+    const fromLegacy = ownedByPolicy(legacyIssuer?.metadata, namespace, name) ? legacyIssuer?.metadata?.annotations?.[ANNOTATION_ACTIVE_CA_SECRET] : undefined;
+    const active = issuerLive?.metadata?.annotations?.[ANNOTATION_ACTIVE_CA_SECRET] ?? fromLegacy;
+    const issuer = active && ROTATED_CA_SECRET.test(active)
+      ? { ...objects.issuer, metadata: { ...objects.issuer.metadata, annotations: { [ANNOTATION_ACTIVE_CA_SECRET]: active } }, spec: { ca: { secretName: active } } }
+      : objects.issuer;
     await apply(issuer, issuerLive);
     const ready = (o: ReadyObject | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready');
     const rootReady = ready(rootLive);
@@ -481,6 +523,12 @@ export class KeyPolicyReconciler {
     }
     const why = issuerReady?.message ?? rootReady?.message ?? 'waiting for cert-manager';
     return { ready: false, message: `managed CA ClusterIssuer ${issuerName} is not ready: ${why}` };
+  }
+
+  /** The live object: the cache's, else (not cached, or not labelled) the API server's. */
+  private async live(ref: KubernetesObject, cached: KubernetesObject | undefined): Promise<ReadyObject | undefined> {
+    if (cached) return cached;
+    return this.o.read ? ((await this.o.read(ref)) as ReadyObject | undefined) : undefined;
   }
 
   /** A policy that dropped managedCA: its CA objects go (the finalizer stays, it guards the keys). */
@@ -497,8 +545,21 @@ export class KeyPolicyReconciler {
     });
   }
 
+  /** Deletes what the managed CA left, and only what carries this policy's labels. */
   private async cleanup(policy: KeyPolicy): Promise<void> {
-    for (const ref of managedCARefs(policy.metadata.namespace ?? '', policy.metadata.name ?? '', this.o.clusterResourceNamespace)) {
+    const namespace = policy.metadata.namespace ?? '';
+    const name = policy.metadata.name ?? '';
+    for (const ref of managedCARefs(namespace, name, this.o.clusterResourceNamespace)) {
+      const live = ref.kind === 'Secret'
+        ? await this.readSecret(ref.metadata?.namespace ?? '', ref.metadata?.name ?? '')
+        : await this.live(ref, ref.kind === 'Certificate'
+          ? this.o.caches.certificates.get(ref.metadata?.namespace, ref.metadata?.name ?? '')
+          : this.o.caches.clusterIssuers.get(undefined, ref.metadata?.name ?? ''));
+      if (!live) continue;
+      if (!ownedByPolicy(live.metadata, namespace, name)) {
+        this.log.info('not deleting an object Lockstep did not make for this policy', { namespace, keypolicy: name, kind: ref.kind, name: ref.metadata?.name });
+        continue;
+      }
       await this.o.applier.delete(ref);
     }
   }
@@ -608,7 +669,7 @@ export class KeyPolicyReconciler {
 
   // --- status
 
-  private conditions(sets: KeySets, usage: KeyUsage, ca: { ready: boolean; message: string } | undefined): ConditionInput[] {
+  private conditions(sets: KeySets, usage: KeyUsage, ca: ManagedCAState): ConditionInput[] {
     const kek = activeKey(sets.kek);
     const seal = activeKey(sets.seal);
     const decryptOnly = sets.kek.keys.length - 1;
@@ -617,10 +678,12 @@ export class KeyPolicyReconciler {
       ? cond(C.Rotating, true, Reasons.RewrapPending, `${usage.pendingRewrap} data keys still wrapped under older KEKs; services re-wrap them under ${kek.kid}`)
       : cond(C.Rotating, false, Reasons.RotationCompleted, `every data key is wrapped under ${kek.kid}`);
     const ready = ca && !ca.ready
-      ? cond(C.Ready, false, Reasons.CertificatePending, ca.message)
+      ? cond(C.Ready, false, ca.reason ?? Reasons.CertificatePending, ca.message)
       : cond(C.Ready, true, Reasons.Reconciled, `keys ready, public JWKS published${ca ? `, ${ca.message}` : ''}`);
     const audited = cond(C.AuditTrailReady, true, Reasons.AuditTrailVerified, 'the audit trail matches its signed head');
-    const degraded = usage.unreadable > 0
+    const degraded = ca?.reason === Reasons.NameTaken
+      ? cond(C.Degraded, true, Reasons.NameTaken, ca.message)
+      : usage.unreadable > 0
       ? cond(C.Degraded, true, 'UnreadableCiphertext', `${usage.unreadable} wrapped data keys or sealed values name no key`)
       : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found');
     return [keys, rotating, ready, degraded, audited];

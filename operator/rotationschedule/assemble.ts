@@ -62,10 +62,11 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
   const reconciler = new RotationScheduleReconciler({
     caches, reader, applier: parts.applier,
     leaves: new LeafCertificates(parts.writer, parts.applier),
-    ca: new CaRotation(parts.writer, parts.applier),
+    ca: new CaRotation(parts.writer, parts.applier, parts.operatorNamespace),
     ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
     ...(parts.clusterResourceNamespace ? { clusterResourceNamespace: parts.clusterResourceNamespace } : {}),
     ...(parts.secretPropagationMs !== undefined ? { secretPropagationMs: parts.secretPropagationMs } : {}),
+    operatorNamespace: parts.operatorNamespace,
     restarter: new WorkloadRestarter(parts.writer),
     claims: new RotationClaims(parts.writer, parts.operatorNamespace, async (holder) => {
       const rs = await reader.schedule(holder.namespace, holder.schedule);

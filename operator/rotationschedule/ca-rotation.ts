@@ -7,12 +7,14 @@ import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import {
-  ANNOTATION_ACTIVE_CA_SECRET, LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type IssuerRef,
+  ANNOTATION_ACTIVE_CA_SECRET, LABEL_COMPONENT, LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, type IssuerRef,
 } from '../api/v1alpha1/index.js';
-import { ANNOTATION_ADDED_ROOTS, ANNOTATION_RETIRED_ROOTS, splitPem } from '../encryptedservice/trust-bundle.js';
-import { LABEL_KEY_POLICY_NAMESPACE } from '../keypolicy/names.js';
+import {
+  LABEL_BUNDLE_NAMESPACE, TRUST_CHANGES_ADDED_KEY, TRUST_CHANGES_RETIRED_KEY, splitPem, trustChangesName,
+} from '../encryptedservice/trust-bundle.js';
 import { Applier } from '../kube/apply.js';
 import { isNotFound } from '../runtime/api-error.js';
+import type { IssuerMetadata } from './grant.js';
 import { LABEL_ROTATION_SCHEDULE } from './leaf-certificates.js';
 
 /** Field manager for the bundle annotations: distinct, so the bundle's own writer never removes them. */
@@ -63,20 +65,22 @@ export class CaRotation {
   private readonly core: k8s.CoreV1Api;
   private readonly bundles: Applier;
 
-  constructor(writer: k8s.KubeConfig, private readonly applier: Applier) {
+  /** `operatorNamespace` keeps the trust-changes records (trust-bundle.ts), out of tenants' reach. */
+  constructor(writer: k8s.KubeConfig, private readonly applier: Applier, private readonly operatorNamespace: string) {
     this.custom = writer.makeApiClient(k8s.CustomObjectsApi);
     this.core = writer.makeApiClient(k8s.CoreV1Api);
     this.bundles = new Applier(writer, CA_ROTATION_FIELD_MANAGER);
   }
 
-  /**
-   * Set when the issuer is a KeyPolicy's managed CA (namespace and name of the policy): its
-   * reconciler owns spec.ca.secretName and follows ANNOTATION_ACTIVE_CA_SECRET (switchIssuer).
-   */
-  async managedBy(issuer: ResolvedIssuer): Promise<{ namespace: string; name: string } | undefined> {
-    const labels = (await this.readIssuer(issuer)).metadata?.labels ?? {};
-    const name = labels[LABEL_KEY_POLICY];
-    return name ? { namespace: labels[LABEL_KEY_POLICY_NAMESPACE] ?? '', name } : undefined;
+  /** The issuer's labels and annotations (the rotation grant reads them); undefined when it does not exist. */
+  async issuerMetadata(issuer: ResolvedIssuer): Promise<IssuerMetadata | undefined> {
+    try {
+      const metadata = (await this.readIssuer(issuer)).metadata;
+      return { labels: metadata?.labels ?? {}, annotations: metadata?.annotations ?? {} };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   /** The CA Secret the issuer signs with now. */
@@ -194,14 +198,23 @@ export class CaRotation {
     }
   }
 
-  /** Asks for `addedRoot` to be published and the `retired` fingerprints withdrawn, in one namespace's bundle. */
+  /**
+   * Asks for `addedRoot` to be published and the `retired` fingerprints withdrawn, in one
+   * namespace's bundle: recorded in the operator's namespace, never on the tenant-writable bundle.
+   */
   async setBundleChanges(namespace: string, changes: { addedRoot?: string; retired?: string[] }): Promise<void> {
-    const annotations: Record<string, string> = {};
-    if (changes.addedRoot) annotations[ANNOTATION_ADDED_ROOTS] = changes.addedRoot;
-    if (changes.retired?.length) annotations[ANNOTATION_RETIRED_ROOTS] = changes.retired.join(',');
-    // Server-side apply under its own manager: annotations not named here are removed, the rest of
-    // the ConfigMap (its data, written by the EncryptedService reconciler) is left alone.
-    await this.bundles.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: TRUST_BUNDLE_CONFIGMAP, namespace, annotations } } as k8s.KubernetesObject);
+    const data: Record<string, string> = {};
+    if (changes.addedRoot) data[TRUST_CHANGES_ADDED_KEY] = changes.addedRoot;
+    if (changes.retired?.length) data[TRUST_CHANGES_RETIRED_KEY] = changes.retired.join(',');
+    // Server-side apply under its own manager: keys not named here are removed.
+    await this.bundles.apply({
+      apiVersion: 'v1', kind: 'ConfigMap',
+      metadata: {
+        name: trustChangesName(namespace), namespace: this.operatorNamespace,
+        labels: { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_COMPONENT]: 'trust', [LABEL_BUNDLE_NAMESPACE]: namespace },
+      },
+      data,
+    } as k8s.KubernetesObject);
   }
 
   private async readIssuer(issuer: ResolvedIssuer): Promise<IssuerObject> {

@@ -33,6 +33,7 @@ import type { Result } from '../runtime/workqueue.js';
 import { bundleHas, fingerprint, issuedBy, newCaName, type CaRotation, type ResolvedIssuer } from './ca-rotation.js';
 import { describeClaim, type Claim, type Holder, type RotationClaims } from './claims.js';
 import { CronError } from './cron.js';
+import { caRotationGrant, type Grant } from './grant.js';
 import { endpointsOf } from './endpoints.js';
 import { keyRotationValue, verifyDataKey, verifyServiceKeys, type KeyRotation } from './key-rotation.js';
 import {
@@ -79,6 +80,8 @@ export interface RotationScheduleReconcilerOptions {
   defaultIssuer?: IssuerRef;
   /** Where ClusterIssuers keep their CA Secrets. Default cert-manager. */
   clusterResourceNamespace?: string;
+  /** The operator's own namespace: its schedules may rotate any ClusterIssuer (grant.ts). */
+  operatorNamespace?: string;
   events: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
@@ -115,7 +118,12 @@ interface Step {
   status: RotationScheduleStatus;
   requeueAfter?: number;
   configError?: string;
+  /** Why the schedule may not rotate what it names (grant.ts): reported, nothing is written. */
+  denied?: { reason: string; message: string };
 }
+
+/** How often a schedule refused for want of a grant looks again (the grant is on a ClusterIssuer, which it does not watch). */
+const GRANT_RETRY_MS = 60_000;
 
 export class RotationScheduleReconciler {
   private readonly o: RotationScheduleReconcilerOptions;
@@ -155,7 +163,7 @@ export class RotationScheduleReconciler {
     const next = { ...step.status };
     delete next.lastError;
     delete next.errorSince;
-    await this.persist(rs, spec, written, next, step.configError);
+    await this.persist(rs, spec, written, next, step.configError, step.denied);
     // After the final status: a crash before this leaves claims whose rotation is closed, which
     // the next rotation to want them takes over.
     if (open && !inRotation(written.status)) await this.o.claims.releaseAll(open);
@@ -189,6 +197,14 @@ export class RotationScheduleReconciler {
   private async idle(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus): Promise<Step> {
     const now = this.now().getTime();
     const namespace = rs.metadata.namespace ?? '';
+    // Refused before a rotation starts: no claim, no CA, no bundle is written for a schedule that
+    // may not rotate its issuer, and it says so while idle, not only when a rotation is due.
+    const grant = spec.rotate.includes('ca') ? await this.caGrant(rs, spec) : undefined;
+    if (grant && !grant.allowed) {
+      const denied = { reason: grant.reason, message: grant.message };
+      if (status.conditions?.find((c) => c.type === C.Ready)?.message !== denied.message) this.event(rs, 'Warning', denied.reason, denied.message);
+      return { status: { ...status, phase: idlePhase(status) }, denied, requeueAfter: GRANT_RETRY_MS };
+    }
     const names = selectTargets(spec.targets, this.o.caches.encryptedServices.list(namespace));
     const expiries = names.map((n) => this.notAfter(namespace, n)).filter((t): t is number => t !== undefined);
     const strategy = spec.strategy ?? {};
@@ -254,7 +270,8 @@ export class RotationScheduleReconciler {
     if (rotatedKinds(spec.rotate).includes('keyEncryptionKeys')) {
       for (const name of names) {
         const policy = this.policyOf(namespace, name);
-        if (policy) claims.push({ kind: 'keypolicy', namespace: policy.namespace, name: policy.name });
+        // A policy in another namespace is never asked to rotate (beginKeys refuses the target).
+        if (policy && policy.namespace === namespace) claims.push({ kind: 'keypolicy', namespace: policy.namespace, name: policy.name });
       }
     }
     return claims;
@@ -475,6 +492,11 @@ export class RotationScheduleReconciler {
   private async beginKeys(spec: RotationScheduleSpec, status: RotationScheduleStatus, target: TargetProgress, now: number) {
     const policy = this.policyOf(target.namespace, target.name);
     if (!policy) return { status: this.fail(status, target, 'TargetNotReady', 'EncryptedService no longer exists', now) };
+    if (spec.rotate.includes('keyEncryptionKeys') && policy.namespace !== target.namespace) {
+      // The KEK is the policy's, shared by every namespace it allows: only its own namespace decides when it rotates.
+      return { status: this.fail(status, target, Reasons.KeyPolicyInOtherNamespace,
+        `its KeyPolicy ${policy.namespace}/${policy.name} is in another namespace: a RotationSchedule in ${target.namespace} may not rotate its KEK; rotate it from a RotationSchedule in ${policy.namespace} or by its rotation period`, now) };
+    }
     let previous: string | undefined;
     let what: string;
     if (spec.rotate.includes('keyEncryptionKeys')) {
@@ -498,7 +520,7 @@ export class RotationScheduleReconciler {
   private async requestKeyRotation(spec: RotationScheduleSpec, status: RotationScheduleStatus, target: TargetProgress, what: { kek: boolean; dek: boolean } = { kek: true, dek: true }): Promise<void> {
     const value = keyRotationValue(status.rotationId ?? '');
     const policy = this.policyOf(target.namespace, target.name);
-    if (what.kek && policy && spec.rotate.includes('keyEncryptionKeys')) await this.o.keys.requestKekRotation(policy.namespace, policy.name, value);
+    if (what.kek && policy && policy.namespace === target.namespace && spec.rotate.includes('keyEncryptionKeys')) await this.o.keys.requestKekRotation(policy.namespace, policy.name, value);
     if (what.dek && spec.rotate.includes('dataKeys') && this.hasDataKey(target.namespace, target.name)) {
       await this.o.keys.requestDataKeyRotation(target.namespace, target.name, value);
     }
@@ -591,7 +613,7 @@ export class RotationScheduleReconciler {
       const policy = this.policyOf(target.namespace, target.name);
       const previous = target.previousRevision;
       const what: string[] = [];
-      if (policy && previous && spec.rotate.includes('keyEncryptionKeys')) {
+      if (policy && previous && policy.namespace === target.namespace && spec.rotate.includes('keyEncryptionKeys')) {
         const key = `${policy.namespace}/${policy.name}`;
         if (!done.has(key)) {
           await this.o.keys.requestReactivation(policy.namespace, policy.name, reactivationValue(previous, status.rotationId ?? ''));
@@ -665,6 +687,18 @@ export class RotationScheduleReconciler {
     throw new Error('no issuer to rotate: set spec.ca.issuerRef (no target resolves an issuer)');
   }
 
+  /** Whether this schedule may rotate its issuer's CA; undefined when there is no issuer to ask about (AddRoot reports that). */
+  private async caGrant(rs: RotationSchedule, spec: RotationScheduleSpec): Promise<Grant | undefined> {
+    let issuer: ResolvedIssuer;
+    try {
+      issuer = this.caIssuer(rs, spec);
+    } catch {
+      return undefined;
+    }
+    const metadata = issuer.kind === 'ClusterIssuer' ? await this.o.ca.issuerMetadata(issuer) : undefined;
+    return caRotationGrant({ scheduleNamespace: rs.metadata.namespace ?? '', operatorNamespace: this.o.operatorNamespace ?? '', issuer, metadata });
+  }
+
   /** Namespaces whose bundles must carry the new root: every namespace with a service on the issuer. */
   private affected(rs: RotationSchedule, issuer: ResolvedIssuer): { namespaces: string[]; services: EncryptedService[] } {
     const services = this.o.caches.encryptedServices.list().filter((es) => {
@@ -713,12 +747,11 @@ export class RotationScheduleReconciler {
 
     switch (ca.stage) {
       case 'AddRoot': {
-        const policy = await this.o.ca.managedBy(issuer);
-        if (policy && policy.namespace !== rs.metadata.namespace) {
-          // The managed CA is the policy's: only a schedule beside the KeyPolicy may rotate it.
-          const message = `${issuer.kind} ${issuer.name} is the managed CA of KeyPolicy ${policy.namespace}/${policy.name}: only a RotationSchedule in namespace ${policy.namespace} may rotate it`;
-          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'not started' }, failure: { reason: 'Forbidden', message } };
-          return { status: this.finish(rs, failed, 'Failed', message, [], now), requeueAfter: 0 };
+        // Checked again before the first write: the grant may have gone since the rotation began.
+        const grant = await this.caGrant(rs, spec);
+        if (grant && !grant.allowed) {
+          const failed: RotationScheduleStatus = { ...status, ca: { ...ca, message: 'not started' }, failure: { reason: grant.reason, message: grant.message } };
+          return { status: this.finish(rs, failed, 'Failed', grant.message, [], now), requeueAfter: 0 };
         }
         if (!ca.previousSecretName) {
           const current = await this.o.ca.issuerSecretName(issuer);
@@ -762,6 +795,12 @@ export class RotationScheduleReconciler {
           }
         }
         if (problems.length === 0) {
+          // The switch is what changes every service on the issuer: a grant withdrawn meanwhile stops it here.
+          const grant = await this.caGrant(rs, spec);
+          if (grant && !grant.allowed) {
+            return stopBeforeLeaves('Failed', grant.reason, grant.message,
+              `stopped before the issuer switch: the grant was withdrawn; the issuer still signs with ${ca.previousSecretName}; the new CA's key is deleted and its root withdrawn from the bundles`);
+          }
           await this.o.ca.deleteProbe(issuer, rotationId);
           await this.o.ca.switchIssuer(issuer, ca.secretName ?? '');
           failpoint(Failpoints.AfterIssuerSwitch);
@@ -890,7 +929,10 @@ export class RotationScheduleReconciler {
 
   // --- status
 
-  private conditions(spec: RotationScheduleSpec, status: RotationScheduleStatus, configError: string | undefined): ConditionInput[] {
+  private conditions(spec: RotationScheduleSpec, status: RotationScheduleStatus, configError: string | undefined, denied?: Step['denied']): ConditionInput[] {
+    if (denied) {
+      return [cond(C.Ready, false, denied.reason, denied.message), cond(C.Rotating, false, denied.reason, denied.message), cond(C.Degraded, true, denied.reason, denied.message)];
+    }
     const rotated = rotatedKinds(spec.rotate);
     const unsupported = spec.rotate.filter((k) => !rotated.includes(k));
     const rotating = inRotation(status);
@@ -927,11 +969,11 @@ export class RotationScheduleReconciler {
   }
 
   /** Writes status when it differs from what was last written; records phase changes as Events. */
-  private async persist(rs: RotationSchedule, spec: RotationScheduleSpec, written: { status: RotationScheduleStatus; resourceVersion?: string | undefined }, status: RotationScheduleStatus, configError?: string): Promise<void> {
+  private async persist(rs: RotationSchedule, spec: RotationScheduleSpec, written: { status: RotationScheduleStatus; resourceVersion?: string | undefined }, status: RotationScheduleStatus, configError?: string, denied?: Step['denied']): Promise<void> {
     const next: RotationScheduleStatus = {
       ...boundStatus(status),
       observedGeneration: rs.metadata.generation ?? 0,
-      conditions: setConditions(written.status.conditions, this.conditions(spec, status, configError), rs.metadata.generation, this.now()),
+      conditions: setConditions(written.status.conditions, this.conditions(spec, status, configError, denied), rs.metadata.generation, this.now()),
     };
     const clean = JSON.parse(JSON.stringify(next)) as RotationScheduleStatus;
     if (isSubset(clean, written.status) && isSubset(written.status, clean)) return;

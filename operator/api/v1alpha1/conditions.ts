@@ -109,5 +109,12 @@ export const Reasons = {
   Unreachable: 'Unreachable',
   WorkloadRestarted: 'WorkloadRestarted',
   RestartRefused: 'RestartRefused',
+  // Tenancy: what a namespaced object may change outside its namespace
+  /** A RotationSchedule may not rotate this ClusterIssuer's CA: no administrator grant names its namespace. */
+  RotationNotAllowed: 'RotationNotAllowed',
+  /** A RotationSchedule may not ask a KeyPolicy in another namespace to rotate. */
+  KeyPolicyInOtherNamespace: 'KeyPolicyInOtherNamespace',
+  /** A cluster-scoped name Lockstep derives for this owner is held by an object it did not create for it. */
+  NameTaken: 'NameTaken',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
