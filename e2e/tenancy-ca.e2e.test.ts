@@ -63,8 +63,11 @@ async function sharedCa(name: string, annotations: Record<string, string> = {}):
 type IssuerObject = { metadata?: { annotations?: Record<string, string> }; spec?: { ca?: { secretName?: string } }; status?: { conditions?: { type: string; status: string }[] } };
 const issuer = async (name: string) => (await c.custom.getClusterCustomObject({ ...CM, plural: 'clusterissuers', name })) as IssuerObject;
 
+/** The KeyPolicy decides which issuers its services may name: the test's shared ClusterIssuers. */
+const testIssuers = { allowedIssuers: ['shared', 'granted'].map((n) => ({ name: `e2e-tca-${n}-${suffix}`, kind: 'ClusterIssuer' })) };
+
 function policy(namespace: string, name: string, spec: object = {}): KeyPolicy {
-  return { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name, namespace }, spec: { keyWrap: { algorithm: 'A256KW' }, ...spec } } as KeyPolicy;
+  return { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name, namespace }, spec: { keyWrap: { algorithm: 'A256KW' }, certificates: testIssuers, ...spec } } as KeyPolicy;
 }
 
 function service(namespace: string, name: string, extra: { clusterIssuer?: string; keyPolicy?: { name: string; namespace?: string } } = {}): EncryptedService {
