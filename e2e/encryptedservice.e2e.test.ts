@@ -333,19 +333,20 @@ describe('deletion', () => {
     await c.custom.deleteNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'encryptedservices', name: 'database' });
 
     await eventually('database EncryptedService gone', async () => ((await exists(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'database', namespace: ns } })) ? undefined : true));
-    // Namespaced children go with their owner (the garbage collector), the TLS Secret and the
-    // StorageClass nobody else uses with the finalizer.
+    // Namespaced children go with their owner (the garbage collector), the TLS Secret with the finalizer.
     for (const ref of [
       cm('Certificate', 'database'),
       { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'database-allow', namespace: ns } },
       { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'database-default-deny', namespace: ns } },
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'database-tls', namespace: ns } },
-      { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } },
     ]) {
       await eventually(`${ref.kind} ${ref.metadata.name} deleted`, async () => ((await exists(c, ref)) ? undefined : true));
     }
     const pvc = await c.core.readNamespacedPersistentVolumeClaim({ name: 'database-data', namespace: ns });
     expect(pvc.metadata?.deletionTimestamp).toBeUndefined();
+    // The retained claim is on the StorageClass, so the class stays (it is deleted only when no
+    // service declares it and no claim in any namespace is on it).
+    expect(await exists(c, { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } })).toBe(true);
     const key = await c.core.readNamespacedSecret({ name: 'database-data-luks', namespace: ns }) as V1Secret;
     expect(key.data?.['CRYPTO_KEY_VALUE']).toBeTruthy();
     // The trust bundle stays for the services that remain, without the deleted owner.

@@ -143,11 +143,17 @@ async function rotateNow(namespace: string, name: string, value: string): Promis
 const finalPhase = (namespace: string, name: string, timeoutMs: number, rotateNowValue?: string) => waitForSchedule(c, namespace, name, 'a final phase',
   (r) => FINAL.includes(r.status?.phase ?? '') && (rotateNowValue === undefined || r.status?.lastRotateNow === rotateNowValue), timeoutMs);
 
+/** A probe pod that is one of `client`'s pods: its labels, certificate and service account. */
+async function asClient(namespace: string, client: string) {
+  await applyAsUser(c, serviceAccount(namespace, client));
+  return { labels: { app: client }, secretName: `${client}-tls`, serviceAccountName: client };
+}
+
 /** mTLS from a pod with `client`'s certificate to a pod of `target`, one fresh connection per attempt. */
 async function loadOn(namespace: string, client: string, target: string, interval = '20ms') {
   const [pod] = await readyPods(c, namespace, { app: target }, 1);
   const loop = await startLoopProbe(c, {
-    namespace, name: probeName(`load-${target}`), labels: { app: client }, secretName: `${client}-tls`,
+    namespace, name: probeName(`load-${target}`), ...await asClient(namespace, client),
     args: ['--url', `https://${pod!.status!.podIP!}:${TLS_PORT}/`, '--cert', '/tls/tls.crt', '--key', '/tls/tls.key', '--ca', '/trust/ca.crt',
       '--server-name', `${target}.${namespace}.svc`, '--timeout', '3s', '--interval', interval],
   });
@@ -173,7 +179,7 @@ async function servedBy(namespace: string, app: string, count: number, client: s
   const served: string[] = [];
   for (const pod of pods) {
     const r = await runProbe(c, {
-      namespace, name: probeName(app), labels: { app: client }, secretName: `${client}-tls`,
+      namespace, name: probeName(app), ...await asClient(namespace, client),
       args: ['--url', `https://${pod.status!.podIP!}:${TLS_PORT}/`, '--cert', '/tls/tls.crt', '--key', '/tls/tls.key', '--ca', '/trust/ca.crt',
         '--server-name', `${app}.${namespace}.svc`, '--timeout', '3s'],
     });

@@ -235,9 +235,12 @@ describe('workloads that cannot hot-reload', () => {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'november', namespace: ns },
       spec: {
         replicas: 2, selector: { matchLabels: { app: 'november' } },
-        template: { metadata: { labels: { app: 'november' } }, spec: { containers: [{ name: 'app', image: 'registry.example/november:1' }] } },
+        // Its pods (on a cluster with a node) run as the service's account, or the operator would
+        // refuse to issue november's identity to them.
+        template: { metadata: { labels: { app: 'november' } }, spec: { serviceAccountName: 'november', containers: [{ name: 'app', image: 'registry.example/november:1' }] } },
       },
     } as KubernetesObject;
+    await applyAsUser(c, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'november', namespace: ns } } as KubernetesObject);
     await applyAsUser(c, deployment);
     const apps = c.kc.makeApiClient(k8s.AppsV1Api);
     const before = await apps.readNamespacedDeployment({ namespace: ns, name: 'november' });

@@ -189,6 +189,11 @@ export interface ProbeOptions {
   args: string[];
   /** A TLS Secret to mount at /tls (the client certificate), with the trust bundle at /trust. */
   secretName?: string;
+  /**
+   * The account the probe runs as. A probe carrying a service's labels is one of its pods, and the
+   * operator issues that service's identity only while all its pods run as its account.
+   */
+  serviceAccountName?: string;
   timeoutMs?: number;
 }
 
@@ -201,6 +206,7 @@ function probePod(o: Omit<ProbeOptions, 'timeoutMs'>, args: string[]): V1Pod {
     metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
     spec: {
       restartPolicy: 'Never',
+      ...(o.serviceAccountName ? { serviceAccountName: o.serviceAccountName } : {}),
       automountServiceAccountToken: false,
       terminationGracePeriodSeconds: 1,
       volumes: mounts.volumes,
