@@ -143,7 +143,9 @@ describe('the operator under its own ServiceAccount', () => {
     const targets = { romeo: 'Deployment', sierra: 'StatefulSet', tango: 'DaemonSet' } as const;
     const before: Record<string, string> = {};
     for (const [name, kind] of Object.entries(targets)) {
-      const template = { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: `registry.example/${name}:1` }] } };
+      // Its pods run as the service's account, or the operator would not issue its identity to them.
+      const template = { metadata: { labels: { app: name } }, spec: { serviceAccountName: name, containers: [{ name: 'app', image: `registry.example/${name}:1` }] } };
+      await applyAsUser(c, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } } as KubernetesObject);
       await applyAsUser(c, {
         apiVersion: 'apps/v1', kind, metadata: { name, namespace: ns },
         spec: { selector: { matchLabels: { app: name } }, template, ...(kind === 'StatefulSet' ? { serviceName: name } : {}) },

@@ -171,6 +171,8 @@ describe('the service account is checked against the selected pods', () => {
 
   beforeAll(() => {
     asTenant(keyPolicy('accounts', { allowed: { namespaces: [own], serviceAccounts: [`${own}/payments`] } }));
+    // On a cluster with a node the ServiceAccount admission plugin needs the accounts to exist.
+    asTenant(...['payments', 'imposter'].map((name) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: own } }) as KubernetesObject));
   });
 
   it('an allowed account\'s SPIFFE ID is refused while the selected pods run as another account', async () => {
