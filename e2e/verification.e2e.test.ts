@@ -115,11 +115,14 @@ describe('continuous verification', () => {
 
   it('reports a workload still serving a renewed certificate as stale, restarts its Deployment once after the grace period, and not again after an operator crash', async () => {
     const restart = { kind: 'Deployment', name: 'stale-app', hotReload: false, maxUnavailable: 1 };
+    // Its pods (on a cluster with a node) run as the service's account, or the operator would not
+    // issue or renew the service's identity.
+    await applyAsUser(c, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'stale', namespace: ns } } as KubernetesObject);
     await applyAsUser(c, {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'stale-app', namespace: ns },
       spec: {
         replicas: 1, selector: { matchLabels: { app: 'stale' } },
-        template: { metadata: { labels: { app: 'stale' } }, spec: { containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
+        template: { metadata: { labels: { app: 'stale' } }, spec: { serviceAccountName: 'stale', containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
       },
     } as KubernetesObject);
     const workload = await deploy('stale', { hotReload: false }, restart);
