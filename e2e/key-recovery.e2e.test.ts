@@ -12,7 +12,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
 import { runCli } from '../operator/cli/main.js';
-import { processIo, type CliIo } from '../operator/cli/io.js';
+import { capturedIo, type CapturedIo } from './harness/cli-io.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, condition, deleteNamespaceAndFinalize, installCrds, waitForCondition } from './harness/lockstep.js';
 import { repoRoot } from './harness/manifests.js';
@@ -89,22 +89,7 @@ async function gone(ref: () => Promise<unknown>): Promise<boolean> {
   }
 }
 
-function memoryIo(stdin = ''): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  const real = processIo();
-  return {
-    out: (t) => { out += t; },
-    err: (t) => { err += t; },
-    readStdin: async () => Buffer.from(stdin, 'utf8'),
-    readFile: real.readFile,
-    ...(real.writeFile ? { writeFile: real.writeFile } : {}),
-    
-    kubeConfig: () => c.kc,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+const memoryIo = (stdin = ''): CapturedIo => capturedIo(c.kc, stdin, 'disk');
 
 async function cli(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
   const io = memoryIo(stdin);

@@ -8,7 +8,7 @@ import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
 import { parseSegment } from '../operator/audit/segments.js';
 import { runCli } from '../operator/cli/main.js';
-import type { CliIo } from '../operator/cli/io.js';
+import { capturedIo, type CapturedIo } from './harness/cli-io.js';
 import { parseKeySet } from '../operator/crypto/keyset.js';
 import * as k8s from '@kubernetes/client-node';
 import { fingerprinted, sealPending } from '../operator/keypolicy/audit-outbox.js';
@@ -38,19 +38,7 @@ async function waitPolicy(name: string, check: (kp: KeyPolicy) => boolean, what:
   }, timeoutMs);
 }
 
-function memoryIo(): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => { out += t; },
-    err: (t) => { err += t; },
-    readStdin: async () => Buffer.alloc(0),
-    readFile: async () => { throw new Error('no files in this test'); },
-    kubeConfig: () => c.kc,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+const memoryIo = (): CapturedIo => capturedIo(c.kc);
 
 async function verify(name: string): Promise<{ code: number; output: string }> {
   const io = memoryIo();

@@ -12,7 +12,7 @@ import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, SealedSecret, EnvelopeSecret } from '../operator/api/v1alpha1/index.js';
 import type { AuditSegment } from '../operator/audit/segments.js';
 import { runCli } from '../operator/cli/main.js';
-import type { CliIo } from '../operator/cli/io.js';
+import { capturedIo, type CapturedIo } from './harness/cli-io.js';
 import { unwrapDataKey } from '../operator/crypto/datakey.js';
 import { decryptValue } from '../operator/crypto/envelope.js';
 import { createKeySet, publicJwks } from '../operator/crypto/keyset.js';
@@ -38,19 +38,7 @@ function secretValue(label: string): string {
   return value;
 }
 
-function memoryIo(stdin: string): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => { out += t; },
-    err: (t) => { err += t; },
-    readStdin: async () => Buffer.from(stdin, 'utf8'),
-    readFile: async () => { throw new Error('no files in this test'); },
-    kubeConfig: () => c.kc,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+const memoryIo = (stdin: string): CapturedIo => capturedIo(c.kc, stdin);
 
 /** `lockstep seal --namespace ns --name name --key key --policy vault` with the value on stdin. */
 async function seal(name: string, key: string, value: string, namespace = ns): Promise<string> {

@@ -9,7 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
 import { runCli } from '../operator/cli/main.js';
-import type { CliIo } from '../operator/cli/io.js';
+import { capturedIo, type CapturedIo } from './harness/cli-io.js';
 import { generateDataKey, wrapDataKey } from '../operator/crypto/datakey.js';
 import { activeKey, createKeySet, publicJwks, sealingAlgorithmFor, type KeySet } from '../operator/crypto/keyset.js';
 import { rotateKeySet } from '../operator/crypto/rotation.js';
@@ -75,22 +75,7 @@ function secret(namespace: string, name: string, data: Record<string, string>, e
   return { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name, namespace, ...extra }, data } as KubernetesObject;
 }
 
-function memoryIo(stdin: string, files: Record<string, string> = {}): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => { out += t; },
-    err: (t) => { err += t; },
-    readStdin: async () => Buffer.from(stdin, 'utf8'),
-    readFile: async (path) => {
-      if (files[path] === undefined) throw new Error(`ENOENT: ${path}`);
-      return Buffer.from(files[path] ?? '', 'utf8');
-    },
-    kubeConfig: () => c.kc,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+const memoryIo = (stdin: string, files: Record<string, string> = {}): CapturedIo => capturedIo(c.kc, stdin, files);
 
 function applied(result: { status: number; stderr: string }): void {
   expect(result.stderr).toBe('');
