@@ -12,7 +12,7 @@ import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, installCrds, readSchedule as readScheduleIn, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startChild, startInProcess, type ChildOperator, type RunningOperator } from './harness/operator.js';
-import { HandshakeClient, TlsWorkload, readMaterial, serialOfPem, workloadAddress, type WorkloadOptions } from './harness/tls-workload.js';
+import { HandshakeClient, TlsWorkload, stallNote, readMaterial, serialOfPem, workloadAddress, type WorkloadOptions } from './harness/tls-workload.js';
 
 const c = clients();
 let ns = '';
@@ -115,7 +115,7 @@ describe('leaf certificate rotation', () => {
     }
     const counts = client.counts;
     const rate = counts.ok / (counts.elapsedMs / 1000);
-    console.log(`mTLS handshakes during leaf rotation: ${counts.ok} succeeded, ${counts.failed} failed, ${rate.toFixed(1)}/s over ${(counts.elapsedMs / 1000).toFixed(1)}s${counts.errors.length ? `; errors: ${counts.errors.join(' | ')}` : ''}`);
+    console.log(`mTLS handshakes during leaf rotation: ${counts.ok} succeeded, ${counts.failed} failed, ${rate.toFixed(1)}/s over ${(counts.elapsedMs / 1000).toFixed(1)}s${stallNote(counts)}${counts.errors.length ? `; errors: ${counts.errors.join(' | ')}` : ''}`);
     expect(counts.failed).toBe(0);
     expect(rate).toBeGreaterThanOrEqual(20);
 
@@ -480,7 +480,7 @@ describe('CA rotation with overlap', () => {
     }
     const counts = client.counts;
     const rate = counts.ok / (counts.elapsedMs / 1000);
-    console.log(`CA rotations with the operator killed at ${kills.join(', ')}: mTLS handshakes ${counts.ok} succeeded, ${counts.failed} failed, ${rate.toFixed(1)}/s over ${(counts.elapsedMs / 1000).toFixed(1)}s; chain-to-bundle checks ${checks}, violations ${violations}${counts.errors.length ? `; errors: ${counts.errors.join(' | ')}` : ''}`);
+    console.log(`CA rotations with the operator killed at ${kills.join(', ')}: mTLS handshakes ${counts.ok} succeeded, ${counts.failed} failed, ${rate.toFixed(1)}/s over ${(counts.elapsedMs / 1000).toFixed(1)}s${stallNote(counts)}; chain-to-bundle checks ${checks}, violations ${violations}${counts.errors.length ? `; errors: ${counts.errors.join(' | ')}` : ''}`);
     for (const stage of stages) expect(kills).toContain(stage);
     expect(counts.failed).toBe(0);
     expect(rate).toBeGreaterThanOrEqual(20);

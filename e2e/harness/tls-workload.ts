@@ -217,9 +217,55 @@ export class TlsWorkload {
 export interface HandshakeCounts {
   ok: number;
   failed: number;
-  /** First few failure messages, for the test output. */
+  /** First few failure messages with the second they happened at, for the test output. */
   errors: string[];
   elapsedMs: number;
+  /** Times this process's event loop stood still for over a second, and the longest (ms). */
+  stalls: number;
+  longestStallMs: number;
+}
+
+/**
+ * How long this process's event loop stood still. Servers and client share the test's process, so
+ * while it stalls (a long GC, a starved CPU) nothing answers and no timer fires; a handshake's
+ * deadline counts only the time the loop was running, or a stall of the test would count as a
+ * server that never answered. A timer that fires late is seen here before any later deadline,
+ * because Node runs due timers in order of their due time.
+ */
+export class LoopClock {
+  private static readonly tickMs = 50;
+  private timer: NodeJS.Timeout | undefined;
+  private last = Date.now();
+  /** Milliseconds the loop stood still, summed. */
+  private stalledMs = 0;
+  stalls = 0;
+  longestStallMs = 0;
+
+  start(): void {
+    this.last = Date.now();
+    this.timer = setInterval(() => this.observe(), LoopClock.tickMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Running time on this clock: wall time minus time stood still. */
+  now(): number {
+    this.observe();
+    return Date.now() - this.stalledMs;
+  }
+
+  private observe(): void {
+    const at = Date.now();
+    const late = at - this.last - LoopClock.tickMs;
+    this.last = at;
+    // A busy loop is late by tens of milliseconds; only what is clearly standing still counts.
+    if (late <= 250) return;
+    this.stalledMs += late;
+    if (late >= 1_000) this.stalls++;
+    this.longestStallMs = Math.max(this.longestStallMs, late);
+  }
 }
 
 /**
@@ -232,7 +278,8 @@ export class HandshakeClient {
   private next = 0;
   private started = 0;
   private inflight = new Set<Promise<void>>();
-  readonly counts: HandshakeCounts = { ok: 0, failed: 0, errors: [], elapsedMs: 0 };
+  private readonly clock = new LoopClock();
+  readonly counts: HandshakeCounts = { ok: 0, failed: 0, errors: [], elapsedMs: 0, stalls: 0, longestStallMs: 0 };
 
   constructor(
     private readonly c: Clients,
@@ -247,6 +294,7 @@ export class HandshakeClient {
     if (!material) throw new Error(`${this.identity}: no TLS material yet`);
     this.watch = new MaterialWatch(this.c, this.namespace, this.identity, material, () => undefined);
     this.watch.start();
+    this.clock.start();
     this.started = Date.now();
     // Open loop with catch-up: a busy event loop fires timers late, so each tick starts every
     // handshake that is due by now; the offered rate stays perSecond however late the timer is.
@@ -264,26 +312,39 @@ export class HandshakeClient {
 
   private handshake(target: TlsWorkload): Promise<void> {
     const m = this.watch!.current;
+    const deadlineMs = 5_000;
+    const began = this.clock.now();
     return new Promise((resolve) => {
       const socket = tls.connect({
         host: target.address, port: target.port, servername: `${target.service}.${target.namespace}.svc`,
         cert: m.cert, key: m.key, ca: m.ca, minVersion: 'TLSv1.2',
       });
       let settled = false;
+      let timeout: NodeJS.Timeout;
       const done = (err?: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timeout);
         if (err) {
           this.counts.failed++;
-          if (this.counts.errors.length < 10) this.counts.errors.push(`${target.service}: ${err.message}`);
+          const at = ((Date.now() - this.started) / 1000).toFixed(1);
+          if (this.counts.errors.length < 10) this.counts.errors.push(`${target.service} at ${at}s: ${err.message}`);
         } else {
           this.counts.ok++;
         }
         socket.destroy();
         resolve();
       };
-      const timeout = setTimeout(() => done(new Error('no answer within 5s')), 5_000);
+      // The deadline counts running time only (see LoopClock): after a stall of this process the
+      // server gets what is left of its 5s, and a server that never answers still fails.
+      const arm = (ms: number) => {
+        timeout = setTimeout(() => {
+          const ran = this.clock.now() - began;
+          if (ran >= deadlineMs) done(new Error(`no answer within ${deadlineMs / 1000}s`));
+          else arm(deadlineMs - ran);
+        }, ms);
+      };
+      arm(deadlineMs);
       // Counted only once application data crossed both ways: under TLS 1.3 the server judges
       // the client certificate after the client's 'secureConnect', and says no with an alert.
       let answer = '';
@@ -301,7 +362,15 @@ export class HandshakeClient {
     if (this.timer) clearInterval(this.timer);
     this.watch?.stop();
     await Promise.all([...this.inflight]);
+    this.clock.stop();
     this.counts.elapsedMs = Date.now() - this.started;
+    this.counts.stalls = this.clock.stalls;
+    this.counts.longestStallMs = this.clock.longestStallMs;
     return this.counts;
   }
+}
+
+/** For a test's output: how often the test's own process stood still (not counted against servers). */
+export function stallNote(counts: HandshakeCounts): string {
+  return counts.stalls ? ` (this process stood still ${counts.stalls} times, longest ${(counts.longestStallMs / 1000).toFixed(1)}s)` : '';
 }
