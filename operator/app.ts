@@ -22,6 +22,7 @@ import { Informer, collectionPath, type ResourceRef } from './runtime/informer.j
 import { kubeTransport } from './runtime/kube-transport.js';
 import { kubeLeaseStore } from './runtime/lease-store.js';
 import { leaderGuardedKubeConfig } from './runtime/leader-guard.js';
+import { reusingConnections } from './runtime/connection-reuse.js';
 import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
@@ -40,7 +41,9 @@ export function userAgent(identity: string): string {
   return `lockstep-operator/${OPERATOR_VERSION} (${identity})`;
 }
 
-export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
+export function buildOperator(given: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
+  // Reads share keep-alive connections instead of a TLS handshake per request (connection-reuse.ts).
+  const kc = reusingConnections(given);
   const metrics = createMetrics();
   let manager: Manager | undefined;
   // Every write goes through a KubeConfig that refuses to mutate unless this replica leads.

@@ -1,4 +1,5 @@
-import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { ConnectionReusingKubeConfig, type AgentPool } from './connection-reuse.js';
 
 // Losing the lease must stop the old leader's writes even if a reconcile is half-way through.
 // Every generated client (and KubernetesObjectApi) authenticates each request through its
@@ -12,12 +13,14 @@ export class NotLeaderError extends Error {
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-class LeaderGuardedKubeConfig extends KubeConfig {
+// Its clients share connections too (connection-reuse.ts).
+class LeaderGuardedKubeConfig extends ConnectionReusingKubeConfig {
   constructor(
     private readonly isLeader: () => boolean,
     private readonly userAgent: string | undefined,
+    agents: AgentPool | undefined,
   ) {
-    super();
+    super(agents);
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
@@ -37,7 +40,8 @@ class LeaderGuardedKubeConfig extends KubeConfig {
  * client from the original.
  */
 export function leaderGuardedKubeConfig(kc: KubeConfig, isLeader: () => boolean, userAgent?: string): KubeConfig {
-  const guarded = new LeaderGuardedKubeConfig(isLeader, userAgent);
+  // Writers share the connections of a reusing `kc` (connection-reuse.ts).
+  const guarded = new LeaderGuardedKubeConfig(isLeader, userAgent, kc instanceof ConnectionReusingKubeConfig ? kc.agents : undefined);
   guarded.loadFromOptions({
     clusters: kc.clusters,
     contexts: kc.contexts,
