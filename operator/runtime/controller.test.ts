@@ -79,6 +79,48 @@ describe('Controller', () => {
     await Promise.all([es.stop(), certs.stop()]);
   });
 
+  it('maps updates through onUpdate when a watch gives one (adds and deletes still use toKeys)', async () => {
+    const clock = new FakeClock();
+    const children = new FakeTransport();
+    children.items = [owned('web-tls', 'web')];
+    const certs = informerOn(children, clock, 'certificates');
+    const seen: string[] = [];
+    const updates: string[] = [];
+    const controller = new Controller({
+      name: 'es',
+      clock,
+      logger: createLogger({ sink: new MemorySink(), clock }),
+      reconcile: async (key) => {
+        seen.push(key);
+      },
+      watches: [{
+        informer: certs,
+        toKeys: ownerKeys({ group: 'lockstep.dev', kind: 'EncryptedService' }),
+        // Only a changed resourceVersion parity matters here; the old object is given too.
+        onUpdate: (obj, old) => {
+          updates.push(`${old.metadata?.resourceVersion}->${obj.metadata?.resourceVersion}`);
+          return obj.metadata?.resourceVersion === '3' ? ['shop/other'] : [];
+        },
+      }],
+    });
+    certs.start();
+    await certs.synced;
+    controller.start();
+    await settle();
+    expect(seen).toEqual(['shop/web']);
+    seen.length = 0;
+    children.current.emit('MODIFIED', owned('web-tls', 'web2', '2'));
+    await settle();
+    expect(seen).toEqual([]);
+    children.current.emit('MODIFIED', owned('web-tls', 'web2', '3'));
+    children.current.emit('DELETED', owned('web-tls', 'web2', '4'));
+    await settle();
+    expect(updates).toEqual(['1->2', '2->3']);
+    expect(seen.sort()).toEqual(['shop/other', 'shop/web2']);
+    await controller.stop();
+    await certs.stop();
+  });
+
   it('records duration by result, errors by reason, and queue depth', async () => {
     const clock = new FakeClock();
     const metrics = createMetrics({ defaultMetrics: false, clock });

@@ -17,6 +17,11 @@ export interface WatchSource<T extends KubernetesObject = KubernetesObject> {
   readonly informer: Informer<T>;
   /** Default: the object's own key (for the controller's primary resource). */
   readonly toKeys?: KeyMapper<T>;
+  /**
+   * Keys for an update, given the object before and after. Default: toKeys of both. Lets a
+   * watch skip the fan-out an update cannot matter to (a status write nobody else reads).
+   */
+  readonly onUpdate?: (obj: T, old: T) => Iterable<string>;
 }
 
 /** The object's own `namespace/name` key. */
@@ -132,20 +137,24 @@ export class Controller {
 
   private register(w: WatchSource): void {
     const toKeys = w.toKeys ?? ownKey;
-    const enqueueFor = (obj: KubernetesObject): void => {
+    const enqueueAll = (keys: () => Iterable<string>): void => {
       try {
-        for (const key of toKeys(obj)) this.queue.add(key);
+        for (const key of keys()) this.queue.add(key);
       } catch (err) {
         this.log.error('mapping an event to keys failed', { informer: w.informer.name, err });
       }
     };
+    const enqueueFor = (obj: KubernetesObject): void => enqueueAll(() => toKeys(obj));
+    const onUpdate = w.onUpdate;
     w.informer.addHandlers({
       add: enqueueFor,
       // Map the old object too: a changed owner reference or label must wake the old owner.
-      update: (obj, old) => {
-        enqueueFor(old);
-        enqueueFor(obj);
-      },
+      update: onUpdate
+        ? (obj, old) => enqueueAll(() => onUpdate(obj, old))
+        : (obj, old) => {
+          enqueueFor(old);
+          enqueueFor(obj);
+        },
       delete: enqueueFor,
     });
   }
