@@ -9,6 +9,19 @@ import type { OperatorMetrics } from '../runtime/metrics.js';
 import { LABEL_KEY_POLICY_NAMESPACE } from './names.js';
 import type { KeyPolicyCaches, KeyPolicyReconciler } from './reconciler.js';
 
+/**
+ * Whether an update of a service can change what its KeyPolicy reports: who uses it and how
+ * (spec, so generation), whether the service is going, and the kids it recorded as opened
+ * (status.keyIds, counted for retirement). The service's other status writes — several per
+ * service while it converges — do not wake the policy.
+ */
+export function changesPolicyUsage(obj: EncryptedService, old: EncryptedService): boolean {
+  return obj.metadata.generation !== old.metadata.generation
+    || obj.metadata.uid !== old.metadata.uid
+    || Boolean(obj.metadata.deletionTimestamp) !== Boolean(old.metadata.deletionTimestamp)
+    || (obj.status?.keyIds ?? []).join(',') !== (old.status?.keyIds ?? []).join(',');
+}
+
 export function keyPolicyController(
   caches: KeyPolicyCaches,
   reconciler: KeyPolicyReconciler,
@@ -33,7 +46,11 @@ export function keyPolicyController(
     metrics,
     watches: [
       { informer: caches.keyPolicies },
-      { informer: caches.encryptedServices, toKeys: policyOf },
+      {
+        informer: caches.encryptedServices,
+        toKeys: policyOf,
+        onUpdate: (es: EncryptedService, old: EncryptedService) => (changesPolicyUsage(es, old) ? new Set([...policyOf(old), ...policyOf(es)]) : []),
+      },
       { informer: caches.secrets, toKeys: secretToPolicy },
       { informer: caches.configMaps, toKeys: generated },
       { informer: caches.certificates, toKeys: generated },
