@@ -33,6 +33,7 @@ import {
   TRUST_CHANGES_ADDED_KEY, TRUST_CHANGES_RETIRED_KEY, buildTrustBundle, mergeRoots, trustChangesName, withoutRetired,
 } from './trust-bundle.js';
 import type { ServiceSecrets } from './secrets.js';
+import { transitionEvents } from './transition-events.js';
 
 /** A cert-manager object as far as the reconciler reads it. */
 export type CertManagerObject = KubernetesObject & {
@@ -414,13 +415,8 @@ export class EncryptedServiceReconciler {
   }
 
   private recordTransitions(es: EncryptedService, before: Condition[] | undefined, after: Condition[]): void {
-    for (const c of after) {
-      const old = before?.find((b) => b.type === c.type);
-      if (old && old.status === c.status && old.reason === c.reason) continue;
-      if (c.type === C.Ready || (c.type === C.Degraded && c.status === 'True') || c.status === 'False') {
-        const warn = (c.type === C.Degraded && c.status === 'True') || (c.type !== C.Degraded && c.status === 'False');
-        this.o.events.record({ ...es, apiVersion: API_VERSION, kind: ENCRYPTED_SERVICE.kind }, warn ? 'Warning' : 'Normal', c.reason, `${c.type}: ${c.message}`);
-      }
+    for (const e of transitionEvents(before, after)) {
+      this.o.events.record({ ...es, apiVersion: API_VERSION, kind: ENCRYPTED_SERVICE.kind }, e.type, e.reason, e.message);
     }
   }
 
