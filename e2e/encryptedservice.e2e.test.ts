@@ -161,6 +161,29 @@ describe('the three-tier example', () => {
 
 });
 
+describe('fan-out', () => {
+  it("a change to one service that no other object reads reconciles that service alone: not its neighbours, not its KeyPolicy", async () => {
+    for (const name of ['database', 'api', 'frontend']) {
+      await eventually(`${name} settled`, async () => {
+        const es = await waitForCondition(c, ns, name, 'Ready', 'True');
+        const tls = await c.core.readNamespacedSecret({ name: `${name}-tls`, namespace: ns });
+        const serial = new X509Certificate(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64')).serialNumber;
+        return es.status?.certificate?.serialNumber === serial ? true : undefined;
+      });
+    }
+    await new Promise((r) => setTimeout(r, 3_000));
+    const from = operator.logs().length;
+    const reconciled = () => operator.logs().slice(from).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>)
+      .filter((r) => r['msg'] === 'reconciled' || r['msg'] === 'reconcile failed; will retry').map((r) => `${r['controller']} ${r['object']}`);
+    // An annotation changes neither the spec (generation) nor anything a peer, the bundle or the policy reads.
+    await c.objects.patch({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'api', namespace: ns, annotations: { 'e2e.lockstep.dev/touched': String(Date.now()) } } },
+      undefined, undefined, 'lockstep-e2e-annotator', undefined, 'application/merge-patch+json');
+    await eventually('api reconciled', async () => (reconciled().includes(`encryptedservice ${ns}/api`) ? true : undefined));
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect([...new Set(reconciled())]).toEqual([`encryptedservice ${ns}/api`]);
+  });
+});
+
 describe('restart', () => {
   const auditLog = process.env.LOCKSTEP_E2E_AUDIT_LOG ?? join(dirname(process.env.KUBECONFIG ?? ''), 'logs', 'audit.log');
   const haveAudit = !externalOperator && existsSync(auditLog);
