@@ -20,6 +20,7 @@ import { kubeEventSink } from './runtime/event-sink.js';
 import { KubeEventRecorder } from './runtime/events.js';
 import { Informer, collectionPath, type ResourceRef } from './runtime/informer.js';
 import { kubeTransport } from './runtime/kube-transport.js';
+import { apiClientConfig } from './runtime/api-client.js';
 import { kubeLeaseStore } from './runtime/lease-store.js';
 import { leaderGuardedKubeConfig } from './runtime/leader-guard.js';
 import type { Logger } from './runtime/logger.js';
@@ -40,11 +41,14 @@ export function userAgent(identity: string): string {
   return `lockstep-operator/${OPERATOR_VERSION} (${identity})`;
 }
 
-export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
+export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
   const metrics = createMetrics();
   let manager: Manager | undefined;
+  const agent = userAgent(config.identity);
+  // Reads, lists and writes share one connection pool and one rate limit.
+  const kc = apiClientConfig(cluster, { userAgent: agent, ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
   // Every write goes through a KubeConfig that refuses to mutate unless this replica leads.
-  const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false, userAgent(config.identity));
+  const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false);
   const transport = kubeTransport(kc);
   const informer = <T extends KubernetesObject>(name: string, ref: ResourceRef, labelSelector?: string) =>
     new Informer<T>({ name, path: collectionPath(ref), transport, logger, ...(labelSelector ? { labelSelector } : {}) });
@@ -149,7 +153,8 @@ export function buildOperator(kc: k8s.KubeConfig, config: OperatorConfig, logger
       ? {
         leaderElection: {
           identity: config.identity,
-          store: kubeLeaseStore(kc.makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
+          // Outside the rate limit: a renewal queued behind a backlog of reconciles would lose the lease.
+          store: kubeLeaseStore(apiClientConfig(cluster, { userAgent: agent }).makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
         },
       }
       : {}),

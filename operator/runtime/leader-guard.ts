@@ -1,4 +1,5 @@
-import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { ApiClientConfig, ClientPool, copyInto } from './api-client.js';
 
 // Losing the lease must stop the old leader's writes even if a reconcile is half-way through.
 // Every generated client (and KubernetesObjectApi) authenticates each request through its
@@ -12,20 +13,18 @@ export class NotLeaderError extends Error {
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-class LeaderGuardedKubeConfig extends KubeConfig {
+class LeaderGuardedKubeConfig extends ApiClientConfig {
   constructor(
+    pool: ClientPool,
     private readonly isLeader: () => boolean,
-    private readonly userAgent: string | undefined,
   ) {
-    super();
+    super(pool);
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     if (MUTATING.has(context.getHttpMethod()) && !this.isLeader()) {
       throw new NotLeaderError(`refusing ${context.getHttpMethod()} while not the leader`);
     }
-    // Names the replica in the API server's audit log (otherwise every client is node-fetch).
-    if (this.userAgent) context.setHeaderParam('User-Agent', this.userAgent);
     return super.applySecurityAuthentication(context);
   }
 }
@@ -34,15 +33,10 @@ class LeaderGuardedKubeConfig extends KubeConfig {
  * A copy of `kc` whose API clients (kc.makeApiClient(...), KubernetesObjectApi.makeApiClient)
  * throw NotLeaderError instead of sending POST/PUT/PATCH/DELETE while `isLeader()` is false.
  * Reads and watches are unaffected. Build the controllers' clients from it; build the Lease
- * client from the original.
+ * client from the original. Given an ApiClientConfig, its clients share that one's
+ * connections and rate limit.
  */
 export function leaderGuardedKubeConfig(kc: KubeConfig, isLeader: () => boolean, userAgent?: string): KubeConfig {
-  const guarded = new LeaderGuardedKubeConfig(isLeader, userAgent);
-  guarded.loadFromOptions({
-    clusters: kc.clusters,
-    contexts: kc.contexts,
-    users: kc.users,
-    currentContext: kc.currentContext,
-  });
-  return guarded;
+  const pool = kc instanceof ApiClientConfig ? kc.pool : new ClientPool(userAgent ? { userAgent } : {});
+  return copyInto(new LeaderGuardedKubeConfig(pool, isLeader), kc);
 }
