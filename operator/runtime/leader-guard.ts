@@ -1,4 +1,5 @@
 import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import { noteWrite, resourceOfPath } from './first-write.js';
 
 // Losing the lease must stop the old leader's writes even if a reconcile is half-way through.
 // Every generated client (and KubernetesObjectApi) authenticates each request through its
@@ -24,6 +25,7 @@ class LeaderGuardedKubeConfig extends KubeConfig {
     if (MUTATING.has(context.getHttpMethod()) && !this.isLeader()) {
       throw new NotLeaderError(`refusing ${context.getHttpMethod()} while not the leader`);
     }
+    if (MUTATING.has(context.getHttpMethod())) noteWrite(resourceOfPath(context.getUrl()));
     // Names the replica in the API server's audit log (otherwise every client is node-fetch).
     if (this.userAgent) context.setHeaderParam('User-Agent', this.userAgent);
     return super.applySecurityAuthentication(context);
