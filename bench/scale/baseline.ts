@@ -2,7 +2,7 @@
 // by the same builders (`lockstep render`), applied by a bare concurrent server-side-apply client,
 // then cert-manager issuing every Certificate. The local cluster runs cert-manager without its
 // built-in approver, so the bench approves each request itself, as that approver would.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { renderServices } from '../../operator/cli/render.js';
 import { condition, isReady, mapLimit, type Cluster, type ClientLimits } from './kube.js';
 import { encryptedServices, keyPolicies, namespaces, RUN_LABEL, type Layout } from './fixtures.js';
@@ -31,10 +31,8 @@ async function approveAll(cluster: Cluster, layout: Layout): Promise<() => Promi
     approving.add(key);
     const conditions = [...((cr as { status?: { conditions?: object[] } }).status?.conditions ?? []),
       { type: 'Approved', status: 'True', reason: 'bench', message: 'approved by make bench-scale (baseline)', lastTransitionTime: new Date().toISOString() }];
-    cluster.custom.patchNamespacedCustomObjectStatus({
-      group: 'cert-manager.io', version: 'v1', plural: 'certificaterequests', namespace: cr.metadata?.namespace ?? '', name: cr.metadata?.name ?? '',
-      body: { metadata: { resourceVersion: cr.metadata?.resourceVersion }, status: { conditions } },
-    }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+    // List items of a JSON list may come without their kind.
+    cluster.http.mergePatchStatus({ ...cr, apiVersion: 'cert-manager.io/v1', kind: 'CertificateRequest' }, { metadata: { resourceVersion: cr.metadata?.resourceVersion }, status: { conditions } })
       // A conflict means the request changed: its next event tries again.
       .catch(() => undefined)
       .finally(() => approving.delete(key));

@@ -1,5 +1,6 @@
 // Objects Lockstep does not own: small Secrets and ConfigMaps in a namespace of their own. An
 // operator whose caches hold only what it generated keeps the same memory with them around.
+import type * as k8s from '@kubernetes/client-node';
 import { mapLimit, type Cluster } from './kube.js';
 import { RUN_LABEL } from './fixtures.js';
 
@@ -9,10 +10,11 @@ export async function addClutter(cluster: Cluster, namespace: string, runId: str
   const indexes = Array.from({ length: count }, (_, i) => i);
   await mapLimit(indexes, concurrency, async (i) => {
     const name = `unrelated-${String(i).padStart(6, '0')}`;
-    const metadata = { name, labels: { app: 'unrelated' } };
+    const metadata = { name, namespace, labels: { app: 'unrelated' } };
     // Half Secrets, half ConfigMaps; a value of a few dozen bytes, like a small application setting.
-    if (i % 2 === 0) await cluster.core.createNamespacedSecret({ namespace, body: { metadata, stringData: { value: `not-a-secret-${i}` } } });
-    else await cluster.core.createNamespacedConfigMap({ namespace, body: { metadata, data: { value: `setting-${i}` } } });
+    await cluster.http.create(i % 2 === 0
+      ? { apiVersion: 'v1', kind: 'Secret', metadata, stringData: { value: `not-a-secret-${i}` } } as k8s.KubernetesObject
+      : { apiVersion: 'v1', kind: 'ConfigMap', metadata, data: { value: `setting-${i}` } } as k8s.KubernetesObject);
   });
   return Date.now() - t0;
 }

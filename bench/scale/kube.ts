@@ -2,7 +2,7 @@
 // client with an optional QPS limit, watch caches built on the operator's own Informer, and
 // namespace teardown that waits until the namespaces are gone.
 import * as k8s from '@kubernetes/client-node';
-import { RawApplyClient } from '../../operator/kube/raw-apply.js';
+import { KeepAliveClient } from './http.js';
 import { Informer, collectionPath, type ResourceRef } from '../../operator/runtime/informer.js';
 import { kubeTransport } from '../../operator/runtime/kube-transport.js';
 import { createLogger } from '../../operator/runtime/logger.js';
@@ -80,19 +80,21 @@ export function limitsText(l: ClientLimits): string {
 export class Cluster {
   readonly core: k8s.CoreV1Api;
   readonly custom: k8s.CustomObjectsApi;
-  private readonly applier: RawApplyClient;
   private readonly transport: ReturnType<typeof kubeTransport>;
   private readonly log = createLogger({ level: 'warn', fields: { component: 'bench' } });
 
-  constructor(readonly kc: k8s.KubeConfig) {
+  private constructor(readonly kc: k8s.KubeConfig, readonly http: KeepAliveClient) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.applier = RawApplyClient.forConfig(kc);
     this.transport = kubeTransport(kc);
   }
 
+  static async connect(kc: k8s.KubeConfig, maxSockets: number): Promise<Cluster> {
+    return new Cluster(kc, await KeepAliveClient.forConfig(kc, maxSockets));
+  }
+
   async apply(obj: k8s.KubernetesObject): Promise<void> {
-    await this.applier.apply(obj, BENCH_FIELD_MANAGER);
+    await this.http.apply(obj, BENCH_FIELD_MANAGER);
   }
 
   /** Server-side applies every object, `limits.concurrency` at a time under the QPS limit. */

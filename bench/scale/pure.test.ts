@@ -7,6 +7,7 @@ import { controllerFigures, eventToWrite } from './operator-metrics.js';
 import { metricsPortOf, parseProcStatus } from './operator-process.js';
 import { parseMetrics, quantile } from './prom.js';
 import { percentile, spread, spreadText } from './stats.js';
+import { objectPath } from './http.js';
 import { countsText, markdownTable, ratio } from './table.js';
 
 const layout: Layout = { services: 10, namespaces: 3, prefix: 'bench-t', runId: 'r1' };
@@ -99,6 +100,18 @@ describe('metrics', () => {
     expect(e.p90).toBeCloseTo(820);
     expect(e.maxBound).toBe(1000);
     expect(quantile({ le: [0.1, Infinity], counts: [0, 0] }, 0.5)).toBeNaN();
+  });
+});
+
+describe('bench client paths', () => {
+  it('routes each kind a run writes, cluster-scoped or namespaced', () => {
+    expect(objectPath({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench-op-00' } })).toBe('/api/v1/namespaces/bench-op-00');
+    expect(objectPath({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'n' } }, true)).toBe('/api/v1/namespaces/n/secrets');
+    expect(objectPath({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'a-allow', namespace: 'n' } }))
+      .toBe('/apis/networking.k8s.io/v1/namespaces/n/networkpolicies/a-allow');
+    expect(objectPath({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'svc', namespace: 'n' } }))
+      .toBe('/apis/lockstep.dev/v1alpha1/namespaces/n/encryptedservices/svc');
+    expect(() => objectPath({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' } })).toThrow('no route');
   });
 });
 
