@@ -75,6 +75,11 @@ const kc = adminConfig();
 const cluster = await Cluster.connect(kc, Math.max(limits.concurrency * 2, 8));
 const cleanup = new Cleanup();
 const rows: Row[] = [];
+// Each figure is logged when measured, so an interrupted run still leaves what it measured.
+const addRow = (r: Row): void => {
+  rows.push(r);
+  log(`${r.figure}: ${r.measured}`);
+};
 const details: string[] = [];
 let operator: OperatorProcess | undefined;
 
@@ -89,7 +94,7 @@ try {
     log(`baseline: rendering and applying the children of ${n} services (${limitsText(limits)})`);
     const b = await runBaseline(cluster, layout('bench-base'), limits, timeoutMs);
     baselineMs = b.totalMs;
-    rows.push({ figure: `baseline: the same children (${b.objects} objects, rendered by the same builders) applied concurrently, until cert-manager reports every Certificate Ready`, measured: `${duration(b.totalMs)} (${duration(b.applyMs)} of it the apply)` });
+    addRow({ figure: `baseline: the same children (${b.objects} objects, rendered by the same builders) applied concurrently, until cert-manager reports every Certificate Ready`, measured: `${duration(b.totalMs)} (${duration(b.applyMs)} of it the apply)` });
     log(`baseline done in ${duration(b.totalMs)}; deleting its namespaces`);
     await removeRunNamespaces(cluster, false, timeoutMs);
   }
@@ -117,8 +122,8 @@ try {
   const afterConvergence = parseMetrics(await running.metrics());
   const convergenceRecords = await recordsSince(convergenceMark, OPERATOR_USER);
   const atConvergence = running.memory();
-  rows.push({ figure: `all ${n} Ready after the CRs are applied`, measured: duration(c.readyMs) });
-  rows.push({ figure: 'ratio operator / baseline', measured: ratio(c.readyMs, baselineMs) });
+  addRow({ figure: `all ${n} Ready after the CRs are applied`, measured: duration(c.readyMs) });
+  addRow({ figure: 'ratio operator / baseline', measured: ratio(c.readyMs, baselineMs) });
   log(`converged in ${duration(c.readyMs)}; idle ${idleMs / 1000} s`);
 
   const idleMark = markAudit(auditLog);
@@ -128,17 +133,17 @@ try {
   await sleep(idleMs / 2);
   const rss = (m: typeof rest, metric: number): string => `peak ${mib(m.peak)}, now ${mib(m.current)} (process_resident_memory_bytes ${mib(metric)})`;
   const residentOf = (s: ReturnType<typeof parseMetrics>): number => s.find((x) => x.name === 'process_resident_memory_bytes')?.value ?? NaN;
-  rows.push({ figure: `operator RSS at ${n}`, measured: `peak ${mib(atConvergence.peak)} at convergence; at rest (${idleMs / 2000} s idle) ${mib(rest.current)}, process_resident_memory_bytes ${mib(residentOf(restMetric))}` });
+  addRow({ figure: `operator RSS at ${n}`, measured: `peak ${mib(atConvergence.peak)} at convergence; at rest (${idleMs / 2000} s idle) ${mib(rest.current)}, process_resident_memory_bytes ${mib(residentOf(restMetric))}` });
   const idleWrites = writesAtRest(await recordsSince(idleMark, OPERATOR_USER));
-  rows.push({ figure: `mutating requests in ${idleMs / 1000} s at rest (besides lease renewals)`, measured: `${idleWrites.length}: ${countsText(countByVerbAndResource(idleWrites))}` });
+  addRow({ figure: `mutating requests in ${idleMs / 1000} s at rest (besides lease renewals)`, measured: `${idleWrites.length}: ${countsText(countByVerbAndResource(idleWrites))}` });
 
   for (const f of controllerFigures(beforeConvergence, afterConvergence)) {
-    rows.push({
+    addRow({
       figure: `${f.controller} controller while ${n} converged`,
       measured: `${f.reconciles} reconciles, mean ${duration(f.meanMs)}; queue adds ${f.adds}, retries ${f.retries}, requeues ${f.requeues}`,
     });
   }
-  rows.push({ figure: 'API requests per converged service, by verb (audit log, convergence window)', measured: countsText(countByVerb(convergenceRecords), n) });
+  addRow({ figure: 'API requests per converged service, by verb (audit log, convergence window)', measured: countsText(countByVerb(convergenceRecords), n) });
   details.push(`requests during convergence by verb and resource: ${countsText(countByVerbAndResource(convergenceRecords))}`);
 
   log(`spec changes: ${opts.samples} services, one at a time`);
@@ -147,12 +152,12 @@ try {
   const afterChanges = parseMetrics(await running.metrics());
   const e2w = eventToWrite(beforeChanges, afterChanges, { controller: 'encryptedservice', resource: 'networkpolicies' });
   const loopLag = afterChanges.find((x) => x.name === 'nodejs_eventloop_lag_max_seconds')?.value ?? NaN;
-  rows.push({
+  addRow({
     figure: `spec change → NetworkPolicy written, from the operator's watch event (lockstep_event_to_write_seconds, n=${e2w.n})`,
     measured: e2w.n === 0 ? 'no samples (an operator without the metric?)'
       : `p50 ${duration(e2w.p50)}, p90 ${duration(e2w.p90)}, p99 ${duration(e2w.p99)}, max ≤ ${duration(e2w.maxBound)}; event-loop lag of the operator up to ${duration(loopLag * 1000)} before an event is read is not in it`,
   });
-  rows.push({ figure: 'spec change → new NetworkPolicy seen by a watch, end to end from the client\'s apply', measured: spreadText(spread(lat.endToEnd)) });
+  addRow({ figure: 'spec change → new NetworkPolicy seen by a watch, end to end from the client\'s apply', measured: spreadText(spread(lat.endToEnd)) });
   details.push(`spec change → the change seen by the bench's own watch of EncryptedServices: ${spreadText(spread(lat.delivered))}`);
 
   const unrelated = Number(opts.unrelated);
@@ -162,7 +167,7 @@ try {
     log(`added in ${duration(tookMs)}; settling 30 s`);
     await sleep(30_000);
     const m = running.memory();
-    rows.push({ figure: `operator RSS with ${unrelated} unrelated Secrets/ConfigMaps in the cluster`, measured: rss(m, residentOf(parseMetrics(await running.metrics()))) });
+    addRow({ figure: `operator RSS with ${unrelated} unrelated Secrets/ConfigMaps in the cluster`, measured: rss(m, residentOf(parseMetrics(await running.metrics()))) });
   }
 
   console.log(`\nScale run: ${new Date().toISOString().slice(0, 16)}Z, operator from ${operatorDir}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${mib(totalmem())}; ${n} EncryptedServices in ${opts.namespaces} namespaces; client ${limitsText(limits)}; load average at the end ${load()}\n`);
