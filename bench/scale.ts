@@ -109,6 +109,8 @@ try {
     await running.stop();
     operator = undefined;
   });
+  // Runs before the operator stops: its finalizers on the run's objects are lifted by the operator itself.
+  cleanup.add('deleting the run\'s namespaces while the operator runs', () => removeRunNamespaces(cluster, true, timeoutMs));
   log(`operator pid ${running.pid}, ${running.metricsUrl}`);
 
   const run = layout('bench-op');
