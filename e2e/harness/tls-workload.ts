@@ -2,17 +2,17 @@
 // load their certificate and key from an EncryptedService's TLS Secret and the trust bundle from
 // the namespace's ConfigMap, polling the API server (as a kubelet refreshes a mounted Secret) and
 // hot-reloading with setSecureContext; and a client that handshakes with them continuously.
-import { X509Certificate } from 'node:crypto';
-import * as net from 'node:net';
+// Both run in the workload host, a process of their own (workload-host.ts says why); the classes
+// here are the test's handles on them.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { TLS12_CIPHER_SUITES } from '../../operator/api/v1alpha1/index.js';
-import { opensslSuites } from '../../operator/rotationschedule/tls-floor.js';
 import type { Clients } from './cluster.js';
+import { repoRoot } from './manifests.js';
+import type { Call, HandshakeCounts, Reply, Request, Served, WorkloadOptions } from './workload-protocol.js';
 
-const TRUST_BUNDLE = 'lockstep-trust-bundle';
+export { readMaterial, serialOfPem, type Material } from './tls-material.js';
+export type { HandshakeCounts, WorkloadOptions } from './workload-protocol.js';
 
 /**
  * An address of this host that EndpointSlices accept: the API server rejects loopback (and
@@ -27,170 +27,132 @@ export function workloadAddress(): string {
   throw new Error('no non-loopback IPv4 address on this host for EndpointSlices to point at');
 }
 
-function listen(server: net.Server, address: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, address, () => resolve());
-  });
-}
+type Result = Omit<Extract<Reply, { ok: true }>, 'call' | 'ok'>;
 
-export interface Material {
-  cert: string;
-  key: string;
-  /** PEM roots from the namespace's trust bundle. */
-  ca: string;
-}
+/**
+ * The workload host process, started on first use and let go when nothing runs in it. It never
+ * keeps the test process alive, and exits when the test process goes.
+ */
+class Host {
+  private readonly child: ChildProcess;
+  private calls = 0;
+  private readonly pending = new Map<number, { resolve: (r: Result) => void; reject: (e: Error) => void }>();
+  private readonly reloads = new Map<number, (s: Served) => void>();
+  private running = 0;
+  private exited = false;
 
-export async function readMaterial(c: Clients, namespace: string, service: string): Promise<Material | undefined> {
-  const [secret, bundle] = await Promise.all([
-    c.core.readNamespacedSecret({ namespace, name: `${service}-tls` }),
-    c.core.readNamespacedConfigMap({ namespace, name: TRUST_BUNDLE }),
-  ]);
-  const cert = secret.data?.['tls.crt'];
-  const key = secret.data?.['tls.key'];
-  const ca = bundle.data?.['ca.crt'];
-  if (!cert || !key || !ca) return undefined;
-  return { cert: Buffer.from(cert, 'base64').toString('utf8'), key: Buffer.from(key, 'base64').toString('utf8'), ca };
-}
-
-export function serialOfPem(pem: string): string {
-  return new X509Certificate(pem).serialNumber.toUpperCase();
-}
-
-/** Polls for material every `everyMs` and calls `onChange` when the certificate or bundle changed. */
-class MaterialWatch {
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-
-  constructor(
-    private readonly c: Clients,
-    private readonly namespace: string,
-    private readonly service: string,
-    public current: Material,
-    private readonly onChange: (m: Material) => void,
-    private readonly everyMs = 200,
-  ) {}
-
-  start(): void {
-    const tick = async () => {
-      if (this.stopped) return;
-      try {
-        const next = await readMaterial(this.c, this.namespace, this.service);
-        if (next && (next.cert !== this.current.cert || next.key !== this.current.key || next.ca !== this.current.ca)) {
-          this.current = next;
-          this.onChange(next);
-        }
-      } catch {
-        // A failed poll is retried on the next tick, like a kubelet sync.
+  constructor() {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'e2e/harness/workload-host.ts'], {
+      cwd: repoRoot, env: process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (m: Reply | Served) => {
+      if ('served' in m) {
+        this.reloads.get(m.served)?.(m);
+        return;
       }
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.everyMs);
-    };
-    this.timer = setTimeout(() => void tick(), this.everyMs);
+      const call = this.pending.get(m.call);
+      this.pending.delete(m.call);
+      this.idle();
+      if (m.ok) call?.resolve(m);
+      else call?.reject(new Error(`workload host: ${m.error}`));
+    });
+    this.child.once('exit', (code, signal) => {
+      this.exited = true;
+      for (const call of this.pending.values()) call.reject(new Error(`workload host exited (code ${code}, signal ${signal})`));
+      this.pending.clear();
+      if (host === this) host = undefined;
+    });
   }
 
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+  call(request: Request): Promise<Result> {
+    if (this.exited || !this.child.connected) return Promise.reject(new Error('workload host is gone'));
+    const call = ++this.calls;
+    // Held while an answer is due, so a test awaiting it does not see an empty event loop.
+    this.child.ref();
+    this.child.channel?.ref();
+    return new Promise<Result>((resolve, reject) => {
+      this.pending.set(call, { resolve, reject });
+      this.child.send({ call, request } satisfies Call);
+    });
+  }
+
+  onReload(id: number, listener: (s: Served) => void): void {
+    this.reloads.set(id, listener);
+  }
+
+  started(): void {
+    this.running++;
+  }
+
+  stopped(id: number): void {
+    this.reloads.delete(id);
+    this.running--;
+    if (this.running === 0 && this.pending.size === 0) {
+      // Nothing left in it: let it go (it exits when the channel closes).
+      this.child.disconnect();
+      if (host === this) host = undefined;
+    }
+  }
+
+  private idle(): void {
+    if (this.pending.size > 0) return;
+    this.child.unref();
+    this.child.channel?.unref();
   }
 }
 
-export interface WorkloadOptions {
-  /** false: keeps serving the certificate it started with (a workload that cannot hot-reload). */
-  hotReload?: boolean;
-  /** Highest TLS version the server speaks. */
-  maxVersion?: tls.SecureVersion;
-  /** Lowest TLS version the server speaks (TLSv1.2 when omitted); TLSv1.3 for a TLS1.3 KeyPolicy. */
-  minVersion?: tls.SecureVersion;
-  /**
-   * Also accept TLS 1.2 ECDHE CBC suites, as Node's defaults do (like tlsapp --cbc). Without it the
-   * server offers only the default KeyPolicy's suites: the verifier probes for anything else.
-   */
-  cbc?: boolean;
-  /** false: completes sessions with clients that present no certificate (mTLS not enforced). */
-  requireClientCert?: boolean;
-  /** true: the same port also answers plaintext HTTP (a connection whose first byte is not a TLS record). */
-  acceptPlaintext?: boolean;
-}
-
-const CBC_SUITES = 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA';
+let host: Host | undefined;
+let ids = 0;
+const theHost = () => (host ??= new Host());
 
 export class TlsWorkload {
-  private server: tls.Server | undefined;
-  private front: net.Server | undefined;
-  private watch: MaterialWatch | undefined;
-  /** Serial of the certificate currently configured on the server. */
+  private readonly id = ++ids;
+  private host: Host | undefined;
+  /** Serial of the certificate currently configured on the server (as the host last reported). */
   servedSerial = '';
   reloads = 0;
+  private listeningPort = 0;
 
   constructor(
-    private readonly c: Clients,
+    // Kept for the callers' shape: the host reads with the same KUBECONFIG.
+    _c: Clients,
     readonly namespace: string,
     readonly service: string,
     readonly address: string,
     private readonly options: WorkloadOptions = {},
   ) {}
 
-  private listeningPort = 0;
-
   get port(): number {
     return this.listeningPort;
   }
 
+  /** The host's handle for this workload (HandshakeClient targets it by this). */
+  get hostId(): number {
+    return this.id;
+  }
+
   async start(): Promise<void> {
-    const material = await readMaterial(this.c, this.namespace, this.service);
-    if (!material) throw new Error(`${this.service}: no TLS material yet`);
-    // Protocol limits belong to the secure context: a reload must carry them too.
-    const ciphers = `${opensslSuites(TLS12_CIPHER_SUITES)}${this.options.cbc ? `:${CBC_SUITES}` : ''}`;
-    const context = (m: Material): tls.SecureContextOptions => ({
-      cert: m.cert, key: m.key, ca: m.ca, ciphers, minVersion: this.options.minVersion ?? 'TLSv1.2', ...(this.options.maxVersion ? { maxVersion: this.options.maxVersion } : {}),
+    const h = theHost();
+    h.onReload(this.id, (s) => {
+      this.servedSerial = s.serial;
+      this.reloads = s.reloads;
     });
-    const requireClientCert = this.options.requireClientCert ?? true;
-    this.server = tls.createServer({ ...context(material), requestCert: requireClientCert, rejectUnauthorized: requireClientCert }, (socket) => {
-      socket.on('error', () => undefined);
-      // Application data both ways: the client speaks first, the server answers and closes.
-      socket.once('data', () => socket.end('ok\n'));
-    });
-    this.server.on('tlsClientError', () => undefined);
-    this.servedSerial = serialOfPem(material.cert);
-    await listen(this.server, this.options.acceptPlaintext ? '127.0.0.1' : this.address);
-    this.listeningPort = (this.server.address() as AddressInfo).port;
-    if (this.options.acceptPlaintext) {
-      // The TLS server reads from a socket's handle, so a sniffed connection is relayed to it.
-      const inner = this.listeningPort;
-      this.front = net.createServer((socket) => {
-        socket.on('error', () => undefined);
-        socket.once('data', (first: Buffer) => {
-          if (first[0] !== 0x16) {
-            socket.end('HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n');
-            return;
-          }
-          const relay = net.connect(inner, '127.0.0.1');
-          relay.on('error', () => socket.destroy());
-          relay.write(first);
-          socket.pipe(relay).pipe(socket);
-        });
-      });
-      await listen(this.front, this.address);
-      this.listeningPort = (this.front.address() as AddressInfo).port;
-    }
-    if (this.options.hotReload === false) return;
-    this.watch = new MaterialWatch(this.c, this.namespace, this.service, material, (m) => {
-      this.server?.setSecureContext(context(m));
-      this.servedSerial = serialOfPem(m.cert);
-      this.reloads++;
-    });
-    this.watch.start();
+    const r = await h.call({ op: 'startWorkload', id: this.id, namespace: this.namespace, service: this.service, address: this.address, options: this.options });
+    this.host = h;
+    h.started();
+    this.listeningPort = r.port ?? 0;
+    this.servedSerial = r.servedSerial ?? '';
   }
 
   async stop(): Promise<void> {
-    this.watch?.stop();
-    const front = this.front;
-    this.front = undefined;
-    if (front) await new Promise<void>((resolve) => front.close(() => resolve()));
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const h = this.host;
+    this.host = undefined;
+    if (!h) return;
+    try {
+      await h.call({ op: 'stopWorkload', id: this.id });
+    } finally {
+      h.stopped(this.id);
+    }
   }
 
   /** A Service without selector and an EndpointSlice pointing at this server. */
@@ -214,75 +176,18 @@ export class TlsWorkload {
   }
 }
 
-export interface HandshakeCounts {
-  ok: number;
-  failed: number;
-  /** First few failure messages with the second they happened at, for the test output. */
-  errors: string[];
-  elapsedMs: number;
-  /** Times this process's event loop stood still for over a second, and the longest (ms). */
-  stalls: number;
-  longestStallMs: number;
-}
-
-/**
- * How long this process's event loop stood still. Servers and client share the test's process, so
- * while it stalls (a long GC, a starved CPU) nothing answers and no timer fires; a handshake's
- * deadline counts only the time the loop was running, or a stall of the test would count as a
- * server that never answered. A timer that fires late is seen here before any later deadline,
- * because Node runs due timers in order of their due time.
- */
-export class LoopClock {
-  private static readonly tickMs = 50;
-  private timer: NodeJS.Timeout | undefined;
-  private last = Date.now();
-  /** Milliseconds the loop stood still, summed. */
-  private stalledMs = 0;
-  stalls = 0;
-  longestStallMs = 0;
-
-  start(): void {
-    this.last = Date.now();
-    this.timer = setInterval(() => this.observe(), LoopClock.tickMs);
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-  }
-
-  /** Running time on this clock: wall time minus time stood still. */
-  now(): number {
-    this.observe();
-    return Date.now() - this.stalledMs;
-  }
-
-  private observe(): void {
-    const at = Date.now();
-    const late = at - this.last - LoopClock.tickMs;
-    this.last = at;
-    // A busy loop is late by tens of milliseconds; only what is clearly standing still counts.
-    if (late <= 250) return;
-    this.stalledMs += late;
-    if (late >= 1_000) this.stalls++;
-    this.longestStallMs = Math.max(this.longestStallMs, late);
-  }
-}
-
 /**
  * Handshakes with mutual TLS against `targets` round-robin, `perSecond` times a second, with the
- * identity of `identity` (reloaded like a workload's) and the namespace's trust bundle.
+ * identity of `identity` (reloaded like a workload's) and the namespace's trust bundle. Runs in
+ * the workload host beside the servers; `counts` is filled in by stop().
  */
 export class HandshakeClient {
-  private watch: MaterialWatch | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private next = 0;
-  private started = 0;
-  private inflight = new Set<Promise<void>>();
-  private readonly clock = new LoopClock();
-  readonly counts: HandshakeCounts = { ok: 0, failed: 0, errors: [], elapsedMs: 0, stalls: 0, longestStallMs: 0 };
+  private readonly id = ++ids;
+  private host: Host | undefined;
+  readonly counts: HandshakeCounts = { ok: 0, failed: 0, skipped: 0, errors: [], elapsedMs: 0, stalls: 0, longestStallMs: 0 };
 
   constructor(
-    private readonly c: Clients,
+    _c: Clients,
     private readonly namespace: string,
     private readonly identity: string,
     private readonly targets: () => TlsWorkload[],
@@ -290,87 +195,31 @@ export class HandshakeClient {
   ) {}
 
   async start(): Promise<void> {
-    const material = await readMaterial(this.c, this.namespace, this.identity);
-    if (!material) throw new Error(`${this.identity}: no TLS material yet`);
-    this.watch = new MaterialWatch(this.c, this.namespace, this.identity, material, () => undefined);
-    this.watch.start();
-    this.clock.start();
-    this.started = Date.now();
-    // Open loop with catch-up: a busy event loop fires timers late, so each tick starts every
-    // handshake that is due by now; the offered rate stays perSecond however late the timer is.
-    this.timer = setInterval(() => {
-      const due = Math.floor(((Date.now() - this.started) / 1000) * this.perSecond);
-      while (this.next < due) {
-        const all = this.targets();
-        const target = all[this.next++ % all.length];
-        if (!target) return;
-        const p = this.handshake(target).finally(() => this.inflight.delete(p));
-        this.inflight.add(p);
-      }
-    }, Math.round(1000 / this.perSecond));
-  }
-
-  private handshake(target: TlsWorkload): Promise<void> {
-    const m = this.watch!.current;
-    const deadlineMs = 5_000;
-    const began = this.clock.now();
-    return new Promise((resolve) => {
-      const socket = tls.connect({
-        host: target.address, port: target.port, servername: `${target.service}.${target.namespace}.svc`,
-        cert: m.cert, key: m.key, ca: m.ca, minVersion: 'TLSv1.2',
-      });
-      let settled = false;
-      let timeout: NodeJS.Timeout;
-      const done = (err?: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timeout);
-        if (err) {
-          this.counts.failed++;
-          const at = ((Date.now() - this.started) / 1000).toFixed(1);
-          if (this.counts.errors.length < 10) this.counts.errors.push(`${target.service} at ${at}s: ${err.message}`);
-        } else {
-          this.counts.ok++;
-        }
-        socket.destroy();
-        resolve();
-      };
-      // The deadline counts running time only (see LoopClock): after a stall of this process the
-      // server gets what is left of its 5s, and a server that never answers still fails.
-      const arm = (ms: number) => {
-        timeout = setTimeout(() => {
-          const ran = this.clock.now() - began;
-          if (ran >= deadlineMs) done(new Error(`no answer within ${deadlineMs / 1000}s`));
-          else arm(deadlineMs - ran);
-        }, ms);
-      };
-      arm(deadlineMs);
-      // Counted only once application data crossed both ways: under TLS 1.3 the server judges
-      // the client certificate after the client's 'secureConnect', and says no with an alert.
-      let answer = '';
-      socket.once('secureConnect', () => socket.write('ping\n'));
-      socket.on('data', (d: Buffer) => {
-        answer += d.toString();
-        if (answer.includes('ok\n')) done();
-      });
-      socket.once('end', () => done(new Error('the server closed the connection without an answer')));
-      socket.once('error', (err) => done(err));
-    });
+    const h = theHost();
+    await h.call({ op: 'startClient', id: this.id, namespace: this.namespace, identity: this.identity, targets: this.targets().map((t) => t.hostId), perSecond: this.perSecond });
+    this.host = h;
+    h.started();
   }
 
   async stop(): Promise<HandshakeCounts> {
-    if (this.timer) clearInterval(this.timer);
-    this.watch?.stop();
-    await Promise.all([...this.inflight]);
-    this.clock.stop();
-    this.counts.elapsedMs = Date.now() - this.started;
-    this.counts.stalls = this.clock.stalls;
-    this.counts.longestStallMs = this.clock.longestStallMs;
+    const h = this.host;
+    this.host = undefined;
+    if (!h) return this.counts;
+    try {
+      const r = await h.call({ op: 'stopClient', id: this.id });
+      if (r.counts) Object.assign(this.counts, r.counts);
+    } finally {
+      h.stopped(this.id);
+    }
     return this.counts;
   }
 }
 
-/** For a test's output: how often the test's own process stood still (not counted against servers). */
+/** For a test's output: how often the workload host stood still (not counted against servers). */
 export function stallNote(counts: HandshakeCounts): string {
-  return counts.stalls ? ` (this process stood still ${counts.stalls} times, longest ${(counts.longestStallMs / 1000).toFixed(1)}s)` : '';
+  const notes = [
+    counts.stalls ? `the workload host stood still ${counts.stalls} times, longest ${(counts.longestStallMs / 1000).toFixed(1)}s` : '',
+    counts.skipped ? `${counts.skipped} due handshakes skipped with a second's worth in flight` : '',
+  ].filter(Boolean);
+  return notes.length ? ` (${notes.join('; ')})` : '';
 }
