@@ -1,5 +1,6 @@
 import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { ApiClientConfig, ClientPool, copyInto } from './api-client.js';
+import { noteWrite, resourceOfPath } from './first-write.js';
 
 // Losing the lease must stop the old leader's writes even if a reconcile is half-way through.
 // Every generated client (and KubernetesObjectApi) authenticates each request through its
@@ -25,6 +26,7 @@ class LeaderGuardedKubeConfig extends ApiClientConfig {
     if (MUTATING.has(context.getHttpMethod()) && !this.isLeader()) {
       throw new NotLeaderError(`refusing ${context.getHttpMethod()} while not the leader`);
     }
+    if (MUTATING.has(context.getHttpMethod())) noteWrite(resourceOfPath(context.getUrl()));
     return super.applySecurityAuthentication(context);
   }
 }
