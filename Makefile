@@ -5,7 +5,7 @@ CONTROLPLANE := e2e/controlplane
 export CLUSTER_DIR ?= $(CURDIR)/e2e/.cluster
 
 .PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests run \
-        cluster-up cluster-down controlplane-binaries e2e-kind lint-kind bench bench-node
+        cluster-up cluster-down controlplane-binaries e2e-kind lint-kind bench bench-node bench-scale
 
 help: ## List the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,3 +64,6 @@ bench: install ## Benchmarks (crypto operations against raw node:crypto)
 
 bench-node: install ## Local node figures: pod start, Secret update → file in a pod (needs make cluster-up)
 	npx tsx bench/node.ts
+
+bench-scale: install ## Operator at scale vs a bare concurrent apply: time, RSS, latency, writes at rest (needs make cluster-up; ARGS="--services 10000")
+	npx tsx bench/scale.ts $(ARGS)

@@ -2,9 +2,7 @@
 // recover from a dropped watch and from a silent one, and Lease leader election hands over
 // within 20 s when the leader dies and within a retry period when it releases.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CoordinationV1Api, CoreV1Api, HttpMethod, RequestContext, type V1ConfigMap } from '@kubernetes/client-node';
-import type { Agent } from 'node:https';
-import { reusingConnections } from '../operator/runtime/connection-reuse.js';
+import { CoordinationV1Api, CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import { collectionPath, Informer, type InformerTransport, type WatchHandle } from '../operator/runtime/informer.js';
 import { kubeTransport } from '../operator/runtime/kube-transport.js';
 import { LeaderElector } from '../operator/runtime/leader-election.js';
@@ -131,33 +129,6 @@ describe('Informer on a real API server', () => {
     } finally {
       await informer.stop();
     }
-  });
-});
-
-describe('API clients on a real API server', () => {
-  it('send reads, writes and informer lists over one kept-alive TLS connection', async () => {
-    const kc = reusingConnections(c.kc);
-    const writer = leaderGuardedKubeConfig(kc, () => true, 'lockstep-e2e');
-    const probe = new RequestContext(`${kc.getCurrentCluster()?.server}/api`, HttpMethod.GET);
-    await kc.applySecurityAuthentication(probe);
-    const agent = probe.getAgent() as Agent;
-    let connections = 0;
-    const connect = agent.createConnection.bind(agent);
-    agent.createConnection = (...args: Parameters<Agent['createConnection']>) => {
-      connections++;
-      return connect(...args);
-    };
-    const reader = kc.makeApiClient(CoreV1Api);
-    const written = writer.makeApiClient(CoreV1Api);
-    await written.createNamespacedConfigMap({ namespace: ns, body: configMap('reuse', true) });
-    for (let i = 0; i < 5; i++) {
-      await reader.readNamespacedConfigMap({ namespace: ns, name: 'reuse' });
-      await written.replaceNamespacedConfigMap({ namespace: ns, name: 'reuse', body: configMap('reuse', true, `v${i}`) });
-      await kubeTransport(kc).list(`/api/v1/namespaces/${ns}/configmaps`, { labelSelector: LABEL });
-    }
-    // One connection the writer's clients share with the readers (the guard copies the settings).
-    expect(connections).toBe(1);
-    kc.closeConnections();
   });
 });
 

@@ -20,9 +20,9 @@ import { kubeEventSink } from './runtime/event-sink.js';
 import { KubeEventRecorder } from './runtime/events.js';
 import { Informer, collectionPath, type ResourceRef } from './runtime/informer.js';
 import { kubeTransport } from './runtime/kube-transport.js';
+import { apiClientConfig } from './runtime/api-client.js';
 import { kubeLeaseStore } from './runtime/lease-store.js';
 import { leaderGuardedKubeConfig } from './runtime/leader-guard.js';
-import { reusingConnections } from './runtime/connection-reuse.js';
 import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
@@ -41,29 +41,30 @@ export function userAgent(identity: string): string {
   return `lockstep-operator/${OPERATOR_VERSION} (${identity})`;
 }
 
-export function buildOperator(given: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
-  // Reads share keep-alive connections instead of a TLS handshake per request (connection-reuse.ts).
-  const kc = reusingConnections(given);
+export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
   const metrics = createMetrics();
   let manager: Manager | undefined;
+  const agent = userAgent(config.identity);
+  // Reads, lists and writes share one connection pool and one rate limit.
+  const kc = apiClientConfig(cluster, { userAgent: agent, ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
   // Every write goes through a KubeConfig that refuses to mutate unless this replica leads.
-  const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false, userAgent(config.identity));
+  const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false);
   const transport = kubeTransport(kc);
-  const informer = <T extends KubernetesObject>(name: string, ref: ResourceRef, labelSelector?: string) =>
-    new Informer<T>({ name, path: collectionPath(ref), transport, logger, ...(labelSelector ? { labelSelector } : {}) });
+  const informer = <T extends KubernetesObject>(name: string, ref: ResourceRef, transform?: (obj: KubernetesObject) => T, labelSelector?: string) =>
+    new Informer<T>({ name, path: collectionPath(ref), transport, logger, ...(labelSelector ? { labelSelector } : {}), ...(transform ? { transform } : {}) });
 
   const caches: Caches = {
     encryptedServices: informer<EncryptedService>('encryptedservices', { group: GROUP, version: VERSION, plural: ENCRYPTED_SERVICE.plural }),
     keyPolicies: informer<KeyPolicy>('keypolicies', { group: GROUP, version: VERSION, plural: KEY_POLICY.plural }),
     // Only what the operator generated is cached: memory does not grow with unrelated objects.
-    certificates: informer('certificates', { group: 'cert-manager.io', version: 'v1', plural: 'certificates' }, MANAGED_SELECTOR),
+    certificates: informer('certificates', { group: 'cert-manager.io', version: 'v1', plural: 'certificates' }, undefined, MANAGED_SELECTOR),
     issuers: informer('issuers', { group: 'cert-manager.io', version: 'v1', plural: 'issuers' }),
     clusterIssuers: informer('clusterissuers', { group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers' }),
-    networkPolicies: informer('networkpolicies', { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' }, MANAGED_SELECTOR),
-    configMaps: informer('configmaps', { group: '', version: 'v1', plural: 'configmaps' }, MANAGED_SELECTOR),
-    secrets: informer('secrets', { group: '', version: 'v1', plural: 'secrets' }, MANAGED_SELECTOR),
-    storageClasses: informer('storageclasses', { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses' }, MANAGED_SELECTOR),
-    claims: informer('persistentvolumeclaims', { group: '', version: 'v1', plural: 'persistentvolumeclaims' }, MANAGED_SELECTOR),
+    networkPolicies: informer('networkpolicies', { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' }, undefined, MANAGED_SELECTOR),
+    configMaps: informer('configmaps', { group: '', version: 'v1', plural: 'configmaps' }, undefined, MANAGED_SELECTOR),
+    secrets: informer('secrets', { group: '', version: 'v1', plural: 'secrets' }, undefined, MANAGED_SELECTOR),
+    storageClasses: informer('storageclasses', { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses' }, undefined, MANAGED_SELECTOR),
+    claims: informer('persistentvolumeclaims', { group: '', version: 'v1', plural: 'persistentvolumeclaims' }, undefined, MANAGED_SELECTOR),
     // Not the operator's: every pod, to check that a service's pods run as the account its
     // certificate names. Reduced to labels, service account and phase, so the cache stays small.
     pods: new Informer({ name: 'pods', path: collectionPath({ group: '', version: 'v1', plural: 'pods' }), transport, logger, transform: podIdentityOf }),
@@ -152,7 +153,8 @@ export function buildOperator(given: k8s.KubeConfig, config: OperatorConfig, log
       ? {
         leaderElection: {
           identity: config.identity,
-          store: kubeLeaseStore(kc.makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
+          // Outside the rate limit: a renewal queued behind a backlog of reconciles would lose the lease.
+          store: kubeLeaseStore(apiClientConfig(cluster, { userAgent: agent }).makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
         },
       }
       : {}),

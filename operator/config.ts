@@ -5,6 +5,7 @@ import type { ProbeSource } from './encryptedservice/network-policy.js';
 import type { AuditRateLimit } from './audit/rate-limit.js';
 import { parseIssuerSetting } from './encryptedservice/policy.js';
 import { parseLogLevel, type LogLevel } from './runtime/logger.js';
+import type { RateLimit } from './runtime/token-bucket.js';
 
 export const OPERATOR_VERSION = '0.1.0';
 
@@ -59,6 +60,29 @@ export interface OperatorConfig {
    * Either way cert-manager's built-in approver must be off, or it approves first.
    */
   approver?: ApproverMode;
+  /**
+   * Client-side limit of the operator's API requests (LOCKSTEP_KUBE_QPS, LOCKSTEP_KUBE_BURST;
+   * LOCKSTEP_KUBE_QPS=off for none). Lease renewals and watches are outside it.
+   */
+  kubeRateLimit?: RateLimit;
+}
+
+/** Chosen from measurement: see docs/scale.md. */
+export const KUBE_RATE_LIMIT_DEFAULT: RateLimit = { qps: 50, burst: 100 };
+
+function parseRateLimit(env: NodeJS.ProcessEnv): RateLimit | undefined {
+  if (env.LOCKSTEP_KUBE_QPS === 'off') return undefined;
+  const number = (name: string, fallback: number, min: number): number => {
+    const value = env[name];
+    if (value === undefined || value === '') return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min) throw new Error(`${name}: not a number >= ${min}: ${value}`);
+    return n;
+  };
+  const qps = number('LOCKSTEP_KUBE_QPS', KUBE_RATE_LIMIT_DEFAULT.qps, 0.1);
+  // A burst below the rate would waste it; the default keeps client-go's ratio (burst = 2 x qps).
+  const burst = number('LOCKSTEP_KUBE_BURST', Math.max(KUBE_RATE_LIMIT_DEFAULT.burst, Math.ceil(qps * 2)), 1);
+  return { qps, burst: Math.floor(burst) };
 }
 
 export type ApproverMode = 'identities' | 'all' | 'off';
@@ -174,6 +198,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     approver: parseApproverMode(env.LOCKSTEP_APPROVER),
     ...(env.LOCKSTEP_ADOPT_UNTAGGED_STORES === 'true' ? { adoptUntaggedStores: true } : {}),
     ...optional('auditRateLimit', parseAuditRateLimit(env.LOCKSTEP_AUDIT_RATE_LIMIT)),
+    ...optional('kubeRateLimit', parseRateLimit(env)),
   };
 }
 

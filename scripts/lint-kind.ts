@@ -187,8 +187,9 @@ check('Dockerfile', () => {
   assert(entry, 'final stage has no ENTRYPOINT');
   const argv: unknown = JSON.parse(entry.replace(/^ENTRYPOINT\s+/i, ''));
   assert(
-    Array.isArray(argv) && argv[0] === '/nodejs/bin/node' && argv[1] === 'dist/operator/main.js',
-    `ENTRYPOINT must be the exec form ["/nodejs/bin/node", "dist/operator/main.js"], got ${entry}`,
+    Array.isArray(argv) && argv[0] === '/nodejs/bin/node' && argv.at(-1) === 'dist/operator/main.js'
+      && argv.slice(1, -1).every((a) => typeof a === 'string' && a.startsWith('--')),
+    `ENTRYPOINT must be the exec form ["/nodejs/bin/node", ...node flags, "dist/operator/main.js"], got ${entry}`,
   );
   assert(finalStage.some((l) => /^COPY\s+--from=build\b.*\bdist\b/.test(l)), 'final stage does not copy dist/ from the build stage');
   assert(finalStage.some((l) => /^COPY\s+--from=build\b.*\bpackage\.json\b/.test(l)), 'final stage must copy package.json ("type": "module")');

@@ -33,7 +33,7 @@ export interface ApproverParts {
   /** Writes (leader-guarded). */
   writer: k8s.KubeConfig;
   caches: Caches;
-  informer: <T extends KubernetesObject>(name: string, ref: ResourceRef) => Informer<T>;
+  informer: <T extends KubernetesObject>(name: string, ref: ResourceRef, transform?: (obj: KubernetesObject) => T) => Informer<T>;
   approveOthers: boolean;
   defaultIssuer?: IssuerRef;
   events: EventRecorder;
@@ -54,8 +54,22 @@ export function settled(cr: CertificateRequestObject): boolean {
     || ready?.reason === 'Issued' || ready?.reason === 'Failed';
 }
 
+/**
+ * What the cache keeps of a CertificateRequest. The approver must see every request in the
+ * cluster (any one may claim a Lockstep identity), so this cache grows with cert-manager's
+ * traffic, not with Lockstep's: it keeps what the decision and the write read, and drops the
+ * issued certificate and CA (never read) and, once settled, the CSR (a settled request is
+ * never judged again).
+ */
+export function approverView(obj: KubernetesObject): CertificateRequestObject & KubernetesObject {
+  const cr = obj as CertificateRequestObject & KubernetesObject & { status?: { certificate?: string; ca?: string } };
+  const { certificate: _issued, ca: _ca, ...status } = cr.status ?? {};
+  const { request: _csr, ...judged } = cr.spec ?? {};
+  return { ...cr, spec: settled(cr) ? judged : cr.spec, ...(cr.status ? { status } : {}) };
+}
+
 export function buildApproverController(parts: ApproverParts): Controller {
-  const requests = parts.informer<CertificateRequestObject & KubernetesObject>('certificaterequests', { ...CM, plural: 'certificaterequests' });
+  const requests = parts.informer<CertificateRequestObject & KubernetesObject>('certificaterequests', { ...CM, plural: 'certificaterequests' }, approverView);
   const custom = parts.kc.makeApiClient(k8s.CustomObjectsApi);
   const writer = parts.writer.makeApiClient(k8s.CustomObjectsApi);
   const log = parts.logger.child('approver');

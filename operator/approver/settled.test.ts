@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { settled } from './controller.js';
+import { approverView, settled } from './controller.js';
 import type { CertificateRequestObject } from './decide.js';
 
 const withConditions = (...conditions: Array<{ type: string; status: string; reason?: string }>): CertificateRequestObject =>
@@ -17,5 +17,26 @@ describe('settled: requests the approver never writes to again', () => {
     expect(settled(withConditions())).toBe(false);
     expect(settled(withConditions({ type: 'Ready', status: 'False', reason: 'Pending' }))).toBe(false);
     expect(settled({ metadata: {}, spec: {} })).toBe(false);
+  });
+});
+
+describe('approverView: what the cache keeps of a CertificateRequest', () => {
+  const request = (conditions: Array<{ type: string; status: string; reason?: string }>) => ({
+    apiVersion: 'cert-manager.io/v1', kind: 'CertificateRequest',
+    metadata: { name: 'api-1', namespace: 'shop', uid: 'u1', resourceVersion: '7', annotations: { 'cert-manager.io/certificate-name': 'api' }, ownerReferences: [] },
+    spec: { request: 'LS0tLS1CRUdJTi...', issuerRef: { name: 'ca', kind: 'ClusterIssuer' }, usages: ['server auth'], duration: '24h' },
+    status: { conditions, certificate: 'LS0tLS1CRUdJTiBDRVJU...', ca: 'LS0tLS1CRUdJTiBDQQ...' },
+  });
+
+  it('keeps everything a pending request is judged and written by, without the issued certificate and CA', () => {
+    const pending = request([]);
+    expect(approverView(pending)).toEqual({ ...pending, status: { conditions: [] } });
+  });
+
+  it('drops the CSR once the request is settled: it is never judged again', () => {
+    const issued = request([{ type: 'Approved', status: 'True' }, { type: 'Ready', status: 'True', reason: 'Issued' }]);
+    const { request: _csr, ...spec } = issued.spec;
+    expect(approverView(issued)).toEqual({ ...issued, spec, status: { conditions: issued.status.conditions } });
+    expect(settled(approverView(issued) as CertificateRequestObject)).toBe(true);
   });
 });

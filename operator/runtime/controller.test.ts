@@ -3,6 +3,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { Controller, labelKeys, ownerKeys, ownKey } from './controller.js';
 import { FakeClock, settle } from './fake-clock.js';
 import { FakeTransport } from './fake-transport.js';
+import { noteWrite } from './first-write.js';
 import { Informer } from './informer.js';
 import { createLogger, MemorySink } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -186,6 +187,77 @@ describe('Controller', () => {
     await controller.stop();
     await clock.advance(600_000);
     expect(count).toBe(2);
+    await inf.stop();
+  });
+
+  it('measures from the watch event to the first write of the reconcile it caused', async () => {
+    const clock = new FakeClock();
+    const metrics = createMetrics({ defaultMetrics: false, clock });
+    const transport = new FakeTransport();
+    transport.items = [{ metadata: { name: 'a', namespace: 'n', resourceVersion: '1' } }];
+    const inf = informerOn(transport, clock, 'things');
+    const controller = new Controller({
+      name: 'things', clock, metrics, logger: createLogger({ sink: new MemorySink(), clock }),
+      reconcile: async (key) => {
+        // The reconcile takes 40 ms before it writes; a second write is not a new sample.
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, 40));
+        if (key === 'n/a') {
+          noteWrite('networkpolicies');
+          noteWrite('encryptedservices/status');
+        }
+      },
+      watches: [{ informer: inf }],
+    });
+    inf.start();
+    await inf.synced;
+    await settle();
+    // Queued 25 ms before the workers start: the wait in the queue counts too.
+    await clock.advance(25);
+    controller.start();
+    await settle();
+    await clock.advance(40);
+    transport.current.emit('MODIFIED', { metadata: { name: 'a', namespace: 'n', resourceVersion: '2' } });
+    transport.current.emit('ADDED', { metadata: { name: 'quiet', namespace: 'n', resourceVersion: '3' } });
+    await settle();
+    await clock.advance(40);
+    controller.enqueue('n/a');
+    await settle();
+    await clock.advance(40);
+    await controller.stop();
+    await inf.stop();
+
+    const text = await metrics.registry.metrics();
+    // Two event-caused writes (65 ms, 40 ms); the key enqueued by hand carries no event time.
+    expect(text).toContain('lockstep_event_to_write_seconds_count{controller="things",resource="networkpolicies"} 2');
+    expect(text).toContain('lockstep_event_to_write_seconds_sum{controller="things",resource="networkpolicies"} 0.105');
+    expect(text).toContain('lockstep_event_to_write_seconds_bucket{le="0.05",controller="things",resource="networkpolicies"} 1');
+    expect(text).not.toContain('resource="encryptedservices/status"');
+    expect(text).toContain('lockstep_workqueue_adds_total{controller="things"} 4');
+  });
+
+  it('reconciles a key once for an update event that maps old and new object to it', async () => {
+    const clock = new FakeClock();
+    const transport = new FakeTransport();
+    transport.items = [{ metadata: { name: 'a', namespace: 'n', resourceVersion: '1' } }];
+    const inf = informerOn(transport, clock, 'things');
+    const seen: string[] = [];
+    const controller = new Controller({
+      name: 'things', clock, logger: createLogger({ sink: new MemorySink(), clock }),
+      reconcile: async (key) => {
+        seen.push(key);
+      },
+      watches: [{ informer: inf }],
+    });
+    inf.start();
+    await inf.synced;
+    controller.start();
+    await settle();
+    seen.length = 0;
+    // Idle workers take a key the moment it is added: old and new must not be added one by one.
+    transport.current.emit('MODIFIED', { metadata: { name: 'a', namespace: 'n', resourceVersion: '2' } });
+    await settle();
+    expect(seen).toEqual(['n/a']);
+    await controller.stop();
     await inf.stop();
   });
 });

@@ -1,11 +1,12 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { describeApiError } from './api-error.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { observeFirstWrite } from './first-write.js';
 import type { Informer } from './informer.js';
 import { keyFor, objectKey } from './keys.js';
 import type { Logger } from './logger.js';
 import type { OperatorMetrics } from './metrics.js';
-import { TerminalError, WorkQueue, type BackoffOptions, type Reconciler, type Result } from './workqueue.js';
+import { TerminalError, WorkQueue, type BackoffOptions, type Reconciler, type Result, type Taken } from './workqueue.js';
 
 // Level-triggered glue: informer events only ever become keys in the queue. The reconciler
 // reads current state from the caches, so a missed or duplicated event costs nothing.
@@ -94,13 +95,22 @@ export class Controller {
     this.name = options.name;
     this.clock = options.clock ?? systemClock;
     this.log = options.logger.child('controller', { controller: options.name });
-    const depth = options.metrics?.workqueueDepth.labels({ controller: options.name });
+    const metrics = options.metrics;
+    const labels = { controller: options.name };
+    const depth = metrics?.workqueueDepth.labels(labels);
     depth?.set(0);
     this.queue = new WorkQueue({
       concurrency: options.concurrency ?? 2,
       ...(options.backoff ? { backoff: options.backoff } : {}),
       clock: this.clock,
       onDepthChange: (d) => depth?.set(d),
+      ...(metrics ? {
+        hooks: {
+          added: () => metrics.workqueueAdds.inc(labels),
+          retried: () => metrics.workqueueRetries.inc(labels),
+          requeued: () => metrics.workqueueRequeues.inc(labels),
+        },
+      } : {}),
     });
     for (const w of options.watches) this.register(w);
   }
@@ -122,7 +132,7 @@ export class Controller {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.queue.start((key) => this.reconcileOne(key));
+    this.queue.start((key, taken) => this.reconcileOne(key, taken));
     this.scheduleResync();
     this.log.info('controller started', { concurrency: this.opts.concurrency ?? 2 });
   }
@@ -137,25 +147,27 @@ export class Controller {
 
   private register(w: WatchSource): void {
     const toKeys = w.toKeys ?? ownKey;
-    const enqueueAll = (keys: () => Iterable<string>): void => {
+    const enqueueKeys = (keysOf: () => Iterable<string>): void => {
+      // The informer calls handlers as the watch event is read: this is when the change arrived.
+      const arrived = this.clock.now();
       try {
-        for (const key of keys()) this.queue.add(key);
+        // One set per event: an idle worker takes a key as soon as it is added, so adding the
+        // same key twice would run a second, pointless reconcile right after the first.
+        const keys = new Set<string>(keysOf());
+        for (const key of keys) this.queue.add(key, arrived);
       } catch (err) {
         this.log.error('mapping an event to keys failed', { informer: w.informer.name, err });
       }
     };
-    const enqueueFor = (obj: KubernetesObject): void => enqueueAll(() => toKeys(obj));
+    const enqueueFor = (...objs: KubernetesObject[]): void => enqueueKeys(() => objs.flatMap((obj) => [...toKeys(obj)]));
     const onUpdate = w.onUpdate;
     w.informer.addHandlers({
-      add: enqueueFor,
+      add: (obj) => enqueueFor(obj),
       // Map the old object too: a changed owner reference or label must wake the old owner.
       update: onUpdate
-        ? (obj, old) => enqueueAll(() => onUpdate(obj, old))
-        : (obj, old) => {
-          enqueueFor(old);
-          enqueueFor(obj);
-        },
-      delete: enqueueFor,
+        ? (obj, old) => enqueueKeys(() => onUpdate(obj, old))
+        : (obj, old) => enqueueFor(old, obj),
+      delete: (obj) => enqueueFor(obj),
     });
   }
 
@@ -171,14 +183,20 @@ export class Controller {
     }, every);
   }
 
-  private async reconcileOne(key: string): Promise<Result | void> {
+  private async reconcileOne(key: string, taken: Taken = {}): Promise<Result | void> {
     const started = this.clock.now();
     const metrics = this.opts.metrics;
     const observe = (outcome: ReconcileOutcome): void => {
       metrics?.reconcileDuration.observe({ controller: this.name, result: outcome }, (this.clock.now() - started) / 1000);
     };
+    const { eventAt } = taken;
+    const run = (): Promise<Result | void> => this.opts.reconcile(key);
     try {
-      const result = await this.opts.reconcile(key);
+      const result = await (metrics && eventAt !== undefined
+        ? observeFirstWrite((resource) => {
+          metrics.eventToWrite.observe({ controller: this.name, resource }, Math.max(0, this.clock.now() - eventAt) / 1000);
+        }, run)
+        : run());
       const requeue = result?.requeueAfter;
       observe(requeue !== undefined ? 'requeue' : 'success');
       this.log.debug('reconciled', { object: key, durationMs: this.clock.now() - started, requeueAfterMs: requeue });

@@ -87,6 +87,36 @@ describe('Informer', () => {
     await informer.stop();
   });
 
+  it('caches listed and watched objects without managedFields or kubectl\'s last-applied copy, keeping everything else', async () => {
+    const { transport, informer } = setup();
+    const bookkept = (name: string, rv: string) => ({
+      ...secret(name, rv),
+      data: { 'tls.crt': 'Y2VydA==' },
+      metadata: {
+        ...secret(name, rv).metadata,
+        labels: { app: name },
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"big":"copy"}', 'cert-manager.io/certificate-name': name },
+        managedFields: [{ manager: 'cert-manager', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': {} } }],
+      },
+    });
+    transport.items = [bookkept('listed', '2')];
+    informer.start();
+    await informer.synced;
+    await settle();
+    transport.current.emit('ADDED', bookkept('watched', '3'));
+    transport.current.emit('ADDED', { ...secret('plain', '4'), metadata: { ...secret('plain', '4').metadata, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } } });
+    for (const name of ['listed', 'watched']) {
+      const rv = name === 'listed' ? '2' : '3';
+      expect(informer.get('shop', name)).toEqual({
+        ...(name === 'listed' ? { kind: undefined, apiVersion: undefined } : {}),
+        data: { 'tls.crt': 'Y2VydA==' },
+        metadata: { name, namespace: 'shop', resourceVersion: rv, labels: { app: name }, annotations: { 'cert-manager.io/certificate-name': name } },
+      });
+    }
+    expect(informer.get('shop', 'plain')?.metadata).toEqual({ name: 'plain', namespace: 'shop', resourceVersion: '4' });
+    await informer.stop();
+  });
+
   it('caches frozen objects so a reconciler cannot corrupt the cache', async () => {
     const { transport, informer } = setup();
     informer.start();

@@ -108,6 +108,28 @@ export interface InformerStats {
 
 type WatchEnd = 'closed' | 'expired' | 'silent' | 'stopped';
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * What the API server and kubectl keep for themselves: managedFields (often a third of an
+ * object's bytes, and no reader here looks at it: applies send only what the operator owns)
+ * and kubectl's last-applied copy of the whole object. Dropped before anything is cached, as
+ * controller-runtime's default cache transform does, so memory per cached object shrinks.
+ */
+export function withoutBookkeeping(obj: KubernetesObject): KubernetesObject {
+  const metadata = obj.metadata;
+  if (!metadata) return obj;
+  const lastApplied = metadata.annotations?.[LAST_APPLIED] !== undefined;
+  if (metadata.managedFields === undefined && !lastApplied) return obj;
+  const { managedFields: _dropped, ...rest } = metadata;
+  if (lastApplied) {
+    const { [LAST_APPLIED]: _copy, ...annotations } = metadata.annotations ?? {};
+    if (Object.keys(annotations).length > 0) rest.annotations = annotations;
+    else delete rest.annotations;
+  }
+  return { ...obj, metadata: rest };
+}
+
 /** Cached objects are frozen: reconcilers must copy before changing anything. */
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
@@ -130,6 +152,9 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly store = new Map<string, T>();
+  // Reconcilers list one namespace per reconcile; without an index each call copies and scans
+  // the whole cache, which at thousands of objects is most of a reconcile's garbage.
+  private readonly byNamespace = new Map<string | undefined, Map<string, T>>();
   private readonly handlers = new Set<InformerHandlers<T>>();
   private resourceVersion = '';
   private hasSyncedOnce = false;
@@ -183,8 +208,8 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   }
 
   list(namespace?: string): T[] {
-    const all = [...this.store.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+    if (namespace === undefined) return [...this.store.values()];
+    return [...(this.byNamespace.get(namespace)?.values() ?? [])];
   }
 
   keys(): string[] {
@@ -265,7 +290,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     }
     for (const [key, old] of [...this.store]) {
       if (!fresh.has(key)) {
-        this.store.delete(key);
+        this.remove(key, old);
         this.emit('delete', old);
       }
     }
@@ -279,14 +304,27 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   }
 
   private reduce(obj: KubernetesObject): T {
-    return this.opts.transform ? this.opts.transform(obj) : (obj as T);
+    const kept = withoutBookkeeping(obj);
+    return this.opts.transform ? this.opts.transform(kept) : (kept as T);
   }
 
   private upsert(key: string, obj: T): void {
     const old = this.store.get(key);
     this.store.set(key, obj);
+    const ns = obj.metadata?.namespace;
+    let index = this.byNamespace.get(ns);
+    if (!index) this.byNamespace.set(ns, (index = new Map()));
+    index.set(key, obj);
     if (!old) this.emit('add', obj);
     else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
+  }
+
+  private remove(key: string, old: T): void {
+    this.store.delete(key);
+    const ns = old.metadata?.namespace;
+    const index = this.byNamespace.get(ns);
+    index?.delete(key);
+    if (index?.size === 0) this.byNamespace.delete(ns);
   }
 
   private watchOnce(): Promise<WatchEnd> {
@@ -349,7 +387,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
           this.upsert(key, deepFreeze(obj));
         } else if (type === 'DELETED') {
           const old = this.store.get(key);
-          this.store.delete(key);
+          if (old) this.remove(key, old);
           if (old) this.emit('delete', deepFreeze(obj));
         }
         if (rv) this.resourceVersion = rv;

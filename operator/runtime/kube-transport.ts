@@ -6,6 +6,7 @@ import {
   Watch,
   type KubeConfig,
 } from '@kubernetes/client-node';
+import { ApiClientConfig } from './api-client.js';
 import type { InformerTransport, ListResponse, QueryParams } from './informer.js';
 
 /**
@@ -13,13 +14,14 @@ import type { InformerTransport, ListResponse, QueryParams } from './informer.js
  * through client-node's own HTTP stack (same TLS agent and auth as its generated clients) on
  * the collection path, so any resource works without discovery and the result is plain JSON,
  * the same shape watch events have, and are bounded by `listTimeoutMs` (default 60 s).
- * Watches use client-node's `Watch`.
+ * Watches use client-node's `Watch`. Given an ApiClientConfig, lists share its connections and
+ * rate limit.
  */
 export function kubeTransport(kc: KubeConfig, options: { listTimeoutMs?: number } = {}): InformerTransport {
   const listTimeoutMs = options.listTimeoutMs ?? 60_000;
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const config = createConfiguration({
+  const config = kc instanceof ApiClientConfig ? kc.configuration() : createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
   });

@@ -1,5 +1,6 @@
 import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { ConnectionReusingKubeConfig, type AgentPool } from './connection-reuse.js';
+import { ApiClientConfig, ClientPool, copyInto } from './api-client.js';
+import { noteWrite, resourceOfPath } from './first-write.js';
 
 // Losing the lease must stop the old leader's writes even if a reconcile is half-way through.
 // Every generated client (and KubernetesObjectApi) authenticates each request through its
@@ -13,22 +14,19 @@ export class NotLeaderError extends Error {
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-// Its clients share connections too (connection-reuse.ts).
-class LeaderGuardedKubeConfig extends ConnectionReusingKubeConfig {
+class LeaderGuardedKubeConfig extends ApiClientConfig {
   constructor(
+    pool: ClientPool,
     private readonly isLeader: () => boolean,
-    private readonly userAgent: string | undefined,
-    agents: AgentPool | undefined,
   ) {
-    super(agents);
+    super(pool);
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     if (MUTATING.has(context.getHttpMethod()) && !this.isLeader()) {
       throw new NotLeaderError(`refusing ${context.getHttpMethod()} while not the leader`);
     }
-    // Names the replica in the API server's audit log (otherwise every client is node-fetch).
-    if (this.userAgent) context.setHeaderParam('User-Agent', this.userAgent);
+    if (MUTATING.has(context.getHttpMethod())) noteWrite(resourceOfPath(context.getUrl()));
     return super.applySecurityAuthentication(context);
   }
 }
@@ -37,16 +35,10 @@ class LeaderGuardedKubeConfig extends ConnectionReusingKubeConfig {
  * A copy of `kc` whose API clients (kc.makeApiClient(...), KubernetesObjectApi.makeApiClient)
  * throw NotLeaderError instead of sending POST/PUT/PATCH/DELETE while `isLeader()` is false.
  * Reads and watches are unaffected. Build the controllers' clients from it; build the Lease
- * client from the original.
+ * client from the original. Given an ApiClientConfig, its clients share that one's
+ * connections and rate limit.
  */
 export function leaderGuardedKubeConfig(kc: KubeConfig, isLeader: () => boolean, userAgent?: string): KubeConfig {
-  // Writers share the connections of a reusing `kc` (connection-reuse.ts).
-  const guarded = new LeaderGuardedKubeConfig(isLeader, userAgent, kc instanceof ConnectionReusingKubeConfig ? kc.agents : undefined);
-  guarded.loadFromOptions({
-    clusters: kc.clusters,
-    contexts: kc.contexts,
-    users: kc.users,
-    currentContext: kc.currentContext,
-  });
-  return guarded;
+  const pool = kc instanceof ApiClientConfig ? kc.pool : new ClientPool(userAgent ? { userAgent } : {});
+  return copyInto(new LeaderGuardedKubeConfig(pool, isLeader), kc);
 }

@@ -14,6 +14,17 @@ export interface OperatorMetrics {
   readonly registry: Registry;
   readonly reconcileDuration: Histogram<'controller' | 'result'>;
   readonly workqueueDepth: Gauge<'controller'>;
+  /** Keys that became pending (duplicates of a pending key collapse and are not counted). */
+  readonly workqueueAdds: Counter<'controller'>;
+  /** Failed reconciles scheduled again with backoff. */
+  readonly workqueueRetries: Counter<'controller'>;
+  /** Reconciles that asked for a timed re-check (requeueAfter). */
+  readonly workqueueRequeues: Counter<'controller'>;
+  /**
+   * From the arrival of the watch event that queued a key (the earliest still pending) to the
+   * first write of the reconcile that took it, by what that write was to (e.g. networkpolicies).
+   */
+  readonly eventToWrite: Histogram<'controller' | 'resource'>;
   readonly reconcileErrors: Counter<'controller' | 'reason'>;
   /** Certificate notAfter, in Unix seconds, per EncryptedService. */
   readonly certificateExpiry: Gauge<'namespace' | 'service'>;
@@ -168,6 +179,31 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       name: 'lockstep_workqueue_depth',
       help: 'Keys waiting to be reconciled, by controller.',
       labelNames: ['controller'] as const,
+      registers,
+    }),
+    workqueueAdds: new Counter({
+      name: 'lockstep_workqueue_adds_total',
+      help: 'Keys that became pending in the work queue, by controller (a key already pending is not counted again).',
+      labelNames: ['controller'] as const,
+      registers,
+    }),
+    workqueueRetries: new Counter({
+      name: 'lockstep_workqueue_retries_total',
+      help: 'Failed reconciles scheduled again with per-key backoff, by controller.',
+      labelNames: ['controller'] as const,
+      registers,
+    }),
+    workqueueRequeues: new Counter({
+      name: 'lockstep_workqueue_requeues_total',
+      help: 'Reconciles that asked for a timed re-check (requeue after), by controller.',
+      labelNames: ['controller'] as const,
+      registers,
+    }),
+    eventToWrite: new Histogram({
+      name: 'lockstep_event_to_write_seconds',
+      help: 'From the watch event that queued a key to the first write of the reconcile that took it, by controller and written resource.',
+      labelNames: ['controller', 'resource'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),
     reconcileErrors: new Counter({

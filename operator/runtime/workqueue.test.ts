@@ -243,4 +243,44 @@ describe('backoffDelay', () => {
     expect(backoffDelay(20)).toBe(300_000);
     expect(backoffDelay(5000, { baseMs: 1, capMs: 7 })).toBe(7);
   });
+
+  it('hands each key the earliest pending event time; events during processing stamp the next round', async () => {
+    const clock = new FakeClock();
+    const counts = { added: 0, retried: 0, requeued: 0 };
+    const q = new WorkQueue({
+      clock,
+      hooks: { added: () => counts.added++, retried: () => counts.retried++, requeued: () => counts.requeued++ },
+    });
+    q.add('ns/a', 2000);
+    q.add('ns/a', 1000);
+    q.add('ns/a', 3000);
+    q.add('ns/b');
+    const seen: Array<[string, number | undefined]> = [];
+    const gate = deferred();
+    let round = 0;
+    q.start(async (key, taken) => {
+      seen.push([key, taken.eventAt]);
+      if (key === 'ns/a' && round++ === 0) {
+        q.add('ns/a', 5000);
+        await gate.promise;
+        return { requeueAfter: 10 };
+      }
+      if (key === 'ns/b' && round < 3) {
+        round = 3;
+        throw new Error('retry me');
+      }
+      return {};
+    });
+    await settle();
+    gate.resolve();
+    await settle();
+    await clock.advance(1000);
+    expect(seen).toEqual([
+      ['ns/a', 1000], ['ns/b', undefined], ['ns/a', 5000],
+      // A timed re-check and a retry were asked for by the queue, not by an event.
+      ['ns/a', undefined], ['ns/b', undefined],
+    ]);
+    expect(counts).toEqual({ added: 5, retried: 1, requeued: 1 });
+    await q.shutdown();
+  });
 });

@@ -11,6 +11,27 @@ export interface Result {
 
 export type Reconciler = (key: string) => Promise<Result | void>;
 
+/** What the queue knows about why a key is being processed. */
+export interface Taken {
+  /**
+   * When the earliest event still pending for the key arrived (clock ms), if an event queued it
+   * (not a timed requeue or a retry). The key alone is what is queued; this is only measured.
+   */
+  readonly eventAt?: number;
+}
+
+export type QueueHandler = (key: string, taken: Taken) => Promise<Result | void>;
+
+/** Counts for metrics, named as client-go's workqueue metrics are. */
+export interface QueueHooks {
+  /** A key became pending (a duplicate of a pending key is not counted). */
+  added?(): void;
+  /** A failed key was scheduled for a retry with backoff. */
+  retried?(): void;
+  /** A reconcile asked for a timed re-check (requeueAfter). */
+  requeued?(): void;
+}
+
 /**
  * A failure that retrying cannot fix (a user mistake in the spec). The key is not retried;
  * the next change to the object enqueues it again. `reason` is a CamelCase word suitable for a
@@ -48,6 +69,7 @@ export interface WorkQueueOptions {
   readonly clock?: Clock;
   /** Called whenever the number of keys ready to be processed changes (for a metrics gauge). */
   readonly onDepthChange?: (depth: number) => void;
+  readonly hooks?: QueueHooks;
 }
 
 interface Waiting {
@@ -66,6 +88,7 @@ export class WorkQueue {
   private readonly concurrency: number;
   private readonly backoff: BackoffOptions;
   private readonly onDepthChange: ((depth: number) => void) | undefined;
+  private readonly hooks: QueueHooks;
 
   private readonly ready: string[] = [];
   /** Keys that need processing: in `ready`, or re-added while processing. */
@@ -73,7 +96,9 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly waiting = new Map<string, Waiting>();
   private readonly failures = new Map<string, number>();
-  private readonly idleWorkers: Array<(key: string | undefined) => void> = [];
+  /** Earliest event time of each pending key that an event queued. */
+  private readonly eventAt = new Map<string, number>();
+  private readonly idleWorkers: Array<(taken: [string, Taken] | undefined) => void> = [];
   private readonly drained: Array<() => void> = [];
   private shuttingDown = false;
   private started = false;
@@ -83,12 +108,22 @@ export class WorkQueue {
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
     this.backoff = options.backoff ?? {};
     this.onDepthChange = options.onDepthChange;
+    this.hooks = options.hooks ?? {};
   }
 
-  /** Marks `key` as needing a reconcile now. */
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  /**
+   * Marks `key` as needing a reconcile now. `eventAt`: when the event that asks for it arrived;
+   * a key already pending keeps the earlier of the two.
+   */
+  add(key: string, eventAt?: number): void {
+    if (this.shuttingDown) return;
+    if (eventAt !== undefined) {
+      const earlier = this.eventAt.get(key);
+      if (earlier === undefined || eventAt < earlier) this.eventAt.set(key, eventAt);
+    }
+    if (this.dirty.has(key)) return;
     this.dirty.add(key);
+    this.hooks.added?.();
     if (this.processing.has(key)) return;
     this.ready.push(key);
     this.depthChanged();
@@ -119,6 +154,7 @@ export class WorkQueue {
   addRateLimited(key: string): void {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
+    this.hooks.retried?.();
     this.addAfter(key, backoffDelay(failures, this.backoff));
   }
 
@@ -154,7 +190,7 @@ export class WorkQueue {
    * Starts the workers. Each calls `handler` for one key at a time and applies the queue's
    * retry policy to the outcome (see Result / TerminalError).
    */
-  start(handler: Reconciler): void {
+  start(handler: QueueHandler): void {
     if (this.started) throw new Error('work queue already started');
     if (this.shuttingDown) throw new Error('work queue is shut down');
     this.started = true;
@@ -173,6 +209,7 @@ export class WorkQueue {
       this.waiting.clear();
       this.ready.length = 0;
       this.dirty.clear();
+      this.eventAt.clear();
       this.depthChanged();
       for (const idle of this.idleWorkers.splice(0)) idle(undefined);
     }
@@ -180,15 +217,19 @@ export class WorkQueue {
     return new Promise((resolve) => this.drained.push(resolve));
   }
 
-  private async work(handler: Reconciler): Promise<void> {
+  private async work(handler: QueueHandler): Promise<void> {
     for (;;) {
-      const key = await this.next();
-      if (key === undefined) return;
+      const taken = await this.next();
+      if (taken === undefined) return;
+      const [key, info] = taken;
       try {
-        const result = await Promise.resolve().then(() => handler(key));
+        const result = await Promise.resolve().then(() => handler(key, info));
         this.forget(key);
         const after = result?.requeueAfter;
-        if (after !== undefined && Number.isFinite(after)) this.addAfter(key, after);
+        if (after !== undefined && Number.isFinite(after)) {
+          this.hooks.requeued?.();
+          this.addAfter(key, after);
+        }
       } catch (err) {
         if (err instanceof TerminalError) this.forget(key);
         else this.addRateLimited(key);
@@ -198,27 +239,29 @@ export class WorkQueue {
     }
   }
 
-  private next(): Promise<string | undefined> {
+  private next(): Promise<[string, Taken] | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    const key = this.take();
-    if (key !== undefined) return Promise.resolve(key);
+    const taken = this.take();
+    if (taken !== undefined) return Promise.resolve(taken);
     return new Promise((resolve) => this.idleWorkers.push(resolve));
   }
 
-  private take(): string | undefined {
+  private take(): [string, Taken] | undefined {
     const key = this.ready.shift();
     if (key === undefined) return undefined;
     this.dirty.delete(key);
     this.processing.add(key);
     this.depthChanged();
-    return key;
+    // Events arriving from here on are for the next round of this key.
+    const eventAt = this.eventAt.get(key);
+    this.eventAt.delete(key);
+    return [key, eventAt === undefined ? {} : { eventAt }];
   }
 
   private handOut(): void {
     while (this.idleWorkers.length > 0 && this.ready.length > 0) {
       const worker = this.idleWorkers.shift();
-      const key = this.take();
-      worker?.(key);
+      worker?.(this.take());
     }
   }
 
