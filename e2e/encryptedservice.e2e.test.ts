@@ -161,16 +161,21 @@ describe('the three-tier example', () => {
 
 });
 
+/** Ready, and the certificate status reports is the one issued (cert-manager is done). */
+async function settled(names: string[]): Promise<void> {
+  for (const name of names) {
+    await eventually(`${name} settled`, async () => {
+      const es = await waitForCondition(c, ns, name, 'Ready', 'True');
+      const tls = await c.core.readNamespacedSecret({ name: `${name}-tls`, namespace: ns });
+      const serial = new X509Certificate(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64')).serialNumber;
+      return es.status?.certificate?.serialNumber === serial ? true : undefined;
+    });
+  }
+}
+
 describe('fan-out', () => {
   it("a change to one service that no other object reads reconciles that service alone: not its neighbours, not its KeyPolicy", async () => {
-    for (const name of ['database', 'api', 'frontend']) {
-      await eventually(`${name} settled`, async () => {
-        const es = await waitForCondition(c, ns, name, 'Ready', 'True');
-        const tls = await c.core.readNamespacedSecret({ name: `${name}-tls`, namespace: ns });
-        const serial = new X509Certificate(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64')).serialNumber;
-        return es.status?.certificate?.serialNumber === serial ? true : undefined;
-      });
-    }
+    await settled(['database', 'api', 'frontend']);
     await new Promise((r) => setTimeout(r, 3_000));
     const from = operator.logs().length;
     const reconciled = () => operator.logs().slice(from).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>)
@@ -190,14 +195,7 @@ describe('restart', () => {
 
   (haveAudit ? it : it.skip)('a restarted operator with nothing to change makes zero mutating requests', async () => {
     // Quiet first: every issued certificate is the one status reports (cert-manager is done).
-    for (const name of ['database', 'api', 'frontend']) {
-      await eventually(`${name} settled`, async () => {
-        const es = await waitForCondition(c, ns, name, 'Ready', 'True');
-        const tls = await c.core.readNamespacedSecret({ name: `${name}-tls`, namespace: ns });
-        const serial = new X509Certificate(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64')).serialNumber;
-        return es.status?.certificate?.serialNumber === serial ? true : undefined;
-      });
-    }
+    await settled(['database', 'api', 'frontend']);
     await new Promise((r) => setTimeout(r, 2_000));
     await operator.stop();
     const offset = statSync(auditLog).size;
