@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { KUBE_RATE_LIMIT_DEFAULT } from '../operator/config.js';
 import { auditLogOf, countByVerb, countByVerbAndResource, markAudit, recordsSince, writesAtRest } from './scale/audit.js';
 import { runBaseline } from './scale/baseline.js';
 import { Cleanup, removeRunNamespaces } from './scale/cleanup.js';
@@ -28,7 +29,8 @@ local control plane: make cluster-up (or NODES=0 ... make cluster-up), then expo
   --samples N         spec changes for the latency figure (default 25)
   --unrelated N       unrelated Secrets + ConfigMaps added at the end (default 50000; 0 skips)
   --concurrency N     requests in flight of the bench's apply client (default 16)
-  --qps N --burst N   client rate limit of the apply client (default: the operator's, none today)
+  --qps N --burst N   client rate limit of the apply client (default: the operator's default,
+                      LOCKSTEP_KUBE_QPS/BURST; --qps off for none)
   --idle S            seconds idle after convergence for RSS and writes at rest (default 60)
   --no-baseline       skip the baseline
   --operator-dir DIR  build and run the operator of another checkout (e.g. a worktree of main, for a
@@ -61,8 +63,9 @@ const n = Number(opts.services);
 const runId = `${Date.now().toString(36)}`;
 const limits: ClientLimits = {
   concurrency: Number(opts.concurrency),
-  qps: opts.qps === undefined ? undefined : Number(opts.qps),
-  burst: Number(opts.burst ?? opts.qps ?? 1),
+  // The same client limit as the operator's default, so the baseline is the limit the operator has.
+  qps: opts.qps === 'off' ? undefined : Number(opts.qps ?? KUBE_RATE_LIMIT_DEFAULT.qps),
+  burst: Number(opts.burst ?? (opts.qps === undefined ? KUBE_RATE_LIMIT_DEFAULT.burst : opts.qps)),
 };
 // Generous: a 2-core machine shared with other work; a figure is a measurement, not a limit.
 const timeoutMs = Math.max(600_000, n * 1_500);
