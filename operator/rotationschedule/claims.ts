@@ -54,6 +54,9 @@ export const describeClaim = (claim: Claim): string =>
 /** Distinct schedules get distinct label values (a label value holds at most 63 characters). */
 const scheduleLabel = (h: Holder): string => createHash('sha256').update(`${h.namespace}/${h.schedule}`).digest('hex').slice(0, 40);
 
+/** How long a fresh claim counts as held before its holder's status must show the rotation open. */
+export const CLAIM_GRACE_MS = 30_000;
+
 export type AcquireResult = { ok: true } | { ok: false; claim: Claim; heldBy: Holder };
 
 export class RotationClaims {
@@ -123,7 +126,11 @@ export class RotationClaims {
       }
       const other = parseHolder(current.spec?.holderIdentity);
       if (current.spec?.holderIdentity === holderIdentity(holder)) return undefined;
-      if (other && await this.isOpen(other)) return other;
+      // A holder claims first and records its rotation in status after: a claim younger than the
+      // grace is held even when its rotation is not (yet) open, or two schedules that start
+      // together would each see the other as stale and both rotate.
+      const age = Date.now() - new Date(current.spec?.acquireTime ?? 0).getTime();
+      if (other && (age < CLAIM_GRACE_MS || await this.isOpen(other))) return other;
       try {
         await this.api.replaceNamespacedLease({ namespace: this.namespace, name, body: body(current.metadata?.resourceVersion) });
         return undefined;
