@@ -126,11 +126,13 @@ export class RotationClaims {
       }
       const other = parseHolder(current.spec?.holderIdentity);
       if (current.spec?.holderIdentity === holderIdentity(holder)) return undefined;
-      // A holder claims first and records its rotation in status after: a claim younger than the
-      // grace is held even when its rotation is not (yet) open, or two schedules that start
-      // together would each see the other as stale and both rotate.
-      const age = Date.now() - new Date(current.spec?.acquireTime ?? 0).getTime();
-      if (other && (age < CLAIM_GRACE_MS || await this.isOpen(other))) return other;
+      // A holder claims first and records its rotation in status after: another schedule's claim
+      // younger than the grace is held even when its rotation is not (yet) open, or two schedules
+      // that start together would each see the other as stale and both rotate. An earlier
+      // rotation of this same schedule is over (a schedule runs one at a time): taken at once.
+      const sameSchedule = other?.namespace === holder.namespace && other.schedule === holder.schedule;
+      const fresh = !sameSchedule && Date.now() - new Date(current.spec?.acquireTime ?? 0).getTime() < CLAIM_GRACE_MS;
+      if (other && (fresh || await this.isOpen(other))) return other;
       try {
         await this.api.replaceNamespacedLease({ namespace: this.namespace, name, body: body(current.metadata?.resourceVersion) });
         return undefined;
