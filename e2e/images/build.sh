@@ -191,7 +191,7 @@ build_operator() {
     --file "$tmp/group:/etc/group:0644"
     --mkdir /tmp:1777
     --mkdir /home/nonroot:0755
-    --entrypoint '["/nodejs/bin/node", "dist/operator/main.js"]'
+    --entrypoint '["/nodejs/bin/node", "--max-semi-space-size=2", "dist/operator/main.js"]'
     --user 65532:65532 --workdir /app
     --env NODE_ENV=production --env PATH=/nodejs/bin:/usr/local/bin:/usr/bin:/bin
   )
