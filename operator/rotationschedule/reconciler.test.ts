@@ -318,6 +318,23 @@ describe('RotationScheduleReconciler', () => {
     expect(w.rs.status?.history).toHaveLength(1);
   });
 
+  it('an emergency schedule that also carries a rotate-now value rotates once, not twice', async () => {
+    const w = world(['a'], { emergency: true });
+    await w.reconcile();
+    expect(w.rs.status).toMatchObject({ trigger: 'Emergency', lastRotateNow: 'go', emergencyGeneration: 1 });
+    await w.reconcile();
+    w.issue('a');
+    w.served.a = serialOf(NEW);
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Completed');
+    w.log.length = 0;
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.log.filter((l) => !l.startsWith('status'))).toEqual([]);
+    expect(w.rs.status?.history).toHaveLength(1);
+  });
+
   it('a canary that keeps serving the old certificate past the timeout is rolled back; later targets untouched', async () => {
     const w = world(['a', 'b', 'c']);
     await w.reconcile();

@@ -36,6 +36,7 @@ describe('evaluateTrigger', () => {
     ['emergency starts even when paused by annotation', { spec: spec({ emergency: true, strategy: { autoRollback: false } }), annotations: { 'lockstep.dev/paused': 'true' } }, { start: true, trigger: 'Emergency' }],
     ['emergency runs once per generation', { spec: spec({ emergency: true, strategy: { autoRollback: false } }), status: { emergencyGeneration: 1 } }, { start: false }],
     ['emergency again after a spec change', { spec: spec({ emergency: true, strategy: { autoRollback: false } }), status: { emergencyGeneration: 1 }, generation: 2 }, { start: true, trigger: 'Emergency' }],
+    ['an emergency also serves a pending rotate-now (one rotation, not two)', { spec: spec({ emergency: true, strategy: { autoRollback: false } }), annotations: { 'lockstep.dev/rotate-now': 'now' } }, { start: true, trigger: 'Emergency', rotateNow: 'now' }],
     ['interval due', { spec: spec({ schedule: { interval: '24h' } }) }, { start: true, trigger: 'Schedule' }],
     ['interval counts from the last rotation', { spec: spec({ schedule: { interval: '24h' } }), status: { lastRotation: '2026-03-02T06:00:00Z' } }, { start: false, nextRotation: at('2026-03-03T06:00:00Z'), wakeAt: at('2026-03-03T06:00:00Z') }],
     ['due but outside the window: waits for it', { spec: spec({ schedule: nightly }) }, { start: false, nextRotation: at('2026-03-02T22:00:00Z') }],
@@ -48,6 +49,12 @@ describe('evaluateTrigger', () => {
   ];
   it.each(cases)('%s', (_name, over, want) => {
     expect(evaluateTrigger(input(over))).toMatchObject(want);
+  });
+
+  it('an emergency with the rotate-now value already served carries none', () => {
+    const decision = evaluateTrigger(input({ spec: spec({ emergency: true, strategy: { autoRollback: false } }), annotations: { 'lockstep.dev/rotate-now': 'now' }, status: { lastRotateNow: 'now' } }));
+    expect(decision).toMatchObject({ start: true, trigger: 'Emergency' });
+    expect(decision).not.toHaveProperty('rotateNow');
   });
 
   it('never starts twice for one rotate-now value across restarts (the value is in status)', () => {

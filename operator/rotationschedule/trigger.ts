@@ -45,18 +45,33 @@ export function scheduleDue(spec: RotationScheduleSpec, anchor: number): number 
   return candidates.length ? Math.min(...candidates) : undefined;
 }
 
+/** A rotate-now value not yet served, if the annotation holds one. */
+function pendingRotateNow(input: TriggerInput): string | undefined {
+  const value = input.annotations?.[ANNOTATION_ROTATE_NOW];
+  return value !== undefined && value !== '' && value !== input.status.lastRotateNow ? value : undefined;
+}
+
 export function evaluateTrigger(input: TriggerInput): TriggerDecision {
-  const { spec, status, now } = input;
-  if (spec.emergency && status.emergencyGeneration !== input.generation) {
+  const decision = decide(input);
+  // Any rotation that starts serves a pending rotate-now request: a schedule that asks for an
+  // emergency and a rotate-now together (or whose cron fires while a request waits) rotates once.
+  const rotateNow = pendingRotateNow(input);
+  return decision.start && rotateNow !== undefined ? { ...decision, rotateNow } : decision;
+}
+
+function decide(input: TriggerInput): TriggerDecision {
+  const { spec, now } = input;
+  if (spec.emergency && input.status.emergencyGeneration !== input.generation) {
     return { start: true, trigger: 'Emergency', message: 'emergency rotation: rotating now, ignoring windows, pauses between steps and lockstep.dev/paused' };
   }
   if (isPaused(spec, input.annotations)) {
     return { start: false, paused: true, message: 'paused (spec.paused or annotation lockstep.dev/paused: "true"): no rotation starts' };
   }
-  const rotateNow = input.annotations?.[ANNOTATION_ROTATE_NOW];
-  if (rotateNow !== undefined && rotateNow !== '' && rotateNow !== status.lastRotateNow) {
+  const rotateNow = pendingRotateNow(input);
+  if (rotateNow !== undefined) {
     return { start: true, trigger: 'Manual', rotateNow, message: `on-demand rotation (${ANNOTATION_ROTATE_NOW}=${JSON.stringify(rotateNow)})` };
   }
+  const { status } = input;
   const anchor = status.lastRotation ? Date.parse(status.lastRotation) : input.createdAt;
   const due = scheduleDue(spec, anchor);
   if (due === undefined) {
