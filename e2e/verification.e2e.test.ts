@@ -101,6 +101,21 @@ describe('continuous verification', () => {
     expect(ownersOfCondition(es, 'Verified')).toEqual(['lockstep-verifier']);
   }, 150_000);
 
+  it('writes nothing for a new service whose certificate cannot be issued yet: Ready says why, one status writer', async () => {
+    const waiting = { ...service('waiting'), spec: { ...service('waiting').spec, keyPolicyRef: { name: 'absent' } } };
+    await applyAsUser(c, waiting as unknown as KubernetesObject);
+    const es = await eventually('waiting reports its missing KeyPolicy', async () => {
+      const now = await readService(c, ns, 'waiting');
+      return condition(now, 'Ready')?.status === 'False' ? now : undefined;
+    }, 30_000);
+    expect(condition(es, 'Ready')?.message).toContain('absent');
+    // Several verifier periods: each looks at the service and finds nothing to say.
+    await sleep(4 * 2_000 + 2_000);
+    const later = await readService(c, ns, 'waiting');
+    expect(condition(later, 'Verified')).toBeUndefined();
+    expect((later.metadata.managedFields ?? []).filter((m) => m.subresource === 'status').map((m) => m.manager)).toEqual(['lockstep-operator']);
+  }, 60_000);
+
   it('reports MTLSNotEnforced for a server that completes sessions without a client certificate', async () => {
     await deploy('open', { requireClientCert: false });
     const es = await waitVerified('open', 'False', 'MTLSNotEnforced');

@@ -103,8 +103,11 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
       }
     },
   };
+  // Events get a rate limit of their own, as client-go's event broadcaster has (its own client):
+  // a burst of Events never delays the writes that converge services, nor the other way round.
+  const eventClient = apiClientConfig(cluster, { userAgent: agent, ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
   const events = new KubeEventRecorder({
-    sink: kubeEventSink(writer.makeApiClient(k8s.EventsV1Api)),
+    sink: kubeEventSink(leaderGuardedKubeConfig(eventClient, () => manager?.isLeader() ?? false).makeApiClient(k8s.EventsV1Api)),
     logger,
     reportingInstance: config.identity,
     reportingController: 'lockstep.dev/operator',

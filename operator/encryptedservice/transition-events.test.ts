@@ -14,8 +14,12 @@ const ready = pending.map((x) => (x.type === 'TransitReady' ? c('TransitReady', 
   : x.type === 'Ready' ? c('Ready', 'True', 'Reconciled') : x));
 
 describe('transitionEvents', () => {
-  it('a new service waiting for its certificate: one Warning, not one per condition', () => {
-    expect(transitionEvents(undefined, pending)).toEqual([
+  it('a new service waiting for its certificate: no Event until it turns Ready (progress, not a problem)', () => {
+    expect(transitionEvents(undefined, pending)).toEqual([]);
+    expect(transitionEvents([], pending)).toEqual([]);
+  });
+  it('a service that was Ready and waits again is news: one Warning, not one per condition', () => {
+    expect(transitionEvents(ready, pending)).toEqual([
       { type: 'Warning', reason: 'CertificatePending', message: 'Ready: TransitReady: waiting for cert-manager' },
     ]);
   });
@@ -27,8 +31,9 @@ describe('transitionEvents', () => {
     const broken = ready.map((x) => (x.type === 'AccessReady' ? c('AccessReady', 'False', 'PeerNotFound')
       : x.type === 'Ready' ? c('Ready', 'False', 'PeerNotFound') : x.type === 'Degraded' ? c('Degraded', 'True', 'PeerNotFound') : x));
     expect(transitionEvents(ready, broken)).toEqual([{ type: 'Warning', reason: 'PeerNotFound', message: 'Ready: Ready PeerNotFound' }]);
-    const mixed = pending.map((x) => (x.type === 'AccessReady' ? c('AccessReady', 'False', 'PeerNotFound') : x));
-    expect(transitionEvents(undefined, mixed).map((e) => e.reason).sort()).toEqual(['CertificatePending', 'PeerNotFound']);
+    const mixed = pending.map((x) => (x.type === 'AccessReady' ? c('AccessReady', 'False', 'PeerNotFound') : x.type === 'Degraded' ? c('Degraded', 'True', 'PeerNotFound') : x));
+    // A first status with a problem is reported in full, even while the certificate is pending.
+    expect(transitionEvents(undefined, mixed).map((e) => e.reason).sort()).toEqual(['CertificatePending', 'PeerNotFound', 'PeerNotFound']);
     expect(transitionEvents([c('Degraded', 'False', 'Reconciled')], [c('Degraded', 'True', 'PolicyViolation')]))
       .toEqual([{ type: 'Warning', reason: 'PolicyViolation', message: 'Degraded: Degraded PolicyViolation' }]);
   });

@@ -10,12 +10,18 @@ export interface TransitionEvent {
 }
 
 /**
- * Events for the conditions that changed status or reason: every Ready change, Degraded turning
+ * Events for the conditions that changed status or reason: every Ready change (but a first status
+ * that only waits), Degraded turning
  * True, and any other condition turning False — except one whose Event the Ready change already
  * gives (same reason and type: Ready's message names every condition that is not ready). Degraded
  * turning False is no news of its own: Ready says the service recovered.
  */
 export function transitionEvents(before: readonly Condition[] | undefined, after: readonly Condition[]): TransitionEvent[] {
+  // A new service's first status that only says it is on its way (not Ready, nothing Degraded)
+  // is progress, not news: its Event comes when it turns Ready, or when something is wrong.
+  const first = !before?.some((b) => b.type === C.Ready);
+  const wrong = after.some((c) => c.type === C.Degraded && c.status === 'True');
+  if (first && !wrong && after.some((c) => c.type === C.Ready && c.status === 'False')) return [];
   const changed = after.filter((c) => {
     const old = before?.find((b) => b.type === c.type);
     return !(old && old.status === c.status && old.reason === c.reason);

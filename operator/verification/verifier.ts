@@ -98,7 +98,12 @@ export class Verifier {
     }
 
     if ('pending' in target) {
-      await this.report(key, es, { type: C.Verified, status: 'Unknown', reason: Reasons.CertificatePending, message: target.pending }, this.recordOf(key, es));
+      // Before a first verdict, Ready already says what a new service waits for: a Verified
+      // condition repeating it would be one more status write per service. A service that had a
+      // verdict and waits again (its Secret went away) is reported.
+      if (this.hasVerdict(key, es)) {
+        await this.report(key, es, { type: C.Verified, status: 'Unknown', reason: Reasons.CertificatePending, message: target.pending }, this.recordOf(key, es));
+      }
       this.o.metrics.untrackServed(namespace, name);
       return this.schedule(key, es, serial, now + jittered(this.o.settings.periodMs, this.random()));
     }
@@ -147,6 +152,10 @@ export class Verifier {
   private schedule(key: string, es: EncryptedService, serial: string | undefined, dueAt: number): Result {
     this.state.set(key, { dueAt, serial, generation: es.metadata.generation });
     return { requeueAfter: Math.max(0, dueAt - this.now()) };
+  }
+
+  private hasVerdict(key: string, es: EncryptedService): boolean {
+    return this.reported.has(key) || findCondition(es.status?.conditions, C.Verified) !== undefined;
   }
 
   private recordOf(key: string, es: EncryptedService): VerificationStatus | undefined {
