@@ -16,7 +16,7 @@ import { adminConfig, Cluster, limitsText, sleep, type ClientLimits } from './sc
 import { measureSpecChanges } from './scale/latency.js';
 import { controllerFigures, eventToWrite } from './scale/operator-metrics.js';
 import { installManifests, OPERATOR_USER, startOperator, writeOperatorKubeconfig, type OperatorProcess } from './scale/operator-process.js';
-import { converge, prepareNamespaces } from './scale/operator-run.js';
+import { converge, firstVerdicts, prepareNamespaces } from './scale/operator-run.js';
 import { parseMetrics } from './scale/prom.js';
 import { duration, mib, spread, spreadText } from './scale/stats.js';
 import { countsText, markdownTable, ratio, type Row } from './scale/table.js';
@@ -31,7 +31,9 @@ local control plane: make cluster-up (or NODES=0 ... make cluster-up), then expo
   --concurrency N     requests in flight of the bench's apply client (default 16)
   --qps N --burst N   client rate limit of the apply client (default: the operator's default,
                       LOCKSTEP_KUBE_QPS/BURST; --qps off for none)
-  --idle S            seconds idle after convergence for RSS and writes at rest (default 60)
+  --verdict-wait S    after Ready, seconds to wait at most for every service's first
+                      verification verdict before the idle window (default 420; 0 skips)
+  --idle S            seconds idle after that, for RSS and writes at rest (default 60)
   --no-baseline       skip the baseline
   --operator-dir DIR  build and run the operator of another checkout (e.g. a worktree of main, for a
                       before/after pair); default this one
@@ -47,6 +49,7 @@ const { values: opts } = parseArgs({
     qps: { type: 'string' },
     burst: { type: 'string' },
     idle: { type: 'string', default: '60' },
+    'verdict-wait': { type: 'string', default: '420' },
     'no-baseline': { type: 'boolean', default: false },
     'operator-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -70,6 +73,7 @@ const limits: ClientLimits = {
 // Generous: a 2-core machine shared with other work; a figure is a measurement, not a limit.
 const timeoutMs = Math.max(600_000, n * 1_500);
 const idleMs = Number(opts.idle) * 1000;
+const verdictWaitMs = Number(opts['verdict-wait']) * 1000;
 const layout = (prefix: string): Layout => ({ services: n, namespaces: Number(opts.namespaces), prefix, runId });
 const log = (msg: string): void => console.error(`[bench-scale ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -129,7 +133,13 @@ try {
   const atConvergence = running.memory();
   addRow({ figure: `all ${n} Ready after the CRs are applied`, measured: duration(c.readyMs) });
   addRow({ figure: 'ratio operator / baseline', measured: ratio(c.readyMs, baselineMs) });
-  log(`converged in ${duration(c.readyMs)}; idle ${idleMs / 1000} s`);
+  log(`converged in ${duration(c.readyMs)}; waiting for every service's first verification verdict`);
+  const verdictsMs = verdictWaitMs > 0 ? await firstVerdicts(c, run, verdictWaitMs) : undefined;
+  if (verdictWaitMs > 0) addRow({
+    figure: `all ${n} with a first verification verdict (Verified condition; the first probe is due a jittered LOCKSTEP_VERIFY_PERIOD after a service appears)`,
+    measured: verdictsMs === undefined ? `not within ${duration(verdictWaitMs)} (${c.services.list().filter((s) => (s as { status?: { conditions?: { type: string }[] } }).status?.conditions?.some((x) => x.type === 'Verified')).length} had one)` : duration(verdictsMs),
+  });
+  log(`idle ${idleMs / 1000} s`);
 
   const idleMark = markAudit(auditLog);
   await sleep(idleMs / 2);

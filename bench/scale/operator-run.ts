@@ -44,3 +44,21 @@ export async function converge(cluster: Cluster, layout: Layout, limits: ClientL
   }
   return { startedAt, readyMs: Date.now() - startedAt, services };
 }
+
+const hasVerdict = (o: k8s.KubernetesObject): boolean =>
+  ((o as { status?: { conditions?: { type: string }[] } }).status?.conditions ?? []).some((c) => c.type === 'Verified');
+
+/**
+ * Waits until every service has its first verification verdict: the verifier's first probe of a
+ * new service is due a jittered period (default 5 min) after it appears, and until then the
+ * operator still has work to do — "at rest" starts after it. Returns ms since `startedAt`, or
+ * undefined when `timeoutMs` passed first (an operator without the verifier).
+ */
+export async function firstVerdicts(c: Convergence, layout: Layout, timeoutMs: number): Promise<number | undefined> {
+  try {
+    await waitUntil(`${layout.services} first verification verdicts`, () => c.services.list().filter(hasVerdict).length >= layout.services, timeoutMs, 1_000);
+    return Date.now() - c.startedAt;
+  } catch {
+    return undefined;
+  }
+}
