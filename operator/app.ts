@@ -26,7 +26,7 @@ import { leaderGuardedKubeConfig } from './runtime/leader-guard.js';
 import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
-import { createMetrics, type OperatorMetrics } from './runtime/metrics.js';
+import { createMetrics, kubeClientObserver, type OperatorMetrics } from './runtime/metrics.js';
 import { buildVerificationController } from './verification/controller.js';
 import { buildApproverController } from './approver/controller.js';
 
@@ -46,7 +46,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   let manager: Manager | undefined;
   const agent = userAgent(config.identity);
   // Reads, lists and writes share one connection pool and one rate limit.
-  const kc = apiClientConfig(cluster, { userAgent: agent, ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
+  const kc = apiClientConfig(cluster, { userAgent: agent, observer: kubeClientObserver(metrics, 'main'), ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
   // Every write goes through a KubeConfig that refuses to mutate unless this replica leads.
   const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false);
   const transport = kubeTransport(kc);
@@ -105,7 +105,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   };
   // Events get a rate limit of their own, as client-go's event broadcaster has (its own client):
   // a burst of Events never delays the writes that converge services, nor the other way round.
-  const eventClient = apiClientConfig(cluster, { userAgent: agent, ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
+  const eventClient = apiClientConfig(cluster, { userAgent: agent, observer: kubeClientObserver(metrics, 'events'), ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
   const events = new KubeEventRecorder({
     sink: kubeEventSink(leaderGuardedKubeConfig(eventClient, () => manager?.isLeader() ?? false).makeApiClient(k8s.EventsV1Api)),
     logger,
@@ -157,7 +157,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
         leaderElection: {
           identity: config.identity,
           // Outside the rate limit: a renewal queued behind a backlog of reconciles would lose the lease.
-          store: kubeLeaseStore(apiClientConfig(cluster, { userAgent: agent }).makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
+          store: kubeLeaseStore(apiClientConfig(cluster, { userAgent: agent, observer: kubeClientObserver(metrics, 'lease') }).makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
         },
       }
       : {}),

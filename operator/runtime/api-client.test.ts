@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { apiClientConfig, retryAfterMs } from './api-client.js';
 import { kubeTransport } from './kube-transport.js';
 import { leaderGuardedKubeConfig } from './leader-guard.js';
+import { createMetrics, kubeClientObserver, type OperatorMetrics } from './metrics.js';
 
 // What the operator's clients do on the wire: one pooled connection instead of one per request,
 // and a 429 answered by waiting and sending again. A local HTTP endpoint records each request
@@ -22,6 +23,20 @@ const ok = (res: ServerResponse, body: unknown = configMap): void => {
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(body));
 };
+const tooMany = (res: ServerResponse): void => {
+  res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '1' });
+  res.end(JSON.stringify({ kind: 'Status', code: 429, reason: 'TooManyRequests', message: 'too many requests' }));
+};
+
+/** The value of one sample of `name` (e.g. a histogram's `_sum`) with exactly these labels. */
+async function sample(metrics: OperatorMetrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const families = await metrics.registry.getMetricsAsJSON();
+  const values = families.flatMap((f) => (f.values as Array<{ metricName?: string; labels: Record<string, unknown>; value: number }>)
+    .map((v) => ({ ...v, metricName: v.metricName ?? f.name })));
+  const hit = values.find((v) => v.metricName === name && Object.keys(labels).length === Object.keys(v.labels).filter((k) => k !== 'le').length
+    && Object.entries(labels).every(([k, value]) => v.labels[k] === value) && v.labels['le'] === undefined);
+  return hit?.value;
+}
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -65,28 +80,45 @@ describe('apiClientConfig', () => {
     expect(new Set(mine.map((s) => s.userAgent))).toEqual(new Set(['lockstep-operator/test (a)']));
   });
 
-  it('waits out a 429 and sends the request again, returning the answer that follows', async () => {
+  it('waits out a 429 and sends the request again, returning the answer that follows; each 429 and the wait are counted', async () => {
     let throttled = 2;
-    respond = (_req, res) => {
-      if (throttled-- > 0) {
-        res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '1' });
-        res.end(JSON.stringify({ kind: 'Status', code: 429, reason: 'TooManyRequests', message: 'too many requests' }));
-      } else ok(res);
-    };
-    const api = apiClientConfig(kc).makeApiClient(CoreV1Api);
+    respond = (_req, res) => (throttled-- > 0 ? tooMany(res) : ok(res));
+    const metrics = createMetrics({ defaultMetrics: false });
+    const api = apiClientConfig(kc, { observer: kubeClientObserver(metrics, 'main') }).makeApiClient(CoreV1Api);
     const from = seen.length;
     const cm = await api.readNamespacedConfigMap({ namespace: 'n', name: 'c' });
     expect(cm.metadata?.name).toBe('c');
     expect(seen.length - from).toBe(3);
+    expect(await sample(metrics, 'lockstep_kube_throttled_total', { client: 'main', outcome: 'retried' })).toBe(2);
+    expect(await sample(metrics, 'lockstep_kube_throttled_total', { client: 'main', outcome: 'returned' })).toBeUndefined();
+    // Every request sent is observed once; two Retry-After: 1 make at least two seconds of waiting.
+    expect(await sample(metrics, 'lockstep_kube_rate_limit_wait_seconds_count', { client: 'main' })).toBe(3);
+    expect(await sample(metrics, 'lockstep_kube_rate_limit_wait_seconds_sum', { client: 'main' })).toBeGreaterThanOrEqual(1.9);
   });
 
-  it('gives the 429 back once the retries are spent', async () => {
-    respond = (_req, res) => {
-      res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '1' });
-      res.end(JSON.stringify({ kind: 'Status', code: 429, reason: 'TooManyRequests', message: 'too many requests' }));
-    };
-    const api = apiClientConfig(kc, { maxThrottledRetries: 0 }).makeApiClient(CoreV1Api);
+  it('gives the 429 back once the retries are spent, and counts it as returned', async () => {
+    respond = (_req, res) => tooMany(res);
+    const metrics = createMetrics({ defaultMetrics: false });
+    const api = apiClientConfig(kc, { maxThrottledRetries: 0, observer: kubeClientObserver(metrics, 'events') }).makeApiClient(CoreV1Api);
     await expect(api.readNamespacedConfigMap({ namespace: 'n', name: 'c' })).rejects.toMatchObject({ code: 429 });
+    expect(await sample(metrics, 'lockstep_kube_throttled_total', { client: 'events', outcome: 'returned' })).toBe(1);
+    expect(await sample(metrics, 'lockstep_kube_throttled_total', { client: 'events', outcome: 'retried' })).toBeUndefined();
+  });
+
+  it('counts the time requests wait for a token of the client-side limit, and a 429 pausing the bucket', async () => {
+    respond = (_req, res) => ok(res);
+    const metrics = createMetrics({ defaultMetrics: false });
+    const api = apiClientConfig(kc, { rateLimit: { qps: 10, burst: 1 }, observer: kubeClientObserver(metrics, 'main') }).makeApiClient(CoreV1Api);
+    // Three at once with a burst of one: the second waits a tenth of a second, the third two.
+    await Promise.all([0, 1, 2].map(() => api.readNamespacedConfigMap({ namespace: 'n', name: 'c' })));
+    expect(await sample(metrics, 'lockstep_kube_rate_limit_wait_seconds_count', { client: 'main' })).toBe(3);
+    expect(await sample(metrics, 'lockstep_kube_rate_limit_wait_seconds_sum', { client: 'main' })).toBeGreaterThanOrEqual(0.25);
+    let throttled = 1;
+    respond = (_req, res) => (throttled-- > 0 ? tooMany(res) : ok(res));
+    const before = (await sample(metrics, 'lockstep_kube_rate_limit_wait_seconds_sum', { client: 'main' })) ?? 0;
+    await api.readNamespacedConfigMap({ namespace: 'n', name: 'c' });
+    expect(await sample(metrics, 'lockstep_kube_throttled_total', { client: 'main', outcome: 'retried' })).toBe(1);
+    expect(((await sample(metrics, 'lockstep_kube_rate_limit_wait_seconds_sum', { client: 'main' })) ?? 0) - before).toBeGreaterThanOrEqual(0.95);
   });
 });
 

@@ -17,6 +17,7 @@ import {
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { sleep, systemClock, type Clock } from './clock.js';
+import type { KubeClientObserver } from './metrics.js';
 import type { RateLimit } from './token-bucket.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -27,6 +28,8 @@ export interface ClientSettings {
   readonly userAgent?: string;
   /** Times a request answered 429 is sent again before the 429 is returned. Default 5. */
   readonly maxThrottledRetries?: number;
+  /** Told of every 429 and of how long each request waited before it was sent. */
+  readonly observer?: KubeClientObserver;
   readonly clock?: Clock;
 }
 
@@ -43,17 +46,28 @@ export function throttledHttp(settings: ClientSettings): HttpLibrary {
   const clock = settings.clock ?? systemClock;
   const bucket = settings.rateLimit ? new TokenBucket(settings.rateLimit, clock) : undefined;
   const retries = settings.maxThrottledRetries ?? 5;
+  const observer = settings.observer;
   return wrapHttpLibrary({
     async send(request: RequestContext): Promise<ResponseContext> {
+      // Without a bucket to pause, the Retry-After is slept before the next attempt.
+      let backoff = 0;
       for (let attempt = 0; ; attempt++) {
         const signal = request.getSignal() ?? undefined;
+        const queued = clock.now();
+        if (backoff > 0) await sleep(clock, backoff, signal);
         await bucket?.take(signal);
+        observer?.waited(clock.now() - queued);
         const response = await inner.send(request).toPromise();
-        if (response.httpStatusCode !== 429 || attempt >= retries) return response;
+        if (response.httpStatusCode !== 429) return response;
+        if (attempt >= retries) {
+          observer?.throttled('returned');
+          return response;
+        }
+        observer?.throttled('retried');
         const wait = retryAfterMs(response.headers['retry-after']);
         await response.body.binary();
         if (bucket) bucket.pause(wait);
-        else await sleep(clock, wait, signal);
+        else backoff = wait;
       }
     },
   });

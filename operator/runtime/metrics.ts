@@ -55,6 +55,14 @@ export interface OperatorMetrics {
   readonly auditSuppressed: Counter<'type'>;
   /** Audit events not written at all: reason `chain-broken` (the trail refuses appends until recovered). */
   readonly auditDropped: Counter<'type' | 'reason'>;
+  /**
+   * 429 Too Many Requests answers from the API server (Priority and Fairness or max-in-flight), by
+   * API client (`main`, `events`, `lease`) and outcome: `retried` after Retry-After, or `returned`
+   * to the caller once the retries were spent.
+   */
+  readonly kubeThrottled: Counter<'client' | 'outcome'>;
+  /** Per request sent, how long it waited first: for a client-side token, and after a 429's Retry-After. */
+  readonly kubeRateLimitWait: Histogram<'client'>;
   /** Reports `lockstep_served_certificate_days_to_expiry` for a service, computed at scrape time. */
   trackServedExpiry(namespace: string, service: string, notAfterMs: number): void;
   /** Stops reporting a service's served certificate and verification gauges (deleted, or nothing served). */
@@ -63,6 +71,20 @@ export interface OperatorMetrics {
   trackKeyAge(labels: KeyAgeLabels, createdAtMs: number): void;
   /** Stops reporting a key (retired or deleted). */
   untrackKeyAge(labels: KeyAgeLabels): void;
+}
+
+/** What an API client reports (operator/runtime/api-client.ts takes it as `observer`). */
+export interface KubeClientObserver {
+  throttled(outcome: 'retried' | 'returned'): void;
+  waited(ms: number): void;
+}
+
+/** Reports one API client's 429s and waits under its name. */
+export function kubeClientObserver(metrics: OperatorMetrics, client: string): KubeClientObserver {
+  return {
+    throttled: (outcome) => metrics.kubeThrottled.inc({ client, outcome }),
+    waited: (ms) => metrics.kubeRateLimitWait.observe({ client }, ms / 1000),
+  };
 }
 
 /** Kinds of lockstep_verification_violations. */
@@ -158,6 +180,19 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       name: 'lockstep_audit_events_dropped_total',
       help: 'Audit events that could not be written because the trail does not match its recorded head (reason chain-broken).',
       labelNames: ['type', 'reason'] as const,
+      registers,
+    }),
+    kubeThrottled: new Counter({
+      name: 'lockstep_kube_throttled_total',
+      help: 'API server answers 429 Too Many Requests, by API client and outcome (retried after Retry-After, or returned once the retries were spent).',
+      labelNames: ['client', 'outcome'] as const,
+      registers,
+    }),
+    kubeRateLimitWait: new Histogram({
+      name: 'lockstep_kube_rate_limit_wait_seconds',
+      help: 'Time each API request waited before it was sent: for a token of the client-side rate limit, and after a 429 until its Retry-After, by API client.',
+      labelNames: ['client'] as const,
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),
     trackServedExpiry(namespace, service, notAfterMs) {
