@@ -1,6 +1,7 @@
 // The operator as manifests/ installs it: its ServiceAccount, RBAC and admission policies, and a
 // KubeConfig that authenticates with that account's token instead of the admin certificate.
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { repoRoot } from './manifests.js';
 
@@ -29,4 +30,12 @@ export function operatorAccountConfig(base: k8s.KubeConfig): k8s.KubeConfig {
     currentContext: 'sa',
   });
   return kc;
+}
+
+/**
+ * Writes `operatorAccountConfig(base)` as a kubeconfig file (owner-only) for an operator child
+ * process. The file holds a token: keep it in a private temporary directory and delete it after.
+ */
+export function writeOperatorKubeconfig(base: k8s.KubeConfig, path: string): void {
+  writeFileSync(path, operatorAccountConfig(base).exportConfig(), { mode: 0o600 });
 }
