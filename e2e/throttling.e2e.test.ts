@@ -231,6 +231,9 @@ afterAll(async () => {
     const entries = auditLogAvailable() ? auditEntriesSince(auditStart, OPERATOR_USER) : [];
     const rejected = entries.filter((e) => e.responseStatus?.code === 429);
     const lease = await leases.readNamespacedLease({ namespace: OPERATOR_NAMESPACE, name: leaseName });
+    // The API server's own account of the level (its seats, what it refused).
+    const server = limited ? execFileSync('kubectl', ['get', '--raw', '/metrics'], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 256 << 20 }) : '';
+    const level = `priority_level="${flowName}"`;
 
     console.log([
       `APF ${limited ? `limited (${flowName})` : 'default flow'}: ${SERVICES} services Ready ${converged.toFixed(1)} s after the apply`,
@@ -241,6 +244,7 @@ afterAll(async () => {
       `other ServiceAccount (workload-low) during the storm: ${describeLatency(serviceAccount.latencies)}, ${serviceAccount.failures.length} failed`,
       `admin (exempt) during the storm: ${describeLatency(admin.latencies)}, ${admin.failures.length} failed`,
       `/readyz: ${readyz.length} probes, ${readyz.filter((s) => s !== 200).length} not 200`,
+      ...(limited ? [`API server: ${sumOf(server, 'apiserver_flowcontrol_nominal_limit_seats', level)} nominal seats, ${sumOf(server, 'apiserver_flowcontrol_rejected_requests_total', level)} requests rejected`] : []),
     ].join('\n'));
 
     if (limited) {
