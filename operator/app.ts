@@ -3,7 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ENCRYPTED_SERVICE, GROUP, KEY_POLICY, VERSION, type EncryptedService, type KeyPolicy } from './api/v1alpha1/index.js';
-import { OPERATOR_VERSION, type OperatorConfig } from './config.js';
+import { OPERATOR_VERSION, SERVICE_WORKERS_DEFAULT, type OperatorConfig } from './config.js';
 import { MANAGED_SELECTOR } from './encryptedservice/children.js';
 import { encryptedServiceController } from './encryptedservice/controller.js';
 import { EncryptedServiceReconciler, type Caches, type Creator, type DirectReader } from './encryptedservice/reconciler.js';
@@ -164,7 +164,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
     health: config.healthPort === undefined ? false : { port: config.healthPort, ...(config.healthHost ? { host: config.healthHost } : {}) },
     flushers: [events, dropDataKeys],
   });
-  manager.addController(encryptedServiceController(caches, reconciler, logger, metrics));
+  manager.addController(encryptedServiceController(caches, reconciler, logger, metrics, config.serviceWorkers ?? SERVICE_WORKERS_DEFAULT));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({
     kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs,

@@ -43,6 +43,16 @@ describe('configFromEnv: continuous verification', () => {
   });
 });
 
+describe('LOCKSTEP_SERVICE_WORKERS', () => {
+  it('is unset by default (the operator uses SERVICE_WORKERS_DEFAULT), a whole number when set', () => {
+    expect(configFromEnv({}).serviceWorkers).toBeUndefined();
+    expect(configFromEnv({ LOCKSTEP_SERVICE_WORKERS: '3' }).serviceWorkers).toBe(3);
+  });
+  it('rejects what is not a worker count, naming the variable', () => {
+    for (const bad of ['0', '2.5', 'many', '65']) expect(() => configFromEnv({ LOCKSTEP_SERVICE_WORKERS: bad })).toThrow(/LOCKSTEP_SERVICE_WORKERS/);
+  });
+});
+
 describe('LOCKSTEP_APPROVER', () => {
   it('decides Lockstep identities by default, everything or nothing on request', () => {
     expect(configFromEnv({}).approver).toBe('identities');

@@ -2,7 +2,7 @@
 // EncryptedServices that must look again; the reconciler reads the rest from the caches.
 import type { KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import {
-  LABEL_ENCRYPTED_SERVICE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, keyPolicyNamespaceOf, type EncryptedService,
+  FINALIZER, LABEL_ENCRYPTED_SERVICE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, keyPolicyNamespaceOf, type EncryptedService,
 } from '../api/v1alpha1/index.js';
 import { Controller, labelKeys, type KeyMapper } from '../runtime/controller.js';
 import { matchesSelector } from '../kube/label-selector.js';
@@ -18,6 +18,7 @@ export function encryptedServiceController(
   reconciler: EncryptedServiceReconciler,
   logger: Logger,
   metrics: OperatorMetrics,
+  concurrency: number,
 ): Controller {
   const services = caches.encryptedServices;
   const all = (): EncryptedService[] => services.list();
@@ -30,7 +31,8 @@ export function encryptedServiceController(
   // A service's own status writes (several while it converges) concern only itself: the others
   // read its spec (peers' NetworkPolicies) and whether it exists (the shared bundle's owners).
   const serviceUpdate = (es: EncryptedService, old: EncryptedService): Iterable<string> => {
-    const keys = new Set([objectKey(es)]);
+    const keys = new Set<string>();
+    if (inputsChanged(es, old)) keys.add(objectKey(es));
     if (es.metadata.generation !== old.metadata.generation || !sameLabels(es, old)) for (const k of peersOf(es)) keys.add(k);
     if (Boolean(es.metadata.deletionTimestamp) !== Boolean(old.metadata.deletionTimestamp)) for (const k of inNamespace(es)) keys.add(k);
     return keys;
@@ -88,6 +90,7 @@ export function encryptedServiceController(
 
   return new Controller({
     name: 'encryptedservice',
+    concurrency,
     reconcile: async (key) => {
       try {
         return await reconciler.reconcile(key);
@@ -115,6 +118,21 @@ export function encryptedServiceController(
         .filter((es) => matchesSelector(es.spec.workload.selector, p.metadata?.labels)).map(objectKey) },
     ],
   });
+}
+
+/**
+ * Whether an update of a service changed what its own reconcile reads from it. A status write
+ * (its own, or the verifier's) does not: the reconciler derives status, it never acts on it, and
+ * each write used to come back as one more reconcile per service. Nor does the finalizer it just
+ * added; one removed by someone else does (it is put back).
+ */
+export function inputsChanged(es: EncryptedService, old: EncryptedService): boolean {
+  const m = es.metadata;
+  const o = old.metadata;
+  return m.generation !== o.generation || !sameLabels(es, old)
+    || JSON.stringify(m.annotations ?? {}) !== JSON.stringify(o.annotations ?? {})
+    || Boolean(m.deletionTimestamp) !== Boolean(o.deletionTimestamp)
+    || !(m.finalizers ?? []).includes(FINALIZER);
 }
 
 function sameLabels(a: KubernetesObject, b: KubernetesObject): boolean {
