@@ -26,6 +26,16 @@ describe('TokenBucket', () => {
     expect([bucket.reserve(), bucket.reserve()]).toEqual([2_100, 2_200]);
   });
 
+  it('429s answered together (one overload) pause once, not once each', () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket({ qps: 10, burst: 5 }, clock);
+    for (let i = 0; i < 8; i++) bucket.pause(1_000);
+    expect([bucket.reserve(), bucket.reserve()]).toEqual([1_100, 1_200]);
+    // A longer Retry-After than the wait already ahead still extends it.
+    bucket.pause(3_000);
+    expect(bucket.reserve()).toBe(3_100);
+  });
+
   it('take() resolves only when its slot comes', async () => {
     const clock = new FakeClock();
     const bucket = new TokenBucket({ qps: 2, burst: 1 }, clock);

@@ -36,11 +36,13 @@ export class TokenBucket {
 
   /**
    * The API server answered 429 with Retry-After: requests not yet reserved wait at least that
-   * long, then leave at the sustained rate, not all at once.
+   * long, then leave at the sustained rate, not all at once. At least, not in addition: the
+   * requests in flight when a priority level fills are refused together, and pausing once for
+   * each stalled the whole process for their sum (eight workers, eight seconds).
    */
   pause(ms: number): void {
     this.refill();
-    this.tokens = Math.min(this.tokens, 0) - (ms * this.limit.qps) / 1000;
+    this.tokens = Math.min(this.tokens, -(ms * this.limit.qps) / 1000);
   }
 
   private refill(): void {
