@@ -3,14 +3,16 @@
 // service's key comes back on its own timer (requeueAfter); its Secret changing (a renewal)
 // wakes it so the probe after the grace period is scheduled.
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, LABEL_ENCRYPTED_SERVICE, ROTATION_SCHEDULE, VERSION, type RotationSchedule } from '../api/v1alpha1/index.js';
+import { GROUP, LABEL_ENCRYPTED_SERVICE, ROTATION_SCHEDULE, VERSION, type EncryptedService, type RotationSchedule } from '../api/v1alpha1/index.js';
 import type { VerificationSettings } from '../config.js';
+import { inputsChanged } from '../encryptedservice/controller.js';
 import type { Caches } from '../encryptedservice/reconciler.js';
 import { Applier } from '../kube/apply.js';
 import { SERVICE_NAME_LABEL } from '../rotationschedule/endpoints.js';
 import { WorkloadRestarter } from '../rotationschedule/workload-restart.js';
 import { Controller, labelKeys } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
+import { objectKey } from '../runtime/keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { observeEndpoints } from './probes.js';
@@ -62,7 +64,8 @@ export function buildVerificationController(parts: VerificationParts): Controlle
     metrics: parts.metrics,
     concurrency: parts.settings.concurrency,
     watches: [
-      { informer: parts.caches.encryptedServices },
+      // Status writes (several per new service, its own among them) change nothing it reads.
+      { informer: parts.caches.encryptedServices, onUpdate: (es: EncryptedService, old: EncryptedService) => (inputsChanged(es, old) ? [objectKey(es)] : []) },
       { informer: parts.caches.secrets, toKeys: labelKeys(LABEL_ENCRYPTED_SERVICE) },
     ],
   });
