@@ -68,7 +68,8 @@ export function metricsPortOf(logs: string): number | undefined {
 }
 
 export async function startOperator(root: string, kubeconfig: string, env: Record<string, string>): Promise<OperatorProcess> {
-  const child: ChildProcess = spawn(process.execPath, [join(root, 'dist/operator/main.js')], {
+  // The flags the image starts Node with (Dockerfile, e2e/images/build.sh): memory figures are the image's.
+  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=2', join(root, 'dist/operator/main.js')], {
     cwd: root,
     env: {
       ...process.env,
