@@ -23,6 +23,7 @@ import { repoRoot } from './harness/manifests.js';
 import { createTestNamespace } from './harness/namespace.js';
 import { OPERATOR_NAMESPACE, OPERATOR_USER, installOperatorAccount, writeOperatorKubeconfig } from './harness/operator-account.js';
 import { externalOperator, startChild, type ChildOperator } from './harness/operator.js';
+import { metricsPortOf } from '../bench/scale/operator-process.js';
 
 const SERVICES = Number(process.env.LOCKSTEP_E2E_APF_SERVICES ?? 40);
 const limited = process.env.LOCKSTEP_E2E_APF !== 'off';
@@ -140,20 +141,6 @@ function sumOf(text: string, name: string, match = ''): number {
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
-/** The port from the operator's `serving /healthz, /readyz and /metrics` log line. */
-function healthPortOf(logs: string): number | undefined {
-  for (const line of logs.split('\n')) {
-    if (!line.includes('serving /healthz')) continue;
-    try {
-      const port = (JSON.parse(line) as { port?: unknown }).port;
-      if (typeof port === 'number') return port;
-    } catch {
-      // Not a log record.
-    }
-  }
-  return undefined;
-}
-
 async function secretUids(core: Clients['core']): Promise<Map<string, string>> {
   const list = await core.listNamespacedSecret({ namespace: ns });
   return new Map(list.items.map((s) => [s.metadata?.name ?? '', s.metadata?.uid ?? '']));
@@ -182,7 +169,7 @@ beforeAll(async () => {
     KUBECONFIG: kubeconfig, LOCKSTEP_LOG_LEVEL: 'info', LOCKSTEP_LEADER_ELECT: 'true',
     LOCKSTEP_NAMESPACE: OPERATOR_NAMESPACE, LOCKSTEP_LEASE_NAME: leaseName, POD_NAME: identity,
   });
-  const port = await eventually('the operator serving /readyz', async () => healthPortOf(operator?.logs() ?? ''), 60_000);
+  const port = await eventually('the operator serving /readyz', async () => metricsPortOf(operator?.logs() ?? ''), 60_000);
   healthUrl = `http://127.0.0.1:${port}`;
   await eventually('the operator ready and leading', async () =>
     ((await fetch(`${healthUrl}/readyz`)).status === 200 && operator?.logs().includes('acquired leadership') ? true : undefined), 60_000);
