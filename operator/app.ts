@@ -45,8 +45,12 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   const metrics = createMetrics();
   let manager: Manager | undefined;
   const agent = userAgent(config.identity);
+  // One connection pool per client; each reports its 429s and waits under its name.
+  const client = (name: string, limited: boolean) => apiClientConfig(cluster, {
+    userAgent: agent, observer: kubeClientObserver(metrics, name), ...(limited && config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}),
+  });
   // Reads, lists and writes share one connection pool and one rate limit.
-  const kc = apiClientConfig(cluster, { userAgent: agent, observer: kubeClientObserver(metrics, 'main'), ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
+  const kc = client('main', true);
   // Every write goes through a KubeConfig that refuses to mutate unless this replica leads.
   const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false);
   const transport = kubeTransport(kc);
@@ -105,7 +109,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   };
   // Events get a rate limit of their own, as client-go's event broadcaster has (its own client):
   // a burst of Events never delays the writes that converge services, nor the other way round.
-  const eventClient = apiClientConfig(cluster, { userAgent: agent, observer: kubeClientObserver(metrics, 'events'), ...(config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}) });
+  const eventClient = client('events', true);
   const events = new KubeEventRecorder({
     sink: kubeEventSink(leaderGuardedKubeConfig(eventClient, () => manager?.isLeader() ?? false).makeApiClient(k8s.EventsV1Api)),
     logger,
@@ -157,7 +161,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
         leaderElection: {
           identity: config.identity,
           // Outside the rate limit: a renewal queued behind a backlog of reconciles would lose the lease.
-          store: kubeLeaseStore(apiClientConfig(cluster, { userAgent: agent, observer: kubeClientObserver(metrics, 'lease') }).makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
+          store: kubeLeaseStore(client('lease', false).makeApiClient(k8s.CoordinationV1Api), config.leaderElection.namespace, config.leaderElection.leaseName),
         },
       }
       : {}),

@@ -28,8 +28,9 @@ export function encryptedServiceController(
   // A service, the services in its namespace (they share the trust bundle), and the services
   // that name it as a peer (their NetworkPolicies follow it).
   const serviceAndDependents: KeyMapper<EncryptedService> = (es) => new Set([objectKey(es), ...inNamespace(es), ...peersOf(es)]);
-  // A service's own status writes (several while it converges) concern only itself: the others
-  // read its spec (peers' NetworkPolicies) and whether it exists (the shared bundle's owners).
+  // A service's status writes (several while it converges) concern nobody, itself included
+  // (inputsChanged): the others read its spec (peers' NetworkPolicies) and whether it exists
+  // (the shared bundle's owners).
   const serviceUpdate = (es: EncryptedService, old: EncryptedService): Iterable<string> => {
     const keys = new Set<string>();
     if (inputsChanged(es, old)) keys.add(objectKey(es));
