@@ -369,8 +369,16 @@ describe('rotations that meet the unexpected', () => {
     expect(rs.status?.targets?.find((t) => t.name === 'survivor')?.phase).toBe('Pending');
     expect(await leafSerial(ns, 'survivor')).toBe(survivorBefore);
 
+    // The short timeout above was for doomed, which never reloads. survivor's new file reaches
+    // its pod within the kubelet's sync period (10 s here, longer on a loaded machine): give the
+    // second rotation room, so it measures rotate-now and not the kubelet.
+    await c.custom.patchNamespacedCustomObject(
+      { group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'rotationschedules', name: 'deletion', body: { spec: { strategy: { verification: { timeout: '90s' } } } } },
+      k8s.setHeaderOptions('Content-Type', 'application/merge-patch+json'),
+    );
     await rotateNow(ns, 'deletion', 'd2');
-    const again = await finalPhase(ns, 'deletion', 120_000, 'd2');
+    const again = await finalPhase(ns, 'deletion', 180_000, 'd2');
+    console.log(`rotate-now after the deletion: ${again.status?.phase}${again.status?.failure ? ` ${JSON.stringify(again.status.failure)}` : ''}`);
     expect(again.status?.phase).toBe('Completed');
     expect(again.status?.targets?.map((t) => t.name)).toEqual(['survivor']);
     expect(await leafSerial(ns, 'survivor')).not.toBe(survivorBefore);
