@@ -14,6 +14,7 @@ import {
 } from '../api/v1alpha1/index.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { withKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
@@ -406,7 +407,7 @@ export class EncryptedServiceReconciler {
     const next: EncryptedServiceStatus = {
       ...stripUndefined(fields),
       observedGeneration: es.metadata.generation ?? 0,
-      conditions: setConditions(previous.conditions, conditions, es.metadata.generation, this.now()),
+      conditions: withKstatus(setConditions(previous.conditions, conditions, es.metadata.generation, this.now()), es.metadata.generation, this.now()),
       generatedObjects: generated,
     };
     if (!statusChanged(previous, next)) return;

@@ -21,6 +21,7 @@ import { WRAPPED_DEK_KEY, readEnvelopeStore } from '../encryptedservice/envelope
 import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore } from '../encryptedservice/store-integrity.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { withKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
 import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
 import type { EventRecorder } from '../runtime/events.js';
@@ -694,7 +695,7 @@ export class KeyPolicyReconciler {
     const next: KeyPolicyStatus = {
       ...fields,
       observedGeneration: policy.metadata.generation ?? 0,
-      conditions: setConditions(previous.conditions, conditions, policy.metadata.generation, this.now()),
+      conditions: withKstatus(setConditions(previous.conditions, conditions, policy.metadata.generation, this.now()), policy.metadata.generation, this.now()),
     };
     if (isSubset(next, previous) && isSubset(previous.conditions ?? [], next.conditions ?? [])) return;
     await this.o.applier.applyStatus({ ...this.resourceRef(policy), kind: KEY_POLICY.kind }, next);

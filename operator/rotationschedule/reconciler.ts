@@ -21,6 +21,7 @@ import { splitPem } from '../encryptedservice/trust-bundle.js';
 import { reactivationValue } from '../keypolicy/reactivation.js';
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { withKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
 import { describeApiError } from '../runtime/api-error.js';
 import type { EventRecorder, EventType } from '../runtime/events.js';
@@ -973,7 +974,7 @@ export class RotationScheduleReconciler {
     const next: RotationScheduleStatus = {
       ...boundStatus(status),
       observedGeneration: rs.metadata.generation ?? 0,
-      conditions: setConditions(written.status.conditions, this.conditions(spec, status, configError, denied), rs.metadata.generation, this.now()),
+      conditions: withKstatus(setConditions(written.status.conditions, this.conditions(spec, status, configError, denied), rs.metadata.generation, this.now()), rs.metadata.generation, this.now()),
     };
     const clean = JSON.parse(JSON.stringify(next)) as RotationScheduleStatus;
     if (isSubset(clean, written.status) && isSubset(written.status, clean)) return;
