@@ -401,6 +401,10 @@ describe('observability', () => {
     expect((await get('/readyz')).status).toBe(200);
     const { body } = await get('/metrics');
     expect(body).toMatch(new RegExp(`lockstep_certificate_expiry_timestamp_seconds\\{namespace="${ns}",service="api"\\} \\d+`));
+    expect(body).toMatch(new RegExp(`lockstep_resource_ready\\{kind="EncryptedService",namespace="${ns}",name="api"\\} 1`));
+    expect(body).toMatch(new RegExp(`lockstep_resource_ready\\{kind="KeyPolicy",namespace="${ns}",name="[a-z-]+"\\} 1`));
+    // database was deleted above: no series of it remains to alert on.
+    expect(body).not.toMatch(new RegExp(`service="database"|name="database"`));
     expect(body).toMatch(/lockstep_reconcile_duration_seconds_count\{controller="encryptedservice",result="success"\} \d+/);
     expect(body).toMatch(/lockstep_workqueue_depth\{controller="encryptedservice"\} 0/);
     expect(body).toContain('lockstep_leader 1');

@@ -27,6 +27,7 @@ import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
 import { createMetrics, kubeClientObserver, type OperatorMetrics } from './runtime/metrics.js';
+import { resourceState } from './kube/resource-state.js';
 import { buildVerificationController } from './verification/controller.js';
 import { buildApproverController } from './approver/controller.js';
 
@@ -168,6 +169,8 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
     health: config.healthPort === undefined ? false : { port: config.healthPort, ...(config.healthHost ? { host: config.healthHost } : {}) },
     flushers: [events, dropDataKeys],
   });
+  // RotationSchedules report from their own cache (rotationschedule/assemble.ts).
+  metrics.reportResources(() => [...caches.keyPolicies.list().map(resourceState), ...caches.encryptedServices.list().map(resourceState)]);
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics, config.serviceWorkers ?? SERVICE_WORKERS_DEFAULT));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({

@@ -225,7 +225,6 @@ export class EncryptedServiceReconciler {
         certificate.serialNumber = cert.serialNumber;
         certificate.notBefore = new Date(cert.validFrom).toISOString().replace(/\.\d{3}Z$/, 'Z');
         certificate.notAfter = new Date(cert.validTo).toISOString().replace(/\.\d{3}Z$/, 'Z');
-        this.o.metrics.certificateExpiry.set({ namespace: es.metadata.namespace ?? '', service: es.metadata.name ?? '' }, Date.parse(cert.validTo) / 1000);
       } catch {
         part.problems.push({ reason: Reasons.CertificateFailed, message: `Secret ${secretName} holds no readable certificate` });
       }

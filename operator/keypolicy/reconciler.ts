@@ -209,7 +209,7 @@ export class KeyPolicyReconciler {
       this.o.keyRing.forget(namespace, keySecretName(name));
       if (decision.due) {
         this.o.events.record(this.regarding(policy), 'Normal', 'KeyRotated', `rotated (${decision.trigger}): active KEK ${activeKey(sets.kek).kid}, sealing key ${activeKey(sets.seal).kid}; data keys are re-wrapped in the background`);
-        this.o.metrics.rotations.inc({ kind: 'kek', outcome: 'succeeded' });
+        this.o.metrics.kekGenerations.inc({ trigger: decision.trigger ?? 'period' });
       }
       if (change.retired.length > 0) this.o.events.record(this.regarding(policy), 'Normal', 'KeyRetired', `retired ${change.retired.join(', ')}: nothing was wrapped under them`);
     }

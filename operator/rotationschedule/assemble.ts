@@ -19,6 +19,7 @@ import { LeafCertificates } from './leaf-certificates.js';
 import { RotationScheduleReconciler, type RotationReader } from './reconciler.js';
 import { WorkloadRestarter } from './workload-restart.js';
 import { RotationClaims } from './claims.js';
+import { resourceState } from '../kube/resource-state.js';
 import { inRotation } from './state-machine.js';
 
 export interface RotationScheduleParts {
@@ -59,6 +60,7 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
     ...parts.caches,
     rotationSchedules: parts.informer<RotationSchedule>('rotationschedules', { group: GROUP, version: VERSION, plural: ROTATION_SCHEDULE.plural }),
   };
+  parts.metrics.reportResources(() => caches.rotationSchedules.list().map(resourceState));
   const reconciler = new RotationScheduleReconciler({
     caches, reader, applier: parts.applier,
     leaves: new LeafCertificates(parts.writer, parts.applier),

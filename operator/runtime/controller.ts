@@ -109,6 +109,7 @@ export class Controller {
           added: () => metrics.workqueueAdds.inc(labels),
           retried: () => metrics.workqueueRetries.inc(labels),
           requeued: () => metrics.workqueueRequeues.inc(labels),
+          waited: (ms) => metrics.workqueueQueueDuration.observe(labels, ms / 1000),
         },
       } : {}),
     });

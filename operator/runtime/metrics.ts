@@ -20,18 +20,24 @@ export interface OperatorMetrics {
   readonly workqueueRetries: Counter<'controller'>;
   /** Reconciles that asked for a timed re-check (requeueAfter). */
   readonly workqueueRequeues: Counter<'controller'>;
+  /** How long a ready key waited for a worker (client-go's workqueue_queue_duration_seconds). */
+  readonly workqueueQueueDuration: Histogram<'controller'>;
   /**
    * From the arrival of the watch event that queued a key (the earliest still pending) to the
    * first write of the reconcile that took it, by what that write was to (e.g. networkpolicies).
    */
   readonly eventToWrite: Histogram<'controller' | 'resource'>;
   readonly reconcileErrors: Counter<'controller' | 'reason'>;
-  /** Certificate notAfter, in Unix seconds, per EncryptedService. */
-  readonly certificateExpiry: Gauge<'namespace' | 'service'>;
   /** Generated objects currently owned, by kind. */
   readonly children: Gauge<'kind'>;
-  /** outcome: `succeeded` | `failed` | `rolled_back` (by convention). */
+  /** RotationSchedule rotations that ended, by what they rotated (certificates, ca, keyEncryptionKeys, dataKeys) and outcome (Completed, RolledBack, Failed). */
   readonly rotations: Counter<'kind' | 'outcome'>;
+  /**
+   * KEKs a KeyPolicy generated, by trigger (period, on-demand, algorithm-change). A key event, not
+   * an operation: a RotationSchedule's keyEncryptionKeys rotation counts once in `rotations` and
+   * makes one on-demand generation here.
+   */
+  readonly kekGenerations: Counter<'trigger'>;
   readonly rotationDuration: Histogram<'kind'>;
   readonly keyAge: Gauge<'namespace' | 'keypolicy' | 'kid'>;
   /** 1 while this replica holds the leader Lease. */
@@ -71,6 +77,23 @@ export interface OperatorMetrics {
   trackKeyAge(labels: KeyAgeLabels, createdAtMs: number): void;
   /** Stops reporting a key (retired or deleted). */
   untrackKeyAge(labels: KeyAgeLabels): void;
+  /**
+   * Reports `lockstep_resource_ready` and `lockstep_certificate_expiry_timestamp_seconds` from
+   * `source` at scrape time (the informer caches): an object that is gone stops being reported
+   * with nothing to forget, and a restarted replica reports everything before its first write.
+   */
+  reportResources(source: () => Iterable<ResourceState>): void;
+}
+
+/** One Lockstep object as the scrape-time gauges see it. */
+export interface ResourceState {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** The Ready condition is True for the object's current generation. */
+  readonly ready: boolean;
+  /** notAfter of the certificate an EncryptedService's Secret holds, as its status reports it. */
+  readonly certificateNotAfterMs?: number;
 }
 
 /** What an API client reports (operator/runtime/api-client.ts takes it as `observer`). */
@@ -118,6 +141,33 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       const now = clock.now();
       for (const { labels, createdAtMs } of keyCreated.values()) {
         this.set({ ...labels }, Math.max(0, (now - createdAtMs) / 1000));
+      }
+    },
+  });
+
+  const resourceSources: (() => Iterable<ResourceState>)[] = [];
+  const resources = function* (): Iterable<ResourceState> {
+    for (const source of resourceSources) yield* source();
+  };
+  new Gauge({
+    name: 'lockstep_resource_ready',
+    help: '1 when the Ready condition of a KeyPolicy, EncryptedService or RotationSchedule is True for its current generation, else 0.',
+    labelNames: ['kind', 'namespace', 'name'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of resources()) this.set({ kind: r.kind, namespace: r.namespace, name: r.name }, r.ready ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'lockstep_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of the certificate issued for each EncryptedService (Unix seconds), from its status.',
+    labelNames: ['namespace', 'service'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of resources()) {
+        if (r.certificateNotAfterMs !== undefined) this.set({ namespace: r.namespace, service: r.name }, r.certificateNotAfterMs / 1000);
       }
     },
   });
@@ -198,6 +248,9 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     trackServedExpiry(namespace, service, notAfterMs) {
       servedNotAfter.set(JSON.stringify([namespace, service]), { namespace, service, notAfterMs });
     },
+    reportResources(source) {
+      resourceSources.push(source);
+    },
     untrackServed(namespace, service) {
       servedNotAfter.delete(JSON.stringify([namespace, service]));
       servedDrift.remove({ namespace, service });
@@ -234,6 +287,13 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       labelNames: ['controller'] as const,
       registers,
     }),
+    workqueueQueueDuration: new Histogram({
+      name: 'lockstep_workqueue_queue_duration_seconds',
+      help: 'How long a key waited in the work queue, ready, before a worker took it.',
+      labelNames: ['controller'] as const,
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
     eventToWrite: new Histogram({
       name: 'lockstep_event_to_write_seconds',
       help: 'From the watch event that queued a key to the first write of the reconcile that took it, by controller and written resource.',
@@ -245,12 +305,6 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       name: 'lockstep_reconcile_errors_total',
       help: 'Failed reconciles, by controller and reason.',
       labelNames: ['controller', 'reason'] as const,
-      registers,
-    }),
-    certificateExpiry: new Gauge({
-      name: 'lockstep_certificate_expiry_timestamp_seconds',
-      help: 'notAfter of the certificate currently served by each EncryptedService (Unix seconds).',
-      labelNames: ['namespace', 'service'] as const,
       registers,
     }),
     children: new Gauge({
@@ -265,9 +319,15 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       labelNames: ['decision', 'reason'] as const,
       registers,
     }),
+    kekGenerations: new Counter({
+      name: 'lockstep_kek_generations_total',
+      help: 'Key-encryption keys generated by KeyPolicies, by trigger (period, on-demand, algorithm-change).',
+      labelNames: ['trigger'] as const,
+      registers,
+    }),
     rotations: new Counter({
       name: 'lockstep_rotations_total',
-      help: 'Finished rotations, by what was rotated and outcome.',
+      help: 'RotationSchedule rotations that ended, by what they rotated and outcome (Completed, RolledBack, Failed).',
       labelNames: ['kind', 'outcome'] as const,
       registers,
     }),

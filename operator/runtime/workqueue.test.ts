@@ -283,4 +283,23 @@ describe('backoffDelay', () => {
     expect(counts).toEqual({ added: 5, retried: 1, requeued: 1 });
     await q.shutdown();
   });
+
+  it('reports how long each ready key waited for a worker', async () => {
+    const clock = new FakeClock();
+    const waits: number[] = [];
+    const q = new WorkQueue({ clock, concurrency: 1, hooks: { waited: (ms) => waits.push(ms) } });
+    const gate = deferred();
+    q.start(async (key) => {
+      if (key === 'ns/a') await gate.promise;
+      return {};
+    });
+    q.add('ns/a');
+    await settle();
+    q.add('ns/b'); // ready, but the only worker holds ns/a
+    await clock.advance(250);
+    gate.resolve();
+    await settle();
+    expect(waits).toEqual([0, 250]);
+    await q.shutdown();
+  });
 });

@@ -30,6 +30,8 @@ export interface QueueHooks {
   retried?(): void;
   /** A reconcile asked for a timed re-check (requeueAfter). */
   requeued?(): void;
+  /** A worker took a key `ms` after it became ready (client-go's queue_duration). */
+  waited?(ms: number): void;
 }
 
 /**
@@ -98,6 +100,8 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   /** Earliest event time of each pending key that an event queued. */
   private readonly eventAt = new Map<string, number>();
+  /** When each key in `ready` was put there. */
+  private readonly readySince = new Map<string, number>();
   private readonly idleWorkers: Array<(taken: [string, Taken] | undefined) => void> = [];
   private readonly drained: Array<() => void> = [];
   private shuttingDown = false;
@@ -125,9 +129,7 @@ export class WorkQueue {
     this.dirty.add(key);
     this.hooks.added?.();
     if (this.processing.has(key)) return;
-    this.ready.push(key);
-    this.depthChanged();
-    this.handOut();
+    this.makeReady(key);
   }
 
   /** Adds `key` after `ms`. If the key is already waiting, the earlier deadline wins. */
@@ -210,6 +212,7 @@ export class WorkQueue {
       this.ready.length = 0;
       this.dirty.clear();
       this.eventAt.clear();
+      this.readySince.clear();
       this.depthChanged();
       for (const idle of this.idleWorkers.splice(0)) idle(undefined);
     }
@@ -251,6 +254,9 @@ export class WorkQueue {
     if (key === undefined) return undefined;
     this.dirty.delete(key);
     this.processing.add(key);
+    const since = this.readySince.get(key);
+    this.readySince.delete(key);
+    if (since !== undefined) this.hooks.waited?.(this.clock.now() - since);
     this.depthChanged();
     // Events arriving from here on are for the next round of this key.
     const eventAt = this.eventAt.get(key);
@@ -267,14 +273,17 @@ export class WorkQueue {
 
   private done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key) && !this.shuttingDown) {
-      this.ready.push(key);
-      this.depthChanged();
-      this.handOut();
-    }
+    if (this.dirty.has(key) && !this.shuttingDown) this.makeReady(key);
     if (this.shuttingDown && this.processing.size === 0) {
       for (const resolve of this.drained.splice(0)) resolve();
     }
+  }
+
+  private makeReady(key: string): void {
+    this.ready.push(key);
+    this.readySince.set(key, this.clock.now());
+    this.depthChanged();
+    this.handOut();
   }
 
   private depthChanged(): void {
