@@ -15,6 +15,7 @@ import {
 import type { Applier } from '../kube/apply.js';
 import { setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
+import type { DependencyCheck } from '../runtime/dependency.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logger.js';
@@ -84,6 +85,8 @@ export interface EncryptedServiceReconcilerOptions {
   secrets: ServiceSecrets;
   /** The operator's own namespace, where CA rotations record their bundle changes (trust-bundle.ts). */
   operatorNamespace?: string;
+  /** Whether cert-manager is served: transit waits for it (with a condition that says so), the rest does not. */
+  certManager?: DependencyCheck;
   now?: () => Date;
 }
 
@@ -175,6 +178,12 @@ export class EncryptedServiceReconciler {
     if ('problem' in issuerResolution) {
       part.conditions.push(cond(C.TransitReady, false, issuerResolution.problem.reason, issuerResolution.problem.message));
       part.problems.push(issuerResolution.problem);
+      return { part, certificate };
+    }
+    const missing = this.o.certManager?.problem();
+    if (missing) {
+      part.conditions.push(cond(C.TransitReady, false, missing.reason, missing.message));
+      part.problems.push(missing);
       return { part, certificate };
     }
     const { issuer } = issuerResolution;

@@ -44,6 +44,7 @@ import { PREVIOUS_DEK_KEY } from '../encryptedservice/data-key-rotation.js';
 import { keyPolicyLabels, keySecretName, legacyManagedCANames, managedCAIssuerName, ownedByPolicy } from './names.js';
 import { keyStatuses, type KeyUsage } from './status.js';
 import { StoreCensus } from './store-census.js';
+import type { DependencyCheck } from '../runtime/dependency.js';
 
 type ReadyObject = KubernetesObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } };
 
@@ -76,6 +77,8 @@ export interface KeyPolicyReconcilerOptions {
    * Custom resources only (cert-manager's Certificates and ClusterIssuers).
    */
   read?: (ref: KubernetesObject) => Promise<KubernetesObject | undefined>;
+  /** Whether cert-manager is served: a managed CA waits for it (with a condition that says so). */
+  certManager?: DependencyCheck;
   now?: () => Date;
 }
 
@@ -480,6 +483,8 @@ export class KeyPolicyReconciler {
     const namespace = policy.metadata.namespace ?? '';
     const name = policy.metadata.name ?? '';
     const crn = this.o.clusterResourceNamespace;
+    const missing = this.o.certManager?.problem();
+    if (missing) return { ready: false, reason: missing.reason, message: `managed CA not applied: ${missing.message}` };
     const legacy = legacyManagedCANames(namespace, name);
     const certificate = (n: string) => ({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: n, namespace: crn } });
     const clusterIssuer = (n: string) => ({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: n } });
@@ -681,8 +686,8 @@ export class KeyPolicyReconciler {
       ? cond(C.Ready, false, ca.reason ?? Reasons.CertificatePending, ca.message)
       : cond(C.Ready, true, Reasons.Reconciled, `keys ready, public JWKS published${ca ? `, ${ca.message}` : ''}`);
     const audited = cond(C.AuditTrailReady, true, Reasons.AuditTrailVerified, 'the audit trail matches its signed head');
-    const degraded = ca?.reason === Reasons.NameTaken
-      ? cond(C.Degraded, true, Reasons.NameTaken, ca.message)
+    const degraded = ca?.reason === Reasons.NameTaken || ca?.reason === Reasons.CertManagerMissing
+      ? cond(C.Degraded, true, ca.reason, ca.message)
       : usage.unreadable > 0
       ? cond(C.Degraded, true, 'UnreadableCiphertext', `${usage.unreadable} wrapped data keys or sealed values name no key`)
       : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found');
@@ -698,11 +703,15 @@ export class KeyPolicyReconciler {
     };
     if (isSubset(next, previous) && isSubset(previous.conditions ?? [], next.conditions ?? [])) return;
     await this.o.applier.applyStatus({ ...this.resourceRef(policy), kind: KEY_POLICY.kind }, next);
+    // One Event per cause: Ready and Degraded (and KeysReady) often turn for the same reason.
+    const warned = new Set<string>();
     for (const c of next.conditions ?? []) {
       const old = previous.conditions?.find((p) => p.type === c.type);
       if (old && old.status === c.status && old.reason === c.reason) continue;
       const warn = (c.type === C.Degraded && c.status === 'True') || (c.type !== C.Degraded && c.type !== C.Rotating && c.status === 'False');
-      if (warn) this.o.events.record(this.regarding(policy), 'Warning', c.reason, `${c.type}: ${c.message}`);
+      if (!warn || warned.has(c.reason)) continue;
+      warned.add(c.reason);
+      this.o.events.record(this.regarding(policy), 'Warning', c.reason, `${c.type}: ${c.message}`);
     }
   }
 
