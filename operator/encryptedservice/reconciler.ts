@@ -13,7 +13,7 @@ import {
   type KeyPolicy, type VolumeStatus,
 } from '../api/v1alpha1/index.js';
 import type { Applier } from '../kube/apply.js';
-import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { WrittenConditions, setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
 import type { DependencyCheck } from '../runtime/dependency.js';
 import type { EventRecorder } from '../runtime/events.js';
@@ -119,6 +119,7 @@ export class EncryptedServiceReconciler {
   private readonly o: EncryptedServiceReconcilerOptions;
   private readonly log: Logger;
   private readonly now: () => Date;
+  private readonly written = new WrittenConditions();
 
   constructor(options: EncryptedServiceReconcilerOptions) {
     this.o = options;
@@ -420,6 +421,7 @@ export class EncryptedServiceReconciler {
     };
     if (!statusChanged(previous, next)) return;
     await this.o.applier.applyStatus({ ...this.resourceRef(es), kind: ENCRYPTED_SERVICE.kind }, next);
+    if (this.written.alreadyWritten(es.metadata.uid, next.conditions ?? [])) return;
     this.recordTransitions(es, previous.conditions, next.conditions ?? []);
   }
 
@@ -491,6 +493,7 @@ export class EncryptedServiceReconciler {
       await this.o.applier.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } });
     }
     await this.o.applier.removeFinalizer(this.resourceRef(es), es.metadata.finalizers ?? [], FINALIZER);
+    this.written.forget(es.metadata.uid);
     this.log.info('finalized', { namespace, name });
   }
 }

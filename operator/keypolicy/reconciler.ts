@@ -20,7 +20,7 @@ import { isDecryptError, isKeySetError } from '../crypto/errors.js';
 import { WRAPPED_DEK_KEY, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
 import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore } from '../encryptedservice/store-integrity.js';
 import type { Applier } from '../kube/apply.js';
-import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { WrittenConditions, setConditions, type ConditionInput } from '../kube/conditions.js';
 import { isSubset } from '../kube/subset.js';
 import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
 import type { EventRecorder } from '../runtime/events.js';
@@ -107,6 +107,7 @@ export class KeyPolicyReconciler {
   private readonly violationsReported = new Map<string, string>();
   private readonly violationOwner = new Map<string, string>();
   private readonly census: StoreCensus;
+  private readonly written = new WrittenConditions();
 
   constructor(private readonly o: KeyPolicyReconcilerOptions) {
     this.log = o.logger.child('keypolicy');
@@ -618,6 +619,7 @@ export class KeyPolicyReconciler {
       this.o.events.record(this.regarding(policy), 'Normal', 'KeysRetained', `key Secret ${keySecretName(name)} kept (deletionPolicy Retain): a KeyPolicy ${name} created again in ${namespace} uses it`);
     }
     await this.o.applier.removeFinalizer(this.resourceRef(policy), policy.metadata.finalizers ?? [], FINALIZER);
+    this.written.forget(policy.metadata.uid);
     this.log.info('finalized', { namespace, keypolicy: name, deletionPolicy });
   }
 
@@ -703,6 +705,7 @@ export class KeyPolicyReconciler {
     };
     if (isSubset(next, previous) && isSubset(previous.conditions ?? [], next.conditions ?? [])) return;
     await this.o.applier.applyStatus({ ...this.resourceRef(policy), kind: KEY_POLICY.kind }, next);
+    if (this.written.alreadyWritten(policy.metadata.uid, next.conditions ?? [])) return;
     // One Event per cause: Ready and Degraded (and KeysReady) often turn for the same reason.
     const warned = new Set<string>();
     for (const c of next.conditions ?? []) {
