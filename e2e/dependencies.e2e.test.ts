@@ -6,6 +6,7 @@
 // default issuers as cluster-up.sh) and everything converges without an operator restart; the time
 // it takes is printed. cert-manager is put back as it was even when a test fails.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
@@ -26,6 +27,14 @@ const describeLocal = cm ? describe : describe.skip;
 const MISSING = 'install cert-manager v1.x: cert-manager.io/v1 Certificate, Issuer, ClusterIssuer not served';
 
 let ns = '';
+// The root CA Secret outlives cert-manager's CRDs: what was issued before still chains to it after.
+let rootSerialBefore = '';
+const rootSerial = async (): Promise<string> => {
+  const secret = await c.core.readNamespacedSecret({ namespace: 'cert-manager', name: 'lockstep-root-ca' });
+  return new X509Certificate(Buffer.from(secret.data?.['tls.crt'] ?? '', 'base64')).serialNumber;
+};
+// A ClusterIssuer a KeyPolicy names before it exists (cluster-scoped: removed in afterAll).
+const laterIssuer = () => `${ns}-later`;
 let operator: RunningOperator & { operator?: { manager: { healthPort(): number | undefined } } } | undefined;
 
 const kpRef = (name: string) => ({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'keypolicies', namespace: ns, name });
@@ -50,6 +59,7 @@ beforeAll(async () => {
   if (!cm) return;
   installCrds();
   ns = await createTestNamespace(c, 'e2e-deps');
+  rootSerialBefore = await rootSerial();
   await stopCertManager(cm);
   await deleteCertManagerCrds(c);
   operator = startInProcess(c.kc);
@@ -62,6 +72,7 @@ afterAll(async () => {
     await restoreCertManager(c, cm);
   } finally {
     if (ns) {
+      await c.custom.deleteClusterCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', name: laterIssuer() }).catch(() => undefined);
       await c.custom.deleteNamespacedCustomObject(kpRef('ca')).catch(() => undefined);
       await eventually('managed CA cleaned up', async () =>
         (await exists(c, { apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: managedCAIssuerName(ns, 'ca') } })) ? undefined : true, 60_000).catch(() => undefined);
@@ -117,7 +128,9 @@ describeLocal('cert-manager not installed', () => {
     expect(condition(kp, 'Ready')?.message).toBe(`managed CA not applied: ${MISSING}`);
     expect(condition(kp, 'KeysReady')?.status).toBe('True');
     await new Promise((r) => setTimeout(r, 3_000));
-    expect(await eventsFor('KeyPolicy', 'ca', 'CertManagerMissing')).toHaveLength(1);
+    const events = await eventsFor('KeyPolicy', 'ca', 'CertManagerMissing');
+    expect(events).toHaveLength(1);
+    expect(events[0]?.series?.count ?? 1).toBe(1);
   });
 
   it('/readyz stays 200 and says what it waits for; the gauge is 1', async () => {
@@ -148,5 +161,40 @@ describeLocal('cert-manager installed later', () => {
     expect((await health('/metrics')).body).toContain('lockstep_dependency_missing{dependency="cert-manager"} 0');
     const es = await waitForCondition(c, ns, 'api', 'Degraded', 'False');
     expect(condition(es, 'TransitReady')).toMatchObject({ status: 'True', reason: 'CertificateIssued' });
+    expect(await rootSerial()).toBe(rootSerialBefore);
   }, 300_000);
+});
+
+describeLocal('the CA issuer missing', () => {
+  it('a KeyPolicy naming a ClusterIssuer that does not exist says so, and its services too; both converge when it is created', async () => {
+    const issuer = laterIssuer();
+    await applyAsUser(c, {
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'named', namespace: ns },
+      spec: { certificates: { defaultIssuer: { issuerRef: { kind: 'ClusterIssuer', name: issuer } } } },
+    } as KubernetesObject);
+    const kp = await waitPolicy('named', 'False', 'IssuerNotFound');
+    expect(condition(kp, 'Ready')?.message).toContain(`ClusterIssuer ${issuer} (spec.certificates.defaultIssuer) does not exist: create it or change the issuer`);
+    expect(condition(kp, 'Degraded')).toMatchObject({ status: 'True', reason: 'IssuerNotFound' });
+    expect(condition(kp, 'KeysReady')?.status).toBe('True');
+    await applyAsUser(c, {
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'web', namespace: ns },
+      spec: {
+        workload: { selector: { matchLabels: { app: 'web' } }, serviceAccountName: 'web' },
+        ports: [{ name: 'https', port: 8443 }],
+        keyPolicyRef: { name: 'named' },
+      },
+    } as KubernetesObject);
+    const es = await waitForCondition(c, ns, 'web', 'TransitReady', 'False', 'IssuerNotFound');
+    expect(condition(es, 'TransitReady')?.message).toContain(`ClusterIssuer ${issuer} does not exist`);
+    expect(await eventsFor('KeyPolicy', 'named', 'IssuerNotFound')).toHaveLength(1);
+
+    // Created: the policy is woken by the ClusterIssuer's watch event, not a timer (it would be an hour).
+    await applyAsUser(c, {
+      apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: issuer, annotations: { 'lockstep.dev/allowed-namespaces': ns } }, spec: { selfSigned: {} },
+    } as KubernetesObject);
+    const created = Date.now();
+    await waitPolicy('named', 'True', 'Reconciled', 30_000);
+    await waitForCondition(c, ns, 'web', 'TransitReady', 'True', 'CertificateIssued', 60_000);
+    console.log(`missing default ClusterIssuer created: KeyPolicy and its service Ready ${Date.now() - created} ms later`);
+  }, 180_000);
 });

@@ -46,6 +46,8 @@ import { keyStatuses, type KeyUsage } from './status.js';
 import { StoreCensus } from './store-census.js';
 import type { DependencyCheck } from '../runtime/dependency.js';
 
+const CERT_MANAGER_GROUP = 'cert-manager.io';
+
 type ReadyObject = KubernetesObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } };
 
 export interface KeyPolicyCaches {
@@ -91,7 +93,7 @@ const REWRAP_RECHECK_MS = 5_000;
 /** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
 const MAX_REQUEUE_MS = 3_600_000;
 
-/** The managed CA's state for status; undefined when the policy has none. */
+/** The managed CA's (or the named default ClusterIssuer's) state for status; undefined when there is nothing to report. */
 type ManagedCAState = { ready: boolean; message: string; reason?: string } | undefined;
 
 const objectKeyOf = (policy: KeyPolicy): string => `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}`;
@@ -227,7 +229,7 @@ export class KeyPolicyReconciler {
     if (secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING] !== undefined) secret = await this.clearPending(secret);
 
     await this.publishJwks(policy, sets);
-    const ca = managedCA ? await this.applyManagedCA(policy) : await this.removeManagedCA(policy);
+    const ca = managedCA ? await this.applyManagedCA(policy) : (await this.removeManagedCA(policy)) ?? this.defaultIssuerState(policy);
 
     // Counted against the sets as they are now: after a change, other kids are the old ones.
     const finalUsage = change || reactivated ? await this.census.usage(policy, this.users(policy), sets) : usage;
@@ -258,7 +260,10 @@ export class KeyPolicyReconciler {
           : {}),
     });
     const untilRotation = Math.max(1_000, nextRotation.getTime() - this.now().getTime());
-    const wait = Math.min(untilRotation, MAX_REQUEUE_MS, finalUsage.pendingRewrap > 0 || (ca && !ca.ready) ? REWRAP_RECHECK_MS : MAX_REQUEUE_MS);
+    // A missing issuer or cert-manager wakes the policy through the watches (controller.ts, and
+    // the resync when cert-manager's API appears): no need to poll for it.
+    const watched = ca?.reason === Reasons.IssuerNotFound || ca?.reason === Reasons.CertManagerMissing;
+    const wait = Math.min(untilRotation, MAX_REQUEUE_MS, finalUsage.pendingRewrap > 0 || (ca && !ca.ready && !watched) ? REWRAP_RECHECK_MS : MAX_REQUEUE_MS);
     return { requeueAfter: wait };
   }
 
@@ -531,6 +536,23 @@ export class KeyPolicyReconciler {
     return { ready: false, message: `managed CA ClusterIssuer ${issuerName} is not ready: ${why}` };
   }
 
+  /**
+   * A default ClusterIssuer the policy names that cannot be used: cert-manager is missing, or it
+   * does not exist. An Issuer is namespaced and looked up in each service's namespace: the
+   * services report it (IssuerNotFound). Issuers of other API groups are not cached: not judged.
+   */
+  private defaultIssuerState(policy: KeyPolicy): ManagedCAState {
+    const ref = policy.spec.certificates?.defaultIssuer?.issuerRef;
+    if (ref?.kind !== 'ClusterIssuer' || (ref.group ?? CERT_MANAGER_GROUP) !== CERT_MANAGER_GROUP) return undefined;
+    const missing = this.o.certManager?.problem();
+    if (missing) return { ready: false, reason: missing.reason, message: `default ClusterIssuer ${ref.name} cannot be used: ${missing.message}` };
+    if (this.o.caches.clusterIssuers.get(undefined, ref.name)) return undefined;
+    return {
+      ready: false, reason: Reasons.IssuerNotFound,
+      message: `ClusterIssuer ${ref.name} (spec.certificates.defaultIssuer) does not exist: create it or change the issuer; services using this policy's default issuer get no certificate until then`,
+    };
+  }
+
   /** The live object: the cache's, else (not cached, or not labelled) the API server's. */
   private async live(ref: KubernetesObject, cached: KubernetesObject | undefined): Promise<ReadyObject | undefined> {
     if (cached) return cached;
@@ -688,7 +710,7 @@ export class KeyPolicyReconciler {
       ? cond(C.Ready, false, ca.reason ?? Reasons.CertificatePending, ca.message)
       : cond(C.Ready, true, Reasons.Reconciled, `keys ready, public JWKS published${ca ? `, ${ca.message}` : ''}`);
     const audited = cond(C.AuditTrailReady, true, Reasons.AuditTrailVerified, 'the audit trail matches its signed head');
-    const degraded = ca?.reason === Reasons.NameTaken || ca?.reason === Reasons.CertManagerMissing
+    const degraded = ca?.reason === Reasons.NameTaken || ca?.reason === Reasons.CertManagerMissing || ca?.reason === Reasons.IssuerNotFound
       ? cond(C.Degraded, true, ca.reason, ca.message)
       : usage.unreadable > 0
       ? cond(C.Degraded, true, 'UnreadableCiphertext', `${usage.unreadable} wrapped data keys or sealed values name no key`)
