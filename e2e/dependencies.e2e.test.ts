@@ -46,6 +46,11 @@ const waitPolicy = (name: string, status: 'True' | 'False', reason: string, time
     return kp.status?.observedGeneration === kp.metadata.generation && ready?.status === status && ready.reason === reason ? kp : undefined;
   }, timeoutMs);
 
+const service = (name: string, keyPolicy: string): KubernetesObject => ({
+  apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name, namespace: ns },
+  spec: { workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name }, ports: [{ name: 'https', port: 8443 }], keyPolicyRef: { name: keyPolicy } },
+} as KubernetesObject);
+
 const health = async (path: string): Promise<{ status: number; body: string }> => {
   const res = await fetch(`http://127.0.0.1:${operator?.operator?.manager.healthPort()}${path}`);
   return { status: res.status, body: await res.text() };
@@ -90,14 +95,7 @@ describeLocal('cert-manager not installed', () => {
   });
 
   it('an EncryptedService says cert-manager is missing and how to fix it, once; what does not need it converges', async () => {
-    await applyAsUser(c, {
-      apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'api', namespace: ns },
-      spec: {
-        workload: { selector: { matchLabels: { app: 'api' } }, serviceAccountName: 'api' },
-        ports: [{ name: 'https', port: 8443 }],
-        keyPolicyRef: { name: 'plain' },
-      },
-    } as KubernetesObject);
+    await applyAsUser(c, service('api', 'plain'));
     const es: EncryptedService = await waitForCondition(c, ns, 'api', 'Ready', 'False', 'CertManagerMissing');
     expect(condition(es, 'TransitReady')).toMatchObject({ status: 'False', reason: 'CertManagerMissing', message: MISSING });
     expect(condition(es, 'Degraded')).toMatchObject({ status: 'True', reason: 'CertManagerMissing' });
@@ -176,14 +174,7 @@ describeLocal('the CA issuer missing', () => {
     expect(condition(kp, 'Ready')?.message).toContain(`ClusterIssuer ${issuer} (spec.certificates.defaultIssuer) does not exist: create it or change the issuer`);
     expect(condition(kp, 'Degraded')).toMatchObject({ status: 'True', reason: 'IssuerNotFound' });
     expect(condition(kp, 'KeysReady')?.status).toBe('True');
-    await applyAsUser(c, {
-      apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'web', namespace: ns },
-      spec: {
-        workload: { selector: { matchLabels: { app: 'web' } }, serviceAccountName: 'web' },
-        ports: [{ name: 'https', port: 8443 }],
-        keyPolicyRef: { name: 'named' },
-      },
-    } as KubernetesObject);
+    await applyAsUser(c, service('web', 'named'));
     const es = await waitForCondition(c, ns, 'web', 'TransitReady', 'False', 'IssuerNotFound');
     expect(condition(es, 'TransitReady')?.message).toContain(`ClusterIssuer ${issuer} does not exist`);
     expect(await eventsFor('KeyPolicy', 'named', 'IssuerNotFound')).toHaveLength(1);
