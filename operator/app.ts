@@ -2,7 +2,7 @@
 // calls it with settings from the environment; the e2e suite calls it in-process.
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { ENCRYPTED_SERVICE, GROUP, KEY_POLICY, VERSION, type EncryptedService, type KeyPolicy } from './api/v1alpha1/index.js';
+import { ENCRYPTED_SERVICE, GROUP, KEY_POLICY, Reasons, VERSION, type EncryptedService, type KeyPolicy } from './api/v1alpha1/index.js';
 import { OPERATOR_VERSION, SERVICE_WORKERS_DEFAULT, type OperatorConfig } from './config.js';
 import { MANAGED_SELECTOR } from './encryptedservice/children.js';
 import { encryptedServiceController } from './encryptedservice/controller.js';
@@ -16,6 +16,7 @@ import { keyPolicyController } from './keypolicy/controller.js';
 import { KeyRing } from './keypolicy/key-ring.js';
 import { KeyPolicyReconciler } from './keypolicy/reconciler.js';
 import { isAlreadyExists, isNotFound } from './runtime/api-error.js';
+import { ApiDependency } from './runtime/dependency.js';
 import { kubeEventSink } from './runtime/event-sink.js';
 import { KubeEventRecorder } from './runtime/events.js';
 import { Informer, collectionPath, type ResourceRef } from './runtime/informer.js';
@@ -30,6 +31,8 @@ import { createMetrics, kubeClientObserver, type OperatorMetrics } from './runti
 import { resourceState } from './kube/resource-state.js';
 import { buildVerificationController } from './verification/controller.js';
 import { buildApproverController } from './approver/controller.js';
+
+const CERT_MANAGER = { group: 'cert-manager.io', version: 'v1' } as const;
 
 export interface Operator {
   manager: Manager;
@@ -55,16 +58,21 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   // Every write goes through a KubeConfig that refuses to mutate unless this replica leads.
   const writer = leaderGuardedKubeConfig(kc, () => manager?.isLeader() ?? false);
   const transport = kubeTransport(kc);
+  // cert-manager may be installed after the operator (or not yet): its kinds' informers treat
+  // "not served" as empty and look again, so everything that does not need it starts.
   const informer = <T extends KubernetesObject>(name: string, ref: ResourceRef, transform?: (obj: KubernetesObject) => T, labelSelector?: string) =>
-    new Informer<T>({ name, path: collectionPath(ref), transport, logger, ...(labelSelector ? { labelSelector } : {}), ...(transform ? { transform } : {}) });
+    new Informer<T>({
+      name, path: collectionPath(ref), transport, logger, ...(labelSelector ? { labelSelector } : {}), ...(transform ? { transform } : {}),
+      ...(ref.group === CERT_MANAGER.group ? { optionalApi: true } : {}),
+    });
 
   const caches: Caches = {
     encryptedServices: informer<EncryptedService>('encryptedservices', { group: GROUP, version: VERSION, plural: ENCRYPTED_SERVICE.plural }),
     keyPolicies: informer<KeyPolicy>('keypolicies', { group: GROUP, version: VERSION, plural: KEY_POLICY.plural }),
     // Only what the operator generated is cached: memory does not grow with unrelated objects.
-    certificates: informer('certificates', { group: 'cert-manager.io', version: 'v1', plural: 'certificates' }, undefined, MANAGED_SELECTOR),
-    issuers: informer('issuers', { group: 'cert-manager.io', version: 'v1', plural: 'issuers' }),
-    clusterIssuers: informer('clusterissuers', { group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers' }),
+    certificates: informer('certificates', { ...CERT_MANAGER, plural: 'certificates' }, undefined, MANAGED_SELECTOR),
+    issuers: informer('issuers', { ...CERT_MANAGER, plural: 'issuers' }),
+    clusterIssuers: informer('clusterissuers', { ...CERT_MANAGER, plural: 'clusterissuers' }),
     networkPolicies: informer('networkpolicies', { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' }, undefined, MANAGED_SELECTOR),
     configMaps: informer('configmaps', { group: '', version: 'v1', plural: 'configmaps' }, undefined, MANAGED_SELECTOR),
     secrets: informer('secrets', { group: '', version: 'v1', plural: 'secrets' }, undefined, MANAGED_SELECTOR),
@@ -74,6 +82,11 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
     // certificate names. Reduced to labels, service account and phase, so the cache stays small.
     pods: new Informer({ name: 'pods', path: collectionPath({ group: '', version: 'v1', plural: 'pods' }), transport, logger, transform: podIdentityOf }),
   };
+
+  const certManager = new ApiDependency({
+    name: 'cert-manager', reason: Reasons.CertManagerMissing, fix: 'install cert-manager v1.x', groupVersion: `${CERT_MANAGER.group}/${CERT_MANAGER.version}`,
+    kinds: { Certificate: caches.certificates, Issuer: caches.issuers, ClusterIssuer: caches.clusterIssuers }, metrics,
+  });
 
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const storage = kc.makeApiClient(k8s.StorageV1Api);
@@ -136,7 +149,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   const adopt = config.adoptUntaggedStores ? { adoptUntaggedStores: true } : {};
   const secrets = new ServiceSecrets({ core: writerCore, applier, keyRing, audit, events, logger, dekCache, ...adopt });
   const keyPolicies = new KeyPolicyReconciler({
-    caches, applier, core: writerCore, keyRing, audit, events, metrics, logger, ...adopt,
+    caches, applier, core: writerCore, keyRing, audit, events, metrics, logger, certManager, ...adopt,
     clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
     read: (ref) => orUndefined(async () => {
       const [group = '', version = ''] = (ref.apiVersion ?? '').split('/');
@@ -149,7 +162,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
     }),
   });
   const reconciler = new EncryptedServiceReconciler({
-    caches, applier, reader, creator, events, metrics, logger, secrets, operatorNamespace: config.namespace,
+    caches, applier, reader, creator, events, metrics, logger, secrets, certManager, operatorNamespace: config.namespace,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.probeSource ? { probeSource: config.probeSource } : {}),
   });
@@ -171,6 +184,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   });
   // RotationSchedules report from their own cache (rotationschedule/assemble.ts).
   metrics.reportResources(() => [...caches.keyPolicies.list().map(resourceState), ...caches.encryptedServices.list().map(resourceState)]);
+  manager.addReadinessCheck(certManager.readinessCheck());
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics, config.serviceWorkers ?? SERVICE_WORKERS_DEFAULT));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({

@@ -13,9 +13,10 @@ import {
   type KeyPolicy, type VolumeStatus,
 } from '../api/v1alpha1/index.js';
 import type { Applier } from '../kube/apply.js';
-import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { WrittenConditions, setConditions, type ConditionInput } from '../kube/conditions.js';
 import { withKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
+import type { DependencyCheck } from '../runtime/dependency.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logger.js';
@@ -85,6 +86,8 @@ export interface EncryptedServiceReconcilerOptions {
   secrets: ServiceSecrets;
   /** The operator's own namespace, where CA rotations record their bundle changes (trust-bundle.ts). */
   operatorNamespace?: string;
+  /** Whether cert-manager is served: transit waits for it (with a condition that says so), the rest does not. */
+  certManager?: DependencyCheck;
   now?: () => Date;
 }
 
@@ -117,6 +120,7 @@ export class EncryptedServiceReconciler {
   private readonly o: EncryptedServiceReconcilerOptions;
   private readonly log: Logger;
   private readonly now: () => Date;
+  private readonly written = new WrittenConditions();
 
   constructor(options: EncryptedServiceReconcilerOptions) {
     this.o = options;
@@ -176,6 +180,12 @@ export class EncryptedServiceReconciler {
     if ('problem' in issuerResolution) {
       part.conditions.push(cond(C.TransitReady, false, issuerResolution.problem.reason, issuerResolution.problem.message));
       part.problems.push(issuerResolution.problem);
+      return { part, certificate };
+    }
+    const missing = this.o.certManager?.problem();
+    if (missing) {
+      part.conditions.push(cond(C.TransitReady, false, missing.reason, missing.message));
+      part.problems.push(missing);
       return { part, certificate };
     }
     const { issuer } = issuerResolution;
@@ -411,6 +421,7 @@ export class EncryptedServiceReconciler {
     };
     if (!statusChanged(previous, next)) return;
     await this.o.applier.applyStatus({ ...this.resourceRef(es), kind: ENCRYPTED_SERVICE.kind }, next);
+    if (this.written.alreadyWritten(es.metadata.uid, next.conditions ?? [])) return;
     this.recordTransitions(es, previous.conditions, next.conditions ?? []);
   }
 
@@ -482,6 +493,7 @@ export class EncryptedServiceReconciler {
       await this.o.applier.delete({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: scName } });
     }
     await this.o.applier.removeFinalizer(this.resourceRef(es), es.metadata.finalizers ?? [], FINALIZER);
+    this.written.forget(es.metadata.uid);
     this.log.info('finalized', { namespace, name });
   }
 }

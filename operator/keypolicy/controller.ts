@@ -3,7 +3,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { LABEL_COMPONENT, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, keyPolicyNamespaceOf, type EncryptedService } from '../api/v1alpha1/index.js';
 import { Controller, labelKeys, type KeyMapper } from '../runtime/controller.js';
-import { keyFor } from '../runtime/keys.js';
+import { keyFor, objectKey } from '../runtime/keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { LABEL_KEY_POLICY_NAMESPACE } from './names.js';
@@ -31,6 +31,11 @@ export function keyPolicyController(
   const policyOf = (es: EncryptedService): string[] => [keyFor(keyPolicyNamespaceOf(es), es.spec.keyPolicyRef.name)];
   const byPolicyLabels = labelKeys(LABEL_KEY_POLICY, LABEL_KEY_POLICY_NAMESPACE);
   const generated: KeyMapper = (obj) => byPolicyLabels(obj);
+  // A ClusterIssuer a policy names as its default (it reports one that does not exist).
+  const namingIssuer: KeyMapper = (issuer) => caches.keyPolicies.list().filter((kp) => {
+    const ref = kp.spec.certificates?.defaultIssuer?.issuerRef;
+    return ref?.kind === 'ClusterIssuer' && ref.name === issuer.metadata?.name;
+  }).map(objectKey);
   const secretToPolicy: KeyMapper = (obj: KubernetesObject) => {
     const labels = obj.metadata?.labels ?? {};
     if (labels[LABEL_KEY_POLICY]) return byPolicyLabels(obj);
@@ -54,7 +59,7 @@ export function keyPolicyController(
       { informer: caches.secrets, toKeys: secretToPolicy },
       { informer: caches.configMaps, toKeys: generated },
       { informer: caches.certificates, toKeys: generated },
-      { informer: caches.clusterIssuers, toKeys: generated },
+      { informer: caches.clusterIssuers, toKeys: (obj) => new Set([...generated(obj), ...namingIssuer(obj)]) },
     ],
   });
 }

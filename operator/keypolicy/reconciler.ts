@@ -20,7 +20,7 @@ import { isDecryptError, isKeySetError } from '../crypto/errors.js';
 import { WRAPPED_DEK_KEY, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
 import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore } from '../encryptedservice/store-integrity.js';
 import type { Applier } from '../kube/apply.js';
-import { setConditions, type ConditionInput } from '../kube/conditions.js';
+import { WrittenConditions, setConditions, type ConditionInput } from '../kube/conditions.js';
 import { withKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
 import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
@@ -45,6 +45,9 @@ import { PREVIOUS_DEK_KEY } from '../encryptedservice/data-key-rotation.js';
 import { keyPolicyLabels, keySecretName, legacyManagedCANames, managedCAIssuerName, ownedByPolicy } from './names.js';
 import { keyStatuses, type KeyUsage } from './status.js';
 import { StoreCensus } from './store-census.js';
+import type { DependencyCheck } from '../runtime/dependency.js';
+
+const CERT_MANAGER_GROUP = 'cert-manager.io';
 
 type ReadyObject = KubernetesObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } };
 
@@ -77,6 +80,8 @@ export interface KeyPolicyReconcilerOptions {
    * Custom resources only (cert-manager's Certificates and ClusterIssuers).
    */
   read?: (ref: KubernetesObject) => Promise<KubernetesObject | undefined>;
+  /** Whether cert-manager is served: a managed CA waits for it (with a condition that says so). */
+  certManager?: DependencyCheck;
   now?: () => Date;
 }
 
@@ -89,7 +94,7 @@ const REWRAP_RECHECK_MS = 5_000;
 /** Timers longer than this are re-armed: setTimeout overflows past ~24.8 days. */
 const MAX_REQUEUE_MS = 3_600_000;
 
-/** The managed CA's state for status; undefined when the policy has none. */
+/** The managed CA's (or the named default ClusterIssuer's) state for status; undefined when there is nothing to report. */
 type ManagedCAState = { ready: boolean; message: string; reason?: string } | undefined;
 
 const objectKeyOf = (policy: KeyPolicy): string => `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}`;
@@ -105,6 +110,7 @@ export class KeyPolicyReconciler {
   private readonly violationsReported = new Map<string, string>();
   private readonly violationOwner = new Map<string, string>();
   private readonly census: StoreCensus;
+  private readonly written = new WrittenConditions();
 
   constructor(private readonly o: KeyPolicyReconcilerOptions) {
     this.log = o.logger.child('keypolicy');
@@ -224,7 +230,7 @@ export class KeyPolicyReconciler {
     if (secret.metadata?.annotations?.[ANNOTATION_AUDIT_PENDING] !== undefined) secret = await this.clearPending(secret);
 
     await this.publishJwks(policy, sets);
-    const ca = managedCA ? await this.applyManagedCA(policy) : await this.removeManagedCA(policy);
+    const ca = managedCA ? await this.applyManagedCA(policy) : (await this.removeManagedCA(policy)) ?? this.defaultIssuerState(policy);
 
     // Counted against the sets as they are now: after a change, other kids are the old ones.
     const finalUsage = change || reactivated ? await this.census.usage(policy, this.users(policy), sets) : usage;
@@ -255,7 +261,10 @@ export class KeyPolicyReconciler {
           : {}),
     });
     const untilRotation = Math.max(1_000, nextRotation.getTime() - this.now().getTime());
-    const wait = Math.min(untilRotation, MAX_REQUEUE_MS, finalUsage.pendingRewrap > 0 || (ca && !ca.ready) ? REWRAP_RECHECK_MS : MAX_REQUEUE_MS);
+    // A missing issuer or cert-manager wakes the policy through the watches (controller.ts, and
+    // the resync when cert-manager's API appears): no need to poll for it.
+    const watched = ca?.reason === Reasons.IssuerNotFound || ca?.reason === Reasons.CertManagerMissing;
+    const wait = Math.min(untilRotation, MAX_REQUEUE_MS, finalUsage.pendingRewrap > 0 || (ca && !ca.ready && !watched) ? REWRAP_RECHECK_MS : MAX_REQUEUE_MS);
     return { requeueAfter: wait };
   }
 
@@ -481,6 +490,8 @@ export class KeyPolicyReconciler {
     const namespace = policy.metadata.namespace ?? '';
     const name = policy.metadata.name ?? '';
     const crn = this.o.clusterResourceNamespace;
+    const missing = this.o.certManager?.problem();
+    if (missing) return { ready: false, reason: missing.reason, message: `managed CA not applied: ${missing.message}` };
     const legacy = legacyManagedCANames(namespace, name);
     const certificate = (n: string) => ({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: n, namespace: crn } });
     const clusterIssuer = (n: string) => ({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: n } });
@@ -524,6 +535,23 @@ export class KeyPolicyReconciler {
     }
     const why = issuerReady?.message ?? rootReady?.message ?? 'waiting for cert-manager';
     return { ready: false, message: `managed CA ClusterIssuer ${issuerName} is not ready: ${why}` };
+  }
+
+  /**
+   * A default ClusterIssuer the policy names that cannot be used: cert-manager is missing, or it
+   * does not exist. An Issuer is namespaced and looked up in each service's namespace: the
+   * services report it (IssuerNotFound). Issuers of other API groups are not cached: not judged.
+   */
+  private defaultIssuerState(policy: KeyPolicy): ManagedCAState {
+    const ref = policy.spec.certificates?.defaultIssuer?.issuerRef;
+    if (ref?.kind !== 'ClusterIssuer' || (ref.group ?? CERT_MANAGER_GROUP) !== CERT_MANAGER_GROUP) return undefined;
+    const missing = this.o.certManager?.problem();
+    if (missing) return { ready: false, reason: missing.reason, message: `default ClusterIssuer ${ref.name} cannot be used: ${missing.message}` };
+    if (this.o.caches.clusterIssuers.get(undefined, ref.name)) return undefined;
+    return {
+      ready: false, reason: Reasons.IssuerNotFound,
+      message: `ClusterIssuer ${ref.name} (spec.certificates.defaultIssuer) does not exist: create it or change the issuer; services using this policy's default issuer get no certificate until then`,
+    };
   }
 
   /** The live object: the cache's, else (not cached, or not labelled) the API server's. */
@@ -614,6 +642,7 @@ export class KeyPolicyReconciler {
       this.o.events.record(this.regarding(policy), 'Normal', 'KeysRetained', `key Secret ${keySecretName(name)} kept (deletionPolicy Retain): a KeyPolicy ${name} created again in ${namespace} uses it`);
     }
     await this.o.applier.removeFinalizer(this.resourceRef(policy), policy.metadata.finalizers ?? [], FINALIZER);
+    this.written.forget(policy.metadata.uid);
     this.log.info('finalized', { namespace, keypolicy: name, deletionPolicy });
   }
 
@@ -682,8 +711,8 @@ export class KeyPolicyReconciler {
       ? cond(C.Ready, false, ca.reason ?? Reasons.CertificatePending, ca.message)
       : cond(C.Ready, true, Reasons.Reconciled, `keys ready, public JWKS published${ca ? `, ${ca.message}` : ''}`);
     const audited = cond(C.AuditTrailReady, true, Reasons.AuditTrailVerified, 'the audit trail matches its signed head');
-    const degraded = ca?.reason === Reasons.NameTaken
-      ? cond(C.Degraded, true, Reasons.NameTaken, ca.message)
+    const degraded = ca?.reason === Reasons.NameTaken || ca?.reason === Reasons.CertManagerMissing || ca?.reason === Reasons.IssuerNotFound
+      ? cond(C.Degraded, true, ca.reason, ca.message)
       : usage.unreadable > 0
       ? cond(C.Degraded, true, 'UnreadableCiphertext', `${usage.unreadable} wrapped data keys or sealed values name no key`)
       : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found');
@@ -699,11 +728,16 @@ export class KeyPolicyReconciler {
     };
     if (isSubset(next, previous) && isSubset(previous.conditions ?? [], next.conditions ?? [])) return;
     await this.o.applier.applyStatus({ ...this.resourceRef(policy), kind: KEY_POLICY.kind }, next);
+    if (this.written.alreadyWritten(policy.metadata.uid, next.conditions ?? [])) return;
+    // One Event per cause: Ready and Degraded (and KeysReady) often turn for the same reason.
+    const warned = new Set<string>();
     for (const c of next.conditions ?? []) {
       const old = previous.conditions?.find((p) => p.type === c.type);
       if (old && old.status === c.status && old.reason === c.reason) continue;
       const warn = (c.type === C.Degraded && c.status === 'True') || (c.type !== C.Degraded && c.type !== C.Rotating && c.status === 'False');
-      if (warn) this.o.events.record(this.regarding(policy), 'Warning', c.reason, `${c.type}: ${c.message}`);
+      if (!warn || warned.has(c.reason)) continue;
+      warned.add(c.reason);
+      this.o.events.record(this.regarding(policy), 'Warning', c.reason, `${c.type}: ${c.message}`);
     }
   }
 

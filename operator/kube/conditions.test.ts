@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { setConditions } from './conditions.js';
+import { WrittenConditions, setConditions } from './conditions.js';
 
 const t0 = new Date('2026-01-01T00:00:00.123Z');
 const t1 = new Date('2026-01-01T01:00:00Z');
@@ -29,5 +29,22 @@ describe('setConditions', () => {
     const b = setConditions(a, [{ type: 'Ready', status: 'True', reason: 'A', message: 'a' }], 1, t1);
     expect(b.map((c) => c.type)).toEqual(['Ready', 'Rotating']);
     expect(b[1]).toEqual(a[1]);
+  });
+});
+
+describe('WrittenConditions', () => {
+  const ready = (status: 'True' | 'False', reason: string, message = 'm') => ({ type: 'Ready', status, reason, message });
+  it('says when the same conditions are written again (a stale cache), and not after a real change back', () => {
+    const w = new WrittenConditions();
+    expect(w.alreadyWritten('u1', [ready('False', 'CertManagerMissing')])).toBe(false);
+    // Same type, status and reason (the message may differ): no new transition.
+    expect(w.alreadyWritten('u1', [ready('False', 'CertManagerMissing', 'other words')])).toBe(true);
+    expect(w.alreadyWritten('u2', [ready('False', 'CertManagerMissing')])).toBe(false);
+    expect(w.alreadyWritten('u1', [ready('True', 'Reconciled')])).toBe(false);
+    expect(w.alreadyWritten('u1', [ready('False', 'CertManagerMissing')])).toBe(false);
+    w.forget('u1');
+    expect(w.alreadyWritten('u1', [ready('False', 'CertManagerMissing')])).toBe(false);
+    expect(w.alreadyWritten(undefined, [ready('False', 'X')])).toBe(false);
+    expect(w.alreadyWritten(undefined, [ready('False', 'X')])).toBe(false);
   });
 });

@@ -39,3 +39,26 @@ export function findCondition(conditions: readonly Condition[] | undefined, type
 export function isTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
   return findCondition(conditions, type)?.status === 'True';
 }
+
+/**
+ * The conditions this replica last wrote for each object, by uid. A reconcile that read a cached
+ * object older than its own last status write (the watch event of that write not in yet, e.g. a
+ * reconcile woken by the finalizer it just added) sees the same transitions again: asking here
+ * first keeps their Events from being recorded twice. Forget an object when it is finalized.
+ */
+export class WrittenConditions {
+  private readonly byUid = new Map<string, string>();
+
+  /** Whether `conditions` (type, status and reason) are what was last written for `uid`; remembers them. */
+  alreadyWritten(uid: string | undefined, conditions: readonly ConditionInput[]): boolean {
+    if (!uid) return false;
+    const signature = conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).sort().join(',');
+    const same = this.byUid.get(uid) === signature;
+    this.byUid.set(uid, signature);
+    return same;
+  }
+
+  forget(uid: string | undefined): void {
+    if (uid) this.byUid.delete(uid);
+  }
+}

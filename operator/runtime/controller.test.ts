@@ -190,6 +190,42 @@ describe('Controller', () => {
     await inf.stop();
   });
 
+  it('reconciles every primary again when an optional API it watches starts being served, though none of its objects exist', async () => {
+    const clock = new FakeClock();
+    const primaries = new FakeTransport();
+    primaries.items = [{ metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' } }, { metadata: { name: 'api', namespace: 'shop', resourceVersion: '1' } }];
+    const issuersApi = new FakeTransport();
+    let installed = false;
+    issuersApi.listImpl = () => {
+      if (!installed) throw Object.assign(new Error('not found'), { statusCode: 404 });
+      return { items: [], metadata: { resourceVersion: '5' } };
+    };
+    const es = informerOn(primaries, clock, 'encryptedservices');
+    const issuers = new Informer({
+      name: 'issuers', path: '/x/issuers', transport: issuersApi, clock, logger: createLogger({ sink: new MemorySink(), clock }), optionalApi: true,
+    });
+    const seen: string[] = [];
+    const controller = new Controller({
+      name: 'es', clock, logger: createLogger({ sink: new MemorySink(), clock }),
+      reconcile: async (key) => {
+        seen.push(key);
+      },
+      watches: [{ informer: es }, { informer: issuers, toKeys: () => [] }],
+    });
+    es.start();
+    issuers.start();
+    await Promise.all([es.synced, issuers.synced]);
+    controller.start();
+    await settle();
+    expect(seen.sort()).toEqual(['shop/api', 'shop/web']);
+    installed = true;
+    await clock.advance(1000);
+    expect(issuers.served()).toBe(true);
+    expect(seen.sort()).toEqual(['shop/api', 'shop/api', 'shop/web', 'shop/web']);
+    await controller.stop();
+    await Promise.all([es.stop(), issuers.stop()]);
+  });
+
   it('measures from the watch event to the first write of the reconcile it caused', async () => {
     const clock = new FakeClock();
     const metrics = createMetrics({ defaultMetrics: false, clock });

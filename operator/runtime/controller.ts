@@ -169,17 +169,25 @@ export class Controller {
         ? (obj, old) => enqueueKeys(() => onUpdate(obj, old))
         : (obj, old) => enqueueFor(old, obj),
       delete: (obj) => enqueueFor(obj),
+      // An API that appeared or went (cert-manager installed late) changes what every object's
+      // reconcile can do, whether or not any of its objects exist yet.
+      servedChanged: () => this.resyncAll(),
     });
+  }
+
+  /** Enqueues every key the cached objects map to. */
+  private resyncAll(): void {
+    for (const w of this.opts.watches) {
+      const toKeys: KeyMapper = w.toKeys ?? ownKey;
+      for (const obj of w.informer.list()) for (const key of toKeys(obj)) this.queue.add(key);
+    }
   }
 
   private scheduleResync(): void {
     const every = this.opts.resyncPeriodMs;
     if (!every || every <= 0 || this.queue.isShuttingDown()) return;
     this.resyncTimer = this.clock.setTimeout(() => {
-      for (const w of this.opts.watches) {
-        const toKeys: KeyMapper = w.toKeys ?? ownKey;
-        for (const obj of w.informer.list()) for (const key of toKeys(obj)) this.queue.add(key);
-      }
+      this.resyncAll();
       this.scheduleResync();
     }, every);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { evaluateReadiness, informerSynced, startHealthServer, type ReadinessCheck } from './health.js';
+import { evaluateReadiness, informerSynced, readinessBody, startHealthServer, type ReadinessCheck } from './health.js';
 import { createLogger, MemorySink } from './logger.js';
 import { createMetrics } from './metrics.js';
 
@@ -16,10 +16,24 @@ describe('evaluateReadiness', () => {
         },
       },
     ];
-    expect(evaluateReadiness(checks)).toEqual({ ready: false, failing: ['informer/certificates', 'broken'] });
+    expect(evaluateReadiness(checks)).toEqual({ ready: false, failing: ['informer/certificates', 'broken'], waiting: [] });
     synced = true;
-    expect(evaluateReadiness(checks.slice(0, 2))).toEqual({ ready: true, failing: [] });
-    expect(evaluateReadiness([])).toEqual({ ready: true, failing: [] });
+    expect(evaluateReadiness(checks.slice(0, 2))).toEqual({ ready: true, failing: [], waiting: [] });
+    expect(evaluateReadiness([])).toEqual({ ready: true, failing: [], waiting: [] });
+  });
+
+  it('stays ready while a check waits for something, and the body says what', () => {
+    let missing: string | undefined = 'install cert-manager v1.x: cert-manager.io/v1 Certificate not served';
+    const checks: ReadinessCheck[] = [
+      informerSynced({ name: 'secrets', hasSynced: () => true }),
+      { name: 'dependency/cert-manager', ready: () => true, waitingFor: () => missing },
+    ];
+    const report = evaluateReadiness(checks);
+    expect(report).toEqual({ ready: true, failing: [], waiting: [`dependency/cert-manager: ${missing}`] });
+    expect(readinessBody(report)).toBe(`ok\nwaiting for dependency/cert-manager: ${missing}\n`);
+    missing = undefined;
+    expect(readinessBody(evaluateReadiness(checks))).toBe('ok\n');
+    expect(readinessBody({ ready: false, failing: ['informer/secrets'], waiting: ['dependency/x: y'] })).toBe('not ready: informer/secrets\nwaiting for dependency/x: y\n');
   });
 });
 

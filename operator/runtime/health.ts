@@ -4,32 +4,46 @@ import type { Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 
 // /healthz: the process is alive and serving. /readyz: every informer has synced (followers
-// included — they keep warm caches so a handover is fast); 503 names what is not ready.
+// included — they keep warm caches so a handover is fast); 503 names what is not ready. A check
+// may be ready and still wait for something (a dependency not installed): the body says what.
 // /metrics: the operator's own registry.
 
 export interface ReadinessCheck {
   /** e.g. `informer/certificates`. */
   readonly name: string;
   ready(): boolean;
+  /** What part of the work waits for, when it does (shown on /readyz, ready or not). */
+  waitingFor?(): string | undefined;
 }
 
 export interface ReadinessReport {
   readonly ready: boolean;
   readonly failing: readonly string[];
+  /** `name: what it waits for`. */
+  readonly waiting: readonly string[];
 }
 
 export function evaluateReadiness(checks: Iterable<ReadinessCheck>): ReadinessReport {
   const failing: string[] = [];
+  const waiting: string[] = [];
   for (const c of checks) {
     let ok = false;
     try {
       ok = c.ready();
+      const why = c.waitingFor?.();
+      if (why) waiting.push(`${c.name}: ${why}`);
     } catch {
       ok = false;
     }
     if (!ok) failing.push(c.name);
   }
-  return { ready: failing.length === 0, failing };
+  return { ready: failing.length === 0, failing, waiting };
+}
+
+/** The /readyz body: `ok` or what is not ready, then one line per thing waited for. */
+export function readinessBody(report: ReadinessReport): string {
+  const head = report.ready ? 'ok' : `not ready: ${report.failing.join(', ')}`;
+  return [head, ...report.waiting.map((w) => `waiting for ${w}`)].join('\n') + '\n';
 }
 
 export function informerSynced(informer: { readonly name: string; hasSynced(): boolean }): ReadinessCheck {
@@ -72,8 +86,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
         return;
       case '/readyz': {
         const report = evaluateReadiness(options.readiness());
-        if (report.ready) send(res, 200, 'ok\n');
-        else send(res, 503, `not ready: ${report.failing.join(', ')}\n`);
+        send(res, report.ready ? 200 : 503, readinessBody(report));
         return;
       }
       case '/metrics':

@@ -9,7 +9,7 @@ const secret = (name: string, rv: string, ns = 'shop'): KubernetesObject & { dat
   metadata: { name, namespace: ns, resourceVersion: rv },
 });
 
-function setup(overrides: { silenceTimeoutMs?: number } = {}) {
+function setup(overrides: { silenceTimeoutMs?: number; optionalApi?: boolean } = {}) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
   const sink = new MemorySink();
@@ -23,12 +23,14 @@ function setup(overrides: { silenceTimeoutMs?: number } = {}) {
     watchTimeoutSeconds: 400,
     silenceTimeoutMs: overrides.silenceTimeoutMs ?? 150_000,
     backoff: { baseMs: 1000, capMs: 8000 },
+    ...(overrides.optionalApi ? { optionalApi: true, absentRecheck: { baseMs: 1000, capMs: 4000 } } : {}),
   });
   const events: string[] = [];
   informer.addHandlers({
     add: (o) => events.push(`add ${o.metadata?.name}@${o.metadata?.resourceVersion}`),
     update: (o, old) => events.push(`update ${o.metadata?.name}@${old.metadata?.resourceVersion}->${o.metadata?.resourceVersion}`),
     delete: (o) => events.push(`delete ${o.metadata?.name}`),
+    servedChanged: (served) => events.push(served ? 'served' : 'not served'),
   });
   return { clock, transport, informer, events, sink };
 }
@@ -201,6 +203,82 @@ describe('Informer', () => {
     await clock.advance(8000);
     expect(informer.hasSynced()).toBe(true);
     await informer.stop();
+  });
+
+  describe('an optional API (cert-manager installed after the operator)', () => {
+    const notFound = () => Object.assign(new Error('the server could not find the requested resource'), { statusCode: 404 });
+
+    it('counts a 404 as "not served": synced and empty at once, re-checked with its own capped backoff, no watch', async () => {
+      const { clock, transport, informer, events, sink } = setup({ optionalApi: true });
+      const start = clock.now();
+      const times: number[] = [];
+      transport.listImpl = () => {
+        times.push(clock.now() - start);
+        throw notFound();
+      };
+      informer.start();
+      await informer.synced;
+      expect(informer.hasSynced()).toBe(true);
+      expect(informer.served()).toBe(false);
+      expect(informer.list()).toEqual([]);
+      await clock.advance(15_000);
+      expect(times).toEqual([0, 1000, 3000, 7000, 11_000, 15_000]);
+      expect(transport.watches).toHaveLength(0);
+      // One warning and one notification for the whole outage, not one per re-check.
+      expect(events).toEqual(['not served']);
+      expect(sink.records().filter((r) => r['level'] === 'warn')).toHaveLength(1);
+      expect(informer.stats().errors).toBe(0);
+      await informer.stop();
+    });
+
+    it('fills the cache, notifies and starts watching once the API is served', async () => {
+      const { clock, transport, informer, events } = setup({ optionalApi: true });
+      let installed = false;
+      transport.listImpl = () => {
+        if (!installed) throw notFound();
+        return { apiVersion: 'v1', kind: 'SecretList', metadata: { resourceVersion: '20' }, items: [secret('a', '19')] };
+      };
+      informer.start();
+      await informer.synced;
+      installed = true;
+      await clock.advance(1000);
+      expect(informer.served()).toBe(true);
+      expect(events).toEqual(['not served', 'add a@19', 'served']);
+      expect(transport.watches).toHaveLength(1);
+      expect(transport.current.query).toMatchObject({ resourceVersion: '20' });
+      await informer.stop();
+    });
+
+    it('empties the cache when the API goes away (its objects went with it)', async () => {
+      const { clock, transport, informer, events } = setup({ optionalApi: true });
+      transport.items = [secret('a', '1')];
+      informer.start();
+      await informer.synced;
+      await settle();
+      expect(informer.served()).toBe(true);
+      transport.listImpl = () => {
+        throw notFound();
+      };
+      transport.current.close(notFound());
+      await clock.advance(1000);
+      expect(informer.served()).toBe(false);
+      expect(informer.list()).toEqual([]);
+      expect(events).toEqual(['add a@1', 'delete a', 'not served']);
+      await informer.stop();
+    });
+
+    it('without optionalApi a 404 is an error: not synced, retried with the normal backoff', async () => {
+      const { clock, transport, informer } = setup();
+      transport.listImpl = () => {
+        throw notFound();
+      };
+      informer.start();
+      await clock.advance(5000);
+      expect(informer.hasSynced()).toBe(false);
+      expect(informer.served()).toBeUndefined();
+      expect(informer.stats().errors).toBeGreaterThan(1);
+      await informer.stop();
+    });
   });
 
   it('watchdog: a silent watch is abandoned and re-opened; bookmarks keep a healthy one alive', async () => {

@@ -1,5 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { describeApiError, isGone } from './api-error.js';
+import { describeApiError, isGone, isNotFound } from './api-error.js';
 import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
 import { keyFor, objectKey, splitKey } from './keys.js';
 import type { Logger } from './logger.js';
@@ -19,6 +19,9 @@ import { backoffDelay, type BackoffOptions } from './workqueue.js';
 // re-watches from the last resourceVersion, and a watchdog re-watches when nothing (not even a
 // bookmark, which the API server sends about once a minute) arrived for `silenceTimeoutMs`.
 // List and watch both return raw JSON, so cached objects have one shape (string timestamps).
+// A resource of another project's API (cert-manager's) may not be served at all: with
+// `optionalApi`, a 404 on the list means "not installed", not an error — the cache is empty and
+// synced (so the controllers that do not need it start), and the list is retried until it works.
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
@@ -52,6 +55,8 @@ export interface InformerHandlers<T extends KubernetesObject> {
   add?(obj: T): void;
   update?(obj: T, old: T): void;
   delete?(obj: T): void;
+  /** An optional API started (true) or stopped (false) being served (InformerOptions.optionalApi). */
+  servedChanged?(served: boolean): void;
 }
 
 export interface ResourceRef {
@@ -96,6 +101,13 @@ export interface InformerOptions<T extends KubernetesObject = KubernetesObject> 
    * resourceVersion: the cache is keyed and versioned by them.
    */
   readonly transform?: (obj: KubernetesObject) => T;
+  /**
+   * The resource belongs to an API that may not be installed (cert-manager's): a 404 on the list
+   * empties the cache, counts as synced and is re-checked with `absentRecheck` (default 1 s
+   * doubling to 10 s) instead of failing. Without it a 404 is an error like any other.
+   */
+  readonly optionalApi?: boolean;
+  readonly absentRecheck?: BackoffOptions;
 }
 
 export interface InformerStats {
@@ -158,6 +170,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private readonly handlers = new Set<InformerHandlers<T>>();
   private resourceVersion = '';
   private hasSyncedOnce = false;
+  private isServed: boolean | undefined;
   private markSynced!: () => void;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -198,6 +211,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return this.hasSyncedOnce;
   }
 
+  /** Whether the API server serves the resource: undefined until the first list answered. */
+  served(): boolean | undefined {
+    return this.isServed;
+  }
+
   get(namespace: string | undefined, name: string): T | undefined {
     return this.store.get(keyFor(namespace, name));
   }
@@ -227,11 +245,16 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private async run(): Promise<void> {
     const backoff = this.opts.backoff ?? { baseMs: 1000, capMs: 60_000 };
     let failures = 0;
+    let absentChecks = 0;
     let needList = true;
     while (!this.stopped) {
       try {
         if (needList) {
-          await this.listAll();
+          if (!(await this.listIfServed())) {
+            await sleep(this.clock, backoffDelay(absentChecks++, this.opts.absentRecheck ?? { baseMs: 1000, capMs: 10_000 }), this.stopController.signal);
+            continue;
+          }
+          absentChecks = 0;
           needList = false;
         }
         const startedAt = this.clock.now();
@@ -259,6 +282,30 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     }
   }
 
+  /**
+   * Lists into the cache; false when an optional API is not served (the cache is then empty: the
+   * API's objects went with it). Logs and notifies only when being served changes.
+   */
+  private async listIfServed(): Promise<boolean> {
+    let served = true;
+    try {
+      await this.listAll();
+    } catch (err) {
+      if (!this.opts.optionalApi || !isNotFound(err) || this.stopped) throw err;
+      served = false;
+      this.replaceAll([], '');
+    }
+    if (this.isServed !== served) {
+      const first = this.isServed === undefined;
+      this.isServed = served;
+      if (!served) this.log.warn('resource not served (its API is not installed); cache empty, re-checking', { path: this.opts.path });
+      else if (!first) this.log.info('resource served again', { path: this.opts.path });
+      // Served from the start is no news; anything else is.
+      if (!first || !served) this.notifyServed(served);
+    }
+    return served;
+  }
+
   private async listAll(): Promise<void> {
     const items: KubernetesObject[] = [];
     let continueToken: string | undefined;
@@ -283,9 +330,14 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
     // Items of a list response carry no kind/apiVersion; watch events do. Stamp them so cached
     // objects look the same whichever way they arrived.
+    this.replaceAll(items.map((item) => ({ ...item, kind: item.kind ?? itemKind, apiVersion: item.apiVersion ?? apiVersion })), rv);
+  }
+
+  /** Makes the cache hold exactly `items` (emitting the differences) and marks it synced. */
+  private replaceAll(items: KubernetesObject[], rv: string): void {
     const fresh = new Map<string, T>();
     for (const item of items) {
-      const obj = this.reduce({ ...item, kind: item.kind ?? itemKind, apiVersion: item.apiVersion ?? apiVersion });
+      const obj = this.reduce(item);
       fresh.set(objectKey(obj), deepFreeze(obj));
     }
     for (const [key, old] of [...this.store]) {
@@ -429,6 +481,16 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private emit(kind: 'update', obj: T, old: T): void;
   private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
     for (const h of this.handlers) this.call(h, kind, obj, old);
+  }
+
+  private notifyServed(served: boolean): void {
+    for (const h of this.handlers) {
+      try {
+        h.servedChanged?.(served);
+      } catch (err) {
+        this.log.error('informer handler failed', { event: 'servedChanged', err });
+      }
+    }
   }
 
   private call(h: InformerHandlers<T>, kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {

@@ -42,6 +42,8 @@ export interface OperatorMetrics {
   readonly keyAge: Gauge<'namespace' | 'keypolicy' | 'kid'>;
   /** 1 while this replica holds the leader Lease. */
   readonly leader: Gauge;
+  /** 1 while an API the operator needs for part of its work (cert-manager) is not served. */
+  readonly dependencyMissing: Gauge<'dependency'>;
   /** Endpoints of a service serving a certificate other than the one its Secret holds. */
   readonly servedDrift: Gauge<'namespace' | 'service'>;
   /** Endpoints failing each continuous-verification check, by kind (e.g. mtls_not_enforced). */
@@ -342,6 +344,12 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     leader: new Gauge({
       name: 'lockstep_leader',
       help: '1 if this replica holds the leader election Lease, else 0.',
+      registers,
+    }),
+    dependencyMissing: new Gauge({
+      name: 'lockstep_dependency_missing',
+      help: '1 while a dependency (cert-manager) is not served by the API server: what needs it reports a condition, the rest keeps working.',
+      labelNames: ['dependency'] as const,
       registers,
     }),
     trackKeyAge(labels, createdAtMs) {

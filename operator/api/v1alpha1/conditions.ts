@@ -62,6 +62,8 @@ export const Reasons = {
   CertificateIssued: 'CertificateIssued',
   CertificateFailed: 'CertificateFailed',
   CertificateExpiringSoon: 'CertificateExpiringSoon',
+  /** cert-manager's API (Certificate, Issuer, ClusterIssuer) is not served: it is not installed, or not yet. */
+  CertManagerMissing: 'CertManagerMissing',
   // Access
   NetworkPoliciesApplied: 'NetworkPoliciesApplied',
   PeerNotFound: 'PeerNotFound',
