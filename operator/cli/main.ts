@@ -6,7 +6,9 @@ import { pathToFileURL } from 'node:url';
 import { AUDIT_VERIFY_USAGE, auditCommand } from './audit-verify.js';
 import { BACKUP_USAGE, backupCommand } from './backup.js';
 import { DRILL_USAGE, drillCommand } from './drill.js';
-import { CliError, processIo, type CliIo } from './io.js';
+import { EXIT_CODES_HELP } from './errors.js';
+import { CliError, EXIT, processIo, type CliIo } from './io.js';
+import { KUBE_FLAGS_USAGE, clusterFailure, extractKubeFlags } from './kube-flags.js';
 import { RECOVERY_KEY_USAGE, recoveryKeyCommand } from './recovery-key-command.js';
 import { RENDER_USAGE, renderCommand } from './render.js';
 import { RESTORE_USAGE, restoreCommand } from './restore.js';
@@ -35,35 +37,52 @@ export const COMMANDS: Record<string, CommandEntry> = {
 export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const list = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n');
-  return `Usage: lockstep <command> [flags]\n\nCommands:\n${list}\n\nRun lockstep <command> --help for a command's flags.\n`;
+  return `Usage: lockstep <command> [flags]   (also: kubectl lockstep <command> [flags])\n\nCommands:\n${list}\n\n`
+    + `${KUBE_FLAGS_USAGE}\n${EXIT_CODES_HELP}\nRun lockstep <command> --help for a command's flags.\n`;
+}
+
+/** The message and exit code for an error a command threw. */
+function failure(err: unknown, command: CommandEntry, io: CliIo, requestTimeoutMs?: number): { message: string; code: number } {
+  if (err instanceof CliError) return { message: err.message, code: err.exitCode };
+  const unreachable = clusterFailure(err, requestTimeoutMs);
+  if (unreachable) {
+    let server = '';
+    try {
+      server = io.kubeConfig().getCurrentCluster()?.server ?? '';
+    } catch { /* the kubeconfig loaded before the request; nothing more to say */ }
+    return { message: `could not talk to the cluster${server ? ` at ${server}` : ''}: ${unreachable}`, code: EXIT.unreachable };
+  }
+  // parseArgs reports unknown or malformed flags with these codes.
+  const code = (err as { code?: string }).code;
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return { message: `${(err as Error).message}\n${command.usage}`, code: EXIT.usage };
+  return { message: (err as Error).message ?? String(err), code: EXIT.notReady };
 }
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = argv;
+  let split: ReturnType<typeof extractKubeFlags>;
+  try {
+    split = extractKubeFlags(argv);
+  } catch (err) {
+    io.err(`error: ${(err as Error).message}\n`);
+    return EXIT.usage;
+  }
+  const [name, ...rest] = split.rest;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     io.out(usage());
-    return name ? 0 : 2;
+    return name ? EXIT.ok : EXIT.usage;
   }
   const command = COMMANDS[name];
   if (!command) {
     io.err(`unknown command ${name}\n${usage()}`);
-    return 2;
+    return EXIT.usage;
   }
+  io.useKubeFlags?.(split.flags);
   try {
     return await command.run(rest, io);
   } catch (err) {
-    if (err instanceof CliError) {
-      io.err(`error: ${err.message}\n`);
-      return err.exitCode;
-    }
-    // parseArgs reports unknown or malformed flags with these codes.
-    const code = (err as { code?: string }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`error: ${(err as Error).message}\n${command.usage}`);
-      return 2;
-    }
-    io.err(`error: ${(err as Error).message ?? String(err)}\n`);
-    return 1;
+    const { message, code } = failure(err, command, io, split.flags.requestTimeoutMs);
+    io.err(`error: ${message}\n`);
+    return code;
   }
 }
 
