@@ -167,6 +167,7 @@ export function clusterFailure(err: unknown, requestTimeoutMs?: number): string 
     return undefined;
   }
   const code = typeof e?.code === 'string' ? e.code : (e?.cause as { code?: string } | undefined)?.code;
+  if (code?.startsWith('ERR_OSSL')) return `the kubeconfig's client certificate, key or CA data cannot be read (${code})`;
   if (code && NETWORK_CODES.test(code)) return `${code}${code.startsWith('E') ? '' : ' (TLS)'}`;
   if (e?.name === 'FetchError') return (e.message ?? 'request failed').replace(/^request to \S+ failed, reason: /, '');
   return undefined;

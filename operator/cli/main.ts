@@ -3,6 +3,7 @@
 // file and takes its arguments and an injected CliIo, so it is testable without a terminal.
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { apiErrorCode, describeApiError } from '../runtime/api-error.js';
 import { AUDIT_VERIFY_USAGE, auditCommand } from './audit-verify.js';
 import { BACKUP_USAGE, backupCommand } from './backup.js';
 import { DRILL_USAGE, drillCommand } from './drill.js';
@@ -51,6 +52,10 @@ function failure(err: unknown, command: CommandEntry, io: CliIo, requestTimeoutM
       server = io.kubeConfig().getCurrentCluster()?.server ?? '';
     } catch { /* the kubeconfig loaded before the request; nothing more to say */ }
     return { message: `could not talk to the cluster${server ? ` at ${server}` : ''}: ${unreachable}`, code: EXIT.unreachable };
+  }
+  if (apiErrorCode(err) !== undefined) {
+    const api = describeApiError(err);
+    return { message: `the API server answered ${api.code} ${api.reason}: ${api.message}`, code: EXIT.notReady };
   }
   // parseArgs reports unknown or malformed flags with these codes.
   const code = (err as { code?: string }).code;

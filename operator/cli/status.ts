@@ -6,6 +6,7 @@ import {
   ENCRYPTED_SERVICE, GROUP, KEY_POLICY, ROTATION_SCHEDULE, VERSION,
   type EncryptedService, type KeyPolicy, type RotationSchedule,
 } from '../api/v1alpha1/index.js';
+import { isNotFound } from '../runtime/api-error.js';
 import { CliError, EXIT, sleepFor, type CliIo } from './io.js';
 import { contextNamespace, durationFlag } from './kube-flags.js';
 import { OUTPUT_FORMATS, renderStatus, statusReport, type OutputFormat, type StatusReport } from './status-report.js';
@@ -25,10 +26,15 @@ failed verification (with --watch: of the last report), 3 when the cluster could
 `;
 
 async function list<T>(custom: k8s.CustomObjectsApi, plural: string, namespace: string | undefined): Promise<T[]> {
-  const res = namespace
-    ? await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural })
-    : await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural });
-  return (res as { items: T[] }).items;
+  try {
+    const res = namespace
+      ? await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural })
+      : await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural });
+    return (res as { items: T[] }).items;
+  } catch (err) {
+    if (isNotFound(err)) throw new CliError(`the API server does not serve ${plural}.${GROUP}/${VERSION}: Lockstep's CRDs are not installed (kubectl apply -k manifests/)`);
+    throw err;
+  }
 }
 
 /** The report for a namespace (undefined: every namespace), read from the API server. */
