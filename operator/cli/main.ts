@@ -6,15 +6,20 @@ import { pathToFileURL } from 'node:url';
 import { apiErrorCode, describeApiError } from '../runtime/api-error.js';
 import { AUDIT_VERIFY_USAGE, auditCommand } from './audit-verify.js';
 import { BACKUP_USAGE, backupCommand } from './backup.js';
+import { CHECK_USAGE, checkCommand } from './check.js';
+import { COMPLETION_USAGE, completionCommand } from './completion.js';
 import { DRILL_USAGE, drillCommand } from './drill.js';
 import { EXIT_CODES_HELP } from './errors.js';
 import { CliError, EXIT, processIo, type CliIo } from './io.js';
 import { KUBE_FLAGS_USAGE, clusterFailure, extractKubeFlags } from './kube-flags.js';
+import { PAUSE_USAGE, pauseCommand, resumeCommand } from './pause.js';
 import { RECOVERY_KEY_USAGE, recoveryKeyCommand } from './recovery-key-command.js';
 import { RENDER_USAGE, renderCommand } from './render.js';
 import { RESTORE_USAGE, restoreCommand } from './restore.js';
+import { ROTATE_USAGE, rotateCommand } from './rotate.js';
 import { SEAL_USAGE, sealCommand } from './seal.js';
 import { STATUS_USAGE, statusCommand } from './status.js';
+import { VERSION_USAGE, versionCommand } from './version.js';
 
 export type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
@@ -27,12 +32,18 @@ export interface CommandEntry {
 export const COMMANDS: Record<string, CommandEntry> = {
   seal: { run: sealCommand, summary: 'encrypt a value for a sealed secret (GitOps)', usage: SEAL_USAGE },
   status: { run: statusCommand, summary: 'encryption health of a namespace (-n) or the cluster (-A)', usage: STATUS_USAGE },
+  check: { run: checkCommand, summary: 'for scripts: exit 0 when an EncryptedService is Ready (--wait until it is)', usage: CHECK_USAGE },
+  rotate: { run: rotateCommand, summary: 'start a rotation of a RotationSchedule now (--wait for its outcome)', usage: ROTATE_USAGE },
+  pause: { run: pauseCommand, summary: 'pause a RotationSchedule (annotation lockstep.dev/paused)', usage: PAUSE_USAGE },
+  resume: { run: resumeCommand, summary: 'resume a paused RotationSchedule', usage: PAUSE_USAGE },
   render: { run: renderCommand, summary: 'print what the operator would generate for EncryptedServices (offline)', usage: RENDER_USAGE },
   audit: { run: auditCommand, summary: 'verify a KeyPolicy\'s hash-chained audit trail (audit verify)', usage: AUDIT_VERIFY_USAGE },
   'recovery-key': { run: recoveryKeyCommand, summary: 'make the offline key pair backups are encrypted to', usage: RECOVERY_KEY_USAGE },
   backup: { run: backupCommand, summary: 'export every KeyPolicy\'s keys, encrypted to the recovery public key', usage: BACKUP_USAGE },
   restore: { run: restoreCommand, summary: 'restore a backup\'s keys, envelope stores and KeyPolicies (create-only)', usage: RESTORE_USAGE },
   drill: { run: drillCommand, summary: 'recovery drill: prove every stored ciphertext opens with a backup\'s keys', usage: DRILL_USAGE },
+  version: { run: versionCommand, summary: 'the CLI\'s, API server\'s and operator\'s versions', usage: VERSION_USAGE },
+  completion: { run: (argv, io) => completionCommand(argv, io, COMMANDS), summary: 'shell completion script (bash, zsh, fish)', usage: COMPLETION_USAGE },
 };
 
 export function usage(): string {
