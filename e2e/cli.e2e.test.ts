@@ -1,0 +1,179 @@
+// The `lockstep` CLI as a user runs it: a child process against the test cluster's real API
+// server, with kubectl's cluster flags, checked by its output and exit code. The status objects
+// are written by the test (the operator does not run here): what is tested is what the CLI reads,
+// prints and returns for Ready and not-Ready resources and for a cluster it cannot reach.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import type { Condition } from '../operator/api/v1alpha1/index.js';
+import { clients, eventually } from './harness/cluster.js';
+import { installCrds } from './harness/lockstep.js';
+import { repoRoot } from './harness/manifests.js';
+import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
+
+const c = clients();
+let ns = '';
+let dir = '';
+let kubeconfig = '';
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+const ES = { group: 'lockstep.dev', version: 'v1alpha1', plural: 'encryptedservices' };
+const RS = { group: 'lockstep.dev', version: 'v1alpha1', plural: 'rotationschedules' };
+const TYPES = ['Ready', 'TransitReady', 'AccessReady', 'AtRestReady', 'SecretsReady', 'Verified'];
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess & { output: () => Run } {
+  const child = spawn(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'operator/cli/main.ts'), ...args], {
+    cwd: repoRoot, env: { ...process.env, KUBECONFIG: '', HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return Object.assign(child, { output: () => ({ code: child.exitCode, stdout, stderr }) });
+}
+
+async function lockstep(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = start(args, env);
+  await new Promise((resolve) => child.once('close', resolve));
+  return child.output();
+}
+
+const conditions = (ready: boolean, reason: string): Condition[] => TYPES.map((type) => ({
+  type, status: ready || type !== 'Ready' && type !== 'AtRestReady' ? 'True' : 'False', reason: ready ? 'Ready' : reason,
+  message: ready ? 'ok' : 'volume data on an unencrypted StorageClass', lastTransitionTime: new Date().toISOString(),
+}));
+
+async function service(name: string, ready: boolean): Promise<void> {
+  const body = {
+    apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name, namespace: ns },
+    spec: { workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name }, ports: [{ name: 'https', port: 8443 }], keyPolicyRef: { name: 'keys' } },
+  };
+  await c.custom.createNamespacedCustomObject({ ...ES, namespace: ns, body });
+  await setService(name, ready);
+}
+
+async function setService(name: string, ready: boolean): Promise<void> {
+  const notAfter = new Date(Date.now() + 20 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const status = { observedGeneration: 1, conditions: conditions(ready, 'UnencryptedVolume'), certificate: { notAfter } };
+  await c.custom.patchNamespacedCustomObjectStatus({ ...ES, namespace: ns, name, body: { status } }, mergePatch);
+}
+
+/** A kubeconfig file of the test cluster with two contexts; `inTest` defaults to the test namespace. */
+function writeKubeconfig(server?: string): string {
+  const raw = JSON.parse(c.kc.exportConfig()) as { clusters: { name: string; cluster: { server: string } }[]; contexts: { name: string; context: Record<string, string> }[]; 'current-context': string };
+  const current = raw.contexts.find((x) => x.name === raw['current-context']) ?? raw.contexts[0]!;
+  if (server) for (const cl of raw.clusters) cl.cluster.server = server;
+  raw.contexts = [{ name: 'elsewhere', context: { ...current.context, namespace: 'kube-system' } }, { name: 'in-test', context: { ...current.context, namespace: ns } }];
+  raw['current-context'] = 'elsewhere';
+  const file = join(dir, server ? 'unreachable.kubeconfig' : 'kubeconfig');
+  writeFileSync(file, stringify(raw), { mode: 0o600 });
+  return file;
+}
+
+beforeAll(async () => {
+  installCrds();
+  ns = await createTestNamespace(c, 'cli');
+  dir = mkdtempSync(join(tmpdir(), 'lockstep-cli-'));
+  kubeconfig = writeKubeconfig();
+  await service('web', true);
+  await service('db', false);
+});
+
+afterAll(async () => {
+  if (ns) await deleteTestNamespace(c, ns);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('lockstep status against the API server', () => {
+  it('exits 1 and names the reason when a service is not Ready, in the --context namespace', async () => {
+    const run = await lockstep(['status', '--kubeconfig', kubeconfig, '--context', 'in-test']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(new RegExp(`^${ns}\\s+db\\s+NO\\s+yes\\s+yes\\s+NO\\s+yes\\s+yes\\s+\\S+Z\\s+UnencryptedVolume$`, 'm'));
+    expect(run.stdout).toMatch(new RegExp(`^${ns}\\s+web\\s+yes(\\s+yes){5}\\s+\\S+Z$`, 'm'));
+  });
+
+  it('exits 0 when everything shown is Ready; -o json and -o wide say the same', async () => {
+    await setService('db', true);
+    const json = await lockstep(['status', '--kubeconfig', kubeconfig, '-n', ns, '-o', 'json']);
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout) as { healthy: boolean; services: { name: string; ready: string }[] };
+    expect(report.healthy).toBe(true);
+    expect(report.services.map((s) => `${s.name}:${s.ready}`)).toEqual(['db:True', 'web:True']);
+    const wide = await lockstep(['status', '-o', 'wide', '--kubeconfig', kubeconfig, '--context=in-test', '--request-timeout', '10s']);
+    expect(wide.code).toBe(0);
+    expect(wide.stdout.split('\n')[0]).toMatch(/CERT-EXPIRES\s+CERT-RENEWS\s+SPIFFE-ID\s+KEY-IDS\s+REASON\s+MESSAGE$/);
+  });
+
+  it('--watch re-prints when a service changes and exits on Ctrl-C with the last report\'s code', async () => {
+    const watch = start(['status', '--watch', '--interval', '300ms', '-o', 'json', '-n', ns, '--kubeconfig', kubeconfig]);
+    try {
+      await eventually('first report', async () => (watch.output().stdout.includes('"healthy": true') ? true : undefined), 30_000);
+      await setService('web', false);
+      await eventually('report after the change', async () => (watch.output().stdout.includes('"healthy": false') ? true : undefined), 30_000);
+      const closed = new Promise((resolve) => watch.once('close', resolve));
+      watch.kill('SIGINT');
+      await closed;
+      expect(watch.output().code).toBe(1);
+    } finally {
+      watch.kill('SIGKILL');
+      await setService('web', true);
+    }
+  });
+
+  it('exits 3 with a readable error when the cluster cannot be reached or the kubeconfig is unusable', async () => {
+    const unreachable = await lockstep(['status', '--kubeconfig', writeKubeconfig('https://127.0.0.1:1')]);
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toMatch(/^error: could not talk to the cluster at https:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
+    const empty = join(dir, 'empty');
+    writeFileSync(empty, '');
+    const bad = await lockstep(['status'], { KUBECONFIG: empty });
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toBe(`error: kubeconfig ${empty} is empty: expected a YAML mapping with clusters, contexts and users\n`);
+    const context = await lockstep(['status', '--kubeconfig', kubeconfig, '--context', 'x']);
+    expect(context.code).toBe(3);
+    expect(context.stderr).toMatch(/context "x" not found in kubeconfig .*; contexts: elsewhere, in-test/);
+    const none = await lockstep(['status']);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/no kubeconfig/);
+    expect(await lockstep(['status', '--request-timeout', 'soon', '--kubeconfig', kubeconfig]).then((r) => r.code)).toBe(2);
+  });
+});
+
+describe('lockstep check, rotate, pause, resume', () => {
+  it('check exits 0 for a Ready service and 1 for one whose generation is not reconciled', async () => {
+    const ok = await lockstep(['check', 'web', '-n', ns, '--kubeconfig', kubeconfig]);
+    expect(ok).toMatchObject({ code: 0, stdout: `encryptedservice ${ns}/web is Ready\n` });
+    await c.custom.patchNamespacedCustomObject({ ...ES, namespace: ns, name: 'web', body: { spec: { ports: [{ name: 'https', port: 9443 }] } } }, mergePatch);
+    const stale = await lockstep(['check', 'web', '-n', ns, '--kubeconfig', kubeconfig, '--wait', '--timeout', '2s', '--interval', '500ms']);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/timed out after 2s .* has not reconciled generation 2 yet/);
+  });
+
+  it('rotate sets a fresh rotate-now value each time; pause and resume use lockstep.dev/paused', async () => {
+    const body = {
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule', metadata: { name: 'nightly', namespace: ns },
+      spec: { targets: { names: ['web'] }, rotate: ['certificates'] },
+    };
+    await c.custom.createNamespacedCustomObject({ ...RS, namespace: ns, body });
+    const annotations = async () => ((await c.custom.getNamespacedCustomObject({ ...RS, namespace: ns, name: 'nightly' })) as k8s.KubernetesObject).metadata?.annotations ?? {};
+    expect((await lockstep(['rotate', 'nightly', '--kubeconfig', kubeconfig, '--context', 'in-test'])).code).toBe(0);
+    const first = (await annotations())['lockstep.dev/rotate-now'];
+    expect((await lockstep(['rotate', 'nightly', '-n', ns, '--kubeconfig', kubeconfig])).code).toBe(0);
+    const second = (await annotations())['lockstep.dev/rotate-now'];
+    expect(first).toBeTruthy();
+    expect(second).not.toBe(first);
+
+    expect((await lockstep(['pause', 'nightly', '-n', ns, '--kubeconfig', kubeconfig])).code).toBe(0);
+    expect((await annotations())['lockstep.dev/paused']).toBe('true');
+    expect((await lockstep(['resume', 'nightly', '-n', ns, '--kubeconfig', kubeconfig])).code).toBe(0);
+    expect((await annotations())['lockstep.dev/paused']).toBeUndefined();
+    const missing = await lockstep(['pause', 'nope', '-n', ns, '--kubeconfig', kubeconfig]);
+    expect(missing).toMatchObject({ code: 1, stderr: `error: RotationSchedule ${ns}/nope not found\n` });
+  });
+});
