@@ -13,6 +13,7 @@ import { EXIT_CODES_HELP } from './errors.js';
 import { CliError, EXIT, processIo, type CliIo } from './io.js';
 import { KUBE_FLAGS_USAGE, clusterFailure, extractKubeFlags } from './kube-flags.js';
 import { PAUSE_USAGE, pauseCommand, resumeCommand } from './pause.js';
+import { FETCH_KEY_USAGE, fetchKeyCommand } from './fetch-key.js';
 import { RECOVERY_KEY_USAGE, recoveryKeyCommand } from './recovery-key-command.js';
 import { RENDER_USAGE, renderCommand } from './render.js';
 import { RESTORE_USAGE, restoreCommand } from './restore.js';
@@ -31,6 +32,7 @@ export interface CommandEntry {
 
 export const COMMANDS: Record<string, CommandEntry> = {
   seal: { run: sealCommand, summary: 'encrypt a value for a sealed secret (GitOps)', usage: SEAL_USAGE },
+  'fetch-key': { run: fetchKeyCommand, summary: 'save a KeyPolicy\'s sealing public key and its fingerprint for offline sealing', usage: FETCH_KEY_USAGE },
   status: { run: statusCommand, summary: 'encryption health of a namespace (-n) or the cluster (-A)', usage: STATUS_USAGE },
   check: { run: checkCommand, summary: 'for scripts: exit 0 when an EncryptedService is Ready (--wait until it is)', usage: CHECK_USAGE },
   rotate: { run: rotateCommand, summary: 'start a rotation of a RotationSchedule now (--wait for its outcome)', usage: ROTATE_USAGE },
