@@ -8,8 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { stringify } from 'yaml';
-import type { Condition } from '../operator/api/v1alpha1/index.js';
+import { parse, stringify } from 'yaml';
+import { PUBLIC_JWKS_KEY, publicJwksConfigMapName, type Condition } from '../operator/api/v1alpha1/index.js';
+import { createKeySet, publicJwks } from '../operator/crypto/keyset.js';
+import { openSealed } from '../operator/crypto/seal.js';
+import { jwkThumbprint } from '../operator/crypto/thumbprint.js';
 import { clients, eventually } from './harness/cluster.js';
 import { installCrds } from './harness/lockstep.js';
 import { repoRoot } from './harness/manifests.js';
@@ -21,24 +24,26 @@ let dir = '';
 let kubeconfig = '';
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const ES = { group: 'lockstep.dev', version: 'v1alpha1', plural: 'encryptedservices' };
+const KP = { group: 'lockstep.dev', version: 'v1alpha1', plural: 'keypolicies' };
 const RS = { group: 'lockstep.dev', version: 'v1alpha1', plural: 'rotationschedules' };
 const TYPES = ['Ready', 'TransitReady', 'AccessReady', 'AtRestReady', 'SecretsReady', 'Verified'];
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-function start(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess & { output: () => Run } {
+function start(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): ChildProcess & { output: () => Run } {
   const child = spawn(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'operator/cli/main.ts'), ...args], {
-    cwd: repoRoot, env: { ...process.env, KUBECONFIG: '', HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: repoRoot, env: { ...process.env, KUBECONFIG: '', HOME: dir, ...env }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  child.stdin?.end(stdin);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
   return Object.assign(child, { output: () => ({ code: child.exitCode, stdout, stderr }) });
 }
 
-async function lockstep(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = start(args, env);
+async function lockstep(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<Run> {
+  const child = start(args, env, stdin);
   await new Promise((resolve) => child.once('close', resolve));
   return child.output();
 }
@@ -175,5 +180,39 @@ describe('lockstep check, rotate, pause, resume', () => {
     expect((await annotations())['lockstep.dev/paused']).toBeUndefined();
     const missing = await lockstep(['pause', 'nope', '-n', ns, '--kubeconfig', kubeconfig]);
     expect(missing).toMatchObject({ code: 1, stderr: `error: RotationSchedule ${ns}/nope not found\n` });
+  });
+});
+
+describe('lockstep fetch-key and offline seal', () => {
+  it('saves the sealing key the KeyPolicy status vouches for; seal --jwks refuses another fingerprint', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const jwk = publicJwks(seal).keys[0]!;
+    const fingerprint = jwkThumbprint(jwk);
+    await c.custom.createNamespacedCustomObject({ ...KP, namespace: ns, body: { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'keys', namespace: ns }, spec: {} } });
+    await c.custom.patchNamespacedCustomObjectStatus({ ...KP, namespace: ns, name: 'keys', body: { status: { sealingKid: jwk.kid, sealingKeyThumbprint: fingerprint } } }, mergePatch);
+    const configMap = { metadata: { name: publicJwksConfigMapName('keys'), namespace: ns }, data: { [PUBLIC_JWKS_KEY]: JSON.stringify(publicJwks(seal)) } };
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: configMap });
+
+    const keyFile = join(dir, 'sealing-key.json');
+    const fetched = await lockstep(['fetch-key', '--policy', 'keys', '--out', keyFile, '--kubeconfig', kubeconfig, '--context', 'in-test']);
+    expect(fetched.code).toBe(0);
+    expect(fetched.stdout).toContain(`fingerprint ${fingerprint} written to ${keyFile}`);
+
+    const secret = `apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: ${ns}}\nstringData: {password: pw, user: admin}\n`;
+    const sealed = await lockstep(['seal', '--jwks', keyFile, '--fingerprint', fingerprint], {}, secret);
+    expect(sealed.code).toBe(0);
+    const [entry] = parse(sealed.stdout) as { name: string; encryptedData: Record<string, string> }[];
+    expect(Object.keys(entry!.encryptedData)).toEqual(['password', 'user']);
+    expect((await openSealed(seal, entry!.encryptedData['user']!, { namespace: ns, name: 'db', key: 'user' })).toString()).toBe('admin');
+    const wrong = await lockstep(['seal', '--jwks', keyFile, '--fingerprint', 'A'.repeat(43)], {}, secret);
+    expect(wrong).toMatchObject({ code: 1, stdout: '' });
+    expect(wrong.stderr).toMatch(/nothing was sealed/);
+
+    // A key swapped into the ConfigMap is not what the status vouches for: nothing is saved.
+    const other = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    await c.core.patchNamespacedConfigMap({ namespace: ns, name: configMap.metadata.name, body: { data: { [PUBLIC_JWKS_KEY]: JSON.stringify(publicJwks(other)) } } }, mergePatch);
+    const swapped = await lockstep(['fetch-key', '--policy', 'keys', '-n', ns, '--kubeconfig', kubeconfig]);
+    expect(swapped).toMatchObject({ code: 1, stdout: '' });
+    expect(swapped.stderr).toMatch(/nothing was sealed|not the operator's|names .* as the active sealing key/);
   });
 });

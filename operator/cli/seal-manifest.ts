@@ -89,5 +89,5 @@ export function mergeSealedEntry(fileText: string, entry: SealedEntry, namespace
   } else {
     doc.setIn(['spec', 'secrets', 'sealed'], doc.createNode([entry]));
   }
-  return docs.map((d) => d.toString({ lineWidth: 0 })).join('');
+  return docs.map((d) => d.toString({ lineWidth: 0, flowCollectionPadding: false })).join('');
 }
