@@ -5,9 +5,9 @@ import * as k8s from '@kubernetes/client-node';
 import { ENCRYPTED_SERVICE, GROUP, VERSION, type EncryptedService } from '../api/v1alpha1/index.js';
 import { isNotFound } from '../runtime/api-error.js';
 import { CliError, EXIT, type CliIo } from './io.js';
-import { contextNamespace, durationFlag } from './kube-flags.js';
+import { contextNamespace } from './kube-flags.js';
 import { statusReport } from './status-report.js';
-import { waitFor } from './wait.js';
+import { waitFor, waitOptions, waitTimes } from './wait.js';
 
 export const CHECK_USAGE = `Usage: lockstep check SERVICE [-n NAMESPACE] [--wait [--timeout 5m]]
 Exit 0 when EncryptedService SERVICE is Ready for its current spec (status.observedGeneration is
@@ -31,9 +31,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     args: [...argv],
     options: {
       namespace: { type: 'string', short: 'n' },
-      wait: { type: 'boolean' },
-      timeout: { type: 'string', default: '5m' },
-      interval: { type: 'string', default: '2s' },
+      ...waitOptions('5m'),
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -44,8 +42,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
   }
   if (positionals.length !== 1) throw new CliError(`give exactly one EncryptedService\n${CHECK_USAGE}`, EXIT.usage);
   const name = positionals[0] ?? '';
-  const timeout = durationFlag('--timeout', values.timeout);
-  const interval = durationFlag('--interval', values.interval);
+  const { timeout, interval } = waitTimes(values);
   const kc = io.kubeConfig();
   const namespace = values.namespace ?? contextNamespace(kc);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);

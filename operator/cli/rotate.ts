@@ -6,9 +6,9 @@ import { parseArgs } from 'node:util';
 import { ANNOTATION_ROTATE_NOW, type RotationHistoryEntry } from '../api/v1alpha1/index.js';
 import { isPaused } from '../rotationschedule/trigger.js';
 import { CliError, EXIT, type CliIo } from './io.js';
-import { contextNamespace, durationFlag } from './kube-flags.js';
+import { contextNamespace } from './kube-flags.js';
 import { annotateSchedule, readSchedule } from './schedules.js';
-import { waitFor } from './wait.js';
+import { waitFor, waitOptions, waitTimes } from './wait.js';
 
 export const ROTATE_USAGE = `Usage: lockstep rotate SCHEDULE [-n NAMESPACE] [--wait [--timeout 15m]]
 Starts a rotation of RotationSchedule SCHEDULE now: sets its ${ANNOTATION_ROTATE_NOW} annotation to a
@@ -25,9 +25,7 @@ export async function rotateCommand(argv: readonly string[], io: CliIo): Promise
     args: [...argv],
     options: {
       namespace: { type: 'string', short: 'n' },
-      wait: { type: 'boolean' },
-      timeout: { type: 'string', default: '15m' },
-      interval: { type: 'string', default: '2s' },
+      ...waitOptions('15m'),
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -38,8 +36,7 @@ export async function rotateCommand(argv: readonly string[], io: CliIo): Promise
   }
   const [name, ...extra] = positionals;
   if (!name || extra.length > 0) throw new CliError(`give exactly one RotationSchedule\n${ROTATE_USAGE}`, EXIT.usage);
-  const timeout = durationFlag('--timeout', values.timeout);
-  const interval = durationFlag('--interval', values.interval);
+  const { timeout, interval } = waitTimes(values);
   const kc = io.kubeConfig();
   const namespace = values.namespace ?? contextNamespace(kc);
   const before = await readSchedule(kc, namespace, name);

@@ -1,5 +1,6 @@
 // The polling loop behind --wait flags: ask until an answer comes or the timeout passes.
 import { CliError, EXIT, sleepFor, type CliIo } from './io.js';
+import { durationFlag } from './kube-flags.js';
 
 /**
  * Calls `probe` every `intervalMs` until it returns a value (not undefined), and returns it;
@@ -14,3 +15,14 @@ export async function waitFor<T>(io: CliIo, what: string, timeoutMs: number, int
     await sleepFor(io, Math.min(intervalMs, Math.max(0, deadline - Date.now())));
   }
 }
+
+/** parseArgs options of a command that can wait: --wait, --timeout (default given), --interval. */
+export const waitOptions = (timeout: string) => ({
+  wait: { type: 'boolean' },
+  timeout: { type: 'string', default: timeout },
+  interval: { type: 'string', default: '2s' },
+} as const);
+
+/** --timeout and --interval in ms. */
+export const waitTimes = (values: { timeout: string; interval: string }): { timeout: number; interval: number } =>
+  ({ timeout: durationFlag('--timeout', values.timeout), interval: durationFlag('--interval', values.interval) });
