@@ -30,7 +30,10 @@ export async function fetchKeyCommand(argv: readonly string[], io: CliIo): Promi
   }
   if (!values.policy) throw new CliError(`--policy is required\n${FETCH_KEY_USAGE}`, EXIT.usage);
   const namespace = values.namespace ?? contextNamespace(io.kubeConfig());
-  const jwks = await sealingJwks(io, { policy: values.policy, policyNamespace: namespace });
+  const jwks = await sealingJwks(io, { policy: values.policy, policyNamespace: namespace }).catch((err: unknown) => {
+    // The checks are seal's; here nothing is printed or saved rather than sealed.
+    throw err instanceof CliError ? new CliError(err.message.replace('nothing was sealed', 'no key was fetched'), err.exitCode) : err;
+  });
   const key = jwks.keys[0];
   if (!key) throw new CliError(`KeyPolicy ${namespace}/${values.policy} publishes no sealing key`);
   const fingerprint = jwkThumbprint(key);
