@@ -4,6 +4,7 @@ import { createKeySet, publicJwks } from '../crypto/keyset.js';
 import { openSealed } from '../crypto/seal.js';
 import { jwkThumbprint } from '../crypto/thumbprint.js';
 import { auditTrailId } from '../keypolicy/names.js';
+import { parse } from 'yaml';
 import type { CliIo } from './io.js';
 import { runCli } from './main.js';
 
@@ -68,6 +69,38 @@ describe('lockstep seal', () => {
     expect(await runCli(['seal', '-n', 'shop', '--name', 'db', '--key', 'k', '--jwks', 'x', '--policy', 'p'], io({}))).toBe(2);
     expect(await runCli(['seal', '--bogus'], io({}))).toBe(2);
     expect(await runCli(['nope'], io({}))).toBe(2);
+    expect(await runCli(['status', '--context'], io({}))).toBe(2);
+    expect(await runCli(['status', '-o', 'xml'], io({}))).toBe(2);
+  });
+
+  it('seals every key of a Secret manifest on stdin into one complete sealed entry', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const fingerprint = jwkThumbprint(publicJwks(seal).keys[0]!);
+    const manifest = `apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\ndata: {user: ${Buffer.from('admin').toString('base64')}}\nstringData: {password: pw-1}\n`;
+    const cli = io({ 'jwks.json': JSON.stringify(publicJwks(seal)) }, manifest);
+    expect(await runCli(['seal', '--jwks', 'jwks.json', '--fingerprint', fingerprint], cli)).toBe(0);
+    const [entry] = parse(cli.stdout()) as { name: string; encryptedData: Record<string, string> }[];
+    expect(entry?.name).toBe('db');
+    expect(Object.keys(entry?.encryptedData ?? {})).toEqual(['user', 'password']);
+    expect((await openSealed(seal, entry!.encryptedData['user']!, { namespace: 'shop', name: 'db', key: 'user' })).toString()).toBe('admin');
+    expect((await openSealed(seal, entry!.encryptedData['password']!, { namespace: 'shop', name: 'db', key: 'password' })).toString()).toBe('pw-1');
+    expect(cli.stdout()).not.toContain('pw-1');
+  });
+
+  it('merges the sealed entry into an EncryptedService file with --merge-into', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const files: Record<string, string> = {
+      'jwks.json': JSON.stringify(publicJwks(seal)),
+      'api.yaml': 'kind: EncryptedService\nmetadata: {name: api, namespace: shop}\nspec: {keyPolicyRef: {name: keys}}\n',
+    };
+    const cli = { ...io(files, 'kind: Secret\nmetadata: {name: db}\nstringData: {password: pw}\n'), writeFile: async (path: string, data: string) => { files[path] = data; } };
+    expect(await runCli(['seal', '-n', 'shop', '--jwks', 'jwks.json', '--merge-into', 'api.yaml'], cli)).toBe(0);
+    expect(cli.stdout()).toBe('sealed Secret shop/db (password) merged into api.yaml\n');
+    const es = parse(files['api.yaml']!) as { spec: { secrets: { sealed: { name: string; encryptedData: Record<string, string> }[] } } };
+    const jwe = es.spec.secrets.sealed[0]!.encryptedData['password']!;
+    expect((await openSealed(seal, jwe, { namespace: 'shop', name: 'db', key: 'password' })).toString()).toBe('pw');
+    // --merge-into takes a complete entry only, never a single key that would drop the others.
+    expect(await runCli(['seal', '-n', 'shop', '--name', 'db', '--key', 'k', '--jwks', 'jwks.json', '--merge-into', 'api.yaml'], io(files, 'v'))).toBe(2);
   });
 
   it('refuses a JWKS that carries private material', async () => {

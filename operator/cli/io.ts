@@ -1,6 +1,9 @@
 // What a CLI command may touch, injected so commands run in tests without a terminal or cluster.
 import { readFile, writeFile } from 'node:fs/promises';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
+import { loadKubeConfig, type KubeFlags } from './kube-flags.js';
+
+export { CliError, EXIT } from './errors.js';
 
 export interface CliIo {
   out(text: string): void;
@@ -9,20 +12,23 @@ export interface CliIo {
   readFile(path: string): Promise<Buffer>;
   /** Writes a file with `mode`; `exclusive` refuses to replace an existing one (key files). */
   writeFile?(path: string, data: string, options: { mode: number; exclusive?: boolean }): Promise<void>;
-  /** The cluster to talk to (KUBECONFIG / in-cluster), created on first use. */
+  /** The cluster to talk to (--kubeconfig/--context, KUBECONFIG, ~/.kube/config, in-cluster), created on first use. */
   kubeConfig(): k8s.KubeConfig;
+  /** The cluster flags of this run (runCli passes them before a command runs); ignored by ios with a fixed cluster. */
+  useKubeFlags?(flags: KubeFlags): void;
+  /** Resolves on Ctrl-C (SIGINT) once a command asked for it; without it, Ctrl-C ends the process. */
+  interrupted?(): Promise<void>;
+  /** Waits `ms` (watch and wait loops); defaults to a timer. */
+  sleep?(ms: number): Promise<void>;
 }
 
-/** A failure the user can act on: printed without a stack, exit code 1 (2 for usage errors). */
-export class CliError extends Error {
-  override readonly name = 'CliError';
-  constructor(message: string, readonly exitCode = 1) {
-    super(message);
-  }
-}
+export const sleepFor = (io: CliIo, ms: number): Promise<void> =>
+  io.sleep ? io.sleep(ms) : new Promise((resolve) => setTimeout(resolve, ms));
 
 export function processIo(): CliIo {
   let kc: k8s.KubeConfig | undefined;
+  let flags: KubeFlags = {};
+  let interrupt: Promise<void> | undefined;
   return {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
@@ -34,11 +40,16 @@ export function processIo(): CliIo {
     readFile: (path) => readFile(path),
     writeFile: (path, data, options) => writeFile(path, data, { mode: options.mode, flag: options.exclusive ? 'wx' : 'w' }),
     kubeConfig() {
-      if (!kc) {
-        kc = new k8s.KubeConfig();
-        kc.loadFromDefault();
-      }
+      kc ??= loadKubeConfig(flags);
       return kc;
+    },
+    useKubeFlags(given) {
+      flags = given;
+      kc = undefined;
+    },
+    interrupted() {
+      interrupt ??= new Promise((resolve) => process.once('SIGINT', () => resolve()));
+      return interrupt;
     },
   };
 }

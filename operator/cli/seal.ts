@@ -6,17 +6,24 @@ import { GROUP, KEY_POLICY, PUBLIC_JWKS_KEY, VERSION, publicJwksConfigMapName, t
 import { isKeySetError } from '../crypto/errors.js';
 import { parsePublicJwks, type PublicJwks } from '../crypto/keyset.js';
 import { sealValue } from '../crypto/seal.js';
-import { CliError, type CliIo } from './io.js';
+import { CliError, EXIT, type CliIo } from './io.js';
+import { contextNamespace } from './kube-flags.js';
+import { mergeSealedEntry, parseSecretManifest, sealedEntry, sealedEntryYaml } from './seal-manifest.js';
 import { verifiedSealingKey, type ExpectedSealingKey } from './sealing-key.js';
 
-export const SEAL_USAGE = `Usage: lockstep seal --namespace NS --name SECRET --key KEY (--policy POLICY [--policy-namespace NS] | --jwks FILE)
-                    [--fingerprint THUMBPRINT] [--from-file FILE] [--output jwe|yaml] [--kid KID]
-Encrypts a value (stdin, or --from-file) for Secret SECRET's KEY in namespace NS, to the public
-key KeyPolicy POLICY publishes in ConfigMap <POLICY>-jwks (or to a JWKS file for offline use).
+export const SEAL_USAGE = `Usage: lockstep seal (--policy POLICY [--policy-namespace NS] | --jwks FILE) [--fingerprint THUMBPRINT] [--kid KID]
+         [-n NS] [--name SECRET] [--from-file FILE] [--merge-into FILE [--service NAME]]
+       lockstep seal … --namespace NS --name SECRET --key KEY [--output jwe|yaml]
+Encrypts to the public key KeyPolicy POLICY publishes in ConfigMap <POLICY>-jwks (or to a JWKS
+file, e.g. from lockstep fetch-key, for offline use), bound to namespace, Secret name and key.
+Without --key: reads a Secret manifest (stdin, or --from-file; e.g. kubectl create secret generic
+… --dry-run=client -o yaml) and prints a complete spec.secrets.sealed entry with all its keys
+(name and namespace from the manifest unless -n/--name). --merge-into FILE writes that entry into
+the EncryptedService in FILE (replacing an entry of the same name; --service picks one of several).
+With --key: seals one value (stdin, or --from-file); --output yaml prints it as a sealed entry.
 With --policy the key must match the kid and RFC 7638 thumbprint in the KeyPolicy's status
 (status.sealingKid, status.sealingKeyThumbprint). --fingerprint checks the key against a
-thumbprint obtained from a trusted source (required to trust a --jwks file).
---output yaml prints an encryptedData snippet for an EncryptedService's spec.secrets.sealed.
+thumbprint obtained from a trusted source (required to trust a --jwks file); a mismatch seals nothing.
 `;
 
 export interface SealRequest {
@@ -30,13 +37,6 @@ export interface SealRequest {
 /** The JWE for one value. */
 export async function sealFor(jwks: PublicJwks | string, request: SealRequest): Promise<string> {
   return sealValue(jwks, request.value, { namespace: request.namespace, name: request.name, key: request.key }, request.kid ? { kid: request.kid } : {});
-}
-
-/** The sealed-secret entry for spec.secrets.sealed, as YAML. */
-export function sealedSecretSnippet(name: string, encryptedData: Readonly<Record<string, string>>): string {
-  const lines = [`- name: ${name}`, '  encryptedData:'];
-  for (const [key, jwe] of Object.entries(encryptedData)) lines.push(`    ${key}: ${jwe}`);
-  return `${lines.join('\n')}\n`;
 }
 
 /** The sealing key KeyPolicy status names: written by the operator only, unlike the ConfigMap. */
@@ -73,6 +73,26 @@ export async function readPublishedJwks(kc: k8s.KubeConfig, namespace: string, p
   return parsePublicJwks(text);
 }
 
+/** The one key to seal to: from the KeyPolicy (checked against its status) or a JWKS file, and --fingerprint. */
+export async function sealingJwks(io: CliIo, source: { policy?: string; policyNamespace: string; jwks?: string; fingerprint?: string; kid?: string }): Promise<PublicJwks> {
+  const expectations: ExpectedSealingKey[] = source.fingerprint ? [{ source: '--fingerprint', thumbprint: source.fingerprint }] : [];
+  try {
+    let jwks: PublicJwks;
+    if (source.jwks) {
+      jwks = parsePublicJwks((await io.readFile(source.jwks)).toString('utf8'));
+    } else {
+      const kc = io.kubeConfig();
+      expectations.unshift(await readSealingKeyStatus(kc, source.policyNamespace, source.policy ?? ''));
+      jwks = await readPublishedJwks(kc, source.policyNamespace, source.policy ?? '');
+    }
+    const from = source.jwks ? `JWKS file ${source.jwks}` : `ConfigMap ${source.policyNamespace}/${publicJwksConfigMapName(source.policy ?? '')}`;
+    return verifiedSealingKey(jwks, from, expectations, source.kid);
+  } catch (err) {
+    if (isKeySetError(err)) throw new CliError(`not a usable public JWKS: ${err.message}`);
+    throw err;
+  }
+}
+
 export async function sealCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -84,45 +104,61 @@ export async function sealCommand(argv: readonly string[], io: CliIo): Promise<n
       'policy-namespace': { type: 'string' },
       jwks: { type: 'string' },
       'from-file': { type: 'string' },
-      output: { type: 'string', short: 'o', default: 'jwe' },
+      output: { type: 'string', short: 'o' },
       kid: { type: 'string' },
       fingerprint: { type: 'string' },
+      'merge-into': { type: 'string' },
+      service: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
     io.out(SEAL_USAGE);
-    return 0;
+    return EXIT.ok;
   }
-  const { namespace, name, key } = values;
-  if (!namespace || !name || !key) throw new CliError(`--namespace, --name and --key are required\n${SEAL_USAGE}`, 2);
-  if (!values.jwks === !values.policy) throw new CliError(`give exactly one of --policy or --jwks\n${SEAL_USAGE}`, 2);
-  if (values.output !== 'jwe' && values.output !== 'yaml') throw new CliError('--output must be jwe or yaml', 2);
+  if (!values.jwks === !values.policy) throw new CliError(`give exactly one of --policy or --jwks\n${SEAL_USAGE}`, EXIT.usage);
+  const single = values.key !== undefined;
+  if (single && values['merge-into']) throw new CliError('--merge-into writes a complete sealed entry: give a Secret manifest instead of --key', EXIT.usage);
+  const output = values.output ?? (single ? 'jwe' : 'yaml');
+  if (output !== 'yaml' && (output !== 'jwe' || !single)) throw new CliError(`--output must be ${single ? 'jwe or yaml' : 'yaml'}`, EXIT.usage);
 
-  const policyNamespace = values['policy-namespace'] ?? namespace;
-  let jwks: PublicJwks;
-  const expectations: ExpectedSealingKey[] = values.fingerprint ? [{ source: '--fingerprint', thumbprint: values.fingerprint }] : [];
-  try {
-    if (values.jwks) {
-      jwks = parsePublicJwks((await io.readFile(values.jwks)).toString('utf8'));
-    } else {
-      const kc = io.kubeConfig();
-      expectations.unshift(await readSealingKeyStatus(kc, policyNamespace, values.policy ?? ''));
-      jwks = await readPublishedJwks(kc, policyNamespace, values.policy ?? '');
-    }
-    const from = values.jwks ? `JWKS file ${values.jwks}` : `ConfigMap ${policyNamespace}/${publicJwksConfigMapName(values.policy ?? '')}`;
-    jwks = verifiedSealingKey(jwks, from, expectations, values.kid);
-  } catch (err) {
-    if (isKeySetError(err)) throw new CliError(`not a usable public JWKS: ${err.message}`);
-    throw err;
-  }
+  const input = values['from-file'] ? await io.readFile(values['from-file']) : await io.readStdin();
+  const manifest = single ? undefined : parseSecretManifest(input.toString('utf8'));
+  if (manifest) input.fill(0);
+  const name = values.name ?? manifest?.name;
+  const namespace = values.namespace ?? manifest?.namespace ?? (values.policy && !single ? contextNamespace(io.kubeConfig()) : undefined);
+  if (!namespace || !name) throw new CliError(`${single ? '--namespace, --name and --key are' : 'the Secret\'s name and namespace (in the manifest, or --name and -n) are'} required\n${SEAL_USAGE}`, EXIT.usage);
+
+  const jwks = await sealingJwks(io, {
+    policyNamespace: values['policy-namespace'] ?? namespace,
+    ...(values.policy ? { policy: values.policy } : {}), ...(values.jwks ? { jwks: values.jwks } : {}),
+    ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}), ...(values.kid ? { kid: values.kid } : {}),
+  });
   if (values.jwks && !values.fingerprint) {
     io.err(`warning: the key in ${values.jwks} was not checked; pass --fingerprint (status.sealingKeyThumbprint of the KeyPolicy) to check it\n`);
   }
-  const value = values['from-file'] ? await io.readFile(values['from-file']) : await io.readStdin();
-  const jwe = await sealFor(jwks, { namespace, name, key, value, ...(values.kid ? { kid: values.kid } : {}) });
-  value.fill(0);
-  io.out(values.output === 'yaml' ? sealedSecretSnippet(name, { [key]: jwe }) : `${jwe}\n`);
-  return 0;
+  const seal = (key: string, value: Buffer) => sealFor(jwks, { namespace, name, key, value, ...(values.kid ? { kid: values.kid } : {}) });
+  const encryptedData: Record<string, string> = {};
+  const plain = manifest?.values ?? new Map([[values.key ?? '', input]]);
+  try {
+    for (const [key, value] of plain) encryptedData[key] = await seal(key, value);
+  } finally {
+    for (const value of plain.values()) value.fill(0);
+  }
+  if (single && output === 'jwe') {
+    io.out(`${Object.values(encryptedData)[0]}\n`);
+    return EXIT.ok;
+  }
+  const entry = sealedEntry(name, encryptedData, manifest?.type);
+  const target = values['merge-into'];
+  if (!target) {
+    io.out(sealedEntryYaml(entry));
+    return EXIT.ok;
+  }
+  if (!io.writeFile) throw new CliError('this CLI cannot write files here', EXIT.usage);
+  const merged = mergeSealedEntry((await io.readFile(target)).toString('utf8'), entry, namespace, values.service);
+  await io.writeFile(target, merged, { mode: 0o644 });
+  io.out(`sealed Secret ${namespace}/${name} (${Object.keys(encryptedData).join(', ')}) merged into ${target}\n`);
+  return EXIT.ok;
 }

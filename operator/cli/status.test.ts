@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Condition, EncryptedService } from '../api/v1alpha1/index.js';
+import { parse } from 'yaml';
 import { formatStatus } from './status.js';
+import { renderStatus, statusReport, type StatusReport } from './status-report.js';
 
 const cond = (type: string, status: 'True' | 'False', reason = 'R'): Condition => ({ type, status, reason, message: '', lastTransitionTime: '2026-01-01T00:00:00Z' });
 const service = (name: string, conditions: Condition[]): EncryptedService => ({
@@ -41,5 +43,25 @@ describe('formatStatus', () => {
 
   it('says so when there is nothing', () => {
     expect(formatStatus({ services: [], policies: [], schedules: [] })).toEqual({ text: 'No EncryptedServices.\n', healthy: true });
+  });
+});
+
+describe('status report formats', () => {
+  const ready = ['Ready', 'TransitReady', 'AccessReady', 'AtRestReady', 'SecretsReady', 'Verified'].map((t) => cond(t, 'True'));
+  const withIdentity = (es: EncryptedService): EncryptedService => ({ ...es, status: { ...es.status, spiffeID: 'spiffe://td/ns/shop/sa/web', keyIds: ['kek-1'] } });
+  const input = { services: [withIdentity(service('web', ready)), service('db', [cond('Ready', 'False', 'UnencryptedVolume')])], policies: [], schedules: [] };
+
+  it('-o json carries the same rows as the table, with condition states and reasons', () => {
+    const report = JSON.parse(renderStatus(statusReport(input), 'json')) as StatusReport;
+    expect(report.healthy).toBe(false);
+    expect(report.services.map((s) => [s.name, s.ready, s.reason])).toEqual([['db', 'False', 'UnencryptedVolume'], ['web', 'True', '']]);
+    expect(parse(renderStatus(statusReport(input), 'yaml'))).toEqual(report);
+  });
+
+  it('-o wide adds identity, key ids and messages; the default table does not', () => {
+    const [header, , web] = renderStatus(statusReport(input), 'wide').split('\n');
+    expect(header).toMatch(/CERT-EXPIRES\s+CERT-RENEWS\s+SPIFFE-ID\s+KEY-IDS\s+REASON\s+MESSAGE$/);
+    expect(web).toMatch(/spiffe:\/\/td\/ns\/shop\/sa\/web\s+kek-1$/);
+    expect(renderStatus(statusReport(input), 'table')).not.toContain('spiffe://');
   });
 });
