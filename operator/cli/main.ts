@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The lockstep CLI (also `kubectl lockstep`): a small dispatcher; each command lives in its own
 // file and takes its arguments and an injected CliIo, so it is testable without a terminal.
+import '../runtime/node-guard.js'; // first: a clear error on an unsupported Node.js
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { apiErrorCode, describeApiError } from '../runtime/api-error.js';

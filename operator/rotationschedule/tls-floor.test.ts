@@ -26,9 +26,10 @@ describe('floorProbes', () => {
 describe('classifyProbeError', () => {
   it.each<[string, string | undefined, string | undefined, ProbeOutcome['kind']]>([
     ['protocol-version alert', 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', undefined, 'refused'],
-    ['handshake-failure alert (no shared suite)', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', undefined, 'refused'],
+    ['handshake-failure alert (no shared suite), OpenSSL 3.5 / Node 24 name', 'ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE', undefined, 'refused'],
+    ['handshake-failure alert (no shared suite), OpenSSL 3.0 name', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', undefined, 'refused'],
     ['insufficient-security alert', 'ERR_SSL_TLSV1_ALERT_INSUFFICIENT_SECURITY', undefined, 'refused'],
-    ['alert after the server chose a forbidden suite', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA', 'inconclusive'],
+    ['alert after the server chose a forbidden suite', 'ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE', 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA', 'inconclusive'],
     ['connection reset', 'ECONNRESET', undefined, 'inconclusive'],
     ['broken pipe', 'EPIPE', undefined, 'inconclusive'],
     ['a non-alert TLS error', 'ERR_SSL_WRONG_VERSION_NUMBER', undefined, 'inconclusive'],
