@@ -88,6 +88,8 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   const reader: DirectReader = {
     claim: (namespace, name) => orUndefined(() => core.readNamespacedPersistentVolumeClaim({ namespace, name })),
     storageClass: (name) => orUndefined(() => storage.readStorageClass({ name })),
+    secret: (namespace, name) => orUndefined(() => core.readNamespacedSecret({ namespace, name })),
+    configMap: (namespace, name) => orUndefined(() => core.readNamespacedConfigMap({ namespace, name })),
     async claimsOnClass(name) {
       const claims = (await core.listPersistentVolumeClaimForAllNamespaces()).items;
       return claims

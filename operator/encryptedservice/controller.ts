@@ -35,7 +35,9 @@ export function encryptedServiceController(
     const keys = new Set<string>();
     if (inputsChanged(es, old)) keys.add(objectKey(es));
     if (es.metadata.generation !== old.metadata.generation || !sameLabels(es, old)) for (const k of peersOf(es)) keys.add(k);
-    if (Boolean(es.metadata.deletionTimestamp) !== Boolean(old.metadata.deletionTimestamp)) for (const k of inNamespace(es)) keys.add(k);
+    // Deletion changes the bundle's owners; a new selector may start or end a workload claimed twice.
+    const selectorChanged = JSON.stringify(es.spec.workload.selector) !== JSON.stringify(old.spec.workload.selector);
+    if (selectorChanged || Boolean(es.metadata.deletionTimestamp) !== Boolean(old.metadata.deletionTimestamp)) for (const k of inNamespace(es)) keys.add(k);
     return keys;
   };
   // A TLS Secret concerns its service; the namespace's other services only when it holds a root

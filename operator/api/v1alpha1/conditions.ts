@@ -65,6 +65,10 @@ export const Reasons = {
   // Access
   NetworkPoliciesApplied: 'NetworkPoliciesApplied',
   PeerNotFound: 'PeerNotFound',
+  /** A peer rule names a port its target EncryptedService does not declare. */
+  PeerPortNotFound: 'PeerPortNotFound',
+  /** Another EncryptedService of the namespace selects the same pods. */
+  WorkloadClaimedTwice: 'WorkloadClaimedTwice',
   // At rest
   VolumesEncrypted: 'VolumesEncrypted',
   VolumePending: 'VolumePending',
