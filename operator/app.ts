@@ -89,7 +89,8 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
     claim: (namespace, name) => orUndefined(() => core.readNamespacedPersistentVolumeClaim({ namespace, name })),
     storageClass: (name) => orUndefined(() => storage.readStorageClass({ name })),
     secret: (namespace, name) => orUndefined(() => core.readNamespacedSecret({ namespace, name })),
-    configMap: (namespace, name) => orUndefined(() => core.readNamespacedConfigMap({ namespace, name })),
+    // Listed, not fetched: the operator's role lists ConfigMaps in tenant namespaces but never gets one (rbac.ts).
+    configMap: async (namespace, name) => (await core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${name}` })).items[0],
     async claimsOnClass(name) {
       const claims = (await core.listPersistentVolumeClaimForAllNamespaces()).items;
       return claims

@@ -7,7 +7,7 @@ import type {
 } from '@kubernetes/client-node';
 import {
   API_VERSION, CRD_DEFAULTS, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, FINALIZER, GROUP, LABEL_COMPONENT,
-  LABEL_ENCRYPTED_SERVICE, Reasons, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
+  LABEL_ENCRYPTED_SERVICE, LABEL_MANAGED_BY, MANAGED_BY_VALUE, Reasons, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
   volumeClaimName, withEncryptedServiceDefaults,
   type Condition, type EncryptedService, type EncryptedServiceStatus, type GeneratedObjectRef, type IssuerRef,
   type KeyPolicy, type VolumeStatus,
@@ -324,7 +324,9 @@ export class EncryptedServiceReconciler {
     const roots = withoutRetired(mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], rotation[TRUST_CHANGES_ADDED_KEY], ...caBundles), rotation[TRUST_CHANGES_RETIRED_KEY]);
     const bundle = { configMapName: TRUST_BUNDLE_CONFIGMAP, roots: roots.length };
     if (roots.length === 0) return { part, bundle };
-    if (!live && (await this.o.reader.configMap(namespace, TRUST_BUNDLE_CONFIGMAP))) {
+    // The cache holds only what carries Lockstep's label; a bundle just written may not be in it yet.
+    const unseen = live ? undefined : await this.o.reader.configMap(namespace, TRUST_BUNDLE_CONFIGMAP);
+    if (unseen && unseen.metadata?.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_VALUE) {
       part.problems.push(nameTaken('ConfigMap', TRUST_BUNDLE_CONFIGMAP, `the namespace's CA roots are not published into it`));
       return { part, bundle: { ...bundle, roots: 0 } };
     }
