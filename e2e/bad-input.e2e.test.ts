@@ -38,6 +38,8 @@ interface Case {
   absent?: () => Obj[];
   /** Converges, rather than fails: the objects' status then stays still (no write loop). */
   quiet?: boolean;
+  /** A known defect the operator does not handle yet: it.failing, so its fix turns the run red until moved. */
+  defect?: string;
 }
 
 const meta = (name: string, namespace = ns) => ({ name, namespace });
@@ -263,6 +265,15 @@ const cases: Case[] = [
     expect: { type: 'Degraded', status: 'True', reason: 'WorkloadClaimedTwice', message: ['EncryptedService over-b', 'both-pod'] },
   },
 
+  {
+    name: 'a Kubernetes Service that does not expose the declared TLS port',
+    existing: async () => [{ apiVersion: 'v1', kind: 'Service', metadata: meta('no-port'), spec: { selector: { app: 'no-port' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } }],
+    input: async () => [service('no-port')],
+    regarding: { kind: 'EncryptedService', name: 'no-port' },
+    expect: { type: 'Degraded', status: 'True', reason: 'PortNotExposed', message: ['Service no-port', '8443'] },
+    defect: 'the operator never reads the Kubernetes Service (no informer, no RBAC for services): a missing port is reported by nothing until verification finds no endpoint',
+  },
+
   // --- volumes
   {
     name: 'an existing claim on a StorageClass that does not exist',
@@ -415,7 +426,7 @@ afterAll(async () => {
 });
 
 describe('runtime bad input: a condition that says what to fix, nothing that exists overwritten', () => {
-  it.each(cases.map((k) => [k.name, k] as const))('%s', async (_name, k) => {
+  const check = async (k: Case): Promise<void> => {
     const namespace = k.regarding.namespace?.() ?? ns;
     const { type, status, reason } = k.expect;
     let last: Condition | undefined;
@@ -444,7 +455,9 @@ describe('runtime bad input: a condition that says what to fix, nothing that exi
       await new Promise((r) => setTimeout(r, 3_000));
       expect((await readResource(k.regarding.kind, namespace, k.regarding.name)).metadata.resourceVersion).toBe(ready.metadata.resourceVersion);
     }
-  });
+  };
+  it.each(cases.filter((k) => !k.defect).map((k) => [k.name, k] as const))('%s', (_name, k) => check(k));
+  it.failing.each(cases.filter((k) => k.defect).map((k) => [`${k.name} (known defect: ${k.defect})`, k] as const))('%s', (_name, k) => check(k));
 
   it('nothing that existed before changed once everything had time to settle (cert-manager included)', async () => {
     await new Promise((r) => setTimeout(r, 3_000));
