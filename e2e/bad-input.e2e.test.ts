@@ -38,8 +38,6 @@ interface Case {
   absent?: () => Obj[];
   /** Converges, rather than fails: the objects' status then stays still (no write loop). */
   quiet?: boolean;
-  /** A known defect the operator does not handle yet: it.failing, so its fix turns the run red until moved. */
-  defect?: string;
 }
 
 const meta = (name: string, namespace = ns) => ({ name, namespace });
@@ -270,8 +268,7 @@ const cases: Case[] = [
     existing: async () => [{ apiVersion: 'v1', kind: 'Service', metadata: meta('no-port'), spec: { selector: { app: 'no-port' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } }],
     input: async () => [service('no-port')],
     regarding: { kind: 'EncryptedService', name: 'no-port' },
-    expect: { type: 'Degraded', status: 'True', reason: 'PortNotExposed', message: ['Service no-port', '8443'] },
-    defect: 'the operator never reads the Kubernetes Service (no informer, no RBAC for services): a missing port is reported by nothing until verification finds no endpoint',
+    expect: { type: 'Degraded', status: 'True', reason: 'PortNotExposed', message: ['Service no-port routes to no pod port 8443 (https)', 'add the port to Service no-port'] },
   },
 
   // --- volumes
@@ -456,8 +453,7 @@ describe('runtime bad input: a condition that says what to fix, nothing that exi
       expect((await readResource(k.regarding.kind, namespace, k.regarding.name)).metadata.resourceVersion).toBe(ready.metadata.resourceVersion);
     }
   };
-  it.each(cases.filter((k) => !k.defect).map((k) => [k.name, k] as const))('%s', (_name, k) => check(k));
-  it.failing.each(cases.filter((k) => k.defect).map((k) => [`${k.name} (known defect: ${k.defect})`, k] as const))('%s', (_name, k) => check(k));
+  it.each(cases.map((k) => [k.name, k] as const))('%s', (_name, k) => check(k));
 
   it('nothing that existed before changed once everything had time to settle (cert-manager included)', async () => {
     await new Promise((r) => setTimeout(r, 3_000));

@@ -7,7 +7,7 @@ import type {
 } from '@kubernetes/client-node';
 import {
   API_VERSION, CRD_DEFAULTS, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, FINALIZER, GROUP, LABEL_COMPONENT,
-  LABEL_ENCRYPTED_SERVICE, LABEL_MANAGED_BY, MANAGED_BY_VALUE, Reasons, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
+  LABEL_ENCRYPTED_SERVICE, LABEL_MANAGED_BY, MANAGED_BY_VALUE, Reasons, serviceNameOf, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
   volumeClaimName, withEncryptedServiceDefaults,
   type Condition, type EncryptedService, type EncryptedServiceStatus, type GeneratedObjectRef, type IssuerRef,
   type KeyPolicy, type VolumeStatus,
@@ -35,7 +35,7 @@ import {
 } from './trust-bundle.js';
 import type { ServiceSecrets } from './secrets.js';
 import { transitionEvents } from './transition-events.js';
-import { issuerNotFound, nameTaken, unknownPeerPorts, workloadClaimedTwice } from './references.js';
+import { issuerNotFound, nameTaken, portsNotExposed, unknownPeerPorts, workloadClaimedTwice, type ServicePorts } from './references.js';
 
 /** A cert-manager object as far as the reconciler reads it. */
 export type CertManagerObject = KubernetesObject & {
@@ -54,6 +54,8 @@ export interface Caches {
   secrets: Informer<V1Secret>;
   storageClasses: Informer<V1StorageClass>;
   claims: Informer<V1PersistentVolumeClaim>;
+  /** Every Kubernetes Service, reduced to its ports (servicePortsOf). */
+  services: Informer<KubernetesObject & ServicePorts>;
   /** Every pod, reduced to its labels, service account and phase (podIdentityOf). */
   pods: Informer<KubernetesObject & PodIdentity>;
 }
@@ -153,14 +155,15 @@ export class EncryptedServiceReconciler {
     const weakened = tlsWeakening(es, policy);
     // Reported, not retried: nothing the operator writes depends on it, and the other service's
     // change reaches this one through the namespace's services.
-    const claimedTwice = workloadClaimedTwice(es, this.o.caches.encryptedServices.list(es.metadata.namespace), this.o.caches.pods.list(es.metadata.namespace));
+    const misfit = workloadClaimedTwice(es, this.o.caches.encryptedServices.list(es.metadata.namespace), this.o.caches.pods.list(es.metadata.namespace))
+      ?? portsNotExposed(es, this.o.caches.services.get(es.metadata.namespace, serviceNameOf(es)));
     const conditions = [
       ...parts.flatMap((p) => p.conditions),
       this.readyCondition(parts.flatMap((p) => p.conditions)),
       problems.length > 0
         ? cond(C.Degraded, true, problems[0]!.reason, problems.map((p) => p.message).join('; '))
-        : claimedTwice
-          ? cond(C.Degraded, true, claimedTwice.reason, claimedTwice.message)
+        : misfit
+          ? cond(C.Degraded, true, misfit.reason, misfit.message)
           : weakened
             ? cond(C.Degraded, true, Reasons.PolicyViolation, weakened)
             : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found'),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { EncryptedService } from '../api/v1alpha1/index.js';
 import type { PodIdentity } from './claims.js';
-import { issuerNotFound, unknownPeerPorts, workloadClaimedTwice } from './references.js';
+import { issuerNotFound, portsNotExposed, servicePortsOf, unknownPeerPorts, workloadClaimedTwice } from './references.js';
 
 const es = (name: string, matchLabels: Record<string, string>, deleting = false): EncryptedService => ({
   metadata: { name, namespace: 'shop', uid: `uid-${name}`, ...(deleting ? { deletionTimestamp: new Date() } : {}) },
@@ -54,5 +54,32 @@ describe('workloadClaimedTwice', () => {
   it('disjoint selectors, itself, and services being deleted do not count', () => {
     const a = es('a', { app: 'x' });
     expect(workloadClaimedTwice(a, [a, es('b', { app: 'y' }), es('c', { app: 'x' }, true)], [pod('p1', { app: 'x' })])).toBeUndefined();
+  });
+});
+
+describe('portsNotExposed', () => {
+  const web = es('web', { app: 'web' });
+  const svc = (...ports: { name?: string; port: number; targetPort?: number | string }[]) => ({ metadata: { name: 'web' }, spec: { ports } });
+
+  it('reports a TLS port no Service port routes to, and says which Service to change', () => {
+    expect(portsNotExposed(web, svc({ name: 'http', port: 80, targetPort: 8080 }))).toEqual({
+      reason: 'PortNotExposed',
+      message: 'Service web routes to no pod port 8443 (https) of spec.ports: add the port to Service web (targetPort 8443) or fix spec.ports',
+    });
+  });
+
+  it('accepts a route by targetPort number or name, or by port when targetPort is omitted', () => {
+    expect(portsNotExposed(web, svc({ port: 443, targetPort: 8443 }))).toBeUndefined();
+    expect(portsNotExposed(web, svc({ port: 443, targetPort: 'https' }))).toBeUndefined();
+    expect(portsNotExposed(web, svc({ port: 8443 }))).toBeUndefined();
+  });
+
+  it('says nothing while the Service does not exist', () => {
+    expect(portsNotExposed(web, undefined)).toBeUndefined();
+  });
+
+  it('the cache keeps only the name and ports of a Service', () => {
+    const full = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop', resourceVersion: '7', labels: { a: 'b' } }, spec: { selector: { app: 'web' }, clusterIP: '10.0.0.1', ports: [{ name: 'https', port: 443, targetPort: 8443, protocol: 'TCP' }] } };
+    expect(servicePortsOf(full)).toEqual({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop', resourceVersion: '7' }, spec: { ports: [{ name: 'https', port: 443, targetPort: 8443 }] } });
   });
 });

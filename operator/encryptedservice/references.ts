@@ -2,7 +2,8 @@
 // see them): an issuer of the other kind, a port the peer does not declare, a workload another
 // EncryptedService already claims, an object someone else made at a name Lockstep derives. Pure:
 // each returns the Problem to report, with what to fix, or undefined.
-import { Reasons, type EncryptedService, type IssuerRef } from '../api/v1alpha1/index.js';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Reasons, serviceNameOf, type EncryptedService, type IssuerRef } from '../api/v1alpha1/index.js';
 import { matchesSelector } from '../kube/label-selector.js';
 import type { PodIdentity } from './claims.js';
 import type { UnknownPorts } from './network-policy.js';
@@ -56,5 +57,39 @@ export function nameTaken(kind: string, name: string, consequence: string): Prob
   return {
     reason: Reasons.NameTaken,
     message: `${kind} ${name} exists and was not made by Lockstep: ${consequence}; delete or rename it`,
+  };
+}
+
+/** A Kubernetes Service as far as the port check reads it (the cache keeps nothing else). */
+export interface ServicePorts {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: { ports?: { name?: string; port: number; targetPort?: number | string }[] };
+}
+
+export function servicePortsOf(obj: KubernetesObject): KubernetesObject & ServicePorts {
+  const svc = obj as KubernetesObject & ServicePorts;
+  const m = svc.metadata ?? {};
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { name: m.name ?? '', namespace: m.namespace ?? '', resourceVersion: m.resourceVersion ?? '' },
+    spec: { ports: (svc.spec?.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}) })) },
+  };
+}
+
+/**
+ * TLS ports the service's Kubernetes Service does not route to: no Service port reaches the pod
+ * port (targetPort, else port) by number or name. A missing Service is not reported here: it may
+ * come later, and verification reports a service without endpoints.
+ */
+export function portsNotExposed(es: EncryptedService, service: ServicePorts | undefined): Problem | undefined {
+  if (!service) return undefined;
+  const routes = service.spec?.ports ?? [];
+  const reaches = (name: string, port: number) => routes.some((r) => (r.targetPort ?? r.port) === port || r.targetPort === name);
+  const lacking = es.spec.ports.filter((p) => !reaches(p.name, p.port));
+  if (lacking.length === 0) return undefined;
+  const name = serviceNameOf(es);
+  return {
+    reason: Reasons.PortNotExposed,
+    message: `Service ${name} routes to no pod port ${lacking.map((p) => `${p.port} (${p.name})`).join(', ')} of spec.ports: add the port to Service ${name} (targetPort ${lacking[0]!.port}) or fix spec.ports`,
   };
 }

@@ -67,6 +67,8 @@ export const Reasons = {
   PeerNotFound: 'PeerNotFound',
   /** A peer rule names a port its target EncryptedService does not declare. */
   PeerPortNotFound: 'PeerPortNotFound',
+  /** The service's Kubernetes Service routes to none of the pods' port for a declared TLS port. */
+  PortNotExposed: 'PortNotExposed',
   /** Another EncryptedService of the namespace selects the same pods. */
   WorkloadClaimedTwice: 'WorkloadClaimedTwice',
   // At rest
