@@ -169,6 +169,14 @@ export const clusterRules: readonly ExplainedRule[] = [
   },
   {
     apiGroups: [''],
+    resources: ['services'],
+    verbs: ['list', 'watch'],
+    why:
+      'A declared TLS port no Service routes to is reported (PortNotExposed). The cache keeps only ' +
+      'the name and ports of each Service.',
+  },
+  {
+    apiGroups: [''],
     resources: ['pods'],
     verbs: ['list', 'watch'],
     why:

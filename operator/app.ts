@@ -8,6 +8,7 @@ import { MANAGED_SELECTOR } from './encryptedservice/children.js';
 import { encryptedServiceController } from './encryptedservice/controller.js';
 import { EncryptedServiceReconciler, type Caches, type Creator, type DirectReader } from './encryptedservice/reconciler.js';
 import { podIdentityOf } from './encryptedservice/claims.js';
+import { servicePortsOf } from './encryptedservice/references.js';
 import { Applier } from './kube/apply.js';
 import { DekCache } from './crypto/dek-cache.js';
 import { ServiceSecrets } from './encryptedservice/secrets.js';
@@ -80,6 +81,8 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
     claims: informer('persistentvolumeclaims', { group: '', version: 'v1', plural: 'persistentvolumeclaims' }, undefined, MANAGED_SELECTOR),
     // Not the operator's: every pod, to check that a service's pods run as the account its
     // certificate names. Reduced to labels, service account and phase, so the cache stays small.
+    // Not the operator's: every Service, reduced to its ports, to report a TLS port no Service routes to.
+    services: new Informer({ name: 'services', path: collectionPath({ group: '', version: 'v1', plural: 'services' }), transport, logger, transform: servicePortsOf }),
     pods: new Informer({ name: 'pods', path: collectionPath({ group: '', version: 'v1', plural: 'pods' }), transport, logger, transform: podIdentityOf }),
   };
 
@@ -102,6 +105,9 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   const reader: DirectReader = {
     claim: (namespace, name) => orUndefined(() => core.readNamespacedPersistentVolumeClaim({ namespace, name })),
     storageClass: (name) => orUndefined(() => storage.readStorageClass({ name })),
+    secret: (namespace, name) => orUndefined(() => core.readNamespacedSecret({ namespace, name })),
+    // Listed, not fetched: the operator's role lists ConfigMaps in tenant namespaces but never gets one (rbac.ts).
+    configMap: async (namespace, name) => (await core.listNamespacedConfigMap({ namespace, fieldSelector: `metadata.name=${name}` })).items[0],
     async claimsOnClass(name) {
       const claims = (await core.listPersistentVolumeClaimForAllNamespaces()).items;
       return claims

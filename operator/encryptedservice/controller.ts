@@ -2,7 +2,7 @@
 // EncryptedServices that must look again; the reconciler reads the rest from the caches.
 import type { KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import {
-  FINALIZER, LABEL_ENCRYPTED_SERVICE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, keyPolicyNamespaceOf, type EncryptedService,
+  FINALIZER, LABEL_ENCRYPTED_SERVICE, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, keyPolicyNamespaceOf, serviceNameOf, type EncryptedService,
 } from '../api/v1alpha1/index.js';
 import { Controller, labelKeys, type KeyMapper } from '../runtime/controller.js';
 import { matchesSelector } from '../kube/label-selector.js';
@@ -35,7 +35,9 @@ export function encryptedServiceController(
     const keys = new Set<string>();
     if (inputsChanged(es, old)) keys.add(objectKey(es));
     if (es.metadata.generation !== old.metadata.generation || !sameLabels(es, old)) for (const k of peersOf(es)) keys.add(k);
-    if (Boolean(es.metadata.deletionTimestamp) !== Boolean(old.metadata.deletionTimestamp)) for (const k of inNamespace(es)) keys.add(k);
+    // Deletion changes the bundle's owners; a new selector may start or end a workload claimed twice.
+    const selectorChanged = JSON.stringify(es.spec.workload.selector) !== JSON.stringify(old.spec.workload.selector);
+    if (selectorChanged || Boolean(es.metadata.deletionTimestamp) !== Boolean(old.metadata.deletionTimestamp)) for (const k of inNamespace(es)) keys.add(k);
     return keys;
   };
   // A TLS Secret concerns its service; the namespace's other services only when it holds a root
@@ -114,6 +116,9 @@ export function encryptedServiceController(
       { informer: caches.storageClasses, toKeys: withVolumes },
       { informer: caches.issuers, toKeys: (i: KubernetesObject) => services.list(i.metadata?.namespace).map(objectKey) },
       { informer: caches.clusterIssuers, toKeys: everyService },
+      // The port check (references.ts) reads the Kubernetes Service each service names.
+      { informer: caches.services, toKeys: (svc: KubernetesObject) => services.list(svc.metadata?.namespace)
+        .filter((es) => serviceNameOf(es) === svc.metadata?.name).map(objectKey) },
       // The identity check (claims.ts) reads the pods each service selects.
       { informer: caches.pods, toKeys: (p: KubernetesObject) => services.list(p.metadata?.namespace)
         .filter((es) => matchesSelector(es.spec.workload.selector, p.metadata?.labels)).map(objectKey) },

@@ -31,6 +31,12 @@ describe('planEnvelope', () => {
     expect(plan.stored).toEqual(['c']);
   });
 
+  it('says when a declared Secret is neither in the cluster nor in the store (nothing protected yet)', () => {
+    expect(planEnvelope({ name: 'session' }, undefined, {}, crypto)).toMatchObject({ absent: true, missing: [] });
+    expect(planEnvelope({ name: 'session' }, {}, {}, crypto).absent).toBe(false);
+    expect(planEnvelope({ name: 'session' }, undefined, { a: crypto.encrypt('a', b('one')) }, crypto).absent).toBe(false);
+  });
+
   it('restores values missing from the Secret, or the whole Secret, from the store', () => {
     const stored = { a: crypto.encrypt('a', b('one')), c: crypto.encrypt('c', b('three')) };
     const gone = planEnvelope({ name: 'session' }, undefined, stored, crypto);

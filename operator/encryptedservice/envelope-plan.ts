@@ -22,6 +22,8 @@ export interface EnvelopePlan {
   readonly stored: readonly string[];
   /** Declared keys found nowhere. */
   readonly missing: readonly string[];
+  /** Neither the Secret nor anything of it in the store: nothing is protected yet. */
+  readonly absent: boolean;
 }
 
 export function planEnvelope(
@@ -53,5 +55,5 @@ export function planEnvelope(
       missing.push(key);
     }
   }
-  return { envelopes, restore, stored: written, missing };
+  return { envelopes, restore, stored: written, missing, absent: live === undefined && Object.keys(stored).length === 0 };
 }

@@ -7,11 +7,12 @@ import type {
 } from '@kubernetes/client-node';
 import {
   API_VERSION, CRD_DEFAULTS, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, FINALIZER, GROUP, LABEL_COMPONENT,
-  LABEL_ENCRYPTED_SERVICE, Reasons, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
+  LABEL_ENCRYPTED_SERVICE, LABEL_MANAGED_BY, MANAGED_BY_VALUE, Reasons, serviceNameOf, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
   volumeClaimName, withEncryptedServiceDefaults,
   type Condition, type EncryptedService, type EncryptedServiceStatus, type GeneratedObjectRef, type IssuerRef,
   type KeyPolicy, type VolumeStatus,
 } from '../api/v1alpha1/index.js';
+import { ANNOTATION_CERTIFICATE_NAME } from '../approver/decide.js';
 import type { Applier } from '../kube/apply.js';
 import { WrittenConditions, setConditions, type ConditionInput } from '../kube/conditions.js';
 import { withKstatus } from '../kube/kstatus.js';
@@ -36,6 +37,7 @@ import {
 } from './trust-bundle.js';
 import type { ServiceSecrets } from './secrets.js';
 import { transitionEvents } from './transition-events.js';
+import { issuerNotFound, nameTaken, portsNotExposed, unknownPeerPorts, workloadClaimedTwice, type ServicePorts } from './references.js';
 
 /** A cert-manager object as far as the reconciler reads it. */
 export type CertManagerObject = KubernetesObject & {
@@ -54,6 +56,8 @@ export interface Caches {
   secrets: Informer<V1Secret>;
   storageClasses: Informer<V1StorageClass>;
   claims: Informer<V1PersistentVolumeClaim>;
+  /** Every Kubernetes Service, reduced to its ports (servicePortsOf). */
+  services: Informer<KubernetesObject & ServicePorts>;
   /** Every pod, reduced to its labels, service account and phase (podIdentityOf). */
   pods: Informer<KubernetesObject & PodIdentity>;
 }
@@ -62,6 +66,9 @@ export interface Caches {
 export interface DirectReader {
   claim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
   storageClass(name: string): Promise<V1StorageClass | undefined>;
+  /** Objects at names Lockstep derives, when its label-selected caches do not hold them (someone else's?). */
+  secret(namespace: string, name: string): Promise<V1Secret | undefined>;
+  configMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
   /** `namespace/name` of every claim in the cluster on StorageClass `name`, the user's own included. */
   claimsOnClass(name: string): Promise<{ namespace: string; name: string; deleting: boolean }[]>;
 }
@@ -151,14 +158,20 @@ export class EncryptedServiceReconciler {
     const parts = [transit.part, access, trust.part, atRest.part, secrets];
     const problems = parts.flatMap((p) => p.problems);
     const weakened = tlsWeakening(es, policy);
+    // Reported, not retried: nothing the operator writes depends on it, and the other service's
+    // change reaches this one through the namespace's services.
+    const misfit = workloadClaimedTwice(es, this.o.caches.encryptedServices.list(es.metadata.namespace), this.o.caches.pods.list(es.metadata.namespace))
+      ?? portsNotExposed(es, this.o.caches.services.get(es.metadata.namespace, serviceNameOf(es)));
     const conditions = [
       ...parts.flatMap((p) => p.conditions),
       this.readyCondition(parts.flatMap((p) => p.conditions)),
       problems.length > 0
         ? cond(C.Degraded, true, problems[0]!.reason, problems.map((p) => p.message).join('; '))
-        : weakened
-          ? cond(C.Degraded, true, Reasons.PolicyViolation, weakened)
-          : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found'),
+        : misfit
+          ? cond(C.Degraded, true, misfit.reason, misfit.message)
+          : weakened
+            ? cond(C.Degraded, true, Reasons.PolicyViolation, weakened)
+            : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found'),
     ];
     await this.writeStatus(es, conditions, parts.flatMap((p) => p.generated), {
       // A refused claim is not an identity the service has.
@@ -193,10 +206,10 @@ export class EncryptedServiceReconciler {
       ? this.o.caches.clusterIssuers.get(undefined, issuer.name)
       : this.o.caches.issuers.get(es.metadata.namespace, issuer.name);
     if (!issuerObj) {
-      const problem = {
-        reason: Reasons.IssuerNotFound,
-        message: `${issuer.kind} ${issuer.name} does not exist${issuer.kind === 'Issuer' ? ` in namespace ${es.metadata.namespace}` : ''}: create it or change the issuer`,
-      };
+      const otherKind = issuer.kind === 'ClusterIssuer'
+        ? this.o.caches.issuers.get(es.metadata.namespace, issuer.name)
+        : this.o.caches.clusterIssuers.get(undefined, issuer.name);
+      const problem = issuerNotFound(issuer, es.metadata.namespace ?? '', otherKind !== undefined);
       part.conditions.push(cond(C.TransitReady, false, problem.reason, problem.message));
       part.problems.push(problem);
       return { part, certificate };
@@ -207,7 +220,7 @@ export class EncryptedServiceReconciler {
     // A refused claim leaves an existing Certificate and its Secret exactly as they are: deleting
     // the Certificate would, with cert-manager's certificate-owner-ref option, delete the Secret
     // that running pods still serve.
-    const refused = this.refusedClaim(es, policy, issuer, issuerObj);
+    const refused = this.refusedClaim(es, policy, issuer, issuerObj) ?? (live ? undefined : await this.tlsSecretTaken(es, desired.metadata.name));
     if (refused) {
       part.conditions.push(cond(C.TransitReady, false, refused.reason, refused.message));
       part.problems.push(refused);
@@ -250,6 +263,18 @@ export class EncryptedServiceReconciler {
     return { part, certificate };
   }
 
+  /**
+   * cert-manager writes into whatever Secret holds the Certificate's secretName: before the first
+   * Certificate, a Secret there that was not issued for it is someone else's and stays theirs.
+   */
+  private async tlsSecretTaken(es: EncryptedService, certificate: string): Promise<Problem | undefined> {
+    const namespace = es.metadata.namespace ?? '';
+    const name = tlsSecretName(es.metadata.name ?? '');
+    const secret = this.o.caches.secrets.get(namespace, name) ?? (await this.o.reader.secret(namespace, name));
+    if (!secret || secret.metadata?.annotations?.[ANNOTATION_CERTIFICATE_NAME] === certificate) return undefined;
+    return nameTaken('Secret', name, `it was not issued for Certificate ${certificate}, and cert-manager would overwrite it; no Certificate is created`);
+  }
+
   /** Why the certificate may not claim what the spec asks (claims.ts), or undefined. */
   private refusedClaim(es: EncryptedService, policy: KeyPolicy, issuer: Required<IssuerRef>, issuerObj: KubernetesObject): Problem | undefined {
     return issuerDenied(es, policy, issuer, {
@@ -265,16 +290,18 @@ export class EncryptedServiceReconciler {
 
   private async access(es: EncryptedService): Promise<Part> {
     const part: Part = { conditions: [], generated: [], problems: [] };
-    const { peers, missing } = resolvePeers(es, (ns, name) => this.o.caches.encryptedServices.get(ns, name));
+    const { peers, missing, unknownPorts } = resolvePeers(es, (ns, name) => this.o.caches.encryptedServices.get(ns, name));
     const desired = buildNetworkPolicies(es, peers, ownerReference(es), this.o.probeSource);
     for (const np of desired) {
       await this.o.applier.apply(np, this.o.caches.networkPolicies.get(np.metadata?.namespace, np.metadata?.name ?? ''));
       part.generated.push(ref(np));
     }
     await this.deleteStale(this.o.caches.networkPolicies, es, 'access', desired);
-    if (missing.length > 0) {
-      const names = missing.map((m) => `${m.namespace}/${m.name}`).join(', ');
-      const problem = { reason: Reasons.PeerNotFound, message: `peer EncryptedService ${names} not found; its traffic stays denied until it exists` };
+    const names = missing.map((m) => `${m.namespace}/${m.name}`).join(', ');
+    const problem = missing.length > 0
+      ? { reason: Reasons.PeerNotFound, message: `peer EncryptedService ${names} not found; its traffic stays denied until it exists` }
+      : unknownPeerPorts(unknownPorts);
+    if (problem) {
       part.problems.push(problem);
       part.conditions.push(cond(C.AccessReady, false, problem.reason, problem.message));
     } else {
@@ -310,6 +337,12 @@ export class EncryptedServiceReconciler {
     const roots = withoutRetired(mergeRoots(live?.data?.[TRUST_BUNDLE_KEY], rotation[TRUST_CHANGES_ADDED_KEY], ...caBundles), rotation[TRUST_CHANGES_RETIRED_KEY]);
     const bundle = { configMapName: TRUST_BUNDLE_CONFIGMAP, roots: roots.length };
     if (roots.length === 0) return { part, bundle };
+    // The cache holds only what carries Lockstep's label; a bundle just written may not be in it yet.
+    const unseen = live ? undefined : await this.o.reader.configMap(namespace, TRUST_BUNDLE_CONFIGMAP);
+    if (unseen && unseen.metadata?.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_VALUE) {
+      part.problems.push(nameTaken('ConfigMap', TRUST_BUNDLE_CONFIGMAP, `the namespace's CA roots are not published into it`));
+      return { part, bundle: { ...bundle, roots: 0 } };
+    }
     const desired = buildTrustBundle(namespace, services.map(ownerReference), roots);
     await this.o.applier.apply(desired, live);
     part.generated.push(ref(desired));
@@ -346,9 +379,19 @@ export class EncryptedServiceReconciler {
       const existing = this.o.caches.claims.get(namespace, claimName) ?? (await this.o.reader.claim(namespace, claimName));
       if (!existing) {
         if (volume.provider === 'longhorn') {
+          const keyName = luksKeySecretName(es.metadata.name ?? '', volume.name);
+          const liveKey = this.o.caches.secrets.get(namespace, keyName) ?? (await this.o.reader.secret(namespace, keyName));
+          if (liveKey && !isOurs(liveKey, es)) {
+            // Its passphrase is known to whoever made it: a volume is never encrypted with it.
+            const { message } = nameTaken('Secret', keyName, `it is not used as the LUKS key of volume ${volume.name}, and no claim is created`);
+            part.problems.push({ reason: Reasons.NameTaken, message });
+            unencrypted.push(message);
+            volumes.push({ name: volume.name, claimName, encrypted: false, message });
+            continue;
+          }
           // Created once, before its volume, and never re-applied: a replaced passphrase makes the volume unreadable.
           const keySecret = buildLuksKeySecret(es, volume, generateLuksPassphrase(), ownerReference(es));
-          await this.o.creator.createIfMissing(keySecret);
+          if (!liveKey) await this.o.creator.createIfMissing(keySecret);
           part.generated.push(ref(keySecret));
         }
         const claim = buildVolumeClaim(es, volume, scName, ownerReference(es));

@@ -227,7 +227,7 @@ export class ServiceSecrets {
             }
             envelopes[declared.name] = current;
             if (plan.stored.length > 0) changed = true;
-            missing.push(...plan.missing.map((k) => `${declared.name}[${k}]`));
+            missing.push(...(plan.absent && plan.missing.length === 0 ? [declared.name] : plan.missing.map((k) => `${declared.name}[${k}]`)));
             const live = app ? decode(app.data) : {};
             const labelled = app?.metadata?.labels?.[LABEL_ENCRYPTED_SERVICE] === name;
             const restored = Object.keys(plan.restore).sort();
@@ -325,7 +325,7 @@ export class ServiceSecrets {
     await this.o.audit.record(this.policyIdentity(policy), audit, policy.spec.audit?.segmentSize ?? 256);
 
     if (missing.length > 0) {
-      const message = `waiting for the deploy pipeline to create ${missing.join(', ')}`;
+      const message = `Secret ${missing.join(', ')} not found, and not in the envelope store to restore from: create it (usually the deploy pipeline does) or remove it from spec.secrets.envelope`;
       outcome.conditions.push(notOk('SecretNotFound', message));
       outcome.problems.push({ reason: 'SecretNotFound', message });
       return outcome;

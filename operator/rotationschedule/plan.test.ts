@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { EncryptedService } from '../api/v1alpha1/index.js';
-import { cumulativeCounts, planTargets, selectTargets } from './plan.js';
+import { cumulativeCounts, planTargets, selectTargets, targetsProblem } from './plan.js';
 
 const es = (name: string, labels: Record<string, string> = {}, deleting = false): EncryptedService => ({
   metadata: { name, namespace: 'ns', labels, ...(deleting ? { deletionTimestamp: new Date() } : {}) },
@@ -46,5 +46,23 @@ describe('selectTargets', () => {
     ['never a deleting service', { names: ['old'] }, []],
   ])('%s', (_name, targets, want) => {
     expect(selectTargets(targets, services)).toEqual(want);
+  });
+});
+
+describe('targetsProblem', () => {
+  const services = [es('web', { tier: 'front' }), es('old', { tier: 'back' }, true)];
+
+  it('names the listed services the namespace lacks, deleting ones included, and says where it looked', () => {
+    expect(targetsProblem({ names: ['web', 'ghost', 'old'] }, 'ns', services))
+      .toBe('no EncryptedService ghost, old in namespace ns (a RotationSchedule rotates services of its own namespace): fix spec.targets.names or create them');
+  });
+
+  it('reports a selector that matches no live service', () => {
+    expect(targetsProblem({ selector: { matchLabels: { tier: 'back' } } }, 'ns', services)).toContain('spec.targets.selector matches no EncryptedService in namespace ns');
+  });
+
+  it('has nothing to say when every target exists', () => {
+    expect(targetsProblem({ names: ['web'] }, 'ns', services)).toBeUndefined();
+    expect(targetsProblem({ selector: { matchLabels: { tier: 'front' } } }, 'ns', services)).toBeUndefined();
   });
 });

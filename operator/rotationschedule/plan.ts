@@ -3,6 +3,21 @@
 import type { EncryptedService, RotationTargets, TargetProgress } from '../api/v1alpha1/index.js';
 import { matchesSelector } from '../kube/label-selector.js';
 
+/**
+ * What is wrong with spec.targets in `namespace`, or undefined: names no EncryptedService there
+ * carries (a schedule rotates services of its own namespace only), or a selector matching none.
+ */
+export function targetsProblem(targets: RotationTargets, namespace: string, services: readonly EncryptedService[]): string | undefined {
+  const live = services.filter((s) => !s.metadata.deletionTimestamp);
+  if (targets.names) {
+    const missing = targets.names.filter((n) => !live.some((s) => s.metadata.name === n));
+    if (missing.length === 0) return undefined;
+    return `no EncryptedService ${missing.join(', ')} in namespace ${namespace} (a RotationSchedule rotates services of its own namespace): fix spec.targets.names or create them`;
+  }
+  if (live.some((s) => matchesSelector(targets.selector ?? {}, s.metadata.labels))) return undefined;
+  return `spec.targets.selector matches no EncryptedService in namespace ${namespace}, so nothing rotates: fix the selector or label the services`;
+}
+
 /** Names of the selected, not-deleting EncryptedServices, sorted. Names listed but missing are skipped. */
 export function selectTargets(targets: RotationTargets, services: readonly EncryptedService[]): string[] {
   const live = services.filter((s) => !s.metadata.deletionTimestamp);

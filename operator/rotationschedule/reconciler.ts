@@ -40,7 +40,7 @@ import { keyRotationValue, verifyDataKey, verifyServiceKeys, type KeyRotation } 
 import {
   buildRollbackSecret, isIssuing, issuanceFailedSince, secretSerial, type LeafCertificates,
 } from './leaf-certificates.js';
-import { selectTargets } from './plan.js';
+import { selectTargets, targetsProblem } from './plan.js';
 import {
   advanceStep, beginRotation, failedTargets, finishRotation, inFlight, inRotation, resume, stepOutcome, stepPhase,
   targetsOfStep, targetsToBegin, timestamp, updateTarget,
@@ -930,7 +930,7 @@ export class RotationScheduleReconciler {
 
   // --- status
 
-  private conditions(spec: RotationScheduleSpec, status: RotationScheduleStatus, configError: string | undefined, denied?: Step['denied']): ConditionInput[] {
+  private conditions(spec: RotationScheduleSpec, status: RotationScheduleStatus, configError: string | undefined, denied?: Step['denied'], noTargets?: string): ConditionInput[] {
     if (denied) {
       return [cond(C.Ready, false, denied.reason, denied.message), cond(C.Rotating, false, denied.reason, denied.message), cond(C.Degraded, true, denied.reason, denied.message)];
     }
@@ -957,6 +957,7 @@ export class RotationScheduleReconciler {
         : `not supported by this operator version (only certificates, ca and keyEncryptionKeys rotate)`;
       problems.push(`rotate: ${unsupported.join(', ')}: ${why}`);
     }
+    if (noTargets) problems.push(noTargets);
     const ready = configError
       ? cond(C.Ready, false, 'InvalidSchedule', configError)
       : failure ? cond(C.Ready, false, failureReason, failureMessage)
@@ -964,9 +965,14 @@ export class RotationScheduleReconciler {
           status.phase === 'Completed' ? `last rotation completed at ${status.lastRotation}` : 'schedule valid');
     const degraded = failure
       ? cond(C.Degraded, true, failureReason, failureMessage)
-      : problems.length ? cond(C.Degraded, true, configError ? 'InvalidSchedule' : status.lastError ? Reasons.ReconcileError : 'Unsupported', problems.join('; '))
+      : problems.length ? cond(C.Degraded, true, configError ? 'InvalidSchedule' : status.lastError ? Reasons.ReconcileError : unsupported.length ? 'Unsupported' : Reasons.NoTargets, problems.join('; '))
         : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found');
     return [ready, rotatingCond, degraded];
+  }
+
+  private targetsProblem(rs: RotationSchedule, spec: RotationScheduleSpec): string | undefined {
+    const namespace = rs.metadata.namespace ?? '';
+    return targetsProblem(spec.targets, namespace, this.o.caches.encryptedServices.list(namespace));
   }
 
   /** Writes status when it differs from what was last written; records phase changes as Events. */
@@ -974,7 +980,7 @@ export class RotationScheduleReconciler {
     const next: RotationScheduleStatus = {
       ...boundStatus(status),
       observedGeneration: rs.metadata.generation ?? 0,
-      conditions: withKstatus(setConditions(written.status.conditions, this.conditions(spec, status, configError, denied), rs.metadata.generation, this.now()), rs.metadata.generation, this.now()),
+      conditions: withKstatus(setConditions(written.status.conditions, this.conditions(spec, status, configError, denied, this.targetsProblem(rs, spec)), rs.metadata.generation, this.now()), rs.metadata.generation, this.now()),
     };
     const clean = JSON.parse(JSON.stringify(next)) as RotationScheduleStatus;
     if (isSubset(clean, written.status) && isSubset(written.status, clean)) return;

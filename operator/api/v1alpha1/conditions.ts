@@ -67,6 +67,12 @@ export const Reasons = {
   // Access
   NetworkPoliciesApplied: 'NetworkPoliciesApplied',
   PeerNotFound: 'PeerNotFound',
+  /** A peer rule names a port its target EncryptedService does not declare. */
+  PeerPortNotFound: 'PeerPortNotFound',
+  /** The service's Kubernetes Service routes to none of the pods' port for a declared TLS port. */
+  PortNotExposed: 'PortNotExposed',
+  /** Another EncryptedService of the namespace selects the same pods. */
+  WorkloadClaimedTwice: 'WorkloadClaimedTwice',
   // At rest
   VolumesEncrypted: 'VolumesEncrypted',
   VolumePending: 'VolumePending',
