@@ -251,7 +251,8 @@ const cases: Case[] = [
   },
   {
     name: 'two services whose selectors overlap on a running pod',
-    existing: async () => [{
+    // The account first: with the ServiceAccount admission plugin (a cluster with a node), a pod needs it.
+    existing: async () => [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta('over-a') }, {
       apiVersion: 'v1', kind: 'Pod', metadata: { ...meta('both-pod'), labels: { app: 'overlap', tier: 'web' } },
       spec: { serviceAccountName: 'over-a', schedulingGates: [{ name: 'lockstep.dev/e2e-stand-in' }], containers: [{ name: 'app', image: 'registry.invalid/never-pulled' }] },
     }],
