@@ -118,6 +118,9 @@ export const VIOLATION_KINDS = [
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
+/** Buckets of the waits (rate limit, work queue): a millisecond to a minute. */
+const WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 export interface MetricsOptions {
   /** Node process metrics (CPU, memory, event loop, GC). Default true. */
   readonly defaultMetrics?: boolean;
@@ -244,7 +247,7 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       name: 'lockstep_kube_rate_limit_wait_seconds',
       help: 'Time each API request waited before it was sent: for a token of the client-side rate limit, and after a 429 until its Retry-After, by API client.',
       labelNames: ['client'] as const,
-      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: WAIT_BUCKETS,
       registers,
     }),
     trackServedExpiry(namespace, service, notAfterMs) {
@@ -293,7 +296,7 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       name: 'lockstep_workqueue_queue_duration_seconds',
       help: 'How long a key waited in the work queue, ready, before a worker took it.',
       labelNames: ['controller'] as const,
-      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: WAIT_BUCKETS,
       registers,
     }),
     eventToWrite: new Histogram({
