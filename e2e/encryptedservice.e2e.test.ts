@@ -408,6 +408,7 @@ describe('observability', () => {
     expect(body).toMatch(/lockstep_reconcile_duration_seconds_count\{controller="encryptedservice",result="success"\} \d+/);
     expect(body).toMatch(/lockstep_workqueue_depth\{controller="encryptedservice"\} 0/);
     expect(body).toContain('lockstep_leader 1');
+    expect(body).toMatch(new RegExp(`lockstep_build_info\\{version="${JSON.parse(readFileSync('package.json', 'utf8')).version}",node="${process.version}"\\} 1`));
     expect(body).toMatch(/lockstep_children\{kind="Certificate"\} [1-9]/);
     expect(body).toMatch(/lockstep_children\{kind="NetworkPolicy"\} [1-9]/);
   });

@@ -30,6 +30,7 @@ import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
 import { createMetrics, kubeClientObserver, type OperatorMetrics } from './runtime/metrics.js';
 import { resourceState } from './kube/resource-state.js';
+import { lockstepVersion } from './version.js';
 import { buildVerificationController } from './verification/controller.js';
 import { buildApproverController } from './approver/controller.js';
 
@@ -47,7 +48,7 @@ export function userAgent(identity: string): string {
 }
 
 export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, logger: Logger): Operator {
-  const metrics = createMetrics();
+  const metrics = createMetrics({ version: lockstepVersion() });
   let manager: Manager | undefined;
   const agent = userAgent(config.identity);
   // One connection pool per client; each reports its 429s and waits under its name.

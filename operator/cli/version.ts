@@ -1,13 +1,11 @@
 // `lockstep version`: the CLI's version (package.json), and when the cluster answers, the API
 // server's and the installed operator's (its Deployment's version label, else its image tag).
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { apiErrorCode, describeApiError, isNotFound } from '../runtime/api-error.js';
 import { CliError, EXIT, type CliIo } from './io.js';
+import { lockstepVersion } from '../version.js';
 
 export const VERSION_USAGE = `Usage: lockstep version [--client] [-o json|yaml] [--operator-namespace lockstep-system]
 Prints the CLI's version and, unless --client, the API server's and the operator's (Deployment
@@ -17,16 +15,7 @@ lockstep-operator in --operator-namespace). Exit 3 when the cluster cannot be re
 const OPERATOR_DEPLOYMENT = 'lockstep-operator';
 
 /** The version in the package.json of the lockstep package this file belongs to (source or dist/). */
-export function clientVersion(from = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'lockstep' && pkg.version) return pkg.version;
-    }
-    if (dirname(dir) === dir) return 'unknown';
-  }
-}
+export const clientVersion = lockstepVersion;
 
 /** The operator's version from its Deployment: the app.kubernetes.io/version label, else the image tag. */
 export function operatorVersion(deployment: k8s.V1Deployment): string {

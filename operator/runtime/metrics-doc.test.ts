@@ -10,5 +10,6 @@ describe('docs/metrics.md', () => {
   it('names each metric with its type and labels', () => {
     expect(metricsTable()).toContain('| `lockstep_resource_ready` | gauge | `kind`, `namespace`, `name` |');
     expect(metricsTable()).toContain('| `lockstep_leader` | gauge | — |');
+    expect(metricsTable()).toContain('| `lockstep_build_info` | gauge | `version`, `node` |');
   });
 });

@@ -122,6 +122,8 @@ export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 const WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export interface MetricsOptions {
+  /** This build's version, for lockstep_build_info. Default "unknown". */
+  readonly version?: string;
   /** Node process metrics (CPU, memory, event loop, GC). Default true. */
   readonly defaultMetrics?: boolean;
   readonly clock?: Clock;
@@ -149,6 +151,13 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       }
     },
   });
+
+  new Gauge({
+    name: 'lockstep_build_info',
+    help: 'Always 1; the labels say which Lockstep version runs on which Node.js.',
+    labelNames: ['version', 'node'] as const,
+    registers,
+  }).set({ version: options.version ?? 'unknown', node: process.version }, 1);
 
   const resourceSources: (() => Iterable<ResourceState>)[] = [];
   const resources = function* (): Iterable<ResourceState> {
