@@ -42,6 +42,10 @@ function malformed(message: string, kid?: string): DecryptError {
   return new DecryptError('Malformed', message, kid);
 }
 
+function unknownKey(keySet: KeySet, kid: string): DecryptError {
+  return new DecryptError('UnknownKey', `made for key ${kid}, which this KeyPolicy's ${keySet.purpose} key set does not have (never had, or pruned): encrypt it again for this policy (sealed values: kubectl lockstep seal)`, kid);
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -149,10 +153,18 @@ export interface OpenedCompact {
  * checks the purpose. Binding comparison is left to the caller, which knows the expected shape.
  */
 export async function decryptCompact(keySet: KeySet, compact: string, typ: LockstepJweType): Promise<OpenedCompact> {
-  const header = readLockstepHeader(compact);
+  let header: ReturnType<typeof readLockstepHeader>;
+  try {
+    header = readLockstepHeader(compact);
+  } catch (err) {
+    // A value made for a key this set never had (sealed on another cluster, or by another tool) is
+    // reported as that, whatever else its header lacks: it is what the user has to fix.
+    if (err instanceof DecryptError && err.kid !== undefined && findKey(keySet, err.kid) === undefined) throw unknownKey(keySet, err.kid);
+    throw err;
+  }
   const { kid } = header;
   const key = findKey(keySet, kid);
-  if (key === undefined) throw new DecryptError('UnknownKey', `key ${kid} is not in the ${keySet.purpose} key set`, kid);
+  if (key === undefined) throw unknownKey(keySet, kid);
   if (key.state === 'retired') {
     throw new DecryptError('RetiredKey', `key ${kid} was retired at ${key.retiredAt}; its material is destroyed`, kid);
   }

@@ -120,6 +120,16 @@ describe.each(['A256KW', 'ECDH-ES+A256KW'] as const)('wrapped data keys under %s
     expect((await failure(unwrapDataKey(kek, relabelled, service))).reason).toBe('WrongAlgorithm');
   });
 
+  it('reports a value made for a key it never had as UnknownKey with what to do, even when its header is not Lockstep\'s', async () => {
+    // The shape of a value sealed elsewhere by a plain JOSE tool: no typ, binding or crit.
+    const header = Buffer.from(JSON.stringify({ alg: 'RSA-OAEP-256', kid: 'shop-2026-11-01', enc: 'A256GCM' })).toString('base64url');
+    const foreign = [header, 'AAAA', Buffer.alloc(12).toString('base64url'), 'AAAA', Buffer.alloc(16).toString('base64url')].join('.');
+    const error = await failure(unwrapDataKey(kek, foreign, service));
+    expect(error.reason).toBe('UnknownKey');
+    expect(error.message).toContain('made for key shop-2026-11-01, which this KeyPolicy');
+    expect(error.message).toContain('encrypt it again for this policy');
+  });
+
   it('reports a key from another key set as UnknownKey', async () => {
     const stranger = await createKeySet('kek', alg, { now });
     expect((await failure(unwrapDataKey(stranger, wrapped, service))).reason).toBe('UnknownKey');
