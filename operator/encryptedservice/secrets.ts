@@ -563,8 +563,8 @@ const REASON_TEXT: Record<string, string> = {
   Malformed: 'not a Lockstep ciphertext',
   Tampered: 'failed authentication (tampered, or made for another key)',
   WrongBinding: 'made for another namespace, Secret or key',
-  UnknownKey: 'sealed to a key this policy does not have (re-seal with the current public key)',
-  RetiredKey: 'sealed to a retired key (re-seal with the current public key)',
+  UnknownKey: 'sealed for a key this policy does not have (seal it again for this policy: kubectl lockstep seal)',
+  RetiredKey: 'sealed for a retired key (seal it again for this policy: kubectl lockstep seal)',
   WrongAlgorithm: 'uses an algorithm this policy does not allow',
 };
 
