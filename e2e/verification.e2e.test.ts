@@ -71,8 +71,10 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const w of workloads.values()) await w.stop();
+  // The operator first: one left running would reconcile alongside the next test files' operators
+  // (stop 21's CI: doubled KEK rotations, flapping NetworkPolicies), and it keeps probing the workloads.
   await child?.stop();
+  for (const w of workloads.values()) await w.stop();
   await deleteTestNamespace(c, ns);
 });
 

@@ -135,7 +135,8 @@ check('examples/gitops: every file parses', () => {
 });
 
 check('examples/gitops: Argo CD installs manifests/ server-side', () => {
-  const apps = gitopsFiles.filter((f) => f.startsWith('argocd-')).flatMap((f) => argoApps(`examples/gitops/${f}`));
+  // argocd-health.yaml is Argo CD configuration (argocd-cm), not an Application: e2e/gitops.e2e.test.ts runs it.
+  const apps = gitopsFiles.filter((f) => f.startsWith('argocd-') && f !== 'argocd-health.yaml').flatMap((f) => argoApps(`examples/gitops/${f}`));
   const install = apps.find((a) => field(a, 'spec', 'source', 'path') === 'manifests');
   assert(install, 'no Application with source.path manifests');
   const opts = field(install, 'spec', 'syncPolicy', 'syncOptions');

@@ -80,7 +80,16 @@ export function startChild(env: Record<string, string> = {}): ChildOperator {
     async stop() {
       stopping = true;
       if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      // The manager drains for at most 20 s: an operator still running well after that is a
+      // finding to show, not a reason for the test file's teardown to time out without a word.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 45_000)));
+      if (await Promise.race([exited, late]) === 'late') {
+        console.error(`operator child ${child.pid} still running 45 s after SIGTERM; killed. Last output:\n${out.slice(-4000)}`);
+        child.kill('SIGKILL');
+        await exited;
+      }
+      clearTimeout(timer);
     },
     async kill() {
       stopping = true;

@@ -33,6 +33,8 @@ class Workload {
   private watch: MaterialWatch | undefined;
   servedSerial = '';
   reloads = 0;
+  /** Open connections of both servers: stop() ends them, or close() would wait on a probe still open. */
+  private readonly sockets = new Set<net.Socket>();
   port = 0;
 
   constructor(
@@ -58,6 +60,7 @@ class Workload {
       socket.once('data', () => socket.end('ok\n'));
     });
     this.server.on('tlsClientError', () => undefined);
+    this.track(this.server);
     this.servedSerial = serialOfPem(material.cert);
     await listen(this.server, this.options.acceptPlaintext ? '127.0.0.1' : this.address);
     this.port = (this.server.address() as AddressInfo).port;
@@ -77,6 +80,7 @@ class Workload {
           socket.pipe(relay).pipe(socket);
         });
       });
+      this.track(this.front);
       await listen(this.front, this.address);
       this.port = (this.front.address() as AddressInfo).port;
     }
@@ -92,12 +96,19 @@ class Workload {
 
   async stop(): Promise<void> {
     this.watch?.stop();
-    const front = this.front;
+    const servers = [this.front, this.server].filter((s): s is net.Server => s !== undefined);
     this.front = undefined;
-    if (front) await new Promise<void>((resolve) => front.close(() => resolve()));
-    const server = this.server;
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all(closed);
+  }
+
+  private track(server: net.Server): void {
+    server.on('connection', (socket: net.Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
   }
 }
 
