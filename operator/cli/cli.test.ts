@@ -53,6 +53,14 @@ describe('lockstep seal', () => {
     expect(swapped.stderr()).toMatch(/nothing was sealed/);
   });
 
+  it('takes a --fingerprint that starts with a dash (base64url, one thumbprint in 64) as the value it is', async () => {
+    const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
+    const cli = io({ 'jwks.json': JSON.stringify(publicJwks(seal)) }, 'v');
+    const dashed = `-${'A'.repeat(42)}`; // 43 characters like a thumbprint; not this key's
+    expect(await runCli(['seal', '-n', 'shop', '--name', 'db', '--key', 'k', '--jwks', 'jwks.json', '--fingerprint', dashed], cli)).toBe(1);
+    expect(cli.stderr()).toContain(`--fingerprint expects ${dashed}`);
+  });
+
   it('prints a sealed-secret snippet with --output yaml, reading --from-file', async () => {
     const seal = await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() });
     const cli = io({ 'jwks.json': JSON.stringify(publicJwks(seal)), value: 'from-a-file' });

@@ -93,9 +93,28 @@ export async function sealingJwks(io: CliIo, source: { policy?: string; policyNa
   }
 }
 
+/**
+ * `argv` with `--flag VALUE` joined into `--flag=VALUE` for `flags`: an RFC 7638 thumbprint is
+ * base64url and starts with '-' one time in 64, which parseArgs otherwise refuses as ambiguous.
+ */
+export function valuesMayStartWithDash(argv: readonly string[], flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = argv[i + 1];
+    if (flags.includes(arg) && value !== undefined) {
+      out.push(`${arg}=${value}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 export async function sealCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
-    args: [...argv],
+    args: valuesMayStartWithDash(argv, ['--fingerprint']),
     options: {
       namespace: { type: 'string', short: 'n' },
       name: { type: 'string' },
