@@ -14,9 +14,6 @@ lockstep-operator in --operator-namespace). Exit 3 when the cluster cannot be re
 
 const OPERATOR_DEPLOYMENT = 'lockstep-operator';
 
-/** The version in the package.json of the lockstep package this file belongs to (source or dist/). */
-export const clientVersion = lockstepVersion;
-
 /** The operator's version from its Deployment: the app.kubernetes.io/version label, else the image tag. */
 export function operatorVersion(deployment: k8s.V1Deployment): string {
   const label = deployment.metadata?.labels?.['app.kubernetes.io/version'];
@@ -43,7 +40,7 @@ export async function versionCommand(argv: readonly string[], io: CliIo): Promis
     return EXIT.ok;
   }
   if (values.output !== undefined && values.output !== 'json' && values.output !== 'yaml') throw new CliError('-o must be json or yaml', EXIT.usage);
-  const versions: Versions = { client: clientVersion() };
+  const versions: Versions = { client: lockstepVersion() };
   const print = () => io.out(values.output === 'json' ? `${JSON.stringify(versions, null, 2)}\n` : values.output === 'yaml' ? stringify(versions)
     : [`Client Version: ${versions.client}`, ...(versions.server ? [`Server Version: ${versions.server}`] : []),
       ...(versions.operator ? [`Operator Version: ${versions.operator}`] : [])].join('\n') + '\n');
