@@ -1,13 +1,13 @@
 // Which KeyPolicy governs an EncryptedService, whether the service may use it, and which issuer
 // signs its certificate. Pure: the reconciler passes what its caches hold.
 import {
-  CRD_DEFAULTS, Reasons, effectiveTLS, keyPolicyNamespaceOf,
+  CRD_DEFAULTS, Reasons, effectiveTLS, keyPolicyNamespaceOf, type Reason,
   type EncryptedService, type IssuerRef, type KeyPolicy, type TLSVersion,
 } from '../api/v1alpha1/index.js';
 import { managedCAIssuerName } from '../keypolicy/names.js';
 
 export interface Problem {
-  reason: string;
+  reason: Reason;
   message: string;
 }
 

@@ -7,15 +7,15 @@ import type {
 } from '@kubernetes/client-node';
 import {
   API_VERSION, CRD_DEFAULTS, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, FINALIZER, GROUP, LABEL_COMPONENT,
-  LABEL_ENCRYPTED_SERVICE, LABEL_MANAGED_BY, MANAGED_BY_VALUE, Reasons, serviceNameOf, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
+  LABEL_ENCRYPTED_SERVICE, LABEL_MANAGED_BY, MANAGED_BY_VALUE, Reasons, type Reason, serviceNameOf, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION, tlsSecretName,
   volumeClaimName, withEncryptedServiceDefaults,
   type Condition, type EncryptedService, type EncryptedServiceStatus, type GeneratedObjectRef, type IssuerRef,
   type KeyPolicy, type VolumeStatus,
 } from '../api/v1alpha1/index.js';
 import { ANNOTATION_CERTIFICATE_NAME } from '../approver/decide.js';
 import type { Applier } from '../kube/apply.js';
-import { WrittenConditions, setConditions, type ConditionInput } from '../kube/conditions.js';
-import { withKstatus } from '../kube/kstatus.js';
+import { WrittenConditions, type ConditionInput } from '../kube/conditions.js';
+import { setConditionsWithKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
 import type { DependencyCheck } from '../runtime/dependency.js';
 import type { EventRecorder } from '../runtime/events.js';
@@ -94,7 +94,7 @@ export interface EncryptedServiceReconcilerOptions {
   /** The operator's own namespace, where CA rotations record their bundle changes (trust-bundle.ts). */
   operatorNamespace?: string;
   /** Whether cert-manager is served: transit waits for it (with a condition that says so), the rest does not. */
-  certManager?: DependencyCheck;
+  certManager?: DependencyCheck<typeof Reasons.CertManagerMissing>;
   now?: () => Date;
 }
 
@@ -112,7 +112,7 @@ interface Part {
   problems: Problem[];
 }
 
-const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({
+const cond = (type: string, ok: boolean, reason: Reason, message: string): ConditionInput => ({
   type, status: ok ? 'True' : 'False', reason, message,
 });
 
@@ -459,7 +459,7 @@ export class EncryptedServiceReconciler {
     const next: EncryptedServiceStatus = {
       ...stripUndefined(fields),
       observedGeneration: es.metadata.generation ?? 0,
-      conditions: withKstatus(setConditions(previous.conditions, conditions, es.metadata.generation, this.now()), es.metadata.generation, this.now()),
+      conditions: setConditionsWithKstatus(previous.conditions, conditions, es.metadata.generation, this.now()),
       generatedObjects: generated,
     };
     if (!statusChanged(previous, next)) return;

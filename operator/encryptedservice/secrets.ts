@@ -7,8 +7,9 @@
 // entry. Plaintext exists only in memory during the pass; the unwrapped data key only in the DEK
 // cache. Messages name Secrets, keys and kids — never values.
 import type { CoreV1Api, KubernetesObject, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import type { Problem } from './policy.js';
 import {
-  API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, Reasons,
+  API_VERSION, ANNOTATION_KID, ENCRYPTED_SERVICE, EncryptedServiceConditions as C, LABEL_ENCRYPTED_SERVICE, LABEL_KEY_POLICY, Reasons, type Reason,
   type EncryptedService, type GeneratedObjectRef, type KeyPolicy,
 } from '../api/v1alpha1/index.js';
 import type { AuditEvent } from '../audit/chain.js';
@@ -36,7 +37,7 @@ import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore, type StoreExpe
 export interface SecretsOutcome {
   conditions: ConditionInput[];
   generated: GeneratedObjectRef[];
-  problems: { reason: string; message: string }[];
+  problems: Problem[];
   /** kids the service's data key and sealed values are under. */
   keyIds: string[];
 }
@@ -58,18 +59,18 @@ export interface ServiceSecretsOptions {
 interface Failure {
   secret: string;
   key?: string;
-  reason: string;
+  reason: Reason;
   kid?: string;
   message: string;
 }
 
 /** The service's KeyPolicy is being deleted, and the service has no data key yet. */
-const KEY_POLICY_DELETING = 'KeyPolicyDeleting';
+const KEY_POLICY_DELETING = Reasons.KeyPolicyDeleting;
 /** Failures that are no failed decryption: reported under their own reason, not audited as one. */
 const NOT_DECRYPTION = new Set<string>([Reasons.SecretConflict, KEY_POLICY_DELETING]);
 
-const ok = (reason: string, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'True', reason, message });
-const notOk = (reason: string, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'False', reason, message });
+const ok = (reason: Reason, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'True', reason, message });
+const notOk = (reason: Reason, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'False', reason, message });
 
 function decode(data: Record<string, string> | undefined): Record<string, Buffer> {
   return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));

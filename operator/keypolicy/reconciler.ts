@@ -8,7 +8,7 @@
 // re-created under the same name picks up the stored keys, and deletion waits while they are used.
 import type { CoreV1Api, KubernetesObject, V1ConfigMap, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, API_VERSION, ROTATED_CA_SECRET, FINALIZER, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons,
+  ANNOTATION_ACTIVE_CA_SECRET, ANNOTATION_KID, API_VERSION, ROTATED_CA_SECRET, FINALIZER, GROUP, KEY_POLICY, KeyPolicyConditions as C, PUBLIC_JWKS_KEY, Reasons, type Reason,
   VERSION, effectiveKeyWrap, keyPolicyNamespaceOf, publicJwksConfigMapName, withKeyPolicyDefaults,
   type EncryptedService, type KeyPolicy, type KeyPolicyStatus,
 } from '../api/v1alpha1/index.js';
@@ -20,8 +20,8 @@ import { isDecryptError, isKeySetError } from '../crypto/errors.js';
 import { WRAPPED_DEK_KEY, readEnvelopeStore } from '../encryptedservice/envelope-store.js';
 import { ANNOTATION_STORE_INTEGRITY, tagFor, verifyEnvelopeStore } from '../encryptedservice/store-integrity.js';
 import type { Applier } from '../kube/apply.js';
-import { WrittenConditions, setConditions, type ConditionInput } from '../kube/conditions.js';
-import { withKstatus } from '../kube/kstatus.js';
+import { WrittenConditions, type ConditionInput } from '../kube/conditions.js';
+import { setConditionsWithKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
 import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
 import type { EventRecorder } from '../runtime/events.js';
@@ -81,7 +81,7 @@ export interface KeyPolicyReconcilerOptions {
    */
   read?: (ref: KubernetesObject) => Promise<KubernetesObject | undefined>;
   /** Whether cert-manager is served: a managed CA waits for it (with a condition that says so). */
-  certManager?: DependencyCheck;
+  certManager?: DependencyCheck<typeof Reasons.CertManagerMissing>;
   now?: () => Date;
 }
 
@@ -95,11 +95,11 @@ const REWRAP_RECHECK_MS = 5_000;
 const MAX_REQUEUE_MS = 3_600_000;
 
 /** The managed CA's (or the named default ClusterIssuer's) state for status; undefined when there is nothing to report. */
-type ManagedCAState = { ready: boolean; message: string; reason?: string } | undefined;
+type ManagedCAState = { ready: boolean; message: string; reason?: Reason } | undefined;
 
 const objectKeyOf = (policy: KeyPolicy): string => `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}`;
 
-const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({
+const cond = (type: string, ok: boolean, reason: Reason, message: string): ConditionInput => ({
   type, status: ok ? 'True' : 'False', reason, message,
 });
 
@@ -724,7 +724,7 @@ export class KeyPolicyReconciler {
     const next: KeyPolicyStatus = {
       ...fields,
       observedGeneration: policy.metadata.generation ?? 0,
-      conditions: withKstatus(setConditions(previous.conditions, conditions, policy.metadata.generation, this.now()), policy.metadata.generation, this.now()),
+      conditions: setConditionsWithKstatus(previous.conditions, conditions, policy.metadata.generation, this.now()),
     };
     if (isSubset(next, previous) && isSubset(previous.conditions ?? [], next.conditions ?? [])) return;
     await this.o.applier.applyStatus({ ...this.resourceRef(policy), kind: KEY_POLICY.kind }, next);

@@ -10,23 +10,23 @@ describe('setConditions', () => {
     expect(c).toEqual({ type: 'Ready', status: 'False', reason: 'Progressing', message: 'm', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 3 });
   });
   it('keeps lastTransitionTime when only reason or message change', () => {
-    const a = setConditions(undefined, [{ type: 'Ready', status: 'False', reason: 'A', message: 'a' }], 1, t0);
-    const [b] = setConditions(a, [{ type: 'Ready', status: 'False', reason: 'B', message: 'b' }], 2, t1);
+    const a = setConditions(undefined, [{ type: 'Ready', status: 'False', reason: 'PeerNotFound', message: 'a' }], 1, t0);
+    const [b] = setConditions(a, [{ type: 'Ready', status: 'False', reason: 'KeyPolicyNotFound', message: 'b' }], 2, t1);
     expect(b?.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
-    expect(b?.reason).toBe('B');
+    expect(b?.reason).toBe('KeyPolicyNotFound');
     expect(b?.observedGeneration).toBe(2);
   });
   it('moves lastTransitionTime when the status flips', () => {
-    const a = setConditions(undefined, [{ type: 'Ready', status: 'False', reason: 'A', message: 'a' }], 1, t0);
-    const [b] = setConditions(a, [{ type: 'Ready', status: 'True', reason: 'A', message: 'a' }], 1, t1);
+    const a = setConditions(undefined, [{ type: 'Ready', status: 'False', reason: 'PeerNotFound', message: 'a' }], 1, t0);
+    const [b] = setConditions(a, [{ type: 'Ready', status: 'True', reason: 'PeerNotFound', message: 'a' }], 1, t1);
     expect(b?.lastTransitionTime).toBe('2026-01-01T01:00:00Z');
   });
   it('keeps conditions it was not asked to set, in order', () => {
     const a = setConditions(undefined, [
-      { type: 'Ready', status: 'False', reason: 'A', message: 'a' },
-      { type: 'Rotating', status: 'True', reason: 'R', message: 'r' },
+      { type: 'Ready', status: 'False', reason: 'PeerNotFound', message: 'a' },
+      { type: 'Rotating', status: 'True', reason: 'RotationInProgress', message: 'r' },
     ], 1, t0);
-    const b = setConditions(a, [{ type: 'Ready', status: 'True', reason: 'A', message: 'a' }], 1, t1);
+    const b = setConditions(a, [{ type: 'Ready', status: 'True', reason: 'PeerNotFound', message: 'a' }], 1, t1);
     expect(b.map((c) => c.type)).toEqual(['Ready', 'Rotating']);
     expect(b[1]).toEqual(a[1]);
   });

@@ -1,11 +1,11 @@
 // metav1.Condition bookkeeping shared by the controllers: lastTransitionTime moves only when a
 // condition's status flips, and observedGeneration is always stamped.
-import type { Condition, ConditionStatus } from '../api/v1alpha1/index.js';
+import type { Condition, ConditionStatus, Reason } from '../api/v1alpha1/index.js';
 
 export interface ConditionInput {
   type: string;
   status: ConditionStatus;
-  reason: string;
+  reason: Reason;
   message: string;
 }
 
@@ -50,7 +50,7 @@ export class WrittenConditions {
   private readonly byUid = new Map<string, string>();
 
   /** Whether `conditions` (type, status and reason) are what was last written for `uid`; remembers them. */
-  alreadyWritten(uid: string | undefined, conditions: readonly ConditionInput[]): boolean {
+  alreadyWritten(uid: string | undefined, conditions: readonly Pick<Condition, 'type' | 'status' | 'reason'>[]): boolean {
     if (!uid) return false;
     const signature = conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).sort().join(',');
     const same = this.byUid.get(uid) === signature;

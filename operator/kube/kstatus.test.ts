@@ -1,10 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
+import type { Reason } from '../api/v1alpha1/index.js';
 import { setConditions, type ConditionInput } from './conditions.js';
 import { kstatusConditions, withKstatus } from './kstatus.js';
 
 const t0 = new Date('2026-01-01T00:00:00Z');
 const t1 = new Date('2026-01-01T01:00:00Z');
-const c = (type: string, status: 'True' | 'False' | 'Unknown', reason: string, message = `${type} ${reason}`): ConditionInput => ({ type, status, reason, message });
+const c = (type: string, status: 'True' | 'False' | 'Unknown', reason: Reason, message = `${type} ${reason}`): ConditionInput => ({ type, status, reason, message });
 const of = (...inputs: ConditionInput[]) => setConditions(undefined, inputs, 1, t0);
 const types = (inputs: ConditionInput[]) => inputs.map((k) => `${k.type}=${k.status} ${k.reason}`);
 
@@ -16,7 +17,7 @@ describe('kstatusConditions', () => {
     expect(types(kstatusConditions(of(c('Ready', 'False', 'CertificatePending'), c('Degraded', 'False', 'Reconciled'))))).toEqual(['Reconciling=True CertificatePending']);
   });
   it('is Reconciling, not Stalled, when Degraded names a reference that another object of the same apply brings', () => {
-    for (const reason of ['KeyPolicyNotFound', 'PeerNotFound', 'IssuerNotFound', 'ReconcileError']) {
+    for (const reason of ['KeyPolicyNotFound', 'PeerNotFound', 'IssuerNotFound', 'ReconcileError'] as const) {
       expect(types(kstatusConditions(of(c('Ready', 'False', reason), c('Degraded', 'True', reason))))).toEqual([`Reconciling=True ${reason}`]);
     }
   });
@@ -53,5 +54,11 @@ describe('withKstatus', () => {
     const first = withKstatus(of(c('Ready', 'False', 'CertificatePending'), c('Degraded', 'False', 'Reconciled')), 1, t0);
     const refused = withKstatus(setConditions(first, [c('Ready', 'False', 'DNSNameNotAllowed'), c('Degraded', 'True', 'DNSNameNotAllowed')], 2, t1), 2, t1);
     expect(refused.filter((k) => k.type === 'Reconciling' || k.type === 'Stalled').map((k) => `${k.type} ${k.lastTransitionTime}`)).toEqual(['Stalled 2026-01-01T01:00:00Z']);
+  });
+  it('reads a reason this version does not write (an older operator wrote it) as a generic one, keeping the message', () => {
+    const old = [{ type: 'Ready', status: 'False' as const, reason: 'SomethingOld', message: 'old words', lastTransitionTime: '2026-01-01T00:00:00Z' },
+      { type: 'Degraded', status: 'True' as const, reason: 'SomethingOld', message: 'old words', lastTransitionTime: '2026-01-01T00:00:00Z' }];
+    expect(kstatusConditions(old)).toEqual([{ type: 'Stalled', status: 'True', reason: 'ReconcileError', message: 'old words' }]);
+    expect(kstatusConditions(old.slice(0, 1))).toEqual([{ type: 'Reconciling', status: 'True', reason: 'Progressing', message: 'old words' }]);
   });
 });

@@ -4,8 +4,8 @@
 // get there without a change from the user. Both are "abnormal-true": present only while True.
 // They are derived from the conditions each kind already reports (Ready, Degraded, Rotating), so
 // the three kinds cannot disagree with themselves.
-import type { Condition } from '../api/v1alpha1/index.js';
-import { Reasons } from '../api/v1alpha1/index.js';
+import type { Condition, Reason } from '../api/v1alpha1/index.js';
+import { Reasons, isReason } from '../api/v1alpha1/index.js';
 import { findCondition, setConditions, type ConditionInput } from './conditions.js';
 
 export const Reconciling = 'Reconciling';
@@ -41,22 +41,32 @@ export function isWaitingReason(reason: string): boolean {
   return WAITING_REASONS.has(reason);
 }
 
+/** The reason as read back; one this operator does not write (an older version's) reads as `otherwise`. */
+const registered = (reason: string | undefined, otherwise: Reason): Reason => (isReason(reason) ? reason : otherwise);
+
 /** The kstatus conditions `conditions` imply, each only when True. */
 export function kstatusConditions(conditions: readonly Condition[]): ConditionInput[] {
   const ready = findCondition(conditions, 'Ready');
   const degraded = findCondition(conditions, 'Degraded');
   const rotating = findCondition(conditions, 'Rotating');
   if (ready?.status === 'False' && degraded?.status === 'True' && !isWaitingReason(degraded.reason)) {
-    return [{ type: Stalled, status: 'True', reason: degraded.reason, message: degraded.message }];
+    return [{ type: Stalled, status: 'True', reason: registered(degraded.reason, Reasons.ReconcileError), message: degraded.message }];
   }
-  if (rotating?.status === 'True') return [{ type: Reconciling, status: 'True', reason: rotating.reason, message: rotating.message }];
+  if (rotating?.status === 'True') return [{ type: Reconciling, status: 'True', reason: registered(rotating.reason, Reasons.Progressing), message: rotating.message }];
   if (ready?.status !== 'True') {
-    return [{ type: Reconciling, status: 'True', reason: ready?.reason ?? Reasons.Progressing, message: ready?.message ?? 'not reconciled yet' }];
+    return [{ type: Reconciling, status: 'True', reason: registered(ready?.reason, Reasons.Progressing), message: ready?.message ?? 'not reconciled yet' }];
   }
   return [];
 }
 
 /** `conditions` with Reconciling and Stalled set from them: present while True, removed otherwise. */
+/** setConditions, then the kstatus conditions the result implies, at one `now`: what each reconciler writes. */
+export function setConditionsWithKstatus(
+  previous: readonly Condition[] | undefined, next: readonly ConditionInput[], generation: number | undefined, now: Date,
+): Condition[] {
+  return withKstatus(setConditions(previous, next, generation, now), generation, now);
+}
+
 export function withKstatus(conditions: readonly Condition[], generation: number | undefined, now: Date): Condition[] {
   const isKstatus = (c: Condition) => c.type === Reconciling || c.type === Stalled;
   const rest = conditions.filter((c) => !isKstatus(c));

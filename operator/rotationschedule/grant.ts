@@ -5,7 +5,7 @@
 // operator's own namespace, or when the issuer is the managed CA of a KeyPolicy beside it.
 // Pure: the caller reads the issuer's metadata.
 import {
-  ANNOTATION_ROTATION_ALLOWED_NAMESPACES, LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, Reasons, type IssuerRef,
+  ANNOTATION_ROTATION_ALLOWED_NAMESPACES, LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, Reasons, type IssuerRef, type Reason,
 } from '../api/v1alpha1/index.js';
 import { LABEL_KEY_POLICY_NAMESPACE } from '../keypolicy/names.js';
 
@@ -14,7 +14,7 @@ export interface IssuerMetadata {
   annotations?: Record<string, string>;
 }
 
-export type Grant = { allowed: true; why: string } | { allowed: false; reason: string; message: string };
+export type Grant = { allowed: true; why: string } | { allowed: false; reason: Reason; message: string };
 
 /** Whether a grant annotation's value (comma-separated namespaces, or `*`) names `namespace`. */
 export function grantsNamespace(value: string | undefined, namespace: string): boolean {

@@ -8,7 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1Secret } from '@kubernetes/client-node';
 import {
-  API_VERSION, GROUP, ROTATION_SCHEDULE, Reasons, RotationScheduleConditions as C, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION,
+  API_VERSION, GROUP, ROTATION_SCHEDULE, Reasons, isReason, type Reason, RotationScheduleConditions as C, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY, VERSION,
   keyPolicyNamespaceOf, parseDuration, serviceNameOf, tlsSecretName, withRotationScheduleDefaults,
   type CARotationStatus, type EncryptedService, type IssuerRef, type KeyPolicy, type Rotatable, type RotationSchedule, type RotationScheduleSpec,
   type RotationScheduleStatus, type TargetProgress,
@@ -20,8 +20,8 @@ import { envelopeStoreName } from '../encryptedservice/envelope-store.js';
 import { splitPem } from '../encryptedservice/trust-bundle.js';
 import { reactivationValue } from '../keypolicy/reactivation.js';
 import type { Applier } from '../kube/apply.js';
-import { setConditions, type ConditionInput } from '../kube/conditions.js';
-import { withKstatus } from '../kube/kstatus.js';
+import type { ConditionInput } from '../kube/conditions.js';
+import { setConditionsWithKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
 import { describeApiError } from '../runtime/api-error.js';
 import type { EventRecorder, EventType } from '../runtime/events.js';
@@ -113,14 +113,14 @@ const CLAIM_RETRY_MS = 5_000;
 /** A rotation whose reconciles keep failing ends Failed after its verification timeout, and never sooner than this. */
 const MIN_ERROR_GRACE_MS = 60_000;
 
-const cond = (type: string, ok: boolean, reason: string, message: string): ConditionInput => ({ type, status: ok ? 'True' : 'False', reason, message });
+const cond = (type: string, ok: boolean, reason: Reason, message: string): ConditionInput => ({ type, status: ok ? 'True' : 'False', reason, message });
 
 interface Step {
   status: RotationScheduleStatus;
   requeueAfter?: number;
   configError?: string;
   /** Why the schedule may not rotate what it names (grant.ts): reported, nothing is written. */
-  denied?: { reason: string; message: string };
+  denied?: { reason: Reason; message: string };
 }
 
 /** How often a schedule refused for want of a grant looks again (the grant is on a ClusterIssuer, which it does not watch). */
@@ -634,7 +634,7 @@ export class RotationScheduleReconciler {
     return status;
   }
 
-  private fail(status: RotationScheduleStatus, target: TargetProgress, reason: string, message: string, now: number): RotationScheduleStatus {
+  private fail(status: RotationScheduleStatus, target: TargetProgress, reason: Reason, message: string, now: number): RotationScheduleStatus {
     const next = updateTarget(status, target.name, { phase: 'Failed', message }, now);
     // The first failure is the one that stopped the rotation.
     if (!next.failure) next.failure = { reason, target: `${target.namespace}/${target.name}`, message };
@@ -939,7 +939,8 @@ export class RotationScheduleReconciler {
     const rotating = inRotation(status);
     const paused = status.phase === 'Paused';
     const failure = status.phase === 'RolledBack' || status.phase === 'Failed' ? status.failure : undefined;
-    const failureReason = status.phase === 'RolledBack' ? Reasons.RolledBack : (status.failure?.reason ?? Reasons.VerificationFailed);
+    const storedReason = status.failure?.reason;
+    const failureReason = status.phase === 'RolledBack' ? Reasons.RolledBack : isReason(storedReason) ? storedReason : Reasons.VerificationFailed;
     const failureMessage = failure ? `${failure.target ?? ''}: ${failure.message ?? ''}` : '';
     const steps = spec.strategy?.canarySteps?.length ?? 0;
     const rotatingCond = rotating
@@ -980,7 +981,7 @@ export class RotationScheduleReconciler {
     const next: RotationScheduleStatus = {
       ...boundStatus(status),
       observedGeneration: rs.metadata.generation ?? 0,
-      conditions: withKstatus(setConditions(written.status.conditions, this.conditions(spec, status, configError, denied, this.targetsProblem(rs, spec)), rs.metadata.generation, this.now()), rs.metadata.generation, this.now()),
+      conditions: setConditionsWithKstatus(written.status.conditions, this.conditions(spec, status, configError, denied, this.targetsProblem(rs, spec)), rs.metadata.generation, this.now()),
     };
     const clean = JSON.parse(JSON.stringify(next)) as RotationScheduleStatus;
     if (isSubset(clean, written.status) && isSubset(written.status, clean)) return;

@@ -7,14 +7,14 @@ import type { ReadinessCheck } from './health.js';
 import type { InformerHandlers } from './informer.js';
 import type { OperatorMetrics } from './metrics.js';
 
-export interface DependencyProblem {
-  readonly reason: string;
+export interface DependencyProblem<R extends string = string> {
+  readonly reason: R;
   readonly message: string;
 }
 
 /** What a reconciler asks: undefined while the dependency is there. */
-export interface DependencyCheck {
-  problem(): DependencyProblem | undefined;
+export interface DependencyCheck<R extends string = string> {
+  problem(): DependencyProblem<R> | undefined;
 }
 
 /** What this needs of an informer. */
@@ -23,11 +23,11 @@ export interface ServedSource {
   addHandlers(handlers: InformerHandlers<never>): () => void;
 }
 
-export interface ApiDependencyOptions {
+export interface ApiDependencyOptions<R extends string = string> {
   /** e.g. `cert-manager`: the metric's label and readiness name. */
   readonly name: string;
   /** Condition reason while missing, e.g. `CertManagerMissing`. */
-  readonly reason: string;
+  readonly reason: R;
   /** What to do, first in the message: `install cert-manager v1.x`. */
   readonly fix: string;
   /** `cert-manager.io/v1` */
@@ -37,11 +37,11 @@ export interface ApiDependencyOptions {
   readonly metrics?: Pick<OperatorMetrics, 'dependencyMissing'>;
 }
 
-export class ApiDependency implements DependencyCheck {
+export class ApiDependency<R extends string = string> implements DependencyCheck<R> {
   readonly name: string;
-  private readonly o: ApiDependencyOptions;
+  private readonly o: ApiDependencyOptions<R>;
 
-  constructor(options: ApiDependencyOptions) {
+  constructor(options: ApiDependencyOptions<R>) {
     this.o = options;
     this.name = options.name;
     const report = () => options.metrics?.dependencyMissing.set({ dependency: options.name }, this.missing().length > 0 ? 1 : 0);
@@ -54,7 +54,7 @@ export class ApiDependency implements DependencyCheck {
     return Object.entries(this.o.kinds).filter(([, source]) => source.served() === false).map(([kind]) => kind);
   }
 
-  problem(): DependencyProblem | undefined {
+  problem(): DependencyProblem<R> | undefined {
     const missing = this.missing();
     if (missing.length === 0) return undefined;
     return { reason: this.o.reason, message: `${this.o.fix}: ${this.o.groupVersion} ${missing.join(', ')} not served` };

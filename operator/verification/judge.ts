@@ -1,7 +1,7 @@
 // What the endpoints of one service showed, judged against what was issued: the Verified
 // condition's status, reason and message, and the figures the metrics report. Pure: the probes
 // (probes.ts) gather observations; nothing here touches the network or holds key material.
-import { Reasons, type ConditionStatus } from '../api/v1alpha1/index.js';
+import { Reasons, type ConditionStatus, type Reason } from '../api/v1alpha1/index.js';
 import type { ViolationKind } from '../runtime/metrics.js';
 import type { Endpoint } from '../rotationschedule/tls-verification.js';
 
@@ -39,7 +39,7 @@ export interface Issued {
 
 export interface Verdict {
   status: ConditionStatus;
-  reason: string;
+  reason: Reason;
   message: string;
   /** Endpoints failing each check. */
   violations: Record<ViolationKind, number>;
@@ -52,7 +52,7 @@ export interface Verdict {
 }
 
 /** Severity order: the first kind present names the condition's reason. */
-const ORDER: readonly [ViolationKind, string][] = [
+const ORDER: readonly [ViolationKind, Reason][] = [
   ['plaintext_accepted', Reasons.PlaintextAccepted],
   ['mtls_not_enforced', Reasons.MTLSNotEnforced],
   ['untrusted_certificate', Reasons.UntrustedCertificate],

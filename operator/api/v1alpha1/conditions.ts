@@ -87,6 +87,8 @@ export const Reasons = {
   KeysGenerated: 'KeysGenerated',
   /** A KeyPolicy's deletion waits: ciphertexts are still under its keys. */
   KeysInUse: 'KeysInUse',
+  /** The KeyPolicy is being deleted: nothing new is sealed or wrapped under it. */
+  KeyPolicyDeleting: 'KeyPolicyDeleting',
   /** The key Secret was asked to be deleted while its keys are in use; a finalizer keeps it. */
   KeySecretDeleting: 'KeySecretDeleting',
   RewrapPending: 'RewrapPending',
@@ -124,5 +126,65 @@ export const Reasons = {
   KeyPolicyInOtherNamespace: 'KeyPolicyInOtherNamespace',
   /** A cluster-scoped name Lockstep derives for this owner is held by an object it did not create for it. */
   NameTaken: 'NameTaken',
+  // Secrets: why a sealed value, wrapped data key or envelope store was not opened or trusted
+  /** Not a Lockstep ciphertext: wrong shape, bad encoding, missing header fields, too large. */
+  Malformed: 'Malformed',
+  /** Authentication failed: the ciphertext or its header changed, or another key made it. */
+  Tampered: 'Tampered',
+  /** Authentic, but made for another namespace/name/key or for another purpose. */
+  WrongBinding: 'WrongBinding',
+  /** Sealed for a key this policy does not have (never had, or its retired record was pruned). */
+  UnknownKey: 'UnknownKey',
+  /** Made under a retired key whose material is gone. */
+  RetiredKey: 'RetiredKey',
+  /** The header names an algorithm that is not allowed or not the one of the key. */
+  WrongAlgorithm: 'WrongAlgorithm',
+  /** A sealed entry names a namespace/name binding that is not this Secret's. */
+  InvalidBinding: 'InvalidBinding',
+  /** The envelope store holds values but no wrapped data key. */
+  DataKeyMissing: 'DataKeyMissing',
+  /** A Secret the service reads (sealed target, envelope source) does not exist. */
+  SecretNotFound: 'SecretNotFound',
+  /** An envelope store carries no integrity tag (stripped, or written before tags existed). */
+  NoIntegrityTag: 'NoIntegrityTag',
+  /** An envelope store's integrity tag does not verify. */
+  IntegrityMismatch: 'IntegrityMismatch',
+  /** A Secret at an envelope store's name that the operator did not write for this service. */
+  NotOperatorWritten: 'NotOperatorWritten',
+  // Keys: why a KeyPolicy's key set cannot be used
+  InvalidKeySet: 'InvalidKeySet',
+  NoActiveKey: 'NoActiveKey',
+  WrongPurpose: 'WrongPurpose',
+  UnsupportedAlgorithm: 'UnsupportedAlgorithm',
+  NotPublic: 'NotPublic',
+  InvalidTransition: 'InvalidTransition',
+  /** Wrapped data keys or sealed values name no key of the policy. */
+  UnreadableCiphertext: 'UnreadableCiphertext',
+  // At rest
+  /** A volume's LUKS key Secret is gone; the operator never generates a replacement for an existing volume. */
+  VolumeKeyMissing: 'VolumeKeyMissing',
+  // Rotation failures
+  /** The schedule's cron, interval, window or time zone does not parse. */
+  InvalidSchedule: 'InvalidSchedule',
+  /** A rotation kind the schedule asks for is not supported for its targets. */
+  Unsupported: 'Unsupported',
+  /** A target EncryptedService or its Certificate was deleted during the rotation. */
+  TargetGone: 'TargetGone',
+  /** The workload restart of a rotation step could not be written. */
+  RestartFailed: 'RestartFailed',
+  /** A target was not Ready when its rotation step needed it (before, or after re-issue). */
+  TargetNotReady: 'TargetNotReady',
+  /** cert-manager did not issue the rotated certificate within the step's timeout. */
+  IssuanceTimeout: 'IssuanceTimeout',
+  /** cert-manager could not issue the rotated certificate. */
+  IssuanceFailed: 'IssuanceFailed',
+  /** A key rotation did not finish within its timeout. */
+  KeyRotationTimeout: 'KeyRotationTimeout',
+  /** A CA rotation kept the old root: consumers still rely on it. */
+  OldRootInUse: 'OldRootInUse',
 } as const;
+/** Whether `value` (e.g. read back from status) is a reason this operator writes. */
+export function isReason(value: string | undefined): value is Reason {
+  return value !== undefined && (Object.values(Reasons) as string[]).includes(value);
+}
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
