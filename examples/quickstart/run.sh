@@ -34,7 +34,12 @@ socket=$(dirname "$KUBECONFIG")/node/run/containerd.sock
 t0=$SECONDS
 
 say "Build the CLI and put the kubectl plugin on PATH (or: npm link)"
-run 'npm run build --silent'
+cli=dist/operator/cli/main.js
+if [ -f "$cli" ] && [ -z "$(find operator imports package.json tsconfig.json tsconfig.build.json -newer "$cli" -print -quit)" ]; then
+  printf '$ npm run build   # skipped: dist/ is newer than every source\n'
+else
+  run 'npm run build --silent'
+fi
 run "mkdir -p $(q "$work/bin") && ln -sf \"\$PWD/scripts/lockstep\" $(q "$work/bin/kubectl-lockstep")"
 run "export PATH=$(q "$work/bin"):\$PATH"
 
