@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
-import { clients, eventually } from './harness/cluster.js';
+import { clients } from './harness/cluster.js';
 import { deleteNamespaceAndFinalize } from './harness/lockstep.js';
 import { repoRoot } from './harness/manifests.js';
+import { operatorPodCount, removeOperatorDeployment } from './harness/operator-pods.js';
 import { nodeReady, nodeTest, parseLines, type ProbeLine } from './harness/pods.js';
 
 const c = clients();
-const OPERATOR_NS = 'lockstep-system';
 const ns = `e2e-quickstart-${randomBytes(3).toString('hex')}`;
 const greeting = `sealed in e2e ${randomBytes(6).toString('hex')}`;
 const work = mkdtempSync(join(tmpdir(), 'lockstep-quickstart-'));
@@ -56,7 +56,7 @@ const CLIENT_CERT = ['--cert', '/tls/tls.crt', '--key', '/tls/tls.key'];
 beforeAll(async () => {
   haveNode = await nodeReady(c);
   if (!haveNode) return;
-  operatorWasInstalled = (await c.core.listNamespacedPod({ namespace: OPERATOR_NS, labelSelector: 'app.kubernetes.io/name=lockstep-operator' })).items.length > 0;
+  operatorWasInstalled = (await operatorPodCount(c)) > 0;
   const started = Date.now();
   script = await runQuickstart();
   console.log(`quickstart exit ${script.code} after ${((Date.now() - started) / 1000).toFixed(1)}s; ${script.out.match(/\[quickstart\] green.*/)?.[0] ?? 'not green'}`);
@@ -67,12 +67,7 @@ afterAll(async () => {
   if (!haveNode) return;
   // The operator pods finalize the namespace's services and policy before they are removed.
   await deleteNamespaceAndFinalize(c, ns);
-  if (operatorWasInstalled) return;
-  kubectl('delete', '--ignore-not-found', '--wait=false', '-n', OPERATOR_NS, 'deployment/lockstep-operator');
-  await eventually('operator pods gone', async () => {
-    const pods = await c.core.listNamespacedPod({ namespace: OPERATOR_NS, labelSelector: 'app.kubernetes.io/name=lockstep-operator' });
-    return pods.items.length === 0 ? true : undefined;
-  }, 60_000).catch(() => undefined);
+  if (!operatorWasInstalled) await removeOperatorDeployment(c);
 }, 120_000);
 
 const itNode = nodeTest(() => haveNode);
