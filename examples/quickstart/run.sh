@@ -94,6 +94,7 @@ run "kubectl lockstep status -n $ns"
 
 printf '\n[quickstart] green in %ss: services applied -> all Ready and available in %ss; operator install -> green status in %ss\n' \
   "$((SECONDS - t0))" "$ready_s" "$((SECONDS - t_install))"
+if $started_cluster; then printf '\n# Look around (kubectl get lockstep -n %s, kubectl lockstep status -n %s -o wide)\nexport KUBECONFIG=%s PATH=%s:%s\n' "$ns" "$ns" "$KUBECONFIG" "$work/bin" "\$PATH"; fi
 cat <<EOF
 
 # Clean up
