@@ -53,15 +53,15 @@ done <<< "$images"
 say "Install the operator from manifests/ (CRDs, RBAC, two replicas), with the local image"
 t_install=$SECONDS
 run 'kubectl apply --server-side --force-conflicts -k e2e/node/operator-overlay >/dev/null'
-run 'kubectl wait --for condition=Established --timeout 60s -f crds/ >/dev/null'
 run 'kubectl -n lockstep-system rollout status deployment/lockstep-operator --timeout 3m'
 
 say "Issuers: a self-signed root CA and the CA ClusterIssuer lockstep-ca (make cluster-up installs them too)"
 run 'kubectl apply --server-side -f e2e/controlplane/issuers.yaml'
 run 'kubectl wait --for condition=Ready --timeout 2m clusterissuer/lockstep-ca'
 
-say "A namespace and its KeyPolicy"
+say "A namespace (its pods held to Pod Security \"restricted\") and its KeyPolicy"
 kubectl get namespace "$ns" >/dev/null 2>&1 || run "kubectl create namespace $ns"
+run "kubectl label namespace $ns pod-security.kubernetes.io/enforce=restricted --overwrite"
 run "kubectl apply -n $ns -f examples/quickstart/keypolicy.yaml"
 run "kubectl wait -n $ns --for condition=Ready --timeout 2m keypolicy/demo"
 
