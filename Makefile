@@ -9,7 +9,7 @@ export CLUSTER_DIR ?= $(CURDIR)/e2e/.cluster
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests run \
-        cluster-up cluster-down controlplane-binaries e2e-kind lint-kind bench bench-node bench-scale
+        cluster-up cluster-down quickstart controlplane-binaries e2e-kind lint-kind bench bench-node bench-scale
 
 help: ## List the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,9 @@ cluster-up: ## Start the local control plane; prints export KUBECONFIG=...
 
 cluster-down: ## Stop the local control plane and remove its state
 	$(CONTROLPLANE)/cluster-down.sh
+
+quickstart: install ## Lockstep on the local cluster with its node, ending with a green `kubectl lockstep status -n demo` (starts the cluster when KUBECONFIG is unset)
+	bash examples/quickstart/run.sh
 
 run: install ## Run the operator against $$KUBECONFIG, or a local control plane when none is set
 	bash scripts/run.sh

@@ -13,12 +13,12 @@ import { loadImage } from './harness/images.js';
 import { applyAsUser, deleteNamespaceAndFinalize, waitForCondition, waitForSchedule } from './harness/lockstep.js';
 import { repoRoot } from './harness/manifests.js';
 import { createTestNamespace } from './harness/namespace.js';
+import { OPERATOR_NS, removeOperatorDeployment } from './harness/operator-pods.js';
 import { nodeReady, nodeTest, readyPods, serviceAccount, TLS_PORT, tlsServer } from './harness/pods.js';
 
 const c = clients();
 const apps = c.kc.makeApiClient(k8s.AppsV1Api);
 const coordination = c.kc.makeApiClient(k8s.CoordinationV1Api);
-const OPERATOR_NS = 'lockstep-system';
 const LEASE = 'lockstep-operator';
 let ns = '';
 let haveNode = false;
@@ -40,11 +40,7 @@ afterAll(async () => {
   if (!haveNode) return;
   // The in-cluster operator finalizes the test's services before it is removed.
   await deleteNamespaceAndFinalize(c, ns);
-  kubectl('delete', '--ignore-not-found', '--wait=false', '-n', OPERATOR_NS, 'deployment/lockstep-operator');
-  await eventually('operator pods gone', async () => {
-    const pods = await c.core.listNamespacedPod({ namespace: OPERATOR_NS });
-    return pods.items.length === 0 ? true : undefined;
-  }, 60_000).catch(() => undefined);
+  await removeOperatorDeployment(c);
 }, 180_000);
 
 const itNode = nodeTest(() => haveNode);

@@ -159,9 +159,10 @@ start kube-controller-manager "$(bin kube-controller-manager)" \
 
 log "installing cert-manager CRDs"
 "$here/certmanager/crds.sh" | kc apply --server-side --force-conflicts -f - >/dev/null
-kc wait --for condition=Established --timeout 60s \
+# Retried: `kubectl wait` fails at once ("accessor error") on a CRD whose status is not written yet.
+wait_for "cert-manager CRDs established" 60 kc wait --for condition=Established --timeout 5s \
   crd/certificates.cert-manager.io crd/certificaterequests.cert-manager.io \
-  crd/issuers.cert-manager.io crd/clusterissuers.cert-manager.io >/dev/null
+  crd/issuers.cert-manager.io crd/clusterissuers.cert-manager.io
 kc create namespace cert-manager --dry-run=client -o yaml | kc apply -f - >/dev/null
 # The operator's own namespace (manifests/ creates it on a real install): its rotation claims live there.
 kc create namespace lockstep-system --dry-run=client -o yaml | kc apply -f - >/dev/null

@@ -148,6 +148,8 @@ export interface ProbeLine {
   servedSerial?: string;
   tls?: string;
   ms?: number;
+  /** The server's application message (`tlsapp serve --message-file`), sent to verified clients only. */
+  message?: string;
   /** When the attempt started (RFC 3339). */
   time?: string;
 }

@@ -20,6 +20,7 @@ const usage = `usage:
   tlsapp serve --listen :8443 --cert /tls/tls.crt --key /tls/tls.key [--ca /trust/ca.crt]
                [--reload watch|start] [--min-tls 1.2|1.3] [--max-tls 1.2|1.3] [--cbc]
                [--client-auth require|request|none] [--plaintext-listen :8080]
+               [--message-file FILE]
   tlsapp probe --url https://IP:PORT/ --ca FILE [--cert FILE --key FILE] [--server-name NAME]
                [--count N] [--interval 1s] [--timeout 3s] [--plaintext] [--tcp-only]
                [--expect-fail] [--loop]`
@@ -59,6 +60,7 @@ func runServe(ctx context.Context, args []string) int {
 	maxTLS := fs.String("max-tls", "1.3", "highest TLS version: 1.2 or 1.3")
 	fs.BoolVar(&cfg.CBC, "cbc", false, "also accept TLS 1.2 ECDHE CBC suites")
 	fs.StringVar(&cfg.ClientAuth, "client-auth", "none", "require (verify against --ca), request (verify if given) or none")
+	fs.StringVar(&cfg.MessageFile, "message-file", "", "answered as \"message\" to clients with a verified certificate (read per request)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -42,6 +42,7 @@ type Result struct {
 	ServedSerial string `json:"servedSerial,omitempty"`
 	TLS          string `json:"tls,omitempty"`
 	Host         string `json:"host,omitempty"` // the server's hostname, from its answer
+	Message      string `json:"message,omitempty"` // the server's application message (tlsapp serve --message-file)
 	MS           int64  `json:"ms"`
 	Time         string `json:"time"`
 }
@@ -123,10 +124,11 @@ func attempt(ctx context.Context, cfg Config, r *Result) error {
 		return fmt.Errorf("status %d: %s", resp.StatusCode, firstLine(body))
 	}
 	var answer struct {
-		Host string `json:"host"`
+		Host    string `json:"host"`
+		Message string `json:"message"`
 	}
 	if json.Unmarshal(body, &answer) == nil {
-		r.Host = answer.Host
+		r.Host, r.Message = answer.Host, answer.Message
 	}
 	return nil
 }

@@ -32,6 +32,9 @@ type Config struct {
 	MinTLS, MaxTLS  uint16
 	CBC             bool   // also offer TLS 1.2 ECDHE CBC suites
 	ClientAuth      string // "require", "request" (verified if given) or "none"
+	// MessageFile, when set, is read on every request and answered as "message" to clients that
+	// presented a verified certificate: application data that crosses mutual TLS only.
+	MessageFile string
 	Log             *slog.Logger
 }
 
@@ -259,6 +262,8 @@ type Response struct {
 	Peer   *peerInfo   `json:"peer"`
 	TLS    string      `json:"tls"`
 	Host   string      `json:"host"`
+	// Message is MessageFile's content, for a client that presented a verified certificate.
+	Message string `json:"message,omitempty"`
 }
 
 func (s *Server) handler() http.Handler {
@@ -280,6 +285,15 @@ func (s *Server) handler() http.Handler {
 					p.URIs = append(p.URIs, u.String())
 				}
 				resp.Peer = p
+				if s.cfg.MessageFile != "" {
+					b, err := os.ReadFile(s.cfg.MessageFile)
+					if err != nil {
+						s.log.Error("message_error", "reason", err.Error())
+						http.Error(w, "message unavailable", http.StatusServiceUnavailable)
+						return
+					}
+					resp.Message = strings.TrimSpace(string(b))
+				}
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")

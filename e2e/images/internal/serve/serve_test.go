@@ -254,3 +254,19 @@ func TestTCPOnlyAndExpectFail(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageOnlyToVerifiedClients(t *testing.T) {
+	msgFile := testpki.WriteFile(t, "message", []byte("hello over mTLS\n"))
+	f := start(t, func(c *serve.Config) { c.ClientAuth = "request"; c.MessageFile = msgFile })
+	client := f.ca.Client(t, "client-a", "spiffe://cluster.local/ns/demo/sa/client")
+	withCert := func(c *probe.Config) {
+		c.CertFile = testpki.WriteFile(t, "c.crt", client.CertPEM)
+		c.KeyFile = testpki.WriteFile(t, "c.key", client.KeyPEM)
+	}
+	if r := f.probe(t, withCert); !r.OK || r.Message != "hello over mTLS" {
+		t.Fatalf("with a client certificate: %+v, want the message", r)
+	}
+	if r := f.probe(t, nil); !r.OK || r.Message != "" {
+		t.Fatalf("without a client certificate: %+v, want an answer without the message", r)
+	}
+}
