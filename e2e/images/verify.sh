@@ -4,7 +4,13 @@
 # runs them with `ctr run --rm --read-only`. Network: loopback only (tlsapp on --net-host bound to
 # 127.0.0.1; the operator in a fresh network namespace that has nothing but lo).
 # Needs root. Everything it starts is stopped, and its mounts removed, on exit.
+#   e2e/images/verify.sh [--release DIR]
+# --release DIR (what `make image` wrote): also imports the linux/amd64 release tarball and runs
+# Node and the CLI from it, and runs the linux/arm64 image's Node and CLI under qemu-user-static
+# from Debian (user mode, no binfmt needed; `file` checks every ELF in it is aarch64).
 set -euo pipefail
+release=
+if [ "${1:-}" = --release ]; then release=$(cd "$2" && pwd); fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d /tmp/lockstep-images-verify.XXXXXX)
@@ -183,6 +189,46 @@ if grep -q '"event":"started"' "$tmp/server.log" && grep -q '"event":"handshake_
   pass "tlsapp serve logged started and the refused handshakes"
 else
   fail "tlsapp serve log lacks started/handshake_error"
+fi
+
+# 6. The release images (make image).
+# layer_root <docker-archive> <dir>: unpacks the image's single layer into dir.
+layer_root() {
+  local layer
+  layer=$(tar -tf "$1" | grep '\.tar\.gz$')
+  mkdir -p "$2" && tar -xOf "$1" "$layer" | tar -xzf - -C "$2"
+}
+if [ -n "$release" ]; then
+  amd64=$(echo "$release"/lockstep-operator-*-linux-amd64.tar)
+  arm64=$(echo "$release"/lockstep-operator-*-linux-arm64.tar)
+  ref=$(tar -xOf "$amd64" manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["RepoTags"][0])')
+  version=${ref##*:}
+  ctr_ images import "$amd64" >/dev/null
+  if ctr_ images ls -q | grep -qx "$ref"; then pass "release linux/amd64: import names $ref"; else fail "release import did not create $ref"; fi
+  out=$(ctr_ run --rm --read-only "$ref" verify-release-node /nodejs/bin/node --version 2>&1) || true
+  if [[ $out == v24.* ]]; then pass "release linux/amd64: node --version = $out"; else fail "release node --version: $out"; fi
+  out=$(ctr_ run --rm --read-only "$ref" verify-release-cli /nodejs/bin/node dist/operator/cli/main.js version 2>&1) || true
+  indent amd64 "$out"
+  if grep -qx "Client Version: $version" <<<"$out"; then pass "release linux/amd64: lockstep version says $version"; else fail "release lockstep version"; fi
+
+  layer_root "$arm64" "$tmp/arm64"
+  elves=$(find "$tmp/arm64" -path "$tmp/arm64/app" -prune -o -type f -exec file {} + | grep ELF)
+  indent arm64 "$(sed "s|$tmp/arm64||; s|BuildID[^,]*, ||" <<<"$elves")"
+  if [ -n "$elves" ] && ! grep -v 'ARM aarch64' <<<"$elves" >/dev/null; then
+    pass "release linux/arm64: all $(wc -l <<<"$elves") ELF files are aarch64"
+  else
+    fail "release linux/arm64: an ELF file is not aarch64"
+  fi
+  (cd "$tmp" && apt-get -q download qemu-user-static >/dev/null 2>&1 && dpkg-deb -x qemu-user-static_*.deb "$tmp/qemu") || true
+  qemu=$tmp/qemu/usr/bin/qemu-aarch64-static
+  if [ -x "$qemu" ]; then
+    out=$("$qemu" -L "$tmp/arm64" "$tmp/arm64/nodejs/bin/node" --version 2>&1) || true
+    if [[ $out == v24.* ]]; then pass "release linux/arm64 (qemu-user): node --version = $out"; else fail "arm64 node --version: $out"; fi
+    out=$(cd "$tmp/arm64/app" && "$qemu" -L "$tmp/arm64" ../nodejs/bin/node dist/operator/cli/main.js version 2>&1) || true
+    if grep -qx "Client Version: $version" <<<"$out"; then pass "release linux/arm64 (qemu-user): lockstep version says $version"; else fail "arm64 lockstep version: $out"; fi
+  else
+    echo "SKIP release linux/arm64 under qemu: qemu-user-static could not be downloaded"
+  fi
 fi
 
 echo "verify: $failures failure(s)"
