@@ -45,7 +45,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Which directories each program is built from; a change elsewhere does not rebuild it.
 declare -A go_sources=(
   [imagepack]="cmd/imagepack internal/pack internal/flagkv"
-  [imageindex]="cmd/imageindex internal/flagkv"
+  [imageindex]="cmd/imageindex internal/pack internal/flagkv"
   [pause]="cmd/pause"
   [tlsapp]="cmd/tlsapp internal/serve internal/probe"
 )

@@ -11,13 +11,9 @@ import (
 	"os"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"lockstep.dev/e2e/images/internal/flagkv"
+	"lockstep.dev/e2e/images/internal/pack"
 )
 
 func main() {
@@ -46,26 +42,11 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	var adds []mutate.IndexAddendum
-	for _, dir := range fs.Args() {
-		more, err := images(dir)
-		if err != nil {
-			return fmt.Errorf("%s: %w", dir, err)
-		}
-		adds = append(adds, more...)
-	}
-	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
-	if annots != nil {
-		idx = mutate.Annotations(idx, annots).(v1.ImageIndex)
-	}
-	if err := os.RemoveAll(*out); err != nil {
-		return err
-	}
-	p, err := layout.Write(*out, empty.Index)
+	idx, err := pack.JoinLayouts(fs.Args(), annots)
 	if err != nil {
 		return err
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": *ref})); err != nil {
+	if err := pack.WriteIndexLayout(*out, *ref, idx); err != nil {
 		return err
 	}
 	d, err := idx.Digest()
@@ -74,31 +55,4 @@ func run(args []string) error {
 	}
 	fmt.Println(d)
 	return nil
-}
-
-// images reads every image a layout lists, each with the platform its descriptor names.
-func images(dir string) ([]mutate.IndexAddendum, error) {
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var adds []mutate.IndexAddendum
-	for _, desc := range m.Manifests {
-		if desc.Platform == nil {
-			return nil, fmt.Errorf("manifest %s has no platform", desc.Digest)
-		}
-		img, err := idx.Image(desc.Digest)
-		if err != nil {
-			return nil, err
-		}
-		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: desc.Platform}})
-	}
-	if len(adds) == 0 {
-		return nil, fmt.Errorf("no images")
-	}
-	return adds, nil
 }

@@ -15,8 +15,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"lockstep.dev/e2e/images/internal/flagkv"
@@ -111,7 +109,7 @@ func run(args []string) error {
 		return err
 	}
 	if *layoutDir != "" {
-		if err := writeLayout(*layoutDir, img); err != nil {
+		if err := pack.WriteLayout(*layoutDir, img); err != nil {
 			return err
 		}
 	}
@@ -143,21 +141,4 @@ func parseMeta(platformText, createdText string) (pack.Meta, error) {
 		meta.Created = time.Unix(secs, 0).UTC()
 	}
 	return meta, nil
-}
-
-// writeLayout replaces dir with an OCI layout whose index.json lists this one image and its
-// platform, which is what imageindex reads.
-func writeLayout(dir string, img v1.Image) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return err
-	}
-	return p.AppendImage(img, layout.WithPlatform(*cf.Platform()))
 }
