@@ -203,6 +203,29 @@ if [ -n "$release" ]; then
   arm64=$(echo "$release"/lockstep-operator-*-linux-arm64.tar)
   ref=$(tar -xOf "$amd64" manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["RepoTags"][0])')
   version=${ref##*:}
+  # The index: both platforms, the OCI annotations, the version package.json has (also in each config).
+  if out=$(python3 - "$release/oci" "$here/../../package.json" <<'PY'
+import json, sys
+oci, pkg = sys.argv[1], json.load(open(sys.argv[2]))
+blob = lambda d: json.load(open(f"{oci}/blobs/{d.replace(':', '/')}"))
+top = json.load(open(f"{oci}/index.json"))["manifests"]
+assert len(top) == 1, f"index.json lists {len(top)} entries"
+index = blob(top[0]["digest"])
+want = {"version", "revision", "created", "source", "title", "description", "licenses", "vendor", "base.name"}
+notes = index.get("annotations", {})
+missing = sorted(k for k in want if not notes.get(f"org.opencontainers.image.{k}"))
+assert not missing, f"index lacks annotations {missing}"
+assert notes["org.opencontainers.image.version"] == pkg["version"], "index version differs from package.json"
+platforms = []
+for m in index["manifests"]:
+    p = m["platform"]
+    platforms.append("/".join(filter(None, [p["os"], p["architecture"], p.get("variant")])))
+    labels = blob(blob(m["digest"])["config"]["digest"])["config"]["Labels"]
+    assert labels == notes, f"{platforms[-1]}: config labels differ from the index annotations"
+assert sorted(platforms) == ["linux/amd64", "linux/arm64/v8"], f"platforms {platforms}"
+print(f"{top[0]['digest']}: {', '.join(platforms)}, version {pkg['version']}, {len(notes)} annotations = config labels")
+PY
+  ); then pass "release index $out"; else fail "release index: $out"; fi
   ctr_ images import "$amd64" >/dev/null
   if ctr_ images ls -q | grep -qx "$ref"; then pass "release linux/amd64: import names $ref"; else fail "release import did not create $ref"; fi
   out=$(ctr_ run --rm --read-only "$ref" verify-release-node /nodejs/bin/node --version 2>&1) || true
