@@ -35,7 +35,8 @@ func run(args []string) error {
 	if *out == "" || *ref == "" || fs.NArg() == 0 {
 		return fmt.Errorf("want --out DIR --name REF LAYOUT...")
 	}
-	if _, err := name.NewTag(*ref, name.StrictValidation); err != nil {
+	tag, err := name.NewTag(*ref, name.StrictValidation)
+	if err != nil {
 		return fmt.Errorf("--name: %w", err)
 	}
 	annots, err := flagkv.Map("--annotation", annotations)
@@ -46,7 +47,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := pack.WriteIndexLayout(*out, *ref, idx); err != nil {
+	if err := pack.WriteIndexLayout(*out, tag, idx); err != nil {
 		return err
 	}
 	d, err := idx.Digest()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -46,9 +47,11 @@ func JoinLayouts(dirs []string, annotations map[string]string) (v1.ImageIndex, e
 	return idx, nil
 }
 
-// WriteIndexLayout replaces dir with an OCI layout whose index.json names idx by ref, the way
-// `docker buildx --output type=oci` and skopeo's oci: transport expect.
-func WriteIndexLayout(dir, ref string, idx v1.ImageIndex) error {
+// WriteIndexLayout replaces dir with an OCI layout whose index.json names idx the way
+// `docker buildx --output type=oci` does: the tag as org.opencontainers.image.ref.name (what
+// skopeo's oci:DIR:TAG reads) and the whole reference as io.containerd.image.name (what
+// `ctr images import` names it by).
+func WriteIndexLayout(dir string, ref name.Tag, idx v1.ImageIndex) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
@@ -56,7 +59,10 @@ func WriteIndexLayout(dir, ref string, idx v1.ImageIndex) error {
 	if err != nil {
 		return err
 	}
-	return p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref}))
+	return p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
+		"org.opencontainers.image.ref.name": ref.TagStr(),
+		"io.containerd.image.name":          ref.String(),
+	}))
 }
 
 func layoutImages(dir string) ([]mutate.IndexAddendum, error) {

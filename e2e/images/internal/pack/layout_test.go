@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
@@ -35,7 +36,7 @@ func release(t *testing.T, src, out string) v1.ImageIndex {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteIndexLayout(out, "example.test/op:1.2.3", idx); err != nil {
+	if err := WriteIndexLayout(out, name.MustParseReference("example.test/op:1.2.3").(name.Tag), idx); err != nil {
 		t.Fatal(err)
 	}
 	top, err := layout.ImageIndexFromPath(out)
@@ -46,7 +47,8 @@ func release(t *testing.T, src, out string) v1.ImageIndex {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Manifests) != 1 || m.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "example.test/op:1.2.3" {
+	if len(m.Manifests) != 1 || m.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "1.2.3" ||
+		m.Manifests[0].Annotations["io.containerd.image.name"] != "example.test/op:1.2.3" {
 		t.Fatalf("index.json should name one index by its ref, got %+v", m.Manifests)
 	}
 	inner, err := top.ImageIndex(m.Manifests[0].Digest)
