@@ -114,13 +114,16 @@ operator_sources_hash() {
 
 # operator_dist <dir>: compiles the operator and CLI into <dir>, then refuses a dist/ that imports
 # a package missing from package.json's dependencies (or dependencies it never imports).
+# No source maps: they name the sources by a path relative to <dir>, so a build in another
+# temporary directory or checkout would change the image; and the image runs without
+# --enable-source-maps and has no sources to map to.
 operator_dist() {
   if [ ! -x "$root/node_modules/.bin/tsc" ]; then
     log "npm ci (build dependencies)"
     (cd "$root" && npm ci --no-audit --no-fund --loglevel=error >&2)
   fi
   log "tsc -p tsconfig.build.json"
-  (cd "$root" && node_modules/.bin/tsc -p tsconfig.build.json --outDir "$1" >&2)
+  (cd "$root" && node_modules/.bin/tsc -p tsconfig.build.json --sourceMap false --outDir "$1" >&2)
   (cd "$root" && node_modules/.bin/tsx scripts/runtime-deps.ts "$1" >&2)
 }
 
