@@ -82,7 +82,8 @@ ctr_ version >/dev/null || {
 
 for ref in lockstep.local/pause:dev lockstep.local/tlsapp:dev lockstep.local/operator:dev; do
   ctr_ images import "${tarball[$ref]}" >/dev/null
-  if ctr_ images ls -q | grep -qx "$ref"; then
+  # grep without -q reads all of ctr's output: -q may exit first, and pipefail then sees SIGPIPE.
+  if ctr_ images ls -q | grep -x "$ref" >/dev/null; then
     pass "import names $ref ($(du -h "${tarball[$ref]}" | cut -f1) tarball)"
   else
     fail "import of ${tarball[$ref]} did not create $ref"
@@ -229,7 +230,7 @@ print(f"{top[0]['digest']}: {', '.join(platforms)}, version {pkg['version']}, {l
 PY
   ); then pass "release index $out"; else fail "release index: $out"; fi
   ctr_ images import "$amd64" >/dev/null
-  if ctr_ images ls -q | grep -qx "$ref"; then pass "release linux/amd64: import names $ref"; else fail "release import did not create $ref"; fi
+  if ctr_ images ls -q | grep -x "$ref" >/dev/null; then pass "release linux/amd64: import names $ref"; else fail "release import did not create $ref"; fi
   out=$(ctr_ run --rm --read-only "$ref" verify-release-node /nodejs/bin/node --version 2>&1) || true
   if [[ $out == v24.* ]]; then pass "release linux/amd64: node --version = $out"; else fail "release node --version: $out"; fi
   out=$(ctr_ run --rm --read-only "$ref" verify-release-cli /nodejs/bin/node dist/operator/cli/main.js version 2>&1) || true
