@@ -9,7 +9,8 @@ export CLUSTER_DIR ?= $(CURDIR)/e2e/.cluster
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests run \
-        cluster-up cluster-down quickstart controlplane-binaries e2e-kind lint-kind bench bench-node bench-scale
+        cluster-up cluster-down quickstart controlplane-binaries e2e-kind lint-kind bench bench-node bench-scale \
+        image docker-image
 
 help: ## List the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +57,17 @@ cluster-down: ## Stop the local control plane and remove its state
 
 quickstart: install ## Lockstep on the local cluster with its node, ending with a green `kubectl lockstep status -n demo` (starts the cluster when KUBECONFIG is unset)
 	bash examples/quickstart/run.sh
+
+image: install ## Operator image for linux/amd64 + linux/arm64, no Docker: dist/image/oci (OCI layout) + per-arch tarballs
+	bash e2e/images/release.sh --out dist/image
+
+# Users with Docker: the same OCI labels, from the same sources as `make image`.
+docker-image: ## docker build the operator image (needs Docker; IMAGE=repo:tag to name it)
+	docker build \
+	  --build-arg VERSION=$$(node -p 'require("./package.json").version') \
+	  --build-arg REVISION=$$(git rev-parse HEAD) \
+	  --build-arg CREATED=$$(date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} +%Y-%m-%dT%H:%M:%SZ) \
+	  --tag $${IMAGE:-ghcr.io/lockstep-dev/lockstep-operator:$$(node -p 'require("./package.json").version')} .
 
 run: install ## Run the operator against $$KUBECONFIG, or a local control plane when none is set
 	bash scripts/run.sh

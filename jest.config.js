@@ -16,7 +16,7 @@ const common = {
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/e2e/\\.cluster', '<rootDir>/dist'],
 };
 const projects = {
-  unit: { ...common, displayName: 'unit', testMatch: ['<rootDir>/operator/**/*.test.ts', '<rootDir>/manifests-app/**/*.test.ts', '<rootDir>/bench/**/*.test.ts'] },
+  unit: { ...common, displayName: 'unit', testMatch: ['<rootDir>/operator/**/*.test.ts', '<rootDir>/manifests-app/**/*.test.ts', '<rootDir>/bench/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts'] },
   e2e: { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e.test.ts'], testTimeout: 180000 },
 };
 const selected = process.env.LOCKSTEP_TESTS;

@@ -198,7 +198,28 @@ check('Dockerfile', () => {
   assert(finalStage.some((l) => /^COPY\s+--from=build\b.*\bpackage\.json\b/.test(l)), 'final stage must copy package.json ("type": "module")');
   assert(!finalStage.some((l) => /^RUN\s/i.test(l)), 'distroless has no shell: the final stage cannot RUN');
   assert(existsSync(join(root, 'operator/main.ts')), 'ENTRYPOINT runs dist/operator/main.js but operator/main.ts does not exist');
+  checkImageLabels(finalStage);
 });
+
+// The Dockerfile's OCI labels: the same keys as `make image` (e2e/images/release.sh) writes, the
+// build-specific ones from build args, the rest equal to package.json.
+function checkImageLabels(finalStage: string[]): void {
+  const labelText = finalStage.filter((l) => /^LABEL\s/i.test(l) || /^org\.opencontainers\./.test(l)).join(' ');
+  const labels = new Map([...labelText.matchAll(/(org\.opencontainers\.image\.[\w.]+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+  const release = readFileSync(join(root, 'e2e/images/release.sh'), 'utf8');
+  const releaseKeys = [...new Set([...release.matchAll(/"(org\.opencontainers\.image\.[\w.]+)=/g)].map((m) => m[1]!))].sort();
+  assert(releaseKeys.length >= 9, `e2e/images/release.sh names only ${releaseKeys.length} OCI labels`);
+  assert(JSON.stringify([...labels.keys()].sort()) === JSON.stringify(releaseKeys), `Dockerfile LABEL keys ${[...labels.keys()].sort().join(', ')} differ from e2e/images/release.sh's ${releaseKeys.join(', ')}`);
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { description: string; license: string };
+  const want: Record<string, string> = {
+    version: '${VERSION}', revision: '${REVISION}', created: '${CREATED}', 'base.name': '${RUNTIME_IMAGE}',
+    description: pkg.description, licenses: pkg.license,
+  };
+  for (const [key, value] of Object.entries(want)) {
+    const got = labels.get(`org.opencontainers.image.${key}`);
+    assert(got === value, `Dockerfile label org.opencontainers.image.${key} must be ${value}, got ${String(got)}`);
+  }
+}
 
 check('.dockerignore', () => {
   const entries = readFileSync(join(root, '.dockerignore'), 'utf8')
@@ -206,7 +227,7 @@ check('.dockerignore', () => {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
   assert(entries[0] === '*', '.dockerignore must start with "*" (allow-list), so node_modules, dist and .git stay out');
-  for (const needed of ['!package.json', '!package-lock.json', '!tsconfig.json', '!tsconfig.build.json', '!operator/', '!imports/']) {
+  for (const needed of ['!package.json', '!package-lock.json', '!tsconfig.json', '!tsconfig.build.json', '!operator/']) {
     assert(entries.includes(needed), `.dockerignore does not allow ${needed.slice(1)}, which the build needs`);
   }
 });

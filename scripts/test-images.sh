@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Cheap regression gate for the e2e images (no cluster, no containerd, no root needed):
-# vets and unit-tests the Go module in e2e/images, then builds the pause and tlsapp images and
-# checks each tarball's manifest names the ref `ctr images import` will tag it with.
+# vets and unit-tests the Go module in e2e/images (including the release path: two platforms
+# joined into one OCI index with labels, same inputs → same index digest), then builds the pause
+# and tlsapp images and checks each tarball's manifest names the ref `ctr images import` will tag
+# it with. `make image` itself (both platforms, ~5 min cold) is checked by verify.sh --release.
 # The operator image and a real containerd run are e2e/images/verify.sh's job (root, ~1.5 min).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +14,8 @@ echo "==> go vet + go test (e2e/images)"
 
 if command -v shellcheck >/dev/null; then
   echo "==> shellcheck"
-  shellcheck "$root/e2e/images/build.sh" "$root/e2e/images/verify.sh" "$root/scripts/test-images.sh"
+  shellcheck -x "$root/e2e/images/build.sh" "$root/e2e/images/lib.sh" "$root/e2e/images/release.sh" \
+    "$root/e2e/images/verify.sh" "$root/scripts/test-images.sh"
 fi
 
 echo "==> build.sh pause tlsapp"

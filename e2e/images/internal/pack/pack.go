@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // epoch is every timestamp in the image; a fixed value is what makes rebuilds bit-identical.
@@ -227,9 +228,23 @@ func writeFile(tw *tar.Writer, h *tar.Header, src string) error {
 	return nil
 }
 
+// Meta is what an image says about itself beyond its config: the platform it runs on (default:
+// this host's architecture) and when it was made (default: the epoch). Release builds set Created
+// from SOURCE_DATE_EPOCH so a rebuild of the same commit has the same digest.
+type Meta struct {
+	Platform *v1.Platform
+	Created  time.Time
+}
+
 // Image returns a linux image of this host's architecture with one layer and the given config.
-// The layer is compressed once, in memory; its digest is then stable and cheap to recompute.
 func (b *Builder) Image(cfg v1.Config) (v1.Image, error) {
+	return b.ImageWith(cfg, Meta{})
+}
+
+// ImageWith returns a single-layer OCI image (OCI manifest, config and layer media types).
+// The layer is compressed once, in memory; its digest is then stable and cheap to recompute.
+// File timestamps stay at the epoch whatever Meta.Created says: only the config carries it.
+func (b *Builder) ImageWith(cfg v1.Config, meta Meta) (v1.Image, error) {
 	var gz bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
 	if err != nil {
@@ -244,11 +259,12 @@ func (b *Builder) Image(cfg v1.Config) (v1.Image, error) {
 	data := gz.Bytes()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
-	})
+	}, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(base, layer)
 	if err != nil {
 		return nil, err
 	}
@@ -256,11 +272,18 @@ func (b *Builder) Image(cfg v1.Config) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	if meta.Platform != nil {
+		platform = *meta.Platform
+	}
+	created := epoch
+	if !meta.Created.IsZero() {
+		created = meta.Created.UTC()
+	}
 	cf = cf.DeepCopy()
-	cf.Architecture = runtime.GOARCH
-	cf.OS = "linux"
-	cf.Created = v1.Time{Time: epoch}
+	cf.OS, cf.Architecture, cf.Variant = platform.OS, platform.Architecture, platform.Variant
+	cf.Created = v1.Time{Time: created}
 	cf.Config = cfg
-	cf.History = []v1.History{{Created: v1.Time{Time: epoch}, CreatedBy: "imagepack"}}
+	cf.History = []v1.History{{Created: v1.Time{Time: created}, CreatedBy: "imagepack"}}
 	return mutate.ConfigFile(img, cf)
 }
