@@ -47,6 +47,17 @@ export function killAndRestart(component: Component, downSeconds: number): Fault
   };
 }
 
+/** The reference: how long the same services take to converge with nothing broken. */
+export function noFault(): Fault {
+  return {
+    name: 'no fault (reference)',
+    async inject() {
+      const now = Date.now();
+      return { downAt: now, backAt: now };
+    },
+  };
+}
+
 export function networkCut(proxy: TcpProxy, seconds: number): Fault {
   return {
     name: `operator ↔ API server network cut for ${seconds} s`,

@@ -3,12 +3,16 @@
 // the order the suite tries them.
 import * as k8s from '@kubernetes/client-node';
 import type { Clients } from '../harness/cluster.js';
-import { installCrds } from '../harness/lockstep.js';
+import { deleteNamespaceAndFinalize, installCrds } from '../harness/lockstep.js';
+import { createTestNamespace } from '../harness/namespace.js';
 import { startInProcess, type RunningOperator } from '../harness/operator.js';
 import { TcpProxy } from '../harness/tcp-proxy.js';
-import { COMPONENTS, killAndRestart, networkCut, type Fault } from './faults.js';
+import { COMPONENTS, killAndRestart, networkCut, noFault, type Fault } from './faults.js';
+import { applyPolicy, policyReady } from './fleet.js';
 
 export interface Rig {
+  /** Where every fault's services live, with the KeyPolicy they share. */
+  readonly namespace: string;
   readonly proxy: TcpProxy;
   readonly operator: RunningOperator;
   stop(): Promise<void>;
@@ -33,10 +37,15 @@ export async function startRig(c: Clients): Promise<Rig> {
   const proxy = new TcpProxy({ host: server.hostname, port: Number(server.port || 443) });
   const port = await proxy.start();
   const operator = startInProcess(throughProxy(c.kc, port));
+  const namespace = await createTestNamespace(c, 'faults');
+  await applyPolicy(c, namespace);
+  await policyReady(c, namespace);
   return {
-    proxy, operator,
+    namespace, proxy, operator,
     async stop() {
       proxy.restore();
+      // The operator finalizes the services first: stopped earlier, it would leave them behind.
+      await deleteNamespaceAndFinalize(c, namespace);
       await operator.stop();
       await proxy.stop();
     },
@@ -54,6 +63,7 @@ export interface FaultSettings {
 
 export function faultList(rig: Rig, s: FaultSettings): Fault[] {
   return [
+    noFault(),
     ...COMPONENTS.map((component) => killAndRestart(component, s.downSeconds)),
     ...(s.kubelet ? [killAndRestart('kubelet', s.downSeconds)] : []),
     networkCut(rig.proxy, s.cutSeconds),
