@@ -24,7 +24,7 @@ log() { printf '[restart] %s\n' "$*" >&2; }
 now_ms() { date +%s%3N; }
 
 pid=$(cat "$state/pids/$name" 2>/dev/null || true)
-[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || { log "$name is not running (no live pid in $state/pids/$name)"; exit 1; }
+if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then log "$name is not running (no live pid in $state/pids/$name)"; exit 1; fi
 # The recorded command line; a cluster started before processes.sh recorded it: read it from /proc.
 if [ ! -s "$state/argv/$name" ]; then
   mkdir -p "$state/argv"
