@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests run \
         cluster-up cluster-down quickstart controlplane-binaries e2e-kind lint-kind bench bench-node bench-scale \
-        image docker-image
+        faults image docker-image
 
 help: ## List the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,6 +83,9 @@ bench: install ## Benchmarks (crypto operations against raw node:crypto)
 
 bench-node: install ## Local node figures: pod start, Secret update → file in a pod (needs make cluster-up)
 	npx tsx bench/node.ts
+
+faults: install ## Fault suite on the local cluster: control-plane processes killed, network cut; recovery table (needs make cluster-up; ARGS="--services 100")
+	npx tsx e2e/faults/main.ts $(ARGS)
 
 bench-scale: install ## Operator at scale vs a bare concurrent apply: time, RSS, latency, writes at rest (needs make cluster-up; ARGS="--services 10000")
 	npx tsx bench/scale.ts $(ARGS)

@@ -3,7 +3,7 @@
 // KeyPolicy without a managed CA, a service's NetworkPolicies); what does says so in a condition
 // naming the missing API and the fix, with one Event per object; /readyz and a gauge say what the
 // operator waits for. Then cert-manager is installed again (same CRDs, same controller, same
-// default issuers as cluster-up.sh) and everything converges without an operator restart; the time
+// default issuers as cluster-up.sh) and everything converges (a RotationSchedule of certificates too) without an operator restart; the time
 // it takes is printed. cert-manager is put back as it was even when a test fails.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
@@ -16,7 +16,7 @@ import {
   startCertManager, stopCertManager, type LocalCertManager,
 } from './harness/cert-manager.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, condition, deleteNamespaceAndFinalize, exists, installCrds, waitForCondition } from './harness/lockstep.js';
+import { applyAsUser, condition, deleteNamespaceAndFinalize, exists, installCrds, waitForCondition, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace } from './harness/namespace.js';
 import { externalOperator, startInProcess, type RunningOperator } from './harness/operator.js';
 
@@ -131,6 +131,22 @@ describeLocal('cert-manager not installed', () => {
     expect(events[0]?.series?.count ?? 1).toBe(1);
   });
 
+  it('a RotationSchedule of certificates says cert-manager is missing, starts no rotation, with one Event', async () => {
+    // On demand only (no rotate-now yet): nothing would be due, and still it says what it waits for.
+    await applyAsUser(c, {
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule', metadata: { name: 'leaves', namespace: ns },
+      spec: { targets: { names: ['api'] }, rotate: ['certificates'] },
+    } as KubernetesObject);
+    const rs = await waitForSchedule(c, ns, 'leaves', 'Ready=False (CertManagerMissing)', (r) =>
+      r.status?.observedGeneration === r.metadata.generation && condition(r, 'Ready')?.reason === 'CertManagerMissing', 60_000);
+    expect(condition(rs, 'Ready')).toMatchObject({ status: 'False', message: `certificates not rotated: ${MISSING}` });
+    expect(condition(rs, 'Degraded')).toMatchObject({ status: 'True', reason: 'CertManagerMissing' });
+    expect(rs.status?.phase).toBe('Idle');
+    expect(rs.status?.rotationId).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 12_000));
+    expect(await eventsFor('RotationSchedule', 'leaves', 'CertManagerMissing')).toHaveLength(1);
+  });
+
   it('/readyz stays 200 and says what it waits for; the gauge is 1', async () => {
     const ready = await health('/readyz');
     expect(ready.status).toBe(200);
@@ -160,6 +176,10 @@ describeLocal('cert-manager installed later', () => {
     const es = await waitForCondition(c, ns, 'api', 'Degraded', 'False');
     expect(condition(es, 'TransitReady')).toMatchObject({ status: 'True', reason: 'CertificateIssued' });
     expect(await rootSerial()).toBe(rootSerialBefore);
+    // The schedule looks again by itself (every 10 s while it waits).
+    const rs = await waitForSchedule(c, ns, 'leaves', 'Ready=True', (r) => condition(r, 'Ready')?.status === 'True', 30_000);
+    expect(condition(rs, 'Degraded')?.status).toBe('False');
+    expect(rs.status?.phase).toBe('Idle');
   }, 300_000);
 });
 

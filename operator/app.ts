@@ -195,7 +195,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics, config.serviceWorkers ?? SERVICE_WORKERS_DEFAULT));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({
-    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs,
+    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs, certManager,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
   }));

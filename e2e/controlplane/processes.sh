@@ -1,11 +1,14 @@
 # shellcheck shell=bash disable=SC2154 # `state` and `log` come from the sourcing script
 # Shared by cluster-up.sh and node-up.sh (sourced): background processes that outlive the script,
 # recorded by pid so the matching -down script stops exactly them. The caller sets `state` (the
-# directory with pids/ and logs/) and defines `log`.
+# directory with pids/ and logs/) and defines `log`. The command line is kept in argv/<name>
+# (NUL-separated, as /proc/<pid>/cmdline) so restart.sh starts the process again exactly as it was.
 
 start() { # start <name> <command...>
   local name=$1; shift
-  setsid nohup "$@" > "$state/logs/$name.log" 2>&1 < /dev/null &
+  mkdir -p "$state/argv"
+  printf '%s\0' "$@" > "$state/argv/$name"
+  setsid nohup "$@" >> "$state/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$state/pids/$name"
   log "started $name (pid $!, log $state/logs/$name.log)"
 }

@@ -104,8 +104,19 @@ const kubectl = (args: string[], input?: string): string =>
 /** Applies the CRDs as cluster-up.sh does and waits until the ones Lockstep uses are Established. */
 export function installCertManagerCrds(cm: LocalCertManager): void {
   kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], cm.crds);
-  kubectl(['wait', '--for', 'condition=Established', '--timeout', '60s',
-    'crd/certificates.cert-manager.io', 'crd/certificaterequests.cert-manager.io', 'crd/issuers.cert-manager.io', 'crd/clusterissuers.cert-manager.io']);
+  // `kubectl wait` fails at once ("status.conditions accessor error") on a CRD the API server has
+  // not written a status for yet: asked again until it has, within the same minute.
+  const crds = ['crd/certificates.cert-manager.io', 'crd/certificaterequests.cert-manager.io', 'crd/issuers.cert-manager.io', 'crd/clusterissuers.cert-manager.io'];
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      kubectl(['wait', '--for', 'condition=Established', '--timeout', '60s', ...crds]);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline || !String((err as { stderr?: unknown }).stderr).includes('accessor error')) throw err;
+      execFileSync('sleep', ['0.2']);
+    }
+  }
 }
 
 /**

@@ -67,7 +67,14 @@ interface Failure {
 /** The service's KeyPolicy is being deleted, and the service has no data key yet. */
 const KEY_POLICY_DELETING = Reasons.KeyPolicyDeleting;
 /** Failures that are no failed decryption: reported under their own reason, not audited as one. */
-const NOT_DECRYPTION = new Set<string>([Reasons.SecretConflict, KEY_POLICY_DELETING]);
+const NOT_DECRYPTION = new Set<string>([Reasons.SecretConflict, Reasons.SecretTooLarge, KEY_POLICY_DELETING]);
+/** The API server refuses a Secret whose keys and values add up to more than this. */
+export const SECRET_DATA_LIMIT = 1024 * 1024;
+
+/** Bytes of a Secret's data as the API server counts them: every key and value. */
+export function secretDataSize(data: Readonly<Record<string, Buffer>>): number {
+  return Object.entries(data).reduce((n, [key, value]) => n + key.length + value.length, 0);
+}
 
 const ok = (reason: Reason, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'True', reason, message });
 const notOk = (reason: Reason, message: string): ConditionInput => ({ type: C.SecretsReady, status: 'False', reason, message });
@@ -254,9 +261,14 @@ export class ServiceSecrets {
     }
     outcome.keyIds = [...kids].sort();
 
-    // 3. Conflicts: never take over a Secret someone else wrote.
+    // 3. Conflicts: never take over a Secret someone else wrote; never send one the API refuses.
     const liveSealed = new Map<string, V1Secret | undefined>();
     for (const m of materialise) {
+      const size = secretDataSize(m.data);
+      if (size > SECRET_DATA_LIMIT) {
+        failures.push({ secret: m.name, reason: Reasons.SecretTooLarge, message: `Secret ${m.name} would hold ${size} bytes, more than the ${SECRET_DATA_LIMIT} (1 MiB) a Secret can: split its values into several sealed Secrets` });
+        continue;
+      }
       const live = await this.read(namespace, m.name);
       liveSealed.set(m.name, live);
       if (live && live.metadata?.labels?.[LABEL_ENCRYPTED_SERVICE] !== name) {
@@ -271,7 +283,7 @@ export class ServiceSecrets {
       await this.reportFailures(es, policy, failures, now);
       const reason = failures.some((f) => f.reason === Reasons.EnvelopeStoreUntrusted)
         ? Reasons.EnvelopeStoreUntrusted
-        : failures.some((f) => !NOT_DECRYPTION.has(f.reason)) ? Reasons.DecryptionFailed : failures.find((f) => f.reason === KEY_POLICY_DELETING)?.reason ?? Reasons.SecretConflict;
+        : failures.some((f) => !NOT_DECRYPTION.has(f.reason)) ? Reasons.DecryptionFailed : failures.find((f) => f.reason !== Reasons.SecretConflict)?.reason ?? Reasons.SecretConflict;
       const message = `${failures.map((f) => f.message).join('; ')}; no Secret was written or changed`;
       outcome.conditions.push(notOk(reason, message));
       outcome.problems.push({ reason, message });

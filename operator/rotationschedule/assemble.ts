@@ -7,6 +7,7 @@ import type { Caches } from '../encryptedservice/reconciler.js';
 import type { Applier } from '../kube/apply.js';
 import { isNotFound } from '../runtime/api-error.js';
 import type { Controller } from '../runtime/controller.js';
+import type { DependencyCheck } from '../runtime/dependency.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer, ResourceRef } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logger.js';
@@ -38,6 +39,7 @@ export interface RotationScheduleParts {
   /** Where rotation claims (Leases) live. */
   operatorNamespace: string;
   secretPropagationMs?: number;
+  certManager?: DependencyCheck;
 }
 
 export function buildRotationScheduleController(parts: RotationScheduleParts): Controller {
@@ -75,6 +77,7 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
       return rs !== undefined && rs.status?.rotationId === holder.rotationId && inRotation(rs.status ?? {});
     }),
     keys: new KeyRotation(parts.writer),
+    ...(parts.certManager ? { certManager: parts.certManager } : {}),
     events: parts.events, metrics: parts.metrics, logger: parts.logger,
   });
   return rotationScheduleController(caches, reconciler, parts.logger, parts.metrics);

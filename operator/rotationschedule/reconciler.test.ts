@@ -52,8 +52,9 @@ function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
   // Knobs for the failure tests: cert-manager's last failure per service, a side effect that
   // throws, a workload that refuses restarts, a claim another rotation holds.
   const failedAt: Record<string, string> = {};
-  const knobs: { readerError?: Error; restartError?: Error; heldBy?: { namespace: string; schedule: string; rotationId: string } } = {};
+  const knobs: { readerError?: Error; restartError?: Error; heldBy?: { namespace: string; schedule: string; rotationId: string }; certManagerMissing?: boolean } = {};
   const restarts: string[] = [];
+  const events: string[] = [];
   let rs: RotationSchedule = {
     apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
     metadata: { name: 'nightly', namespace: 'ns', uid: 'u', generation: 1, creationTimestamp: new Date(T0 - 60_000) as unknown as Date, annotations: { 'lockstep.dev/rotate-now': 'go' } },
@@ -144,11 +145,12 @@ function world(names: string[], spec: Partial<RotationSchedule['spec']> = {}) {
       },
       async releaseAll() { log.push('release'); },
     },
-    events: { record: () => undefined }, metrics: createMetrics(), logger: createLogger({ sink: new MemorySink() }),
+    events: { record: (_o: unknown, _t: unknown, reason: string) => { events.push(reason); } }, metrics: createMetrics(), logger: createLogger({ sink: new MemorySink() }),
+    certManager: { problem: () => (knobs.certManagerMissing ? { reason: 'CertManagerMissing', message: 'install cert-manager v1.x: cert-manager.io/v1 Certificate not served' } : undefined) },
     verify, now: () => new Date(now),
   });
   return {
-    log, pem, served, issuing, failedAt, knobs, restarts,
+    log, pem, served, issuing, failedAt, knobs, restarts, events,
     get rs() { return rs; },
     keyState, services,
     setPolicy(next: KeyPolicy) { policy = next; },
@@ -318,6 +320,29 @@ describe('RotationScheduleReconciler', () => {
     expect(w.log.filter((l) => !l.startsWith('status'))).toEqual([]);
     expect(w.rs.status?.history).toHaveLength(1);
   }
+
+  it('without cert-manager a due rotation does not start: nothing claimed or triggered, the conditions say why, once; it starts when cert-manager is back', async () => {
+    const w = world(['a', 'b']);
+    w.knobs.certManagerMissing = true;
+    expect(await w.reconcile()).toEqual({ requeueAfter: 10_000 });
+    await w.reconcile();
+    expect(w.log.filter((l) => !l.startsWith('status'))).toEqual([]);
+    expect(w.events).toEqual(['CertManagerMissing']);
+    expect(w.rs.status?.phase).toBe('Idle');
+    expect(w.rs.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False', reason: 'CertManagerMissing', message: 'certificates not rotated: install cert-manager v1.x: cert-manager.io/v1 Certificate not served',
+    });
+    delete w.knobs.certManagerMissing;
+    await w.reconcile();
+    expect(w.rs.status).toMatchObject({ phase: 'Rotating', lastRotateNow: 'go' });
+  });
+
+  it('a key rotation does not need cert-manager', async () => {
+    const w = world(['a'], { rotate: ['keyEncryptionKeys'] });
+    w.knobs.certManagerMissing = true;
+    await w.reconcile();
+    expect(w.rs.status?.phase).toBe('Rotating');
+  });
 
   it('the same rotate-now value never starts a second rotation', async () => {
     await rotatesOnce(world(['a']));

@@ -24,6 +24,7 @@ import type { ConditionInput } from '../kube/conditions.js';
 import { setConditionsWithKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
 import { describeApiError } from '../runtime/api-error.js';
+import type { DependencyCheck } from '../runtime/dependency.js';
 import type { EventRecorder, EventType } from '../runtime/events.js';
 import { failpoint, Failpoints } from '../runtime/failpoints.js';
 import type { Informer } from '../runtime/informer.js';
@@ -83,6 +84,8 @@ export interface RotationScheduleReconcilerOptions {
   clusterResourceNamespace?: string;
   /** The operator's own namespace: its schedules may rotate any ClusterIssuer (grant.ts). */
   operatorNamespace?: string;
+  /** cert-manager's API: a schedule that rotates certificates or the CA waits for it, and says so. */
+  certManager?: DependencyCheck;
   events: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
@@ -125,6 +128,8 @@ interface Step {
 
 /** How often a schedule refused for want of a grant looks again (the grant is on a ClusterIssuer, which it does not watch). */
 const GRANT_RETRY_MS = 60_000;
+/** How often a schedule waiting for cert-manager's API looks again (its arrival is not a watch event here). */
+const DEPENDENCY_RETRY_MS = 10_000;
 
 export class RotationScheduleReconciler {
   private readonly o: RotationScheduleReconcilerOptions;
@@ -198,14 +203,13 @@ export class RotationScheduleReconciler {
   private async idle(rs: RotationSchedule, spec: RotationScheduleSpec, status: RotationScheduleStatus): Promise<Step> {
     const now = this.now().getTime();
     const namespace = rs.metadata.namespace ?? '';
-    // Refused before a rotation starts: no claim, no CA, no bundle is written for a schedule that
-    // may not rotate its issuer, and it says so while idle, not only when a rotation is due.
+    // Refused before a rotation starts, and said while idle, not only when a rotation is due:
+    // without cert-manager's API nothing could be re-issued (a rotation would only fail), and a
+    // schedule that may not rotate its issuer writes no claim, CA or bundle.
+    const missing = rotatedKinds(spec.rotate).some((k) => CERTIFICATE_KINDS.includes(k)) ? this.o.certManager?.problem() : undefined;
+    if (missing) return this.refused(rs, status, { reason: missing.reason, message: `certificates not rotated: ${missing.message}` }, DEPENDENCY_RETRY_MS);
     const grant = spec.rotate.includes('ca') ? await this.caGrant(rs, spec) : undefined;
-    if (grant && !grant.allowed) {
-      const denied = { reason: grant.reason, message: grant.message };
-      if (status.conditions?.find((c) => c.type === C.Ready)?.message !== denied.message) this.event(rs, 'Warning', denied.reason, denied.message);
-      return { status: { ...status, phase: idlePhase(status) }, denied, requeueAfter: GRANT_RETRY_MS };
-    }
+    if (grant && !grant.allowed) return this.refused(rs, status, { reason: grant.reason, message: grant.message }, GRANT_RETRY_MS);
     const names = selectTargets(spec.targets, this.o.caches.encryptedServices.list(namespace));
     const expiries = names.map((n) => this.notAfter(namespace, n)).filter((t): t is number => t !== undefined);
     const strategy = spec.strategy ?? {};
@@ -250,6 +254,12 @@ export class RotationScheduleReconciler {
       next = finishRotation(next, { outcome: 'Completed', now, message: 'no EncryptedService matched spec.targets', rotated: [] });
     }
     return { status: next, requeueAfter: 0 };
+  }
+
+  /** Idle and not allowed to start: the conditions say why, with one Event per new reason. */
+  private refused(rs: RotationSchedule, status: RotationScheduleStatus, denied: NonNullable<Step['denied']>, retryMs: number): Step {
+    if (status.conditions?.find((c) => c.type === C.Ready)?.message !== denied.message) this.event(rs, 'Warning', denied.reason, denied.message);
+    return { status: { ...status, phase: idlePhase(status) }, denied, requeueAfter: retryMs };
   }
 
   /** What a rotation of `names` changes, and so claims: targets; the issuer and bundles (ca); KeyPolicies (KEKs). */

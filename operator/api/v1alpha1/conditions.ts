@@ -81,6 +81,8 @@ export const Reasons = {
   SecretsEncrypted: 'SecretsEncrypted',
   DecryptionFailed: 'DecryptionFailed',
   SecretConflict: 'SecretConflict',
+  /** The values of one sealed Secret add up to more than a Secret can hold (1 MiB). */
+  SecretTooLarge: 'SecretTooLarge',
   /** The Secret at an envelope store's name is not one the operator wrote for this service (forged or tampered). */
   EnvelopeStoreUntrusted: 'EnvelopeStoreUntrusted',
   // Keys
