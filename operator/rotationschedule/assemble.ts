@@ -2,7 +2,7 @@
 // its direct readers and writers are assembled in one place.
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { GROUP, ROTATION_SCHEDULE, VERSION, type IssuerRef, type RotationSchedule } from '../api/v1alpha1/index.js';
+import { GROUP, ROTATION_SCHEDULE, VERSION, type IssuerRef, type Reasons, type RotationSchedule } from '../api/v1alpha1/index.js';
 import type { Caches } from '../encryptedservice/reconciler.js';
 import type { Applier } from '../kube/apply.js';
 import { isNotFound } from '../runtime/api-error.js';
@@ -39,7 +39,7 @@ export interface RotationScheduleParts {
   /** Where rotation claims (Leases) live. */
   operatorNamespace: string;
   secretPropagationMs?: number;
-  certManager?: DependencyCheck;
+  certManager?: DependencyCheck<typeof Reasons.CertManagerMissing>;
 }
 
 export function buildRotationScheduleController(parts: RotationScheduleParts): Controller {

@@ -85,7 +85,7 @@ export interface RotationScheduleReconcilerOptions {
   /** The operator's own namespace: its schedules may rotate any ClusterIssuer (grant.ts). */
   operatorNamespace?: string;
   /** cert-manager's API: a schedule that rotates certificates or the CA waits for it, and says so. */
-  certManager?: DependencyCheck;
+  certManager?: DependencyCheck<typeof Reasons.CertManagerMissing>;
   events: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
