@@ -17,7 +17,7 @@ hash=$(sha256sum <<<"$hash" | cut -c1-16)
 bin="$cache/helm/helm-$hash"
 if [[ ! -x "$bin" ]]; then
   mkdir -p "$cache/helm"
-  (cd "$here" && go build -trimpath -ldflags=-s -o "$bin.tmp" .)
+  (cd "$here" && go build -ldflags=-s -o "$bin.tmp" .)
   mv "$bin.tmp" "$bin"
 fi
 echo "$bin"

@@ -4,7 +4,7 @@
 //
 //	helm template  CHART [-f values.yaml]... [--set k=v]... [--namespace NS] [--release NAME]
 //	helm lint      CHART [-f values.yaml]... [--set k=v]...            (strict, like `helm lint --strict`)
-//	helm install   CHART [-f ...] [--set ...] --namespace NS --release NAME   (against $KUBECONFIG)
+//	helm install   CHART [-f ...] [--set ...] --namespace NS --release NAME [--take-ownership]   (against $KUBECONFIG)
 //	helm uninstall --namespace NS --release NAME
 //
 // template prints the rendered manifest (what `helm template --include-crds` prints); install and
@@ -35,6 +35,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 type options struct {
 	namespace, release string
 	valueFiles, sets   stringList
+	takeOwnership      bool
 }
 
 func parse(args []string) (options, []string) {
@@ -44,6 +45,7 @@ func parse(args []string) (options, []string) {
 	fs.StringVar(&o.release, "release", "lockstep", "release name")
 	fs.Var(&o.valueFiles, "f", "values file (repeatable)")
 	fs.Var(&o.sets, "set", "key=value (repeatable)")
+	fs.BoolVar(&o.takeOwnership, "take-ownership", false, "install: adopt existing objects (helm install --take-ownership)")
 	// Go's flag package stops at the first positional argument: take the chart first.
 	var positional []string
 	for len(args) > 0 {
@@ -149,6 +151,7 @@ func install(o options, dir string, settings *cli.EnvSettings) {
 	}
 	client := action.NewInstall(configuration(o, settings))
 	client.ReleaseName, client.Namespace, client.CreateNamespace = o.release, o.namespace, true
+	client.TakeOwnership = o.takeOwnership
 	rel, err := client.Run(chart, o.values(settings))
 	if err != nil {
 		fail(err)
