@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { CHART, helm, renderChart, type ChartObject } from './helm/tool.js';
+import { CHART, helm, helmBinary, renderChart, type ChartObject } from './helm/tool.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, deleteNamespaceAndFinalize, exists, installCrds } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
@@ -37,7 +37,9 @@ async function restoreClusterScoped(): Promise<void> {
   for (const live of before) {
     const { name, labels, annotations } = live.metadata ?? {};
     if (live.kind === 'CustomResourceDefinition') {
-      // Kept by `helm uninstall`: only Helm's ownership marks come off.
+      // Kept by `helm uninstall`: only Helm's ownership marks come off (the next suite's installCrds
+      // brings back one that a failed test lost).
+      if (!(await exists(c, live))) continue;
       kubectl(['label', 'crd', name ?? '', 'app.kubernetes.io/managed-by-']);
       kubectl(['annotate', 'crd', name ?? '', 'meta.helm.sh/release-name-', 'meta.helm.sh/release-namespace-']);
       continue;
@@ -49,10 +51,11 @@ async function restoreClusterScoped(): Promise<void> {
 }
 
 beforeAll(async () => {
+  helmBinary();
   installCrds();
   releaseNs = await createTestNamespace(c, 'e2e-helm');
   appNs = await createTestNamespace(c, 'e2e-helm-app');
-}, 240_000);
+}, 1_800_000);
 
 afterAll(async () => {
   if (operator) {

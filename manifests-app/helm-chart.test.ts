@@ -1,9 +1,9 @@
 // charts/lockstep against manifests/, rendered by Helm's own Go packages (e2e/helm). With default
 // values the chart renders the objects `kubectl kustomize manifests/` does; values land where a
 // user expects them; `helm lint --strict` passes. The install itself is e2e/helm.e2e.test.ts.
-import { describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { byKey, CHART, helm, objectKey, parseObjects, renderChart, repoRoot, type ChartObject } from '../e2e/helm/tool.js';
+import { byKey, CHART, helm, helmBinary, objectKey, parseObjects, renderChart, repoRoot, type ChartObject } from '../e2e/helm/tool.js';
 import { crdTemplate, namespacedTemplate } from './helm-chart.js';
 
 // The one object manifests/ has and the chart does not: Helm creates the release namespace
@@ -24,6 +24,9 @@ const podSpec = (objects: ChartObject[]): PodSpec => {
 };
 const env = (spec: PodSpec, name: string) => spec.containers[0]?.env.find((e) => e.name === name)?.value;
 
+// Cached by source hash; a cold build (empty Go caches) takes minutes on a 2-core machine.
+beforeAll(() => void helmBinary(), 1_800_000);
+
 describe('charts/lockstep', () => {
   it('renders with default values exactly the objects of `kubectl kustomize manifests/` (less the Namespace)', () => {
     const kustomized = byKey(parseObjects(execFileSync('kubectl', ['kustomize', `${repoRoot}manifests`], { encoding: 'utf8' })));
@@ -37,7 +40,8 @@ describe('charts/lockstep', () => {
   });
 
   it('passes `helm lint --strict` with default and with non-default values', () => {
-    for (const set of [{}, { replicas: 1, 'metrics.serviceMonitor.enabled': true, 'crds.install': false }]) {
+    const sets: Array<Record<string, number | boolean>> = [{}, { replicas: 1, 'metrics.serviceMonitor.enabled': true, 'crds.install': false }];
+    for (const set of sets) {
       const run = helm('lint', [CHART], set);
       expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
     }
