@@ -42,4 +42,4 @@ else
   echo "kubectl not found: skipped the kustomize build of manifests/" >&2
 fi
 
-echo "manifests/ and docs/rbac.md are up to date"
+echo "manifests/, docs/rbac.md and the chart's generated templates are up to date"
