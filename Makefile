@@ -8,7 +8,7 @@ export CLUSTER_DIR ?= $(CURDIR)/e2e/.cluster
 # scripts' `node -e` (npm scripts and npx put it first on their own).
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests run \
+.PHONY: help install build typecheck test test-unit e2e imports manifests check-manifests version run \
         cluster-up cluster-down controlplane-binaries e2e-kind lint-kind bench bench-node bench-scale
 
 help: ## List the targets
@@ -40,6 +40,9 @@ imports: install ## Regenerate imports/ with cdk8s import (offline)
 
 manifests: install ## Render manifests/ from the cdk8s app
 	npm run manifests
+
+version: install ## Set the one version (package.json, chart, manifests' image tag): make version VERSION=x.y.z
+	bash scripts/set-version.sh $(VERSION)
 
 check-manifests: install ## Fail when manifests/ or imports/ differ from what their generators produce
 	bash scripts/check-manifests.sh

@@ -6,6 +6,7 @@ import { NamespaceChart, OperatorChart, type OperatorOptions } from './operator-
 import { CLUSTER_ROLE_NAME, LEADER_ELECTION_ROLE_NAME, RbacChart } from './rbac-chart.js';
 import { admissionObjects, renderAdmissionDoc } from './admission.js';
 import { renderRbacDoc } from './rbac.js';
+import { CHART_TEMPLATES_DIR, crdTemplate, namespacedTemplate } from './helm-chart.js';
 
 export interface RenderOptions {
   readonly crds: readonly CustomResourceDefinition[];
@@ -30,9 +31,9 @@ export function defaultImage(version: string): string {
   return `${IMAGE_REPOSITORY}:${version}`;
 }
 
-function yamlDocuments(objects: readonly unknown[]): string {
+function documents(objects: readonly unknown[]): string {
   // No anchors/aliases: some GitOps tools and kubectl plugins do not resolve them.
-  return GENERATED + objects.map((o) => `---\n${stringify(o, { aliasDuplicateObjects: false })}`).join('');
+  return objects.map((o) => `---\n${stringify(o, { aliasDuplicateObjects: false })}`).join('');
 }
 
 function chartObjects(chart: Chart): unknown[] {
@@ -54,13 +55,16 @@ export function renderInstall(options: RenderOptions): RenderedFile[] {
   };
   const operator = new OperatorChart(app, 'operator', operatorOptions);
 
+  const crds = documents(options.crds.map(withKeepAnnotations));
+  const rbacObjects = documents(chartObjects(rbac));
+  const admission = documents(admissionObjects({ ...COMMON_LABELS }));
   const manifests: Array<[string, string]> = [
-    ['namespace.yaml', yamlDocuments(chartObjects(namespace))],
-    ['crds.yaml', yamlDocuments(options.crds.map(withKeepAnnotations))],
-    ['rbac.yaml', yamlDocuments(chartObjects(rbac))],
+    ['namespace.yaml', GENERATED + documents(chartObjects(namespace))],
+    ['crds.yaml', GENERATED + crds],
+    ['rbac.yaml', GENERATED + rbacObjects],
     // After crds.yaml: the guardrails take KeyPolicies as parameters.
-    ['admission.yaml', yamlDocuments(admissionObjects({ ...COMMON_LABELS }))],
-    ['operator.yaml', yamlDocuments(chartObjects(operator))],
+    ['admission.yaml', GENERATED + admission],
+    ['operator.yaml', GENERATED + documents(chartObjects(operator))],
   ];
   const kustomization = {
     apiVersion: 'kustomize.config.k8s.io/v1beta1',
@@ -71,6 +75,9 @@ export function renderInstall(options: RenderOptions): RenderedFile[] {
   return [
     ...manifests.map(([name, content]) => ({ path: `manifests/${name}`, content })),
     { path: 'manifests/kustomization.yaml', content: GENERATED + stringify(kustomization) },
+    { path: `${CHART_TEMPLATES_DIR}/crds.yaml`, content: crdTemplate(crds, 'manifests/crds.yaml') },
+    { path: `${CHART_TEMPLATES_DIR}/rbac.yaml`, content: namespacedTemplate(rbacObjects, 'manifests/rbac.yaml') },
+    { path: `${CHART_TEMPLATES_DIR}/admission.yaml`, content: namespacedTemplate(admission, 'manifests/admission.yaml') },
     {
       path: 'docs/rbac.md',
       content: renderRbacDoc({

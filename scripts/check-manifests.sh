@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails when the committed manifests/ or docs/rbac.md differ from what manifests-app renders from
+# Fails when the committed manifests/, docs/rbac.md or charts/lockstep/templates/{crds,rbac,admission}.yaml differ from what manifests-app renders from
 # the current crds/ and manifests-app/ — i.e. someone changed a CRD or the app and forgot
 # `npm run manifests`. Also checks that `kubectl apply -k manifests/` would get a valid kustomization.
 set -euo pipefail
@@ -19,10 +19,16 @@ fi
 if ! diff -u docs/rbac.md "$tmp/docs/rbac.md" >"$tmp/docs.diff"; then
   status=1
 fi
+# The chart's generated templates (the rest of charts/lockstep/ is written by hand).
+for name in crds rbac admission; do
+  if ! diff -u "charts/lockstep/templates/$name.yaml" "$tmp/charts/lockstep/templates/$name.yaml" >>"$tmp/docs.diff"; then
+    status=1
+  fi
+done
 if [[ $status -ne 0 ]]; then
   cat "$tmp/manifests.diff" "$tmp/docs.diff" | head -n 80 >&2
   echo >&2
-  echo "manifests/ or docs/rbac.md is stale: run 'npm run manifests' and commit the result." >&2
+  echo "manifests/, docs/rbac.md or the chart's generated templates are stale: run 'npm run manifests' and commit the result." >&2
   exit 1
 fi
 
