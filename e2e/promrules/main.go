@@ -6,7 +6,7 @@
 //	promrules check RULES.yaml        parse and type-check every rule, as `promtool check rules`
 //	promrules eval RULES.yaml IN.json evaluate the rules at every step, print the alerts as JSON
 //
-// IN.json: {"stepMs": 15000, "scrapes": [{"timeMs": …, "labels": {"job": …}, "text": "<exposition>"}]}
+// IN.json: {"stepMs": 15000, "holdMs": 0, "scrapes": [{"timeMs": …, "labels": {"job": …}, "text": "<exposition>"}]}
 // Scrapes are appended at their own (real) times, with staleness markers for series that a scrape
 // no longer has, as Prometheus's scrape loop does. Rules are evaluated every stepMs from the first
 // scrape to the last; the output lists, per evaluation, each active alert's state, labels and
@@ -44,7 +44,11 @@ type scrape struct {
 }
 
 type input struct {
-	StepMs  int64    `json:"stepMs"`
+	StepMs int64 `json:"stepMs"`
+	// HoldMs repeats the last scrape every stepMs for this long: the state it shows persists, so
+	// alerts with a `for` longer than the recording can reach firing. Values that are timestamps
+	// (expiry) stay right; values computed from the clock at scrape time (ages) stay frozen.
+	HoldMs  int64    `json:"holdMs"`
 	Scrapes []scrape `json:"scrapes"`
 }
 
@@ -116,6 +120,10 @@ func eval(ruleFile, inputFile string) ([]evaluation, error) {
 		return nil, fmt.Errorf("%s: needs scrapes and stepMs", inputFile)
 	}
 	sort.Slice(in.Scrapes, func(i, j int) bool { return in.Scrapes[i].TimeMs < in.Scrapes[j].TimeMs })
+	final := in.Scrapes[len(in.Scrapes)-1]
+	for t := final.TimeMs + in.StepMs; t <= final.TimeMs+in.HoldMs; t += in.StepMs {
+		in.Scrapes = append(in.Scrapes, scrape{TimeMs: t, Labels: final.Labels, Text: final.Text})
+	}
 
 	dir, err := os.MkdirTemp("", "promrules")
 	if err != nil {
