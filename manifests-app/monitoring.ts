@@ -171,7 +171,8 @@ export function monitoringFiles(generated: string, documents: (objects: readonly
   return [
     { path: 'manifests/monitoring/prometheusrule.yaml', content: generated + documents([prometheusRule()]) },
     { path: 'manifests/monitoring/servicemonitor.yaml', content: generated + documents([serviceMonitor()]) },
-    { path: 'manifests/monitoring/dashboard.yaml', content: generated + documents([dashboardConfigMap(json)]) },
+    // A literal block keeps the JSON byte for byte (a folded one is what the chart's `|` is not).
+    { path: 'manifests/monitoring/dashboard.yaml', content: `${generated}---\n${stringify(dashboardConfigMap(json), { blockQuote: 'literal' })}` },
     { path: 'manifests/monitoring/kustomization.yaml', content: generated + stringify(component) },
     { path: 'charts/lockstep/files/monitoring/prometheusrule-spec.yaml', content: generated + ruleSpec },
     { path: `charts/lockstep/files/monitoring/${DASHBOARD_FILE}`, content: json },
