@@ -6,6 +6,7 @@ import { NamespaceChart, OperatorChart, type OperatorOptions } from './operator-
 import { CLUSTER_ROLE_NAME, LEADER_ELECTION_ROLE_NAME, RbacChart } from './rbac-chart.js';
 import { admissionObjects, renderAdmissionDoc } from './admission.js';
 import { renderRbacDoc } from './rbac.js';
+import { monitoringFiles } from './monitoring.js';
 import { CHART_TEMPLATES_DIR, crdTemplate, namespacedTemplate } from './helm-chart.js';
 
 export interface RenderOptions {
@@ -75,6 +76,7 @@ export function renderInstall(options: RenderOptions): RenderedFile[] {
   return [
     ...manifests.map(([name, content]) => ({ path: `manifests/${name}`, content })),
     { path: 'manifests/kustomization.yaml', content: GENERATED + stringify(kustomization) },
+    ...monitoringFiles(GENERATED, documents),
     { path: `${CHART_TEMPLATES_DIR}/crds.yaml`, content: crdTemplate(crds, 'manifests/crds.yaml') },
     { path: `${CHART_TEMPLATES_DIR}/rbac.yaml`, content: namespacedTemplate(rbacObjects, 'manifests/rbac.yaml') },
     { path: `${CHART_TEMPLATES_DIR}/admission.yaml`, content: namespacedTemplate(admission, 'manifests/admission.yaml') },

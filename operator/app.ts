@@ -29,7 +29,7 @@ import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
 import { createMetrics, kubeClientObserver, type OperatorMetrics } from './runtime/metrics.js';
-import { resourceState } from './kube/resource-state.js';
+import { caState, resourceState } from './kube/resource-state.js';
 import { lockstepVersion } from './version.js';
 import { buildVerificationController } from './verification/controller.js';
 import { buildApproverController } from './approver/controller.js';
@@ -191,6 +191,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   });
   // RotationSchedules report from their own cache (rotationschedule/assemble.ts).
   metrics.reportResources(() => [...caches.keyPolicies.list().map(resourceState), ...caches.encryptedServices.list().map(resourceState)]);
+  metrics.reportCAs(() => caches.certificates.list().flatMap((cert) => caState(cert) ?? []));
   manager.addReadinessCheck(certManager.readinessCheck());
   manager.addController(encryptedServiceController(caches, reconciler, logger, metrics, config.serviceWorkers ?? SERVICE_WORKERS_DEFAULT));
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));

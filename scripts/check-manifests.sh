@@ -19,6 +19,10 @@ fi
 if ! diff -u docs/rbac.md "$tmp/docs/rbac.md" >"$tmp/docs.diff"; then
   status=1
 fi
+# The chart's copy of the monitoring pack (templates/monitoring/ read it with .Files.Get).
+if ! diff -ru charts/lockstep/files "$tmp/charts/lockstep/files" >>"$tmp/docs.diff"; then
+  status=1
+fi
 # The chart's generated templates (the rest of charts/lockstep/ is written by hand).
 for name in crds rbac admission; do
   if ! diff -u "charts/lockstep/templates/$name.yaml" "$tmp/charts/lockstep/templates/$name.yaml" >>"$tmp/docs.diff"; then
@@ -38,6 +42,16 @@ if command -v kubectl >/dev/null 2>&1; then
     echo "manifests/ does not build with 'kubectl kustomize'." >&2
     exit 1
   fi
+  # The monitoring Component, as a user adds it to an install (kustomize wants relative paths).
+  overlay="$(mktemp -d -p "$root" .monitoring-check.XXXXXX)"
+  printf 'resources: [../manifests]\ncomponents: [../manifests/monitoring]\n' >"$overlay/kustomization.yaml"
+  if ! kubectl kustomize "$overlay" 2>"$tmp/kustomize.err" | grep -q '^kind: PrometheusRule$'; then
+    rm -rf "$overlay"
+    cat "$tmp/kustomize.err" >&2
+    echo "manifests/monitoring does not build as a kustomize Component over manifests/." >&2
+    exit 1
+  fi
+  rm -rf "$overlay"
 else
   echo "kubectl not found: skipped the kustomize build of manifests/" >&2
 fi

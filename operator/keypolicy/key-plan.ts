@@ -2,7 +2,7 @@
 // the usage counts and the clock. The reconciler generates keys and writes; nothing here does I/O
 // except `rotateKeySet`'s key generation.
 import { parseDuration } from '../api/v1alpha1/duration.js';
-import type { EffectiveKeyWrap, KeyPolicySpec } from '../api/v1alpha1/index.js';
+import { CRD_DEFAULTS, type EffectiveKeyWrap, type KeyPolicySpec } from '../api/v1alpha1/index.js';
 import { activeKey, sealingAlgorithmFor, type KeySet, type KeyWrapAlgorithm, type RsaBits, type EcCurve } from '../crypto/keyset.js';
 import { retireUnusedKeys, rotateKeySet, type KidUsage } from '../crypto/rotation.js';
 
@@ -50,7 +50,7 @@ export function retentionSettings(spec: KeyPolicySpec): RetentionSettings {
 }
 
 export function rotationPeriodMs(spec: KeyPolicySpec): number {
-  return parseDuration(spec.rotation?.period ?? '720h');
+  return parseDuration(spec.rotation?.period ?? CRD_DEFAULTS.keyRotationPeriod);
 }
 
 function generationOptions(keyWrap: EffectiveKeyWrap): { rsaBits?: RsaBits; curve?: EcCurve } {

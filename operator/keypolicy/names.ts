@@ -3,11 +3,10 @@
 // ClusterIssuer is resolved by EncryptedServices, so these names are part of the API.
 import { createHash } from 'node:crypto';
 import {
-  LABEL_COMPONENT, LABEL_KEY_POLICY, LABEL_MANAGED_BY, MANAGED_BY_VALUE, type Component,
+  LABEL_COMPONENT, LABEL_KEY_POLICY, LABEL_KEY_POLICY_NAMESPACE, LABEL_MANAGED_BY, MANAGED_BY_VALUE, type Component,
 } from '../api/v1alpha1/index.js';
 
-/** Namespace of the KeyPolicy a cluster-scoped or cross-namespace object belongs to. */
-export const LABEL_KEY_POLICY_NAMESPACE = 'lockstep.dev/key-policy-namespace';
+export { LABEL_KEY_POLICY_NAMESPACE } from '../api/v1alpha1/index.js';
 /** On the key Secret: the last `lockstep.dev/rotate-now` value a rotation was made for. */
 export const ANNOTATION_ROTATED_FOR = 'lockstep.dev/rotated-for';
 

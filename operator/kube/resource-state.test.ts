@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { resourceState } from './resource-state.js';
+import { caState, resourceState } from './resource-state.js';
 
 const object = (generation: number, status: object) => ({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'api', namespace: 'shop', generation }, status });
 const ready = (observedGeneration: number, status = 'True') => ({ type: 'Ready', status, reason: 'R', message: 'm', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration });
@@ -17,5 +17,31 @@ describe('resourceState', () => {
   });
   it('reports no expiry before a certificate is issued', () => {
     expect(resourceState(object(1, { certificate: {} }))).not.toHaveProperty('certificateNotAfterMs');
+  });
+  it('reports a KeyPolicy\'s rotation period (the default when unset) and a RotationSchedule\'s phase', () => {
+    const policy = (rotation?: object) => ({ kind: 'KeyPolicy', metadata: { name: 'p', namespace: 'shop', generation: 1 }, spec: rotation ? { rotation } : {} });
+    expect(resourceState(policy({ period: '1h30m' })).rotationPeriodSeconds).toBe(5400);
+    expect(resourceState(policy()).rotationPeriodSeconds).toBe(720 * 3600);
+    expect(resourceState(object(1, {}))).not.toHaveProperty('rotationPeriodSeconds');
+    const schedule = (status: object) => ({ kind: 'RotationSchedule', metadata: { name: 'r', namespace: 'shop', generation: 1 }, status });
+    expect(resourceState(schedule({ phase: 'RolledBack' })).phase).toBe('RolledBack');
+    expect(resourceState(schedule({})).phase).toBe('Idle');
+    expect(resourceState(object(1, {}))).not.toHaveProperty('phase');
+  });
+});
+
+describe('caState', () => {
+  const labels = { 'app.kubernetes.io/managed-by': 'lockstep', 'lockstep.dev/key-policy': 'p', 'lockstep.dev/key-policy-namespace': 'shop' };
+  const cert = (spec: object, status: object, l: Record<string, string> = labels) => ({ kind: 'Certificate', metadata: { name: 'root', namespace: 'cert-manager', labels: l }, spec, status });
+  it('reports an issued CA the operator made, with the KeyPolicy it belongs to', () => {
+    expect(caState(cert({ isCA: true }, { notAfter: '2027-01-01T00:00:00Z' }))).toEqual({
+      namespace: 'cert-manager', certificate: 'root', keypolicy: 'shop/p', notAfterMs: Date.parse('2027-01-01T00:00:00Z'),
+    });
+    expect(caState(cert({ isCA: true }, { notAfter: '2027-01-01T00:00:00Z' }, { 'app.kubernetes.io/managed-by': 'lockstep' }))?.keypolicy).toBe('');
+  });
+  it('ignores leaves, certificates not issued yet and certificates Lockstep did not make', () => {
+    expect(caState(cert({}, { notAfter: '2027-01-01T00:00:00Z' }))).toBeUndefined();
+    expect(caState(cert({ isCA: true }, {}))).toBeUndefined();
+    expect(caState(cert({ isCA: true }, { notAfter: '2027-01-01T00:00:00Z' }, {}))).toBeUndefined();
   });
 });

@@ -157,6 +157,7 @@ describe('Controller', () => {
     expect(text).toContain('lockstep_reconcile_duration_seconds_count{controller="things",result="requeue"} 1');
     expect(text).toContain('lockstep_reconcile_duration_seconds_count{controller="things",result="terminal"} 1');
     expect(text).toContain('lockstep_reconcile_duration_seconds_count{controller="things",result="error"} 2');
+    expect(text).toContain('lockstep_workqueue_work_duration_seconds_count{controller="things"} 5');
     expect(text).toContain('lockstep_reconcile_errors_total{controller="things",reason="InvalidSpec"} 1');
     expect(text).toContain('lockstep_reconcile_errors_total{controller="things",reason="Conflict"} 2');
     expect(text).toContain('lockstep_workqueue_depth{controller="things"} 0');

@@ -196,7 +196,9 @@ export class Controller {
     const started = this.clock.now();
     const metrics = this.opts.metrics;
     const observe = (outcome: ReconcileOutcome): void => {
-      metrics?.reconcileDuration.observe({ controller: this.name, result: outcome }, (this.clock.now() - started) / 1000);
+      const seconds = (this.clock.now() - started) / 1000;
+      metrics?.reconcileDuration.observe({ controller: this.name, result: outcome }, seconds);
+      metrics?.workqueueWorkDuration.observe({ controller: this.name }, seconds);
     };
     const { eventAt } = taken;
     const run = (): Promise<Result | void> => this.opts.reconcile(key);

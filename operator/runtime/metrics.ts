@@ -22,6 +22,8 @@ export interface OperatorMetrics {
   readonly workqueueRequeues: Counter<'controller'>;
   /** How long a ready key waited for a worker (client-go's workqueue_queue_duration_seconds). */
   readonly workqueueQueueDuration: Histogram<'controller'>;
+  /** How long a worker took to process a key (client-go's workqueue_work_duration_seconds). */
+  readonly workqueueWorkDuration: Histogram<'controller'>;
   /**
    * From the arrival of the watch event that queued a key (the earliest still pending) to the
    * first write of the reconcile that took it, by what that write was to (e.g. networkpolicies).
@@ -85,6 +87,8 @@ export interface OperatorMetrics {
    * with nothing to forget, and a restarted replica reports everything before its first write.
    */
   reportResources(source: () => Iterable<ResourceState>): void;
+  /** Reports `lockstep_ca_expiry_timestamp_seconds` from `source` at scrape time, like reportResources. */
+  reportCAs(source: () => Iterable<CAState>): void;
 }
 
 /** One Lockstep object as the scrape-time gauges see it. */
@@ -96,6 +100,19 @@ export interface ResourceState {
   readonly ready: boolean;
   /** notAfter of the certificate an EncryptedService's Secret holds, as its status reports it. */
   readonly certificateNotAfterMs?: number;
+  /** A KeyPolicy's key rotation period: its newest key should never be older. */
+  readonly rotationPeriodSeconds?: number;
+  /** A RotationSchedule's status.phase (Idle when it has none yet). */
+  readonly phase?: string;
+}
+
+/** A CA certificate the operator made (a KeyPolicy's managed root, a CA rotation's new CA), as issued. */
+export interface CAState {
+  readonly namespace: string;
+  readonly certificate: string;
+  /** `namespace/name` of the KeyPolicy it was made for, or empty. */
+  readonly keypolicy: string;
+  readonly notAfterMs: number;
 }
 
 /** What an API client reports (operator/runtime/api-client.ts takes it as `observer`). */
@@ -186,6 +203,42 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     },
   });
 
+  new Gauge({
+    name: 'lockstep_key_rotation_period_seconds',
+    help: 'Key rotation period of each KeyPolicy (spec.rotation.period): its newest key-encryption key should never be older.',
+    labelNames: ['namespace', 'keypolicy'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of resources()) {
+        if (r.rotationPeriodSeconds !== undefined) this.set({ namespace: r.namespace, keypolicy: r.name }, r.rotationPeriodSeconds);
+      }
+    },
+  });
+  new Gauge({
+    name: 'lockstep_rotation_phase',
+    help: 'Always 1, for the phase each RotationSchedule is in (status.phase); the series of a phase it left is gone.',
+    labelNames: ['namespace', 'name', 'phase'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of resources()) if (r.phase !== undefined) this.set({ namespace: r.namespace, name: r.name, phase: r.phase }, 1);
+    },
+  });
+  const caSources: (() => Iterable<CAState>)[] = [];
+  new Gauge({
+    name: 'lockstep_ca_expiry_timestamp_seconds',
+    help: 'notAfter of each CA certificate the operator made (a KeyPolicy\'s managed root, a CA rotation\'s new CA), Unix seconds, from cert-manager\'s Certificate status.',
+    labelNames: ['namespace', 'certificate', 'keypolicy'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const source of caSources) {
+        for (const ca of source()) this.set({ namespace: ca.namespace, certificate: ca.certificate, keypolicy: ca.keypolicy }, ca.notAfterMs / 1000);
+      }
+    },
+  });
+
   const servedNotAfter = new Map<string, { namespace: string; service: string; notAfterMs: number }>();
   new Gauge({
     name: 'lockstep_served_certificate_days_to_expiry',
@@ -265,6 +318,9 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     reportResources(source) {
       resourceSources.push(source);
     },
+    reportCAs(source) {
+      caSources.push(source);
+    },
     untrackServed(namespace, service) {
       servedNotAfter.delete(JSON.stringify([namespace, service]));
       servedDrift.remove({ namespace, service });
@@ -304,6 +360,13 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     workqueueQueueDuration: new Histogram({
       name: 'lockstep_workqueue_queue_duration_seconds',
       help: 'How long a key waited in the work queue, ready, before a worker took it.',
+      labelNames: ['controller'] as const,
+      buckets: WAIT_BUCKETS,
+      registers,
+    }),
+    workqueueWorkDuration: new Histogram({
+      name: 'lockstep_workqueue_work_duration_seconds',
+      help: 'How long a worker took to process a key taken from the work queue, by controller.',
       labelNames: ['controller'] as const,
       buckets: WAIT_BUCKETS,
       registers,

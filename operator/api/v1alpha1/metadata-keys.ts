@@ -19,6 +19,8 @@ export const MANAGED_BY_VALUE = 'lockstep';
 export const LABEL_ENCRYPTED_SERVICE = 'lockstep.dev/encrypted-service';
 /** Name of the KeyPolicy a generated object belongs to. */
 export const LABEL_KEY_POLICY = 'lockstep.dev/key-policy';
+/** Namespace of the KeyPolicy a cluster-scoped or cross-namespace object belongs to. */
+export const LABEL_KEY_POLICY_NAMESPACE = 'lockstep.dev/key-policy-namespace';
 /**
  * On a KeyPolicy's managed CA ClusterIssuer: the CA Secret a CA rotation switched it to. The
  * KeyPolicy reconciler, which owns the issuer, signs with that Secret instead of the policy's
