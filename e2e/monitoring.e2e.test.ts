@@ -83,6 +83,13 @@ const service = (name: string, keyPolicy: string, transit?: object): KubernetesO
   },
 } as KubernetesObject);
 
+/** Rotates the named services' certificates when `rotateNow` is given, else waits for a schedule it does not have. */
+const rotation = (name: string, targets: string[], rotateNow?: string): KubernetesObject => ({
+  apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
+  metadata: { name, namespace: ns, ...(rotateNow ? { annotations: { 'lockstep.dev/rotate-now': rotateNow } } : {}) },
+  spec: { targets: { names: targets }, rotate: ['certificates'], strategy: { verification: { timeout: '10s' } } },
+} as KubernetesObject);
+
 beforeAll(async () => {
   if (externalOperator) return;
   work = mkdtempSync(join(tmpdir(), 'lockstep-monitoring-'));
@@ -118,6 +125,12 @@ describe('alerts on the real /metrics', () => {
     await applyAsUser(c, service('brief', 'longca', { duration: '1h', renewBefore: '10m' }));
     await applyAsUser(c, service('steady', 'longca', { duration: '24h', renewBefore: '8h' }));
     await applyAsUser(c, service('orphan', 'missing'));
+    // A rotation that cannot be verified (no workload serves 'lonely') ends rolled back; 'calm' never runs.
+    await applyAsUser(c, service('lonely', 'longca', { duration: '24h', renewBefore: '8h' }));
+    await applyAsUser(c, rotation('doomed', ['lonely'], 'now'));
+    await applyAsUser(c, rotation('calm', ['steady']));
+    // Keys replaced every hour: in the held scrape nothing rotates them, so they grow overdue.
+    await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'hourly', namespace: ns }, spec: { rotation: { period: '1h' } } } as KubernetesObject);
     const op = operators[0]!;
     await eventually('CA and certificate expiry series of every object', async () => {
       const { text } = await scrape(op);
@@ -125,16 +138,28 @@ describe('alerts on the real /metrics', () => {
         `lockstep_ca_expiry_timestamp_seconds{namespace="cert-manager",certificate="[^"]+",keypolicy="${ns}/shortca"}`,
         `lockstep_ca_expiry_timestamp_seconds{namespace="cert-manager",certificate="[^"]+",keypolicy="${ns}/longca"}`,
         `lockstep_certificate_expiry_timestamp_seconds{namespace="${ns}",service="brief"}`,
+        `lockstep_certificate_renewal_timestamp_seconds{namespace="${ns}",service="brief"}`,
         `lockstep_certificate_expiry_timestamp_seconds{namespace="${ns}",service="steady"}`,
         `lockstep_resource_ready{kind="KeyPolicy",namespace="${ns}",name="longca"} 1`,
+        `lockstep_rotation_phase{namespace="${ns}",name="doomed",phase="(Failed|RolledBack)"} 1`,
+        `lockstep_rotation_phase{namespace="${ns}",name="calm",phase="Idle"} 1`,
+        `lockstep_key_created_timestamp_seconds{namespace="${ns}",keypolicy="hourly",kid="[^"]+"}`,
+        `lockstep_key_created_timestamp_seconds{namespace="${ns}",keypolicy="longca",kid="[^"]+"}`,
       ];
       return want.every((w) => new RegExp(w).test(text)) ? true : undefined;
-    }, 90_000, 1_000);
+    }, 150_000, 1_000);
 
-    // The states hold: evaluate the recording, then the last scrape held for 70 minutes (longest for: 1h).
-    const evals = evaluate(await record(op, 5), 70 * 60_000);
+    // The states hold: evaluate the recording, then the last scrape held for 140 minutes (the
+    // longest for: is 1h; hourly's key is overdue once more than an hour past its 1h period, + 15m).
+    const evals = evaluate(await record(op, 5), 140 * 60_000);
     const here = { namespace: ns };
+    // brief (1h) always has less than an hour left: it alerts only once its renewal is overdue,
+    // which the held scrape (nothing renewed for 70 minutes) reaches, and not before.
     expect(stateAtEnd(evals, 'LockstepCertificateExpiringSoon', { ...here, service: 'brief' })).toBe('firing');
+    const brief = await c.objects.read({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'brief', namespace: ns } }) as KubernetesObject & { status?: { certificate?: { renewalTime?: string } } };
+    const renewalMs = Date.parse(brief.status?.certificate?.renewalTime ?? '');
+    expect(Number.isNaN(renewalMs)).toBe(false);
+    expect(everActive(evals.filter((e) => e.timeMs < renewalMs), 'LockstepCertificateExpiringSoon', { ...here, service: 'brief' })).toBe(false);
     expect(everActive(evals, 'LockstepCertificateExpiringSoon', { ...here, service: 'steady' })).toBe(false);
     expect(stateAtEnd(evals, 'LockstepCAExpiringSoon', { keypolicy: `${ns}/shortca` })).toBe('firing');
     expect(everActive(evals, 'LockstepCAExpiringSoon', { keypolicy: `${ns}/longca` })).toBe(false);
@@ -143,11 +168,15 @@ describe('alerts on the real /metrics', () => {
     const firing = evals.at(-1)!.alerts.find((a) => matches(a, 'LockstepResourceNotReady', { name: 'orphan' }))!;
     expect(firing.annotations['summary']).toBe(`EncryptedService ${ns}/orphan is not Ready`);
     expect(firing.labels['severity']).toBe('warning');
-    // A leading operator, no rotation ended badly, keys young, nothing probed: quiet.
-    for (const name of ['LockstepNoLeader', 'LockstepRotationFailed', 'LockstepKeyOlderThanPeriod', 'LockstepVerificationFailing', 'LockstepServedCertificateExpiringSoon']) {
+    expect(stateAtEnd(evals, 'LockstepRotationFailed', { ...here, name: 'doomed' })).toBe('firing');
+    expect(everActive(evals, 'LockstepRotationFailed', { ...here, name: 'calm' })).toBe(false);
+    expect(stateAtEnd(evals, 'LockstepKeyOlderThanPeriod', { ...here, keypolicy: 'hourly' })).toBe('firing');
+    expect(everActive(evals, 'LockstepKeyOlderThanPeriod', { ...here, keypolicy: 'longca' })).toBe(false);
+    // A leading operator, nothing probed: quiet.
+    for (const name of ['LockstepNoLeader', 'LockstepVerificationFailing', 'LockstepServedCertificateExpiringSoon']) {
       expect([name, everActive(evals, name)]).toEqual([name, false]);
     }
-  }, 180_000);
+  }, 240_000);
 
   (externalOperator ? it.skip : it)('LockstepNoLeader fires while no replica holds the Lease', async () => {
     // Another holder keeps the Lease: this replica runs, serves /metrics, and never leads.

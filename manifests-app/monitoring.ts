@@ -27,9 +27,11 @@ const alert = (name: string, expr: string, duration: string, severity: 'critical
 /** The alerts, in the order docs/troubleshooting.md lists their runbooks. */
 export const ALERTS: readonly AlertRule[] = [
   alert('LockstepCertificateExpiringSoon',
-    'lockstep_certificate_expiry_timestamp_seconds - time() < 3600', '5m', 'critical',
-    'Certificate of EncryptedService {{ $labels.namespace }}/{{ $labels.service }} expires within an hour',
-    'The certificate issued for {{ $labels.namespace }}/{{ $labels.service }} expires in {{ $value | humanizeDuration }}: cert-manager has not renewed it.'),
+    // Only once its renewal is overdue: a short-lived certificate (1h, cert-manager's minimum) always
+    // has less than an hour left and is fine as long as cert-manager renews it when due.
+    'lockstep_certificate_expiry_timestamp_seconds - time() < 3600 unless on (namespace, service) lockstep_certificate_renewal_timestamp_seconds > time()', '5m', 'critical',
+    'Certificate of EncryptedService {{ $labels.namespace }}/{{ $labels.service }} expires within an hour and was not renewed',
+    'The certificate issued for {{ $labels.namespace }}/{{ $labels.service }} expires in {{ $value | humanizeDuration }} and cert-manager did not renew it when due.'),
   alert('LockstepServedCertificateExpiringSoon',
     'lockstep_served_certificate_days_to_expiry * 86400 < 3600', '5m', 'critical',
     'An endpoint of {{ $labels.namespace }}/{{ $labels.service }} serves a certificate that expires within an hour',
@@ -43,7 +45,7 @@ export const ALERTS: readonly AlertRule[] = [
     'Rotation of RotationSchedule {{ $labels.namespace }}/{{ $labels.name }} is {{ $labels.phase }}',
     'RotationSchedule {{ $labels.namespace }}/{{ $labels.name }} ended its last rotation {{ $labels.phase }}: read its status.history and Events for the failed verification.'),
   alert('LockstepKeyOlderThanPeriod',
-    'min by (namespace, keypolicy) (lockstep_key_age_seconds) - on (namespace, keypolicy) lockstep_key_rotation_period_seconds > 3600', '15m', 'warning',
+    'time() - max by (namespace, keypolicy) (lockstep_key_created_timestamp_seconds) - on (namespace, keypolicy) lockstep_key_rotation_period_seconds > 3600', '15m', 'warning',
     'KeyPolicy {{ $labels.namespace }}/{{ $labels.keypolicy }} has not rotated its key on schedule',
     'The newest key of KeyPolicy {{ $labels.namespace }}/{{ $labels.keypolicy }} is {{ $value | humanizeDuration }} older than its rotation period.'),
   alert('LockstepVerificationFailing',

@@ -17,6 +17,11 @@ describe('resourceState', () => {
   });
   it('reports no expiry before a certificate is issued', () => {
     expect(resourceState(object(1, { certificate: {} }))).not.toHaveProperty('certificateNotAfterMs');
+    expect(resourceState(object(1, { certificate: {} }))).not.toHaveProperty('certificateRenewalMs');
+  });
+  it('reports when the certificate is due for renewal', () => {
+    const state = resourceState(object(1, { certificate: { notAfter: '2026-12-01T00:00:00Z', renewalTime: '2026-11-30T16:00:00Z' } }));
+    expect(state.certificateRenewalMs).toBe(Date.parse('2026-11-30T16:00:00Z'));
   });
   it('reports a KeyPolicy\'s rotation period (the default when unset) and a RotationSchedule\'s phase', () => {
     const policy = (rotation?: object) => ({ kind: 'KeyPolicy', metadata: { name: 'p', namespace: 'shop', generation: 1 }, spec: rotation ? { rotation } : {} });

@@ -1,5 +1,6 @@
 // What the scrape-time gauges report of one Lockstep object (lockstep_resource_ready,
-// lockstep_certificate_expiry_timestamp_seconds, lockstep_key_rotation_period_seconds,
+// lockstep_certificate_expiry_timestamp_seconds, lockstep_certificate_renewal_timestamp_seconds,
+// lockstep_key_rotation_period_seconds,
 // lockstep_rotation_phase) and of one CA certificate the operator made
 // (lockstep_ca_expiry_timestamp_seconds), read from the objects as the caches hold them.
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -9,13 +10,14 @@ import { findCondition } from './conditions.js';
 
 type WithStatus = KubernetesObject & {
   spec?: object;
-  status?: { observedGeneration?: number; conditions?: Condition[]; certificate?: { notAfter?: string }; phase?: string };
+  status?: { observedGeneration?: number; conditions?: Condition[]; certificate?: { notAfter?: string; renewalTime?: string }; phase?: string };
 };
 
 export function resourceState(obj: WithStatus): ResourceState {
   const ready = findCondition(obj.status?.conditions, 'Ready');
   const observed = ready?.observedGeneration ?? obj.status?.observedGeneration;
   const notAfter = Date.parse(obj.status?.certificate?.notAfter ?? '');
+  const renewal = Date.parse(obj.status?.certificate?.renewalTime ?? '');
   const period = obj.kind === 'KeyPolicy' ? periodSeconds((obj.spec as KeyPolicySpec | undefined)?.rotation?.period ?? CRD_DEFAULTS.keyRotationPeriod) : undefined;
   const phase = obj.kind === 'RotationSchedule' ? obj.status?.phase ?? 'Idle' : undefined;
   return {
@@ -24,6 +26,7 @@ export function resourceState(obj: WithStatus): ResourceState {
     name: obj.metadata?.name ?? '',
     ready: ready?.status === 'True' && observed === obj.metadata?.generation,
     ...(Number.isNaN(notAfter) ? {} : { certificateNotAfterMs: notAfter }),
+    ...(Number.isNaN(renewal) ? {} : { certificateRenewalMs: renewal }),
     ...(period === undefined ? {} : { rotationPeriodSeconds: period }),
     ...(phase === undefined ? {} : { phase }),
   };

@@ -87,6 +87,7 @@ describe('health server', () => {
     expect(await a.registry.metrics()).toContain('lockstep_key_age_seconds{namespace="shop",keypolicy="default",kid="k1"} 3600');
     now += 60_000;
     expect(await a.registry.metrics()).toContain('lockstep_key_age_seconds{namespace="shop",keypolicy="default",kid="k1"} 3660');
+    expect(await a.registry.metrics()).toContain(`lockstep_key_created_timestamp_seconds{namespace="shop",keypolicy="default",kid="k1"} ${Date.UTC(2026, 0, 1) / 1000 - 3600}`);
     a.untrackKeyAge({ namespace: 'shop', keypolicy: 'default', kid: 'k1' });
     expect(await a.registry.metrics()).not.toContain('kid="k1"');
     expect(await b.registry.metrics()).not.toContain('lockstep_rotations_total{');

@@ -77,7 +77,7 @@ export interface OperatorMetrics {
   trackServedExpiry(namespace: string, service: string, notAfterMs: number): void;
   /** Stops reporting a service's served certificate and verification gauges (deleted, or nothing served). */
   untrackServed(namespace: string, service: string): void;
-  /** Reports `lockstep_key_age_seconds` for this key, computed at scrape time from its creation. */
+  /** Reports `lockstep_key_age_seconds` (computed at scrape time) and `lockstep_key_created_timestamp_seconds` for this key. */
   trackKeyAge(labels: KeyAgeLabels, createdAtMs: number): void;
   /** Stops reporting a key (retired or deleted). */
   untrackKeyAge(labels: KeyAgeLabels): void;
@@ -100,6 +100,8 @@ export interface ResourceState {
   readonly ready: boolean;
   /** notAfter of the certificate an EncryptedService's Secret holds, as its status reports it. */
   readonly certificateNotAfterMs?: number;
+  /** When cert-manager is due to renew that certificate (status.certificate.renewalTime). */
+  readonly certificateRenewalMs?: number;
   /** A KeyPolicy's key rotation period: its newest key should never be older. */
   readonly rotationPeriodSeconds?: number;
   /** A RotationSchedule's status.phase (Idle when it has none yet). */
@@ -168,6 +170,18 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       }
     },
   });
+  // The same keys as a timestamp: alerts compare it with time(), so a key that stays in use keeps
+  // ageing in Prometheus even while the operator's own clock-derived figures stand still.
+  new Gauge({
+    name: 'lockstep_key_created_timestamp_seconds',
+    help: 'When each key-encryption key in use was created (Unix seconds), by KeyPolicy and kid.',
+    labelNames: ['namespace', 'keypolicy', 'kid'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const { labels, createdAtMs } of keyCreated.values()) this.set({ ...labels }, createdAtMs / 1000);
+    },
+  });
 
   new Gauge({
     name: 'lockstep_build_info',
@@ -199,6 +213,18 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       this.reset();
       for (const r of resources()) {
         if (r.certificateNotAfterMs !== undefined) this.set({ namespace: r.namespace, service: r.name }, r.certificateNotAfterMs / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'lockstep_certificate_renewal_timestamp_seconds',
+    help: 'When cert-manager is due to renew the certificate of each EncryptedService (Unix seconds), from its status; a time in the past means the renewal is late.',
+    labelNames: ['namespace', 'service'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of resources()) {
+        if (r.certificateRenewalMs !== undefined) this.set({ namespace: r.namespace, service: r.name }, r.certificateRenewalMs / 1000);
       }
     },
   });
