@@ -204,30 +204,22 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
       for (const r of resources()) this.set({ kind: r.kind, namespace: r.namespace, name: r.name }, r.ready ? 1 : 0);
     },
   });
-  new Gauge({
-    name: 'lockstep_certificate_expiry_timestamp_seconds',
-    help: 'notAfter of the certificate issued for each EncryptedService (Unix seconds), from its status.',
-    labelNames: ['namespace', 'service'] as const,
-    registers,
+  /** A per-service certificate time (Unix seconds) read from each EncryptedService's status at scrape time. */
+  const certificateTimeGauge = (name: string, help: string, pick: (r: ResourceState) => number | undefined) => new Gauge({
+    name, help, labelNames: ['namespace', 'service'] as const, registers,
     collect() {
       this.reset();
       for (const r of resources()) {
-        if (r.certificateNotAfterMs !== undefined) this.set({ namespace: r.namespace, service: r.name }, r.certificateNotAfterMs / 1000);
+        const ms = pick(r);
+        if (ms !== undefined) this.set({ namespace: r.namespace, service: r.name }, ms / 1000);
       }
     },
   });
-  new Gauge({
-    name: 'lockstep_certificate_renewal_timestamp_seconds',
-    help: 'When cert-manager is due to renew the certificate of each EncryptedService (Unix seconds), from its status; a time in the past means the renewal is late.',
-    labelNames: ['namespace', 'service'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const r of resources()) {
-        if (r.certificateRenewalMs !== undefined) this.set({ namespace: r.namespace, service: r.name }, r.certificateRenewalMs / 1000);
-      }
-    },
-  });
+  certificateTimeGauge('lockstep_certificate_expiry_timestamp_seconds',
+    'notAfter of the certificate issued for each EncryptedService (Unix seconds), from its status.', (r) => r.certificateNotAfterMs);
+  certificateTimeGauge('lockstep_certificate_renewal_timestamp_seconds',
+    'When cert-manager is due to renew the certificate of each EncryptedService (Unix seconds), from its status; a time in the past means the renewal is late.',
+    (r) => r.certificateRenewalMs);
 
   new Gauge({
     name: 'lockstep_key_rotation_period_seconds',
