@@ -33,7 +33,9 @@ export const ALERTS: readonly AlertRule[] = [
     'Certificate of EncryptedService {{ $labels.namespace }}/{{ $labels.service }} expires within an hour and was not renewed',
     'The certificate issued for {{ $labels.namespace }}/{{ $labels.service }} expires in {{ $value | humanizeDuration }} and cert-manager did not renew it when due.'),
   alert('LockstepServedCertificateExpiringSoon',
-    'lockstep_served_certificate_days_to_expiry * 86400 < 3600', '5m', 'critical',
+    // Only while some endpoint serves something other than what was issued: a renewed certificate
+    // the workload did not load (an issued one near its end is LockstepCertificateExpiringSoon's).
+    'lockstep_served_certificate_days_to_expiry * 86400 < 3600 and on (namespace, service) lockstep_served_certificate_drift_endpoints > 0', '5m', 'critical',
     'An endpoint of {{ $labels.namespace }}/{{ $labels.service }} serves a certificate that expires within an hour',
     'What clients of {{ $labels.namespace }}/{{ $labels.service }} are served expires in under an hour ({{ $value | humanize }} s): the workload did not pick up its renewed certificate.'),
   alert('LockstepCAExpiringSoon',
