@@ -22,11 +22,12 @@ import { kubeEventSink } from './runtime/event-sink.js';
 import { KubeEventRecorder } from './runtime/events.js';
 import { Informer, collectionPath, type ResourceRef } from './runtime/informer.js';
 import { kubeTransport } from './runtime/kube-transport.js';
-import { apiClientConfig } from './runtime/api-client.js';
+import { apiClientConfig, readyzProbe } from './runtime/api-client.js';
 import { kubeLeaseStore } from './runtime/lease-store.js';
 import { leaderGuardedKubeConfig } from './runtime/leader-guard.js';
 import type { Logger } from './runtime/logger.js';
 import { Manager } from './runtime/manager.js';
+import { Reachability } from './runtime/reachability.js';
 import { buildRotationScheduleController } from './rotationschedule/assemble.js';
 import { createMetrics, kubeClientObserver, type OperatorMetrics } from './runtime/metrics.js';
 import { caState, resourceState } from './kube/resource-state.js';
@@ -51,9 +52,11 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   const metrics = createMetrics({ version: lockstepVersion() });
   let manager: Manager | undefined;
   const agent = userAgent(config.identity);
+  // Every client tells it whether the API server answered; its probe has a connection of its own.
+  const reachability = new Reachability({ probe: readyzProbe(apiClientConfig(cluster, { userAgent: agent })), logger });
   // One connection pool per client; each reports its 429s and waits under its name.
   const client = (name: string, limited: boolean) => apiClientConfig(cluster, {
-    userAgent: agent, observer: kubeClientObserver(metrics, name), ...(limited && config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}),
+    userAgent: agent, observer: kubeClientObserver(metrics, name), reachability, ...(limited && config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}),
   });
   // Reads, lists and writes share one connection pool and one rate limit.
   const kc = client('main', true);
@@ -188,6 +191,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
       : {}),
     health: config.healthPort === undefined ? false : { port: config.healthPort, ...(config.healthHost ? { host: config.healthHost } : {}) },
     flushers: [events, dropDataKeys],
+    reachability,
   });
   // RotationSchedules report from their own cache (rotationschedule/assemble.ts).
   metrics.reportResources(() => [...caches.keyPolicies.list().map(resourceState), ...caches.encryptedServices.list().map(resourceState)]);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { apiClientConfig, retryAfterMs } from './api-client.js';
+import { apiClientConfig, readyzProbe, retryAfterMs } from './api-client.js';
 import { kubeTransport } from './kube-transport.js';
 import { leaderGuardedKubeConfig } from './leader-guard.js';
 import { createMetrics, kubeClientObserver, type OperatorMetrics } from './metrics.js';
@@ -119,6 +119,47 @@ describe('apiClientConfig', () => {
     await api.readNamespacedConfigMap({ namespace: 'n', name: 'c' });
     expect(await sample(metrics, 'lockstep_kube_throttled_total', { client: 'main', outcome: 'retried' })).toBe(1);
     expect(((await sample(metrics, 'lockstep_kube_rate_limit_wait_seconds_sum', { client: 'main' })) ?? 0) - before).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+describe('what the clients tell the Reachability', () => {
+  const status = (res: ServerResponse, code: number): void => {
+    res.writeHead(code, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'Status', code, reason: code === 503 ? 'ServiceUnavailable' : 'NotFound', message: 'x' }));
+  };
+
+  it('an answer (a 404 or 503 too) is not "unanswered", a refused connection is; the /readyz probe reads 200 only', async () => {
+    const told: string[] = [];
+    const reachability = { unanswered: () => told.push('unanswered') };
+    const api = apiClientConfig(kc, { reachability }).makeApiClient(CoreV1Api);
+    respond = (_req, res) => ok(res);
+    await api.readNamespacedConfigMap({ namespace: 'n', name: 'c' });
+    respond = (_req, res) => status(res, 404);
+    await expect(api.readNamespacedConfigMap({ namespace: 'n', name: 'c' })).rejects.toMatchObject({ code: 404 });
+    respond = (_req, res) => status(res, 503);
+    await expect(api.readNamespacedConfigMap({ namespace: 'n', name: 'c' })).rejects.toMatchObject({ code: 503 });
+    expect(told).toEqual([]);
+
+    const probe = readyzProbe(apiClientConfig(kc));
+    const from = seen.length;
+    expect(await probe(AbortSignal.timeout(5000))).toBe(false);
+    respond = (_req, res) => ok(res, 'ok');
+    expect(await probe(AbortSignal.timeout(5000))).toBe(true);
+    expect(seen.slice(from).map((s) => s.path)).toEqual(['/readyz', '/readyz']);
+
+    // A port nothing listens on: the connection is refused.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const gone = new KubeConfig();
+    gone.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: 'u', token: 'test-token' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x',
+    });
+    const refused = apiClientConfig(gone, { reachability }).makeApiClient(CoreV1Api);
+    await expect(refused.readNamespacedConfigMap({ namespace: 'n', name: 'c' })).rejects.toThrow(/ECONNREFUSED/);
+    expect(told).toEqual(['unanswered']);
   });
 });
 

@@ -9,15 +9,18 @@
 //    request is sent;
 //  - 429 Too Many Requests (API Priority and Fairness rejecting, or max-in-flight): the request
 //    is sent again after the server's Retry-After, and every other request waits with it.
+// It also tells a Reachability of each request that got no answer (reachability.ts).
 // Watches are long-lived streams set up by client-node's Watch and are neither limited nor retried here.
 import {
-  createConfiguration, IsomorphicFetchHttpLibrary, KubeConfig, ServerConfiguration, wrapHttpLibrary,
+  createConfiguration, HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, ServerConfiguration, wrapHttpLibrary,
   type ApiType, type Configuration, type HttpLibrary, type RequestContext, type ResponseContext,
 } from '@kubernetes/client-node';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { describeApiError } from './api-error.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import type { KubeClientObserver } from './metrics.js';
+import type { Reachability } from './reachability.js';
 import type { RateLimit } from './token-bucket.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -30,6 +33,8 @@ export interface ClientSettings {
   readonly maxThrottledRetries?: number;
   /** Told of every 429 and of how long each request waited before it was sent. */
   readonly observer?: KubeClientObserver;
+  /** Told of each request that got no answer (see reachability.ts). */
+  readonly reachability?: Pick<Reachability, 'unanswered'>;
   readonly clock?: Clock;
 }
 
@@ -47,6 +52,16 @@ export function throttledHttp(settings: ClientSettings): HttpLibrary {
   const bucket = settings.rateLimit ? new TokenBucket(settings.rateLimit, clock) : undefined;
   const retries = settings.maxThrottledRetries ?? 5;
   const observer = settings.observer;
+  const reachability = settings.reachability;
+  const sendOnce = async (request: RequestContext): Promise<ResponseContext> => {
+    try {
+      return await inner.send(request).toPromise();
+    } catch (err) {
+      // The caller giving up (its own signal) says nothing about the server.
+      if (!request.getSignal()?.aborted && describeApiError(err).reason === 'NetworkError') reachability?.unanswered();
+      throw err;
+    }
+  };
   return wrapHttpLibrary({
     async send(request: RequestContext): Promise<ResponseContext> {
       // Without a bucket to pause, the Retry-After is slept before the next attempt.
@@ -57,7 +72,7 @@ export function throttledHttp(settings: ClientSettings): HttpLibrary {
         if (backoff > 0) await sleep(clock, backoff, signal);
         await bucket?.take(signal);
         observer?.waited(clock.now() - queued);
-        const response = await inner.send(request).toPromise();
+        const response = await sendOnce(request);
         if (response.httpStatusCode !== 429) return response;
         if (attempt >= retries) {
           observer?.throttled('returned');
@@ -115,6 +130,19 @@ export class ApiClientConfig extends KubeConfig {
     if (!cluster) throw new Error('No active cluster!');
     return createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}), authMethods: { default: this }, httpApi: this.pool.http });
   }
+}
+
+/** GET /readyz (every user, even an anonymous one, may read it): true when it is 200. */
+export function readyzProbe(kc: ApiClientConfig): (signal: AbortSignal) => Promise<boolean> {
+  const config = kc.configuration();
+  return async (signal) => {
+    const ctx = config.baseServer.makeRequestContext('/readyz', HttpMethod.GET);
+    ctx.setSignal(signal);
+    await kc.applySecurityAuthentication(ctx);
+    const response = await config.httpApi.send(ctx).toPromise();
+    await response.body.binary();
+    return response.httpStatusCode === 200;
+  };
 }
 
 /** A copy of `kc` whose clients share one connection pool, one rate limit and a user agent. */

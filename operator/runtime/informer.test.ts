@@ -205,6 +205,35 @@ describe('Informer', () => {
     await informer.stop();
   });
 
+  it('retryNow() ends the backoff after a failed list: the API server is back, relist at once', async () => {
+    const { clock, transport, informer } = setup();
+    const start = clock.now();
+    const times: number[] = [];
+    let fail = true;
+    transport.listImpl = () => {
+      times.push(clock.now() - start);
+      if (fail) throw Object.assign(new Error('request failed, reason: connect ECONNREFUSED'), { name: 'FetchError' });
+      return { items: [], metadata: { resourceVersion: '3' } };
+    };
+    informer.start();
+    await clock.advance(7500);
+    expect(times).toEqual([0, 1000, 3000, 7000]);
+    await clock.advance(100);
+    informer.retryNow();
+    await settle();
+    // Woken and failed again: the backoff starts over (1 s), not at the 8 s it had reached.
+    expect(times).toEqual([0, 1000, 3000, 7000, 7600]);
+    fail = false;
+    await clock.advance(1000);
+    expect(times).toEqual([0, 1000, 3000, 7000, 7600, 8600]);
+    expect(informer.hasSynced()).toBe(true);
+    // Nothing to cut short once it watches: retryNow is a no-op, the watch stays.
+    informer.retryNow();
+    await settle();
+    expect(times).toHaveLength(6);
+    await informer.stop();
+  });
+
   describe('an optional API (cert-manager installed after the operator)', () => {
     const notFound = () => Object.assign(new Error('the server could not find the requested resource'), { statusCode: 404 });
 

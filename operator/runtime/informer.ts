@@ -176,6 +176,8 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private stopped = false;
   private readonly stopController = new AbortController();
   private endCurrentWatch: ((why: WatchEnd) => void) | undefined;
+  /** Ends the backoff after a failed list or watch early (retryNow). */
+  private backoffWake: AbortController | undefined;
   private counters = { lists: 0, watches: 0, errors: 0, silentRestarts: 0 };
 
   constructor(options: InformerOptions<T>) {
@@ -234,6 +236,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return [...this.store.keys()];
   }
 
+  /** Ends a backoff after a failed list or watch now (the API server is back): relists at once. */
+  retryNow(): void {
+    this.backoffWake?.abort();
+  }
+
   lastResourceVersion(): string {
     return this.resourceVersion;
   }
@@ -273,10 +280,15 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         needList = true;
         const delay = backoffDelay(failures++, backoff);
         this.log.warn('list/watch failed; retrying', { ...describeApiError(err), retryInMs: delay });
+        this.backoffWake = new AbortController();
         try {
-          await sleep(this.clock, delay, this.stopController.signal);
+          await sleep(this.clock, delay, AbortSignal.any([this.stopController.signal, this.backoffWake.signal]));
         } catch {
-          break;
+          if (this.stopped) break;
+          // Woken: the API server is back, and the failures were its absence, not this informer's.
+          failures = 0;
+        } finally {
+          this.backoffWake = undefined;
         }
       }
     }

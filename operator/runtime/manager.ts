@@ -5,6 +5,7 @@ import type { Informer } from './informer.js';
 import { LeaderElector, type LeaderElectionOptions } from './leader-election.js';
 import type { Logger } from './logger.js';
 import type { OperatorMetrics } from './metrics.js';
+import type { Reachability } from './reachability.js';
 
 // Runs everything in one process: informers and the health server always (followers keep warm
 // caches and report ready), controllers only while leading. Shutdown order matters:
@@ -27,6 +28,11 @@ export interface ManagerOptions {
   readonly drainTimeoutMs?: number;
   /** Things to flush before the lease is released (e.g. the Event recorder). */
   readonly flushers?: ReadonlyArray<{ flush(): Promise<void> }>;
+  /**
+   * Says when the API server answers again after not answering: informers relist and failed keys
+   * are retried at once instead of after their backoff. Stopped with the manager.
+   */
+  readonly reachability?: Reachability;
   readonly clock?: Clock;
 }
 
@@ -50,6 +56,7 @@ export class Manager {
   private shuttingDown = false;
   private controllersStarted = false;
   private running = false;
+  private stopWaking: (() => void) | undefined;
 
   constructor(options: ManagerOptions) {
     this.opts = options;
@@ -116,6 +123,7 @@ export class Manager {
       });
     }
     for (const i of this.informers) i.start();
+    this.stopWaking = this.opts.reachability?.onRestored(() => this.retryNow());
 
     if (this.opts.leaderElection) {
       this.elector = new LeaderElector({
@@ -153,8 +161,17 @@ export class Manager {
     this.log.info('controllers started', { controllers: this.controllers.map((c) => c.name) });
   }
 
+  /** The API server is back: everything that backed off while it was away tries again now. */
+  private retryNow(): void {
+    if (this.shuttingDown) return;
+    for (const i of this.informers) i.retryNow();
+    const retried = this.controllers.reduce((n, c) => n + c.queue.retryFailedNow(), 0);
+    this.log.info('API server back: relisting and retrying failed objects now', { retried });
+  }
+
   private async shutdown(reason: ExitReason): Promise<void> {
     this.shuttingDown = true;
+    this.stopWaking?.();
     const drainMs = this.opts.drainTimeoutMs ?? 20_000;
     const drain = Promise.all(this.controllers.map((c) => c.stop())).then(() => 'drained' as const);
     const outcome = await this.within(drain, drainMs);
@@ -170,6 +187,7 @@ export class Manager {
     this.leadingWithoutElection = false;
     this.opts.metrics.leader.set(0);
     await Promise.all([...this.informers].map((i) => i.stop()));
+    await this.opts.reachability?.stop();
     await this.health?.close();
     this.health = undefined;
     this.log.info('stopped', { reason });

@@ -115,6 +115,37 @@ describe('WorkQueue', () => {
     expect(aFails).toBe(3);
   });
 
+  it('retryFailedNow() retries keys waiting out a failure now with their backoff reset, and leaves timed re-checks alone', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock, backoff: { baseMs: 1000, capMs: 60_000 } });
+    const calls: string[] = [];
+    let failing = true;
+    q.start(async (key) => {
+      calls.push(key);
+      if (key === 'checked') return { requeueAfter: 60_000 };
+      if (failing) throw new Error('connect ECONNREFUSED');
+    });
+    q.add('failed');
+    q.add('checked');
+    await clock.advance(1000 + 2000 + 4000 + 100);
+    expect(calls.filter((k) => k === 'failed')).toHaveLength(4);
+    expect(q.numRequeues('failed')).toBe(4);
+    expect(q.delayed()).toBe(2);
+    expect(q.retryFailedNow()).toBe(1);
+    await settle();
+    expect(calls.filter((k) => k === 'failed')).toHaveLength(5);
+    expect(calls.filter((k) => k === 'checked')).toHaveLength(1);
+    // Failed again: backs off from the start (1 s), not from the 16 s it had reached.
+    expect(q.numRequeues('failed')).toBe(1);
+    failing = false;
+    await clock.advance(1000);
+    expect(calls.filter((k) => k === 'failed')).toHaveLength(6);
+    expect(q.numRequeues('failed')).toBe(0);
+    expect(q.delayed()).toBe(1);
+    expect(q.retryFailedNow()).toBe(0);
+    await q.shutdown();
+  });
+
   it('does not retry a TerminalError until the key is added again', async () => {
     const clock = new FakeClock();
     const q = new WorkQueue({ clock });

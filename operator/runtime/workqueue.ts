@@ -160,6 +160,24 @@ export class WorkQueue {
     this.addAfter(key, backoffDelay(failures, this.backoff));
   }
 
+  /**
+   * Retries now every key waiting out a failure's backoff (not the timed re-checks reconciles
+   * asked for): what failed because the API server was away is worth trying the moment it is
+   * back. Their failure counts start again: the failures were the server's absence.
+   */
+  retryFailedNow(): number {
+    let woken = 0;
+    for (const [key, waiting] of [...this.waiting]) {
+      if (!this.failures.has(key)) continue;
+      this.clock.clearTimeout(waiting.timer);
+      this.waiting.delete(key);
+      this.failures.delete(key);
+      this.add(key);
+      woken++;
+    }
+    return woken;
+  }
+
   /** Resets the key's backoff (after a successful reconcile). */
   forget(key: string): void {
     this.failures.delete(key);
