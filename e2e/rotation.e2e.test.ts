@@ -5,88 +5,44 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import * as k8s from '@kubernetes/client-node';
-import type { EncryptedService, KeyPolicy, RotationSchedule, RotationScheduleSpec } from '../operator/api/v1alpha1/index.js';
+import type { KeyPolicy, RotationSchedule } from '../operator/api/v1alpha1/index.js';
 import type { Operator } from '../operator/app.js';
 import { managedCAIssuerName } from '../operator/keypolicy/names.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, installCrds, readSchedule as readScheduleIn, waitForSchedule } from './harness/lockstep.js';
+import { applyAsUser, installCrds } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startChild, startInProcess, type ChildOperator, type RunningOperator } from './harness/operator.js';
-import { HandshakeClient, TlsWorkload, stallNote, readMaterial, serialOfPem, workloadAddress, type WorkloadOptions } from './harness/tls-workload.js';
+import { RotationRig } from './harness/rotation-rig.js';
+import { HandshakeClient, stallNote, readMaterial, serialOfPem } from './harness/tls-workload.js';
 
 const c = clients();
 let ns = '';
 let operator: RunningOperator & { operator?: Operator };
 let child: ChildOperator | undefined;
-const workloads = new Map<string, TlsWorkload>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Stops a finished test's workloads: their API polling would only slow the next test down. */
-const retire = async (names: string[]) => {
-  for (const n of names) await workloads.get(n)?.stop();
-};
-
-function service(name: string, issuer?: string, restart?: object, keyPolicy = 'rotation'): EncryptedService {
-  return {
-    apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService',
-    metadata: { name, namespace: ns, labels: { suite: 'rotation' } },
-    spec: {
-      workload: { selector: { matchLabels: { app: name } }, serviceAccountName: name, ...(restart ? { restart } : {}) },
-      ports: [{ name: 'https', port: 443 }], keyPolicyRef: { name: keyPolicy },
-      ...(issuer ? { transit: { issuerRef: { name: issuer, kind: 'Issuer' } } } : {}),
-    },
-  } as EncryptedService;
-}
-
-function schedule(name: string, spec: Partial<RotationScheduleSpec>, annotations: Record<string, string> = {}): RotationSchedule {
-  return {
-    apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
-    metadata: { name, namespace: ns, annotations },
-    spec: { targets: { selector: {} }, rotate: ['certificates'], ...spec },
-  } as RotationSchedule;
-}
-
-const readSchedule = (name: string) => readScheduleIn(c, ns, name);
-
-const waitSchedule = (name: string, what: string, check: (rs: RotationSchedule) => boolean, timeoutMs = 90_000) =>
-  waitForSchedule(c, ns, name, what, check, timeoutMs);
-
-async function annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
-  await c.custom.patchNamespacedCustomObject(
-    { group: 'lockstep.dev', version: 'v1alpha1', namespace: ns, plural: 'rotationschedules', name, body: { metadata: { annotations } } },
-    (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/merge-patch+json'),
-  );
-}
-
-async function serial(name: string): Promise<string> {
-  const m = await readMaterial(c, ns, name);
-  if (!m) throw new Error(`${name} has no certificate`);
-  return serialOfPem(m.cert);
-}
-
-/** EncryptedServices issued, then one local workload each with its Service and EndpointSlice. */
-type DeployOptions = WorkloadOptions & { restart?: object; keyPolicy?: string };
-async function deploy(names: string[], options: Record<string, DeployOptions> = {}, issuer?: string): Promise<void> {
-  for (const name of names) await applyAsUser(c, service(name, issuer, options[name]?.restart, options[name]?.keyPolicy) as unknown as KubernetesObject);
-  for (const name of names) {
-    await eventually(`${name} issued and in the trust bundle`, async () => ((await readMaterial(c, ns, name).catch(() => undefined)) ? true : undefined), 90_000);
-    const workload = new TlsWorkload(c, ns, name, workloadAddress(), options[name] ?? {});
-    await workload.start();
-    workloads.set(name, workload);
-    for (const obj of workload.objects()) await applyAsUser(c, obj);
-  }
-}
+let rig: RotationRig;
+const workloads = { get: (name: string) => rig.workloads.get(name), values: () => rig.workloads.values() };
+const retire = (names: string[]) => rig.retire(names);
+const service = (...args: Parameters<RotationRig['service']>) => rig.service(...args);
+const schedule = (...args: Parameters<RotationRig['schedule']>) => rig.schedule(...args);
+const readSchedule = (name: string) => rig.readSchedule(name);
+const waitSchedule = (...args: Parameters<RotationRig['waitSchedule']>) => rig.waitSchedule(...args);
+const annotate = (...args: Parameters<RotationRig['annotate']>) => rig.annotate(...args);
+const serial = (name: string) => rig.serial(name);
+const deploy = (...args: Parameters<RotationRig['deploy']>) => rig.deploy(...args);
 
 beforeAll(async () => {
   installCrds();
   ns = await createTestNamespace(c, 'e2e-rotation');
+  rig = new RotationRig(c, ns, 'rotation');
   const policy: KeyPolicy = { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'rotation', namespace: ns }, spec: { keyWrap: { algorithm: 'A256KW' }, certificates: { allowedIssuers: [{ name: 'rot-ca', kind: 'Issuer' }] } } } as KeyPolicy;
   await applyAsUser(c, policy as unknown as KubernetesObject);
   operator = startInProcess(c.kc);
 }, 120_000);
 
 afterAll(async () => {
-  for (const w of workloads.values()) await w.stop();
+  await rig?.stop();
   await deleteTestNamespace(c, ns);
   await operator?.stop();
   await child?.stop();
