@@ -19,7 +19,7 @@ import { applyAsUser, deleteNamespaceAndFinalize, installCrds, waitForCondition 
 import { createTestNamespace } from './harness/namespace.js';
 import { externalOperator, startInProcess, type RunningOperator } from './harness/operator.js';
 import type { Operator } from '../operator/app.js';
-import { createTenant, type Tenant } from './harness/tenant.js';
+import { CERT_MANAGER_EDIT, createCertManagerTenant, type Tenant } from './harness/tenant.js';
 
 const c = clients();
 let tenantNs = '';
@@ -32,14 +32,6 @@ let operator: RunningOperator & { operator?: Operator };
 const CM = { group: 'cert-manager.io', version: 'v1' } as const;
 const BURST = 7;
 
-/** What cert-manager's Helm chart aggregates into the built-in edit role (as in tenancy-approver). */
-const CERT_MANAGER_EDIT: KubernetesObject = {
-  apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
-  metadata: { name: 'lockstep-e2e-cert-manager-edit', labels: { 'rbac.authorization.k8s.io/aggregate-to-edit': 'true', 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } },
-  rules: [
-    { apiGroups: ['cert-manager.io'], resources: ['certificates', 'certificaterequests', 'issuers'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'deletecollection', 'patch', 'update'] },
-  ],
-} as KubernetesObject;
 
 const service = (name: string) => ({
   apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name, namespace: shopNs },
@@ -82,12 +74,9 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'lockstep-anomalies-'));
   promrules = buildPromrules(work);
   installCrds();
-  await applyAsUser(c, CERT_MANAGER_EDIT);
   tenantNs = await createTestNamespace(c, 'e2e-anomaly-tenant');
   shopNs = await createTestNamespace(c, 'e2e-anomaly-shop');
-  tenant = await createTenant(c, tenantNs);
-  await eventually('tenant may create CertificateRequests', async () =>
-    (tenant.kubectl(['auth', 'can-i', 'create', 'certificaterequests.cert-manager.io', '-n', tenantNs]).stdout.trim() === 'yes' ? true : undefined));
+  tenant = await createCertManagerTenant(c, tenantNs);
   operator = startInProcess(c.kc);
   await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'default', namespace: shopNs }, spec: {} } as KubernetesObject);
   await applyAsUser(c, service('api'));
