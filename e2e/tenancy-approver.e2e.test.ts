@@ -15,7 +15,7 @@ import { applyAsUser, deleteNamespaceAndFinalize, installCrds, waitForCondition 
 import { createTestNamespace } from './harness/namespace.js';
 import { externalOperator, startInProcess, type RunningOperator } from './harness/operator.js';
 import type { Operator } from '../operator/app.js';
-import { createTenant, runKubectl, type Tenant } from './harness/tenant.js';
+import { CERT_MANAGER_EDIT, createCertManagerTenant, runKubectl, type Tenant } from './harness/tenant.js';
 
 const c = clients();
 let tenantNs = '';
@@ -31,14 +31,6 @@ interface CertificateRequest extends KubernetesObject {
 
 const CM = { group: 'cert-manager.io', version: 'v1' } as const;
 
-/** What cert-manager's Helm chart aggregates into the built-in edit and view roles. */
-const CERT_MANAGER_EDIT: KubernetesObject = {
-  apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
-  metadata: { name: 'lockstep-e2e-cert-manager-edit', labels: { 'rbac.authorization.k8s.io/aggregate-to-edit': 'true', 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } },
-  rules: [
-    { apiGroups: ['cert-manager.io'], resources: ['certificates', 'certificaterequests', 'issuers'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'deletecollection', 'patch', 'update'] },
-  ],
-} as KubernetesObject;
 
 const keyPolicy = (namespace: string) => ({
   apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'default', namespace }, spec: {},
@@ -76,13 +68,9 @@ async function eventsAbout(namespace: string, name: string): Promise<k8s.EventsV
 
 beforeAll(async () => {
   installCrds();
-  await applyAsUser(c, CERT_MANAGER_EDIT);
   tenantNs = await createTestNamespace(c, 'e2e-approver-tenant');
   shopNs = await createTestNamespace(c, 'e2e-approver-shop');
-  tenant = await createTenant(c, tenantNs);
-  // The aggregation controller folds the rule into `edit` asynchronously.
-  await eventually('tenant may create Certificates', async () =>
-    (tenant.kubectl(['auth', 'can-i', 'create', 'certificates.cert-manager.io', '-n', tenantNs]).stdout.trim() === 'yes' ? true : undefined));
+  tenant = await createCertManagerTenant(c, tenantNs);
   operator = startInProcess(c.kc);
   await applyAsUser(c, keyPolicy(shopNs));
   await applyAsUser(c, service(shopNs, 'api'));

@@ -24,6 +24,33 @@ const alert = (name: string, expr: string, duration: string, severity: 'critical
   annotations: { summary, description, runbook_url: `${RUNBOOK_BASE}#${name.toLowerCase()}` },
 });
 
+// Anomalies on cert-manager CertificateRequests that claim Lockstep identities (issue 14, part 4;
+// operator/approver/anomalies.ts). The approver denies them; these say someone is trying.
+// Counters that only appear with their first count (unmatched) start above zero, which
+// increase() cannot see: a series that did not exist a window ago and is above zero counts too.
+const CR_WINDOW = '15m';
+const counted = (metric: string, by: string): string =>
+  `sum by (${by}) (increase(${metric}[${CR_WINDOW}])) > 0 or sum by (${by}) (${metric} > 0 unless ${metric} offset ${CR_WINDOW})`;
+const IDENTITY_REQUESTS = 'lockstep_certificaterequest_identity_requests_total';
+const CERTIFICATE_REQUEST_ALERTS: readonly AlertRule[] = [
+  alert('LockstepCertificateRequestUnmatchedIdentity',
+    counted('lockstep_certificaterequest_unmatched_identity_total', 'namespace'), '0m', 'warning',
+    'A CertificateRequest in namespace {{ $labels.namespace }} claimed a Lockstep identity no EncryptedService declares',
+    'CertificateRequests in {{ $labels.namespace }} claimed a Lockstep SPIFFE ID, DNS name or label that matches no declared EncryptedService in the last 15 minutes; they were denied. Their UnmatchedLockstepIdentity Events name the requests and requesters.'),
+  alert('LockstepCertificateRequestSANsOutsideService',
+    counted('lockstep_certificaterequest_sans_outside_total', 'namespace, service'), '0m', 'warning',
+    'A CertificateRequest claimed the identity of {{ $labels.namespace }}/{{ $labels.service }} with names outside it',
+    'CertificateRequests claiming the identity of EncryptedService {{ $labels.namespace }}/{{ $labels.service }} asked for SANs outside its names in the last 15 minutes; they were denied. The service\'s SANsOutsideService Events name the requests.'),
+  // More than 5 requests in 5 minutes (renewals make one per certificate lifetime, an hour at the
+  // least) and a 5-minute rate over 4 times the hour's: the last 5 minutes hold over a third of the
+  // hour's requests (12 times would be all of them), so a steady high rate from many rotations is
+  // not a spike, and a first burst on a quiet identity is.
+  alert('LockstepCertificateRequestBurst',
+    `sum by (namespace, service) (increase(${IDENTITY_REQUESTS}[5m])) > 5 and sum by (namespace, service) (rate(${IDENTITY_REQUESTS}[5m])) > 4 * sum by (namespace, service) (rate(${IDENTITY_REQUESTS}[1h]))`, '0m', 'warning',
+    'A burst of CertificateRequests for the identity of {{ $labels.namespace }}/{{ $labels.service }}',
+    '{{ $value | humanize }} CertificateRequests asked for the identity of EncryptedService {{ $labels.namespace }}/{{ $labels.service }} in 5 minutes, over 4 times its rate over the hour. Its CertificateRequestBurst Events say from which namespace and requester.'),
+];
+
 /** The alerts, in the order docs/troubleshooting.md lists their runbooks. */
 export const ALERTS: readonly AlertRule[] = [
   alert('LockstepCertificateExpiringSoon',
@@ -66,6 +93,7 @@ export const ALERTS: readonly AlertRule[] = [
     'lockstep_resource_ready == 0', '15m', 'warning',
     '{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} is not Ready',
     '{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} has not been Ready for 15 minutes: its Ready condition says why (kubectl lockstep status -n {{ $labels.namespace }}).'),
+  ...CERTIFICATE_REQUEST_ALERTS,
 ];
 
 /** The spec of the PrometheusRule (its groups), the single source of both installs. */

@@ -4,8 +4,20 @@
 import { spawnSync } from 'node:child_process';
 import { stringify } from 'yaml';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Clients } from './cluster.js';
+import { eventually, type Clients } from './cluster.js';
 import { repoRoot } from './manifests.js';
+
+/**
+ * What cert-manager's Helm chart aggregates into the built-in edit and admin roles: with it, a
+ * tenant may make Certificates and raw CertificateRequests in its namespace.
+ */
+export const CERT_MANAGER_EDIT: KubernetesObject = {
+  apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
+  metadata: { name: 'lockstep-e2e-cert-manager-edit', labels: { 'rbac.authorization.k8s.io/aggregate-to-edit': 'true', 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } },
+  rules: [
+    { apiGroups: ['cert-manager.io'], resources: ['certificates', 'certificaterequests', 'issuers'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'deletecollection', 'patch', 'update'] },
+  ],
+} as KubernetesObject;
 
 /** Rights on Lockstep's kinds (not their status) that a namespace's owner is given. */
 const TENANT_ROLE = 'lockstep-e2e-tenant';
@@ -65,3 +77,14 @@ export async function createTenant(c: Clients, namespace: string, user = `tenant
     ),
   };
 }
+
+/** A tenant that also holds cert-manager's aggregated rights (CERT_MANAGER_EDIT), once they are in effect. */
+export async function createCertManagerTenant(c: Clients, namespace: string): Promise<Tenant> {
+  await c.objects.patch(CERT_MANAGER_EDIT, undefined, undefined, 'lockstep-e2e', true, 'application/apply-patch+yaml');
+  const tenant = await createTenant(c, namespace);
+  // The aggregation controller folds the rule into `edit` asynchronously.
+  await eventually('tenant may create cert-manager objects', async () =>
+    (['certificates', 'certificaterequests'].every((r) => tenant.kubectl(['auth', 'can-i', 'create', `${r}.cert-manager.io`, '-n', namespace]).stdout.trim() === 'yes') ? true : undefined));
+  return tenant;
+}
+

@@ -16,6 +16,7 @@ import { Controller } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer, ResourceRef } from '../runtime/informer.js';
 import { splitKey } from '../runtime/keys.js';
+import { systemClock, type Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import { csrDer, parseCsr } from './csr.js';
@@ -23,7 +24,10 @@ import {
   CERT_MANAGER_GROUP, decide, type CertificateLike, type CertificateRequestCondition, type CertificateRequestObject,
   type Decision, type DecisionInputs,
 } from './decide.js';
+import { BURST_LIMIT, BURST_WINDOW_MS } from './anomalies.js';
 import { expectedCertificate } from './expected.js';
+import { reportAnomalies, type AnomalyReportParts } from './report.js';
+import { RequestBurst } from './request-burst.js';
 
 /** Who approved or denied, in the condition and in Events (cert-manager's own says cert-manager.io). */
 export const APPROVER_NAME = 'lockstep.dev';
@@ -39,6 +43,7 @@ export interface ApproverParts {
   events: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
+  clock?: Clock;
 }
 
 const CM = { group: CERT_MANAGER_GROUP, version: 'v1' } as const;
@@ -109,6 +114,22 @@ export function buildApproverController(parts: ApproverParts): Controller {
       ?? workloadIdentityDenied(es, policy, parts.caches.pods.list(es.metadata.namespace));
   };
 
+  const expected = (es: EncryptedService) => expectedCertificate(es, (ns, n) => parts.caches.keyPolicies.get(ns, n), parts.defaultIssuer, refused);
+  const service = (ref: { namespace: string; name: string }) => parts.caches.encryptedServices.get(ref.namespace, ref.name);
+  const anomalies: AnomalyReportParts = {
+    events: parts.events,
+    metrics: parts.metrics,
+    burst: new RequestBurst(BURST_LIMIT, BURST_WINDOW_MS, parts.clock ?? systemClock),
+    service,
+    namesOf: (ref) => {
+      const es = service(ref);
+      const want = es && expected(es);
+      if (!want || 'problem' in want) return undefined;
+      const spec = want.certificate.spec as { dnsNames?: string[]; uris?: string[] };
+      return [...(spec.dnsNames ?? []), ...(spec.uris ?? [])];
+    },
+  };
+
   async function reconcile(key: string): Promise<void> {
     const { namespace, name } = splitKey(key);
     const cr = requests.get(namespace, name);
@@ -123,13 +144,14 @@ export function buildApproverController(parts: ApproverParts): Controller {
       csr,
       certificate: await certificateOf(cr),
       services: parts.caches.encryptedServices.list(),
-      expected: (es) => expectedCertificate(es, (ns, n) => parts.caches.keyPolicies.get(ns, n), parts.defaultIssuer, refused),
+      expected,
       isManagedCA,
       approveOthers: parts.approveOthers,
     });
     if (decision.verdict === 'ignore') return;
     await write(cr, decision);
     decisions.inc({ decision: decision.verdict === 'approve' ? 'approved' : 'denied', reason: decision.reason });
+    reportAnomalies(anomalies, cr, decision, 'error' in csr ? undefined : csr);
     const request = `CertificateRequest ${namespace}/${name}`;
     if (decision.verdict === 'approve') {
       parts.events.record(cr, 'Normal', decision.reason, decision.message, 'Approve');

@@ -32,7 +32,7 @@ export interface CertificateRequestObject {
     name?: string; namespace?: string; uid?: string; resourceVersion?: string;
     labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerRef[];
   };
-  spec: { request?: string; issuerRef?: IssuerRef; usages?: string[]; isCA?: boolean; duration?: string };
+  spec: { request?: string; issuerRef?: IssuerRef; usages?: string[]; isCA?: boolean; duration?: string; username?: string };
   status?: { conditions?: CertificateRequestCondition[] };
 }
 

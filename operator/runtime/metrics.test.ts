@@ -25,3 +25,31 @@ describe('scrape-time gauges', () => {
     expect(after).not.toContain('lockstep_ca_expiry_timestamp_seconds{');
   });
 });
+
+describe('per-service request counters', () => {
+  it('have a zero series for every declared service, count only declared ones, and drop deleted ones', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    let resources: ResourceState[] = [
+      { kind: 'EncryptedService', namespace: 'shop', name: 'api', ready: true },
+      { kind: 'EncryptedService', namespace: 'shop', name: 'quiet', ready: true },
+      { kind: 'KeyPolicy', namespace: 'shop', name: 'default', ready: true },
+    ];
+    metrics.reportResources(() => resources);
+    metrics.countIdentityRequest('shop', 'api');
+    metrics.countIdentityRequest('shop', 'api');
+    metrics.countSansOutside('shop', 'api');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('lockstep_certificaterequest_identity_requests_total{namespace="shop",service="api"} 2');
+    expect(text).toContain('lockstep_certificaterequest_identity_requests_total{namespace="shop",service="quiet"} 0');
+    expect(text).toContain('lockstep_certificaterequest_sans_outside_total{namespace="shop",service="api"} 1');
+    expect(text).toContain('lockstep_certificaterequest_sans_outside_total{namespace="shop",service="quiet"} 0');
+    expect(text).not.toContain('service="default"');
+
+    resources = [{ kind: 'EncryptedService', namespace: 'shop', name: 'quiet', ready: true }];
+    const after = await metrics.registry.metrics();
+    expect(after).not.toContain('service="api"');
+    // Declared again later, it starts over: the old count was forgotten with the service.
+    resources = [{ kind: 'EncryptedService', namespace: 'shop', name: 'api', ready: true }];
+    expect(await metrics.registry.metrics()).toContain('lockstep_certificaterequest_identity_requests_total{namespace="shop",service="api"} 0');
+  });
+});
