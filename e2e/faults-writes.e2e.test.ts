@@ -90,6 +90,10 @@ describe('a ResourceQuota that forbids the children', () => {
     expect(condition(access, 'Degraded')).toMatchObject({ status: 'True', reason: 'ChildRefused' });
     // What the quota does not cover still converges: the service's sealed Secret is there.
     await waitForCondition(c, ns, b!, 'SecretsReady', 'True', undefined, 30_000);
+    if (operator?.operator) {
+      const metrics = await operator.operator.metrics.registry.getMetricsAsJSON() as MetricJson[];
+      expect(sum(metrics, 'lockstep_reconcile_errors_total', undefined, { controller: 'encryptedservice', reason: 'ChildRefused' })).toBeGreaterThan(0);
+    }
     // The service already there is untouched.
     expect(await unconverged(c, first)).toEqual([]);
     expect((await policiesOf(a!)).length).toBe(existingPolicies);

@@ -204,6 +204,8 @@ export class EncryptedServiceReconciler {
       if (!(err instanceof WriteRefusedError)) throw err;
       const problem = { reason: Reasons.ChildRefused, message: `${err.message}; nothing was deleted, and the write is tried again every ${CHILD_REFUSED_RETRY_MS / 1000} s` };
       this.log.warn('a write was refused', { reason: err.statusReason, target: err.target });
+      // Not thrown, so the controller does not count it: counted here, one per refused try.
+      this.o.metrics.reconcileErrors.inc({ controller: 'encryptedservice', reason: Reasons.ChildRefused });
       return refused({ conditions: type ? [cond(type, false, problem.reason, problem.message)] : [], generated: [], problems: [problem] });
     }
   }
