@@ -57,8 +57,8 @@ afterAll(async () => {
   await operator?.stop();
 }, 120_000);
 
-const setQuota = async (certificates: number, networkPolicies: number) => {
-  const hard = { 'count/certificates.cert-manager.io': String(certificates), 'count/networkpolicies.networking.k8s.io': String(networkPolicies) };
+const setQuota = async (certificates: number, secrets: number) => {
+  const hard = { 'count/certificates.cert-manager.io': String(certificates), secrets: String(secrets) };
   await c.objects.patch({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: QUOTA, namespace: ns }, spec: { hard } } as k8s.KubernetesObject,
     undefined, undefined, 'lockstep-e2e-admin', true, k8s.PatchStrategy.ServerSideApply);
   // Quota admission refuses everything a quota covers until the resourcequota controller has counted it.
@@ -73,9 +73,9 @@ describe('a ResourceQuota that forbids the children', () => {
     const [a] = first.names;
     const [b] = second.names;
     const before = await inventory(c, ns);
-    const existingPolicies = (await policiesOf(a!)).length;
-    // Room for what exists, none for another service's Certificate and NetworkPolicies.
-    await setQuota(1, existingPolicies);
+    const existingSecrets = (await c.core.listNamespacedSecret({ namespace: ns })).items.length;
+    // Room for what exists, none for another service's Certificate and sealed Secret.
+    await setQuota(1, existingSecrets);
     await applyAll(c, pending);
 
     const refused = await waitForCondition(c, ns, b!, 'TransitReady', 'False', 'ChildRefused', 60_000);
@@ -86,23 +86,23 @@ describe('a ResourceQuota that forbids the children', () => {
     expect(transit).toContain('nothing was deleted');
     // The server's Status message, not a client exception with its body and stack.
     expect(transit).not.toMatch(/ApiException|HTTP-Code|\n\s+at /);
-    const access = await waitForCondition(c, ns, b!, 'AccessReady', 'False', 'ChildRefused', 30_000);
-    expect(condition(access, 'AccessReady')?.message).toContain(`refused to write NetworkPolicy ${ns}/${b}-`);
-    expect(condition(access, 'AccessReady')?.message).toContain(`exceeded quota: ${QUOTA}`);
-    expect(condition(access, 'Ready')?.status).toBe('False');
-    expect(condition(access, 'Degraded')).toMatchObject({ status: 'True', reason: 'ChildRefused' });
-    // What the quota does not cover still converges: the service's sealed Secret is there.
-    await waitForCondition(c, ns, b!, 'SecretsReady', 'True', undefined, 30_000);
+    const secrets = await waitForCondition(c, ns, b!, 'SecretsReady', 'False', 'ChildRefused', 30_000);
+    expect(condition(secrets, 'SecretsReady')?.message).toContain(`refused to write Secret ${ns}/${b}-creds (Forbidden)`);
+    expect(condition(secrets, 'SecretsReady')?.message).toContain(`exceeded quota: ${QUOTA}, requested: secrets=1`);
+    expect(condition(secrets, 'Ready')?.status).toBe('False');
+    expect(condition(secrets, 'Degraded')).toMatchObject({ status: 'True', reason: 'ChildRefused' });
+    // What the quota does not cover still converges: the service's NetworkPolicies are there.
+    await waitForCondition(c, ns, b!, 'AccessReady', 'True', undefined, 30_000);
+    expect((await policiesOf(b!)).length).toBeGreaterThan(0);
     if (operator?.operator) {
       const metrics = await operator.operator.metrics.registry.getMetricsAsJSON() as MetricJson[];
       expect(sum(metrics, 'lockstep_reconcile_errors_total', undefined, { controller: 'encryptedservice', reason: 'ChildRefused' })).toBeGreaterThan(0);
     }
     // The service already there is untouched.
     expect(await unconverged(c, first)).toEqual([]);
-    expect((await policiesOf(a!)).length).toBe(existingPolicies);
 
     const raised = Date.now();
-    await setQuota(10, 20);
+    await setQuota(10, 100);
     await converged(second);
     const seconds = (Date.now() - raised) / 1000;
     console.log(`quota raised: ${b} Ready ${seconds.toFixed(1)} s later, without a restart`);
