@@ -10,6 +10,7 @@ import { EncryptedServiceReconciler, type Caches, type Creator, type DirectReade
 import { podIdentityOf } from './encryptedservice/claims.js';
 import { servicePortsOf } from './encryptedservice/references.js';
 import { Applier } from './kube/apply.js';
+import { refusable } from './kube/refusal.js';
 import { DekCache } from './crypto/dek-cache.js';
 import { ServiceSecrets } from './encryptedservice/secrets.js';
 import { AUDIT_FIELD_MANAGER, AuditTrail } from './keypolicy/audit-trail.js';
@@ -123,7 +124,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   const creator: Creator = {
     async createIfMissing(obj) {
       try {
-        await objects.create(obj);
+        await refusable(obj, () => objects.create(obj));
         return true;
       } catch (err) {
         if (isAlreadyExists(err)) return false;

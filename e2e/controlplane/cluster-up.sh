@@ -144,6 +144,9 @@ controllers=garbage-collector-controller,namespace-controller,serviceaccount-con
 # The built-in admin/edit/view roles get their rules by aggregation: tenants in the tenancy tests are
 # bound to `edit`, as on a real cluster.
 controllers+=,clusterrole-aggregation-controller
+# Quota admission refuses every object a ResourceQuota covers until this controller has filled the
+# quota's status ("status unknown for quota"): the fault suite's quota case needs it, as a real cluster has it.
+controllers+=,resourcequota-controller
 if [ "$nodes" -gt 0 ]; then
   # What Deployments, StatefulSets, Services and a node's lifecycle need.
   controllers+=,deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller

@@ -14,6 +14,7 @@ import {
 } from '../api/v1alpha1/index.js';
 import { ANNOTATION_CERTIFICATE_NAME } from '../approver/decide.js';
 import type { Applier } from '../kube/apply.js';
+import { WriteRefusedError } from '../kube/refusal.js';
 import { WrittenConditions, type ConditionInput } from '../kube/conditions.js';
 import { setConditionsWithKstatus } from '../kube/kstatus.js';
 import { isSubset } from '../kube/subset.js';
@@ -98,6 +99,13 @@ export interface EncryptedServiceReconcilerOptions {
   now?: () => Date;
 }
 
+/**
+ * How often a service with a refused child looks again. Nothing announces that a ResourceQuota was
+ * raised or an admission policy changed, so a refusal is re-tried on a period instead of with a
+ * backoff that reaches minutes: one write every 10 s per refused service.
+ */
+export const CHILD_REFUSED_RETRY_MS = 10_000;
+
 /** A broken reference: reported in status, then retried with backoff (it may be fixed later). */
 export class BrokenReferenceError extends Error {
   override readonly name = 'BrokenReferenceError';
@@ -149,11 +157,14 @@ export class EncryptedServiceReconciler {
     }
     const policy = resolved.policy;
 
-    const transit = await this.transit(es, policy);
-    const access = await this.access(es);
-    const trust = await this.trust(es);
-    const atRest = await this.atRest(es);
-    const secrets = await this.secrets(es, policy);
+    // A refused write ends its own part only: the others still converge, and what the refused
+    // part reported before (key ids, volumes, bundle) stays in status, since nothing of it was deleted.
+    const previous = es.status ?? {};
+    const transit = await this.unlessRefused(C.TransitReady, () => this.transit(es, policy), (part) => ({ part, certificate: previous.certificate ?? {}, refused: undefined }));
+    const access = await this.unlessRefused(C.AccessReady, () => this.access(es), (part) => part);
+    const trust = await this.unlessRefused(undefined, () => this.trust(es), (part) => ({ part, bundle: previous.trustBundle }));
+    const atRest = await this.unlessRefused(C.AtRestReady, () => this.atRest(es), (part) => ({ part, volumes: previous.volumes ?? [] }));
+    const secrets = await this.unlessRefused(C.SecretsReady, () => this.secrets(es, policy), (part) => ({ ...part, keyIds: previous.keyIds ?? [] }));
 
     const parts = [transit.part, access, trust.part, atRest.part, secrets];
     const problems = parts.flatMap((p) => p.problems);
@@ -181,7 +192,22 @@ export class EncryptedServiceReconciler {
       volumes: atRest.volumes,
       keyIds: secrets.keyIds,
     });
+    if (problems.some((p) => p.reason === Reasons.ChildRefused)) return { requeueAfter: CHILD_REFUSED_RETRY_MS };
     if (problems.length > 0) throw new BrokenReferenceError(problems[0]!.reason, problems[0]!.message);
+  }
+
+  /** Runs one part; when the API server refuses one of its writes, the part reports that instead. */
+  private async unlessRefused<T>(type: string | undefined, run: () => Promise<T>, refused: (part: Part) => T): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (!(err instanceof WriteRefusedError)) throw err;
+      const problem = { reason: Reasons.ChildRefused, message: `${err.message}; nothing was deleted, and the write is tried again every ${CHILD_REFUSED_RETRY_MS / 1000} s` };
+      this.log.warn('a write was refused', { reason: err.statusReason, target: err.target });
+      // Not thrown, so the controller does not count it: counted here, one per refused try.
+      this.o.metrics.reconcileErrors.inc({ controller: 'encryptedservice', reason: Reasons.ChildRefused });
+      return refused({ conditions: type ? [cond(type, false, problem.reason, problem.message)] : [], generated: [], problems: [problem] });
+    }
   }
 
   // --- transit: the Certificate, and what the issued Secret says.

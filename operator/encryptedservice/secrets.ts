@@ -21,6 +21,7 @@ import { activeKey } from '../crypto/keyset.js';
 import { inspectSealedValue, openSealed } from '../crypto/seal.js';
 import type { Applier } from '../kube/apply.js';
 import type { ConditionInput } from '../kube/conditions.js';
+import { refusable } from '../kube/refusal.js';
 import { isAlreadyExists, isNotFound } from '../runtime/api-error.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Logger } from '../runtime/logger.js';
@@ -486,7 +487,8 @@ export class ServiceSecrets {
     };
     if (!store.secret) {
       try {
-        await this.o.core.createNamespacedSecret({ namespace, body: { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata, data } });
+        const body = { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata, data };
+        await refusable(body, () => this.o.core.createNamespacedSecret({ namespace, body }));
       } catch (err) {
         // Created concurrently: its data key is the one that counts; start over with it.
         if (isAlreadyExists(err)) throw new Error(`envelope store ${namespace}/${name} appeared while creating it; retrying`);
@@ -496,10 +498,8 @@ export class ServiceSecrets {
     }
     if (!store.changed) return;
     // resourceVersion guards the data key: a concurrent writer makes this fail and retry.
-    await this.o.core.replaceNamespacedSecret({
-      namespace, name,
-      body: { ...store.secret, metadata: { ...store.secret.metadata, ...metadata, annotations: { ...store.secret.metadata?.annotations, ...metadata.annotations } }, data },
-    });
+    const body = { ...store.secret, metadata: { ...store.secret.metadata, ...metadata, annotations: { ...store.secret.metadata?.annotations, ...metadata.annotations } }, data };
+    await refusable({ ...body, apiVersion: 'v1', kind: 'Secret' }, () => this.o.core.replaceNamespacedSecret({ namespace, name, body }));
   }
 
   // --- failures

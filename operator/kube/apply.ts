@@ -2,6 +2,7 @@
 // under one field manager, skipped when the live object already matches.
 import * as k8s from '@kubernetes/client-node';
 import { RawApplyClient } from './raw-apply.js';
+import { refusable } from './refusal.js';
 import { isSubset } from './subset.js';
 
 export const FIELD_MANAGER = 'lockstep-operator';
@@ -32,10 +33,13 @@ export class Applier {
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
   }
 
-  /** Applies `desired` unless `live` (from an informer cache, or undefined) already matches it. */
+  /**
+   * Applies `desired` unless `live` (from an informer cache, or undefined) already matches it.
+   * A write the API server refuses (quota, admission, invalid) throws a WriteRefusedError.
+   */
   async apply<T extends k8s.KubernetesObject>(desired: T, live?: k8s.KubernetesObject): Promise<ApplyResult<T>> {
     if (live && isSubset(desired, live)) return { object: live as T, changed: false };
-    const object = await this.raw.apply(desired, this.fieldManager);
+    const object = await refusable(desired, () => this.raw.apply(desired, this.fieldManager));
     return { object, changed: true };
   }
 

@@ -40,6 +40,8 @@ export const Reasons = {
   Reconciled: 'Reconciled',
   Progressing: 'Progressing',
   ReconcileError: 'ReconcileError',
+  /** The API server refused to write a generated object: a ResourceQuota, an admission policy, RBAC, or an invalid value. */
+  ChildRefused: 'ChildRefused',
   NotConfigured: 'NotConfigured',
   // Policy resolution
   KeyPolicyNotFound: 'KeyPolicyNotFound',
