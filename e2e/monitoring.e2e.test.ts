@@ -117,15 +117,16 @@ const RBAC = 'rbac.authorization.k8s.io/v1';
 
 /**
  * A ServiceAccount with the install's permissions (its ClusterRole, and its Role in the operator's
- * namespace), less `patch` on NetworkPolicies unless `full`.
+ * namespace), less `patch` on NetworkPolicies unless `full`. It lives in the operator's namespace:
+ * in the test's own, its token would die with the namespace before the operator finalized it.
  */
-function limitedIdentity(name: string, full = false): KubernetesObject[] {
+function limitedIdentity(full = false): KubernetesObject[] {
   const rules = toPolicyRules(clusterRules).map((r) => (r.resources?.includes('networkpolicies') && !full ? { ...r, verbs: r.verbs.filter((v) => v !== 'patch') } : r));
-  const subjects = [{ kind: 'ServiceAccount', name, namespace: ns }];
   const inOperatorNs = { name: limitedRole(), namespace: OPERATOR_NAMESPACE };
+  const subjects = [{ kind: 'ServiceAccount', ...inOperatorNs }];
   return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: inOperatorNs },
     { apiVersion: RBAC, kind: 'ClusterRole', metadata: { name: limitedRole() }, rules },
     { apiVersion: RBAC, kind: 'ClusterRoleBinding', metadata: { name: limitedRole() }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: limitedRole() }, subjects },
     { apiVersion: RBAC, kind: 'Role', metadata: inOperatorNs, rules: toPolicyRules(leaderElectionRules) },
@@ -151,7 +152,7 @@ afterAll(async () => {
   await deleteNamespaceAndFinalize(c, ns);
   for (const op of operators) await op.stop();
   for (const w of workloads) await w.stop();
-  for (const obj of limitedIdentity('lockstep-limited').filter((o) => o.apiVersion === RBAC)) await c.objects.delete(obj).catch(() => undefined);
+  for (const obj of limitedIdentity().filter((o) => o.kind !== 'Namespace')) await c.objects.delete(obj).catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -271,8 +272,8 @@ describe('alerts on the real /metrics', () => {
     // The only operator now runs as an identity that may not patch NetworkPolicies: every
     // reconcile of a new EncryptedService is refused (server-side apply is a patch) and retried.
     for (const op of operators.splice(0)) await op.stop();
-    for (const obj of limitedIdentity('lockstep-limited')) await applyAsUser(c, obj);
-    const limited = startInProcess(operatorAccountConfig(c.kc, { namespace: ns, name: 'lockstep-limited' }));
+    for (const obj of limitedIdentity()) await applyAsUser(c, obj);
+    const limited = startInProcess(operatorAccountConfig(c.kc, { namespace: OPERATOR_NAMESPACE, name: limitedRole() }));
     operators.push(limited);
     await applyAsUser(c, service('refused', 'longca'));
     const refused = { controller: 'encryptedservice', reason: 'Forbidden' };
@@ -288,7 +289,7 @@ describe('alerts on the real /metrics', () => {
     expect(failingControllers(held)).toEqual(['encryptedservice/Forbidden', 'encryptedservice/KeyPolicyNotFound']);
 
     // The identity gets its patch back; a change to the service makes the waiting retry come now.
-    for (const obj of limitedIdentity('lockstep-limited', true)) await applyAsUser(c, obj);
+    for (const obj of limitedIdentity(true)) await applyAsUser(c, obj);
     await applyAsUser(c, { ...service('refused', 'longca'), metadata: { name: 'refused', namespace: ns, annotations: { 'e2e.lockstep.dev/retry': '1' } } } as KubernetesObject);
     await eventually('refused reconciled', async () => (failingNow((await scrape(limited)).text) === '0' ? true : undefined), 60_000, 500);
     // The errors counted a moment ago are history: pending while refused was failing, then nothing
