@@ -177,7 +177,7 @@ describe('alerts on the real /metrics', () => {
     await applyAsUser(c, rotation('calm', ['steady']));
     // Keys replaced every hour: in the held scrape nothing rotates them, so they grow overdue.
     await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'hourly', namespace: ns }, spec: { rotation: { period: '1h' } } } as KubernetesObject);
-    // Workloads continuous verification probes: 'open' completes sessions without a client
+    // Workloads that continuous verification probes: 'open' completes sessions without a client
     // certificate; 'frozen' (1h) does not reload, and keeps serving its first certificate after a
     // renewal (drift, expiring within the hour); 'trusted' (1h too) serves what was issued.
     const short = { duration: '1h', renewBefore: '10m' };
