@@ -1,11 +1,14 @@
 // charts/lockstep on the real API server, through Helm's own Go packages (e2e/helm): the rendered
 // objects are accepted (server-side dry run) with non-default values, and a real `helm install` /
-// `helm uninstall` leaves the CRDs, the KeyPolicies and their key Secrets in place. The cluster is
-// left as found: cluster-scoped objects that existed before (CRDs, RBAC or admission policies from
-// other suites) are restored after the uninstall. The renders themselves are unit-tested in
+// `helm upgrade` (changed values change the Deployment, and nothing else) / `helm uninstall`
+// leaves the CRDs, the KeyPolicies and their key Secrets in place. The cluster is left as found:
+// cluster-scoped objects that existed before (CRDs, RBAC or admission policies from other suites)
+// are restored after the uninstall, applied server-side under the field manager the suites'
+// `kubectl apply --server-side` uses, so their next apply does not conflict with the restorer. The renders themselves are unit-tested in
 // manifests-app/helm-chart.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { CHART, helm, helmBinary, renderChart, type ChartObject } from './helm/tool.js';
 import { clients, eventually } from './harness/cluster.js';
@@ -15,6 +18,8 @@ import { startInProcess, type RunningOperator } from './harness/operator.js';
 
 const c = clients();
 const RELEASE = 'lockstep';
+/** The field manager of the suites' `kubectl apply --server-side` (installCrds, installOperatorAccount). */
+const FIELD_MANAGER = 'lockstep-e2e';
 const kubectl = (args: string[], input?: string): string =>
   execFileSync('kubectl', args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 
@@ -46,7 +51,8 @@ async function restoreClusterScoped(): Promise<void> {
     }
     if (await exists(c, live)) continue;
     const { metadata: _m, status: _s, ...body } = live as KubernetesObject & { status?: unknown };
-    await c.objects.create({ ...body, metadata: { name, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) } });
+    const restored = { ...body, metadata: { name, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) } };
+    kubectl(['apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`, '-f', '-'], JSON.stringify(restored));
   }
 }
 
@@ -81,7 +87,7 @@ describe('charts/lockstep', () => {
     for (const line of applied) expect(line).toMatch(/(serverside-applied|unchanged|configured) \(server dry run\)$/);
   });
 
-  it('installs with Helm, and `helm uninstall` leaves the CRDs, the KeyPolicies and their key Secrets', async () => {
+  it('installs with Helm, `helm upgrade` changes only the Deployment, and `helm uninstall` leaves the CRDs, the KeyPolicies and their key Secrets', async () => {
     const values = { replicas: 0 }; // the operator's image is not published: no pods, only the objects
     await snapshotClusterScoped(renderChart(['--namespace', releaseNs], values));
     try {
@@ -98,6 +104,32 @@ describe('charts/lockstep', () => {
       await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'kept', namespace: appNs }, spec: { keyWrap: { algorithm: 'A256KW' } } } as KubernetesObject);
       const keySecret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'kept-keys', namespace: appNs } };
       await eventually('the KeyPolicy\'s key Secret', async () => ((await exists(c, keySecret)) ? true : undefined), 60_000);
+
+      // New values: the Deployment rolls to them; CRDs, the KeyPolicy and its keys stay as they were.
+      const crds = ['encryptedservices', 'keypolicies', 'rotationschedules'].map((plural) => ({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: `${plural}.lockstep.dev` } }));
+      const policyRef = { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'kept', namespace: appNs } };
+      // The CRDs by resourceVersion; the KeyPolicy and its key Secret (which the running operator
+      // may still write) by uid, generation and a digest of the keys (no key material in a diff).
+      const digest = (data: unknown) => createHash('sha256').update(JSON.stringify(data ?? {})).digest('hex');
+      const state = async () => [
+        ...await Promise.all(crds.map(async (o) => (await c.objects.read(o)).metadata?.resourceVersion)),
+        ...await Promise.all([policyRef, keySecret].map(async (o) => {
+          const live = await c.objects.read(o) as KubernetesObject & { data?: unknown };
+          return [live.metadata?.uid, live.metadata?.generation, digest(live.data)];
+        })),
+      ];
+      const untouched = await state();
+      const upgrade = helm('upgrade', [CHART, '--namespace', releaseNs, '--release', RELEASE], {
+        ...values, 'resources.limits.memory': '768Mi', 'extraEnv[0].name': 'LOCKSTEP_SERVICE_WORKERS', 'extraEnv[0].value': '8',
+      });
+      expect({ status: upgrade.status, stderr: upgrade.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(upgrade.stdout).toContain('upgraded lockstep revision 2: deployed');
+      const upgraded = await c.objects.read({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'lockstep-operator', namespace: releaseNs } }) as KubernetesObject & { spec: { template: { spec: { containers: { resources?: { limits?: Record<string, string> }; env?: { name: string; value?: string }[] }[] } } } };
+      expect(upgraded.metadata?.generation).toBe((deployment.metadata?.generation ?? 0) + 1);
+      const [container] = upgraded.spec.template.spec.containers;
+      expect(container?.resources?.limits?.['memory']).toBe('768Mi');
+      expect(container?.env).toContainEqual({ name: 'LOCKSTEP_SERVICE_WORKERS', value: '8' });
+      expect(await state()).toEqual(untouched);
 
       const uninstall = helm('uninstall', ['--namespace', releaseNs, '--release', RELEASE]);
       expect({ status: uninstall.status, stderr: uninstall.stderr }).toEqual({ status: 0, stderr: '' });

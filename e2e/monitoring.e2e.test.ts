@@ -2,6 +2,8 @@
 // manager, PromQL engine, TSDB and scrape parser that `promtool test rules` uses) on scrapes of the
 // real operator's /metrics, recorded while it runs on the real API server with cert-manager:
 // each alert must become active for the objects in a bad state and stay quiet for the good ones.
+// Workloads are mutual-TLS servers on this host (e2e/harness/tls-workload.ts) behind hand-made
+// EndpointSlices, probed by the operator's continuous verification; no node is needed.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,17 +11,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import { clusterRules, leaderElectionRules, toPolicyRules } from '../manifests-app/rbac.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, deleteNamespaceAndFinalize, installCrds } from './harness/lockstep.js';
+import { applyAsUser, deleteNamespaceAndFinalize, installCrds, renewCertificate } from './harness/lockstep.js';
 import { createTestNamespace } from './harness/namespace.js';
+import { OPERATOR_NAMESPACE, operatorAccountConfig } from './harness/operator-account.js';
 import { externalOperator, startInProcess, type RunningOperator } from './harness/operator.js';
+import { TlsWorkload, readMaterial, serialOfPem, workloadAddress, type WorkloadOptions } from './harness/tls-workload.js';
 
 const c = clients();
 let ns: string;
 let work: string;
 let promrules: string;
 const operators: (RunningOperator & { operator?: { manager: { healthPort(): number | undefined } } })[] = [];
+const workloads: TlsWorkload[] = [];
 const RULES = 'manifests/monitoring/prometheusrule.yaml';
+/** Probes every 2 s; a replaced certificate may be served for 10 minutes before it counts as stale. */
+const VERIFICATION = { periodMs: 2_000, graceMs: 10 * 60_000, concurrency: 4, maxRestartsPerPeriod: 5 };
 
 interface Scrape { timeMs: number; labels: Record<string, string>; text: string }
 interface ActiveAlert { state: 'pending' | 'firing'; labels: Record<string, string>; annotations: Record<string, string> }
@@ -67,6 +75,9 @@ const matches = (a: ActiveAlert, name: string, labels: Record<string, string>) =
 /** The state of the alert for these labels at the last evaluation, or 'inactive'. */
 const stateAtEnd = (evals: Evaluation[], name: string, labels: Record<string, string> = {}) =>
   evals.at(-1)?.alerts.find((a) => matches(a, name, labels))?.state ?? 'inactive';
+/** `controller/reason` of every LockstepReconcileErrors alert active at some evaluation. */
+const failingControllers = (evals: Evaluation[]) =>
+  [...new Set(evals.flatMap((e) => e.alerts).filter((a) => matches(a, 'LockstepReconcileErrors', {})).map((a) => `${a.labels['controller']}/${a.labels['reason']}`))].sort();
 /** Whether the alert for these labels was active (pending or firing) at any evaluation. */
 const everActive = (evals: Evaluation[], name: string, labels: Record<string, string> = {}) =>
   evals.some((e) => e.alerts.some((a) => matches(a, name, labels)));
@@ -83,12 +94,45 @@ const service = (name: string, keyPolicy: string, transit?: object): KubernetesO
   },
 } as KubernetesObject);
 
+/** Serves `name`'s issued certificate from this host, behind a Service and EndpointSlice of its own. */
+async function serve(name: string, options: WorkloadOptions = {}): Promise<TlsWorkload> {
+  await eventually(`${name} issued`, async () => ((await readMaterial(c, ns, name).catch(() => undefined)) ? true : undefined), 90_000, 500);
+  const workload = new TlsWorkload(c, ns, name, workloadAddress(), options);
+  await workload.start();
+  workloads.push(workload);
+  for (const obj of workload.objects()) await applyAsUser(c, obj);
+  return workload;
+}
+
 /** Rotates the named services' certificates when `rotateNow` is given, else waits for a schedule it does not have. */
 const rotation = (name: string, targets: string[], rotateNow?: string): KubernetesObject => ({
   apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
   metadata: { name, namespace: ns, ...(rotateNow ? { annotations: { 'lockstep.dev/rotate-now': rotateNow } } : {}) },
   spec: { targets: { names: targets }, rotate: ['certificates'], strategy: { verification: { timeout: '10s' } } },
 } as KubernetesObject);
+
+/** The name of the roles (and bindings) of an operator identity that may not patch NetworkPolicies. */
+const limitedRole = () => `e2e-monitoring-limited-${ns}`;
+const RBAC = 'rbac.authorization.k8s.io/v1';
+
+/**
+ * A ServiceAccount with the install's permissions (its ClusterRole, and its Role in the operator's
+ * namespace), less `patch` on NetworkPolicies unless `full`. It lives in the operator's namespace:
+ * in the test's own, its token would die with the namespace before the operator finalized it.
+ */
+function limitedIdentity(full = false): KubernetesObject[] {
+  const rules = toPolicyRules(clusterRules).map((r) => (r.resources?.includes('networkpolicies') && !full ? { ...r, verbs: r.verbs.filter((v) => v !== 'patch') } : r));
+  const inOperatorNs = { name: limitedRole(), namespace: OPERATOR_NAMESPACE };
+  const subjects = [{ kind: 'ServiceAccount', ...inOperatorNs }];
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: inOperatorNs },
+    { apiVersion: RBAC, kind: 'ClusterRole', metadata: { name: limitedRole() }, rules },
+    { apiVersion: RBAC, kind: 'ClusterRoleBinding', metadata: { name: limitedRole() }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: limitedRole() }, subjects },
+    { apiVersion: RBAC, kind: 'Role', metadata: inOperatorNs, rules: toPolicyRules(leaderElectionRules) },
+    { apiVersion: RBAC, kind: 'RoleBinding', metadata: inOperatorNs, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: limitedRole() }, subjects },
+  ] as KubernetesObject[];
+}
 
 beforeAll(async () => {
   if (externalOperator) return;
@@ -100,13 +144,15 @@ beforeAll(async () => {
   if (build.status !== 0) throw new Error(`go build e2e/promrules: ${build.stderr}`);
   installCrds();
   ns = await createTestNamespace(c, 'e2e-monitoring');
-  operators.push(startInProcess(c.kc));
+  operators.push(startInProcess(c.kc, { verification: VERIFICATION }));
 }, 600_000);
 
 afterAll(async () => {
   if (externalOperator) return;
   await deleteNamespaceAndFinalize(c, ns);
   for (const op of operators) await op.stop();
+  for (const w of workloads) await w.stop();
+  for (const obj of limitedIdentity().filter((o) => o.kind !== 'Namespace')) await c.objects.delete(obj).catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -131,6 +177,19 @@ describe('alerts on the real /metrics', () => {
     await applyAsUser(c, rotation('calm', ['steady']));
     // Keys replaced every hour: in the held scrape nothing rotates them, so they grow overdue.
     await applyAsUser(c, { apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'hourly', namespace: ns }, spec: { rotation: { period: '1h' } } } as KubernetesObject);
+    // Workloads that continuous verification probes: 'open' completes sessions without a client
+    // certificate; 'frozen' (1h) does not reload, and keeps serving its first certificate after a
+    // renewal (drift, expiring within the hour); 'trusted' (1h too) serves what was issued.
+    const short = { duration: '1h', renewBefore: '10m' };
+    for (const name of ['open', 'frozen', 'trusted']) await applyAsUser(c, service(name, 'longca', name === 'open' ? undefined : short));
+    await serve('open', { requireClientCert: false });
+    const frozen = await serve('frozen', { hotReload: false });
+    await serve('trusted');
+    await renewCertificate(c, ns, 'frozen');
+    await eventually('frozen renewed', async () => {
+      const material = await readMaterial(c, ns, 'frozen');
+      return material && serialOfPem(material.cert) !== frozen.servedSerial ? true : undefined;
+    }, 60_000, 500);
     const op = operators[0]!;
     await eventually('CA and certificate expiry series of every object', async () => {
       const { text } = await scrape(op);
@@ -145,6 +204,11 @@ describe('alerts on the real /metrics', () => {
         `lockstep_rotation_phase{namespace="${ns}",name="calm",phase="Idle"} 1`,
         `lockstep_key_created_timestamp_seconds{namespace="${ns}",keypolicy="hourly",kid="[^"]+"}`,
         `lockstep_key_created_timestamp_seconds{namespace="${ns}",keypolicy="longca",kid="[^"]+"}`,
+        `lockstep_verification_violations{namespace="${ns}",service="open",kind="mtls_not_enforced"} 1`,
+        `lockstep_verification_violations{namespace="${ns}",service="trusted",kind="mtls_not_enforced"} 0`,
+        `lockstep_served_certificate_drift_endpoints{namespace="${ns}",service="frozen"} 1`,
+        `lockstep_served_certificate_drift_endpoints{namespace="${ns}",service="trusted"} 0`,
+        `lockstep_served_certificate_days_to_expiry{namespace="${ns}",service="trusted"} 0\\.0`,
       ];
       return want.every((w) => new RegExp(w).test(text)) ? true : undefined;
     }, 150_000, 1_000);
@@ -172,11 +236,19 @@ describe('alerts on the real /metrics', () => {
     expect(everActive(evals, 'LockstepRotationFailed', { ...here, name: 'calm' })).toBe(false);
     expect(stateAtEnd(evals, 'LockstepKeyOlderThanPeriod', { ...here, keypolicy: 'hourly' })).toBe('firing');
     expect(everActive(evals, 'LockstepKeyOlderThanPeriod', { ...here, keypolicy: 'longca' })).toBe(false);
-    // A leading operator, nothing probed: quiet.
-    for (const name of ['LockstepNoLeader', 'LockstepVerificationFailing', 'LockstepServedCertificateExpiringSoon']) {
-      expect([name, everActive(evals, name)]).toEqual([name, false]);
-    }
-  }, 240_000);
+    // An endpoint that does not require client certificates fails verification; the others pass.
+    expect(stateAtEnd(evals, 'LockstepVerificationFailing', { ...here, service: 'open', kind: 'mtls_not_enforced' })).toBe('firing');
+    expect(evals.at(-1)!.alerts.filter((a) => matches(a, 'LockstepVerificationFailing', here)).map((a) => a.labels['service'])).toEqual(['open']);
+    // What frozen serves is not what was issued, and expires within the hour; trusted serves a
+    // certificate as short, but the issued one (its renewal is cert-manager's business).
+    expect(stateAtEnd(evals, 'LockstepServedCertificateExpiringSoon', { ...here, service: 'frozen' })).toBe('firing');
+    expect(everActive(evals, 'LockstepServedCertificateExpiringSoon', { ...here, service: 'trusted' })).toBe(false);
+    expect(everActive(evals, 'LockstepServedCertificateExpiringSoon', { ...here, service: 'open' })).toBe(false);
+    // A leading operator: quiet.
+    expect(everActive(evals, 'LockstepNoLeader')).toBe(false);
+    // With every permission, the only object that keeps failing is orphan: retried until its KeyPolicy exists.
+    expect(failingControllers(evals)).toEqual(['encryptedservice/KeyPolicyNotFound']);
+  }, 300_000);
 
   (externalOperator ? it.skip : it)('LockstepNoLeader fires while no replica holds the Lease', async () => {
     // Another holder keeps the Lease: this replica runs, serves /metrics, and never leads.
@@ -194,5 +266,37 @@ describe('alerts on the real /metrics', () => {
 
     const leading = evaluate(await record(operators[0]!, 3), 6 * 60_000);
     expect(everActive(leading, 'LockstepNoLeader')).toBe(false);
+  }, 120_000);
+
+  (externalOperator ? it.skip : it)('LockstepReconcileErrors fires while an object keeps failing, not for other controllers, and not once the identity is fixed', async () => {
+    // The only operator now runs as an identity that may not patch NetworkPolicies: every
+    // reconcile of a new EncryptedService is refused (server-side apply is a patch) and retried.
+    for (const op of operators.splice(0)) await op.stop();
+    for (const obj of limitedIdentity()) await applyAsUser(c, obj);
+    const limited = startInProcess(operatorAccountConfig(c.kc, { namespace: OPERATOR_NAMESPACE, name: limitedRole() }));
+    operators.push(limited);
+    await applyAsUser(c, service('refused', 'longca'));
+    const refused = { controller: 'encryptedservice', reason: 'Forbidden' };
+    const failingNow = (text: string) => /lockstep_reconcile_failing_objects\{controller="encryptedservice",reason="Forbidden"\} (\d+)/.exec(text)?.[1];
+    await eventually('refused reconciles waiting for a retry', async () => (failingNow((await scrape(limited)).text) === '1' ? true : undefined), 60_000, 500);
+    const failing = await record(limited, 3);
+    const held = evaluate(failing, 20 * 60_000);
+    expect(stateAtEnd(held, 'LockstepReconcileErrors', refused)).toBe('firing');
+    const firing = held.at(-1)!.alerts.find((a) => matches(a, 'LockstepReconcileErrors', refused))!;
+    expect(firing.annotations['summary']).toBe('Lockstep encryptedservice reconciles keep failing (Forbidden)');
+    // The KeyPolicy controller reconciles longca, shortca and hourly with the same identity: quiet
+    // (orphan still waits for its KeyPolicy).
+    expect(failingControllers(held)).toEqual(['encryptedservice/Forbidden', 'encryptedservice/KeyPolicyNotFound']);
+
+    // The identity gets its patch back; a change to the service makes the waiting retry come now.
+    for (const obj of limitedIdentity(true)) await applyAsUser(c, obj);
+    await applyAsUser(c, { ...service('refused', 'longca'), metadata: { name: 'refused', namespace: ns, annotations: { 'e2e.lockstep.dev/retry': '1' } } } as KubernetesObject);
+    await eventually('refused reconciled', async () => (failingNow((await scrape(limited)).text) === '0' ? true : undefined), 60_000, 500);
+    // The errors counted a moment ago are history: pending while refused was failing, then nothing
+    // keeps failing and nothing fires.
+    const fixed = evaluate([...failing, ...(await record(limited, 3))], 20 * 60_000);
+    expect(everActive(fixed.slice(0, 1), 'LockstepReconcileErrors', refused)).toBe(true);
+    expect(fixed.some((e) => e.alerts.some((x) => matches(x, 'LockstepReconcileErrors', refused) && x.state === 'firing'))).toBe(false);
+    expect(stateAtEnd(fixed, 'LockstepReconcileErrors', refused)).toBe('inactive');
   }, 120_000);
 });

@@ -17,16 +17,19 @@ export function installOperatorAccount(): void {
     '-f', 'manifests/namespace.yaml', '-f', 'manifests/rbac.yaml', '-f', 'manifests/admission.yaml');
 }
 
-/** A KubeConfig for `base`'s cluster that authenticates as the operator's ServiceAccount. */
-export function operatorAccountConfig(base: k8s.KubeConfig): k8s.KubeConfig {
-  const token = kubectl('create', 'token', 'lockstep-operator', '-n', OPERATOR_NAMESPACE, '--duration=1h').trim();
+/**
+ * A KubeConfig for `base`'s cluster that authenticates as the operator's ServiceAccount (or as
+ * `account`, a ServiceAccount a test granted other permissions).
+ */
+export function operatorAccountConfig(base: k8s.KubeConfig, account = { namespace: OPERATOR_NAMESPACE, name: 'lockstep-operator' }): k8s.KubeConfig {
+  const token = kubectl('create', 'token', account.name, '-n', account.namespace, '--duration=1h').trim();
   const cluster = base.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster');
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [cluster],
-    users: [{ name: 'lockstep-operator', token }],
-    contexts: [{ name: 'sa', cluster: cluster.name, user: 'lockstep-operator' }],
+    users: [{ name: account.name, token }],
+    contexts: [{ name: 'sa', cluster: cluster.name, user: account.name }],
     currentContext: 'sa',
   });
   return kc;

@@ -5,10 +5,11 @@
 //	helm template  CHART [-f values.yaml]... [--set k=v]... [--namespace NS] [--release NAME]
 //	helm lint      CHART [-f values.yaml]... [--set k=v]...            (strict, like `helm lint --strict`)
 //	helm install   CHART [-f ...] [--set ...] --namespace NS --release NAME [--take-ownership]   (against $KUBECONFIG)
+//	helm upgrade   CHART [-f ...] [--set ...] --namespace NS --release NAME          (against $KUBECONFIG)
 //	helm uninstall --namespace NS --release NAME
 //
-// template prints the rendered manifest (what `helm template --include-crds` prints); install and
-// uninstall print one line a resource as Helm reports it.
+// template prints the rendered manifest (what `helm template --include-crds` prints); install,
+// upgrade and uninstall print what Helm reports.
 package main
 
 import (
@@ -84,7 +85,7 @@ func chartArg(positional []string) string {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(fmt.Errorf("usage: helm template|lint|install|uninstall ..."))
+		fail(fmt.Errorf("usage: helm template|lint|install|upgrade|uninstall ..."))
 	}
 	settings := cli.New()
 	o, positional := parse(os.Args[2:])
@@ -95,6 +96,8 @@ func main() {
 		lint(o, chartArg(positional), settings)
 	case "install":
 		install(o, chartArg(positional), settings)
+	case "upgrade":
+		upgrade(o, chartArg(positional), settings)
 	case "uninstall":
 		uninstall(o, settings)
 	default:
@@ -157,6 +160,22 @@ func install(o options, dir string, settings *cli.EnvSettings) {
 		fail(err)
 	}
 	fmt.Printf("installed %s revision %d: %s\n", rel.Name, rel.Version, rel.Info.Status)
+}
+
+// upgrade is `helm upgrade` without --install: the release must exist. Values are the given ones
+// only (no --reuse-values), as the helm CLI does by default.
+func upgrade(o options, dir string, settings *cli.EnvSettings) {
+	chart, err := loader.Load(dir)
+	if err != nil {
+		fail(err)
+	}
+	client := action.NewUpgrade(configuration(o, settings))
+	client.Namespace = o.namespace
+	rel, err := client.Run(o.release, chart, o.values(settings))
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("upgraded %s revision %d: %s\n", rel.Name, rel.Version, rel.Info.Status)
 }
 
 func uninstall(o options, settings *cli.EnvSettings) {

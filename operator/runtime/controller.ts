@@ -89,6 +89,8 @@ export class Controller {
   private readonly clock: Clock;
   private resyncTimer: TimerHandle | undefined;
   private started = false;
+  /** Keys whose last reconcile failed with a retryable error, and that error's reason. */
+  private readonly failing = new Map<string, string>();
 
   constructor(options: ControllerOptions) {
     this.opts = options;
@@ -192,6 +194,20 @@ export class Controller {
     }, every);
   }
 
+  /** Records whether `key` now waits for a retry after a failure (reason) or not (undefined). */
+  private noteFailing(key: string, reason: string | undefined): void {
+    const before = this.failing.get(key);
+    if (before === reason) return;
+    if (reason === undefined) this.failing.delete(key);
+    else this.failing.set(key, reason);
+    const gauge = this.opts.metrics?.reconcileFailing;
+    if (!gauge) return;
+    const values = [...this.failing.values()];
+    for (const r of [before, reason]) {
+      if (r !== undefined) gauge.set({ controller: this.name, reason: r }, values.filter((v) => v === r).length);
+    }
+  }
+
   private async reconcileOne(key: string, taken: Taken = {}): Promise<Result | void> {
     const started = this.clock.now();
     const metrics = this.opts.metrics;
@@ -210,12 +226,15 @@ export class Controller {
         : run());
       const requeue = result?.requeueAfter;
       observe(requeue !== undefined ? 'requeue' : 'success');
+      this.noteFailing(key, undefined);
       this.log.debug('reconciled', { object: key, durationMs: this.clock.now() - started, requeueAfterMs: requeue });
       return result;
     } catch (err) {
       if (err instanceof TerminalError) {
         observe('terminal');
         metrics?.reconcileErrors.inc({ controller: this.name, reason: err.reason });
+        // Not retried: the object's status says why (and LockstepResourceNotReady alerts on it).
+        this.noteFailing(key, undefined);
         this.log.warn('reconcile failed; not retrying until the object changes', {
           object: key, reason: err.reason, message: err.message,
         });
@@ -223,6 +242,7 @@ export class Controller {
         observe('error');
         const d = describeApiError(err);
         metrics?.reconcileErrors.inc({ controller: this.name, reason: d.reason });
+        this.noteFailing(key, d.reason);
         this.log.warn('reconcile failed; will retry', {
           object: key, err, attempt: this.queue.numRequeues(key) + 1,
         });

@@ -30,6 +30,12 @@ export interface OperatorMetrics {
    */
   readonly eventToWrite: Histogram<'controller' | 'resource'>;
   readonly reconcileErrors: Counter<'controller' | 'reason'>;
+  /**
+   * Objects whose last reconcile failed with a retryable error, by the reason of that failure: 0
+   * again once a retry succeeds. What LockstepReconcileErrors alerts on (a burst of errors that
+   * retries clear is not a fault; an object that keeps failing is).
+   */
+  readonly reconcileFailing: Gauge<'controller' | 'reason'>;
   /** Generated objects currently owned, by kind. */
   readonly children: Gauge<'kind'>;
   /** RotationSchedule rotations that ended, by what they rotated (certificates, ca, keyEncryptionKeys, dataKeys) and outcome (Completed, RolledBack, Failed). */
@@ -440,6 +446,12 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     reconcileErrors: new Counter({
       name: 'lockstep_reconcile_errors_total',
       help: 'Failed reconciles, by controller and reason.',
+      labelNames: ['controller', 'reason'] as const,
+      registers,
+    }),
+    reconcileFailing: new Gauge({
+      name: 'lockstep_reconcile_failing_objects',
+      help: 'Objects whose last reconcile failed with a retryable error and wait for a retry, by controller and the reason of their last failure.',
       labelNames: ['controller', 'reason'] as const,
       registers,
     }),
