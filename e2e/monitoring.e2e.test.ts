@@ -6,12 +6,12 @@
 // EndpointSlices, probed by the operator's continuous verification; no node is needed.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
 import { clusterRules, leaderElectionRules, toPolicyRules } from '../manifests-app/rbac.js';
+import { buildPromrules, everActive, evaluate as evaluateRules, matches, ruleFile, scrape, stateAtEnd, type Evaluation, type Scrape } from './harness/alert-rules.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, deleteNamespaceAndFinalize, installCrds, renewCertificate } from './harness/lockstep.js';
 import { createTestNamespace } from './harness/namespace.js';
@@ -25,62 +25,26 @@ let work: string;
 let promrules: string;
 const operators: (RunningOperator & { operator?: { manager: { healthPort(): number | undefined } } })[] = [];
 const workloads: TlsWorkload[] = [];
-const RULES = 'manifests/monitoring/prometheusrule.yaml';
 /** Probes every 2 s; a replaced certificate may be served for 10 minutes before it counts as stale. */
 const VERIFICATION = { periodMs: 2_000, graceMs: 10 * 60_000, concurrency: 4, maxRestartsPerPeriod: 5 };
 
-interface Scrape { timeMs: number; labels: Record<string, string>; text: string }
-interface ActiveAlert { state: 'pending' | 'firing'; labels: Record<string, string>; annotations: Record<string, string> }
-interface Evaluation { timeMs: number; alerts: ActiveAlert[]; errors?: string[] }
-
-const TARGET = { job: 'lockstep', instance: 'operator' };
-
-async function scrape(op: (typeof operators)[number]): Promise<Scrape> {
-  const port = op.operator?.manager.healthPort();
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-  return { timeMs: Date.now(), labels: TARGET, text: await res.text() };
-}
+/** A scrape of this operator's /metrics. */
+const scrapeOf = (op: (typeof operators)[number]): Promise<Scrape> => scrape(op.operator?.manager.healthPort());
 
 async function record(op: (typeof operators)[number], count: number, everyMs = 2_000): Promise<Scrape[]> {
   const out: Scrape[] = [];
   for (let i = 0; i < count; i++) {
-    out.push(await scrape(op));
+    out.push(await scrapeOf(op));
     if (i < count - 1) await new Promise((r) => setTimeout(r, everyMs));
   }
   return out;
 }
 
-/** The rules of the PrometheusRule in manifests/monitoring/, as a Prometheus rule file. */
-function ruleFile(): string {
-  const file = join(work, 'rules.yaml');
-  const rule = parseAllDocuments(readFileSync(RULES, 'utf8')).map((d) => d.toJS() as { kind?: string; spec?: unknown }).find((o) => o?.kind === 'PrometheusRule');
-  if (!rule?.spec) throw new Error(`${RULES} holds no PrometheusRule`);
-  writeFileSync(file, stringify(rule.spec));
-  return file;
-}
+const evaluate = (scrapes: Scrape[], holdMs: number): Evaluation[] => evaluateRules(promrules, work, scrapes, holdMs);
 
-function evaluate(scrapes: Scrape[], holdMs: number, stepMs = 30_000): Evaluation[] {
-  const input = join(work, `input-${Date.now()}.json`);
-  writeFileSync(input, JSON.stringify({ stepMs, holdMs, scrapes }));
-  const run = spawnSync(promrules, ['eval', ruleFile(), input], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-  if (run.status !== 0) throw new Error(`promrules eval: ${run.stderr}`);
-  const evaluations = JSON.parse(run.stdout) as Evaluation[];
-  const errors = evaluations.flatMap((e) => e.errors ?? []);
-  if (errors.length) throw new Error(`rule evaluation errors: ${errors.slice(0, 3).join('; ')}`);
-  return evaluations;
-}
-
-const matches = (a: ActiveAlert, name: string, labels: Record<string, string>) =>
-  a.labels['alertname'] === name && Object.entries(labels).every(([k, v]) => a.labels[k] === v);
-/** The state of the alert for these labels at the last evaluation, or 'inactive'. */
-const stateAtEnd = (evals: Evaluation[], name: string, labels: Record<string, string> = {}) =>
-  evals.at(-1)?.alerts.find((a) => matches(a, name, labels))?.state ?? 'inactive';
 /** `controller/reason` of every LockstepReconcileErrors alert active at some evaluation. */
 const failingControllers = (evals: Evaluation[]) =>
   [...new Set(evals.flatMap((e) => e.alerts).filter((a) => matches(a, 'LockstepReconcileErrors', {})).map((a) => `${a.labels['controller']}/${a.labels['reason']}`))].sort();
-/** Whether the alert for these labels was active (pending or firing) at any evaluation. */
-const everActive = (evals: Evaluation[], name: string, labels: Record<string, string> = {}) =>
-  evals.some((e) => e.alerts.some((a) => matches(a, name, labels)));
 
 const policy = (name: string, managedCA: object): KubernetesObject => ({
   apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name, namespace: ns },
@@ -137,11 +101,7 @@ function limitedIdentity(full = false): KubernetesObject[] {
 beforeAll(async () => {
   if (externalOperator) return;
   work = mkdtempSync(join(tmpdir(), 'lockstep-monitoring-'));
-  promrules = join(work, 'promrules');
-  const build = spawnSync('go', ['build', '-o', promrules, '.'], {
-    cwd: 'e2e/promrules', encoding: 'utf8', env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' },
-  });
-  if (build.status !== 0) throw new Error(`go build e2e/promrules: ${build.stderr}`);
+  promrules = buildPromrules(work);
   installCrds();
   ns = await createTestNamespace(c, 'e2e-monitoring');
   operators.push(startInProcess(c.kc, { verification: VERIFICATION }));
@@ -158,7 +118,7 @@ afterAll(async () => {
 
 describe('alerts on the real /metrics', () => {
   (externalOperator ? it.skip : it)('rule file passes promtool check rules', () => {
-    const run = spawnSync(promrules, ['check', ruleFile()], { encoding: 'utf8' });
+    const run = spawnSync(promrules, ['check', ruleFile(work)], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
   });
@@ -192,7 +152,7 @@ describe('alerts on the real /metrics', () => {
     }, 60_000, 500);
     const op = operators[0]!;
     await eventually('CA and certificate expiry series of every object', async () => {
-      const { text } = await scrape(op);
+      const { text } = await scrapeOf(op);
       const want = [
         `lockstep_ca_expiry_timestamp_seconds{namespace="cert-manager",certificate="[^"]+",keypolicy="${ns}/shortca"}`,
         `lockstep_ca_expiry_timestamp_seconds{namespace="cert-manager",certificate="[^"]+",keypolicy="${ns}/longca"}`,
@@ -259,7 +219,7 @@ describe('alerts on the real /metrics', () => {
     } as KubernetesObject);
     const follower = startInProcess(c.kc, { leaderElection: { namespace: ns, leaseName } });
     operators.push(follower);
-    await eventually('follower serves /metrics', async () => ((await scrape(follower)).text.includes('lockstep_leader 0') ? true : undefined), 30_000, 500);
+    await eventually('follower serves /metrics', async () => ((await scrapeOf(follower)).text.includes('lockstep_leader 0') ? true : undefined), 30_000, 500);
     const evals = evaluate(await record(follower, 3), 6 * 60_000);
     expect(everActive(evals.slice(0, 3), 'LockstepNoLeader')).toBe(true);
     expect(stateAtEnd(evals, 'LockstepNoLeader')).toBe('firing');
@@ -278,7 +238,7 @@ describe('alerts on the real /metrics', () => {
     await applyAsUser(c, service('refused', 'longca'));
     const refused = { controller: 'encryptedservice', reason: 'Forbidden' };
     const failingNow = (text: string) => /lockstep_reconcile_failing_objects\{controller="encryptedservice",reason="Forbidden"\} (\d+)/.exec(text)?.[1];
-    await eventually('refused reconciles waiting for a retry', async () => (failingNow((await scrape(limited)).text) === '1' ? true : undefined), 60_000, 500);
+    await eventually('refused reconciles waiting for a retry', async () => (failingNow((await scrapeOf(limited)).text) === '1' ? true : undefined), 60_000, 500);
     const failing = await record(limited, 3);
     const held = evaluate(failing, 20 * 60_000);
     expect(stateAtEnd(held, 'LockstepReconcileErrors', refused)).toBe('firing');
@@ -291,7 +251,7 @@ describe('alerts on the real /metrics', () => {
     // The identity gets its patch back; a change to the service makes the waiting retry come now.
     for (const obj of limitedIdentity(true)) await applyAsUser(c, obj);
     await applyAsUser(c, { ...service('refused', 'longca'), metadata: { name: 'refused', namespace: ns, annotations: { 'e2e.lockstep.dev/retry': '1' } } } as KubernetesObject);
-    await eventually('refused reconciled', async () => (failingNow((await scrape(limited)).text) === '0' ? true : undefined), 60_000, 500);
+    await eventually('refused reconciled', async () => (failingNow((await scrapeOf(limited)).text) === '0' ? true : undefined), 60_000, 500);
     // The errors counted a moment ago are history: pending while refused was failing, then nothing
     // keeps failing and nothing fires.
     const fixed = evaluate([...failing, ...(await record(limited, 3))], 20 * 60_000);

@@ -1,7 +1,6 @@
 // The monitoring pack's alerts evaluated by Prometheus's own rule engine (e2e/promrules) on
 // recorded scrapes of a real operator's /metrics: build the tool, scrape, evaluate, and read which
-// alerts were active when. (e2e/monitoring.e2e.test.ts has its own copy of these from before this
-// module; it should move onto it.)
+// alerts were active when.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,7 +58,7 @@ export function evaluate(promrules: string, work: string, scrapes: Scrape[], hol
   return evaluations;
 }
 
-const matches = (a: ActiveAlert, name: string, labels: Record<string, string>) =>
+export const matches = (a: ActiveAlert, name: string, labels: Record<string, string>) =>
   a.labels['alertname'] === name && Object.entries(labels).every(([k, v]) => a.labels[k] === v);
 /** The state of the alert for these labels at the last evaluation, or 'inactive'. */
 export const stateAtEnd = (evals: Evaluation[], name: string, labels: Record<string, string> = {}) =>
