@@ -230,23 +230,24 @@ describe('alerts on the real /metrics', () => {
 
   (externalOperator ? it.skip : it)('LockstepReconcileErrors fires while an object keeps failing, not for other controllers, and not once the identity is fixed', async () => {
     // The only operator now runs as an identity that may not patch NetworkPolicies: every
-    // reconcile of a new EncryptedService is refused (server-side apply is a patch) and retried.
+    // reconcile of a new EncryptedService has that write refused (server-side apply is a patch),
+    // reports ChildRefused and is retried.
     for (const op of operators.splice(0)) await op.stop();
     for (const obj of limitedIdentity()) await applyAsUser(c, obj);
     const limited = startInProcess(operatorAccountConfig(c.kc, { namespace: OPERATOR_NAMESPACE, name: limitedRole() }));
     operators.push(limited);
     await applyAsUser(c, service('refused', 'longca'));
-    const refused = { controller: 'encryptedservice', reason: 'Forbidden' };
-    const failingNow = (text: string) => /lockstep_reconcile_failing_objects\{controller="encryptedservice",reason="Forbidden"\} (\d+)/.exec(text)?.[1];
+    const refused = { controller: 'encryptedservice', reason: 'ChildRefused' };
+    const failingNow = (text: string) => /lockstep_reconcile_failing_objects\{controller="encryptedservice",reason="ChildRefused"\} (\d+)/.exec(text)?.[1];
     await eventually('refused reconciles waiting for a retry', async () => (failingNow((await scrapeOf(limited)).text) === '1' ? true : undefined), 60_000, 500);
     const failing = await record(limited, 3);
     const held = evaluate(failing, 20 * 60_000);
     expect(stateAtEnd(held, 'LockstepReconcileErrors', refused)).toBe('firing');
     const firing = held.at(-1)!.alerts.find((a) => matches(a, 'LockstepReconcileErrors', refused))!;
-    expect(firing.annotations['summary']).toBe('Lockstep encryptedservice reconciles keep failing (Forbidden)');
+    expect(firing.annotations['summary']).toBe('Lockstep encryptedservice reconciles keep failing (ChildRefused)');
     // The KeyPolicy controller reconciles longca, shortca and hourly with the same identity: quiet
     // (orphan still waits for its KeyPolicy).
-    expect(failingControllers(held)).toEqual(['encryptedservice/Forbidden', 'encryptedservice/KeyPolicyNotFound']);
+    expect(failingControllers(held)).toEqual(['encryptedservice/ChildRefused', 'encryptedservice/KeyPolicyNotFound']);
 
     // The identity gets its patch back; a change to the service makes the waiting retry come now.
     for (const obj of limitedIdentity(true)) await applyAsUser(c, obj);

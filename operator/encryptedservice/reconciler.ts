@@ -192,7 +192,7 @@ export class EncryptedServiceReconciler {
       volumes: atRest.volumes,
       keyIds: secrets.keyIds,
     });
-    if (problems.some((p) => p.reason === Reasons.ChildRefused)) return { requeueAfter: CHILD_REFUSED_RETRY_MS };
+    if (problems.some((p) => p.reason === Reasons.ChildRefused)) return { requeueAfter: CHILD_REFUSED_RETRY_MS, failing: Reasons.ChildRefused };
     if (problems.length > 0) throw new BrokenReferenceError(problems[0]!.reason, problems[0]!.message);
   }
 

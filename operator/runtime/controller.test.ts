@@ -165,7 +165,7 @@ describe('Controller', () => {
     expect(warn).toMatchObject({ controller: 'things', object: 'ns/flaky', attempt: 1, err: { reason: 'Conflict', code: 409 } });
   });
 
-  it('counts the objects waiting for a retry after a failure until a retry succeeds (terminal errors are not retried, not counted)', async () => {
+  it('counts the objects waiting for a retry after a failure (thrown, or reported with a requeue) until a retry succeeds (terminal errors are not retried, not counted)', async () => {
     const clock = new FakeClock();
     const metrics = createMetrics({ defaultMetrics: false, clock });
     const transport = new FakeTransport();
@@ -177,20 +177,23 @@ describe('Controller', () => {
         if (key === 'ns/bad') throw new TerminalError('InvalidSpec', 'spec.x is wrong');
         if (key === 'ns/stuck') throw Object.assign(new Error('Forbidden'), { statusCode: 403 });
         if (key === 'ns/healing' && refusals-- > 0) throw Object.assign(new Error('Forbidden'), { statusCode: 403 });
+        // Wrote what it could; one write refused, tried again later.
+        if (key === 'ns/partial') return { requeueAfter: 10_000, failing: 'ChildRefused' };
         return {};
       },
       watches: [{ informer: informerOn(transport, clock, 'things') }],
     });
-    const failing = async () => (await metrics.registry.getSingleMetricAsString('lockstep_reconcile_failing_objects')).split('\n').filter((l) => !l.startsWith('#'));
-    for (const key of ['ns/ok', 'ns/bad', 'ns/stuck', 'ns/healing']) controller.enqueue(key);
+    const failing = async () => (await metrics.registry.getSingleMetricAsString('lockstep_reconcile_failing_objects')).split('\n').filter((l) => !l.startsWith('#')).sort();
+    for (const key of ['ns/ok', 'ns/bad', 'ns/stuck', 'ns/healing', 'ns/partial']) controller.enqueue(key);
     controller.start();
     await settle();
-    expect(await failing()).toEqual(['lockstep_reconcile_failing_objects{controller="things",reason="Forbidden"} 2']);
+    const partial = 'lockstep_reconcile_failing_objects{controller="things",reason="ChildRefused"} 1';
+    expect(await failing()).toEqual([partial, 'lockstep_reconcile_failing_objects{controller="things",reason="Forbidden"} 2']);
     await clock.advance(1000);
-    expect(await failing()).toEqual(['lockstep_reconcile_failing_objects{controller="things",reason="Forbidden"} 2']);
+    expect(await failing()).toEqual([partial, 'lockstep_reconcile_failing_objects{controller="things",reason="Forbidden"} 2']);
     await clock.advance(1000);
     // healing's third attempt succeeded; stuck keeps failing.
-    expect(await failing()).toEqual(['lockstep_reconcile_failing_objects{controller="things",reason="Forbidden"} 1']);
+    expect(await failing()).toEqual([partial, 'lockstep_reconcile_failing_objects{controller="things",reason="Forbidden"} 1']);
     await controller.stop();
   });
 

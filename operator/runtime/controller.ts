@@ -226,7 +226,7 @@ export class Controller {
         : run());
       const requeue = result?.requeueAfter;
       observe(requeue !== undefined ? 'requeue' : 'success');
-      this.noteFailing(key, undefined);
+      this.noteFailing(key, result?.failing);
       this.log.debug('reconciled', { object: key, durationMs: this.clock.now() - started, requeueAfterMs: requeue });
       return result;
     } catch (err) {

@@ -451,7 +451,7 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     }),
     reconcileFailing: new Gauge({
       name: 'lockstep_reconcile_failing_objects',
-      help: 'Objects whose last reconcile failed with a retryable error and wait for a retry, by controller and the reason of their last failure.',
+      help: 'Objects whose last reconcile failed with a retryable error (or had a write refused) and wait for a retry, by controller and the reason of their last failure.',
       labelNames: ['controller', 'reason'] as const,
       registers,
     }),

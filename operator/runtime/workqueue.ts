@@ -7,6 +7,11 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
  */
 export interface Result {
   readonly requeueAfter?: number;
+  /**
+   * The reconcile wrote what it could but part of its work failed for this reason (a CamelCase
+   * word), and `requeueAfter` tries again: counted as a failing object, as a thrown error is.
+   */
+  readonly failing?: string;
 }
 
 export type Reconciler = (key: string) => Promise<Result | void>;
