@@ -9,7 +9,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import * as k8s from '@kubernetes/client-node';
-import { X509Certificate } from 'node:crypto';
 import type { KeyPolicy, RotationSchedule } from '../operator/api/v1alpha1/index.js';
 import { killAndRestart, type Component } from './faults/faults.js';
 import { localCertManager } from './harness/cert-manager.js';
@@ -18,7 +17,7 @@ import { applyAsUser, installCrds } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startInProcess, type RunningOperator } from './harness/operator.js';
 import { RotationRig } from './harness/rotation-rig.js';
-import { HandshakeClient, readMaterial, serialOfPem, stallNote } from './harness/tls-workload.js';
+import { HandshakeClient, serialOfPem, stallNote } from './harness/tls-workload.js';
 
 const c = clients();
 const local = localCertManager() !== undefined;
@@ -126,45 +125,15 @@ describeLocal('faults during rotations', () => {
   }, 420_000);
 
   it('etcd killed while a CA rotation re-issues its leaves: Completed once on the new root, no leaf ever outside the bundle, no handshake failed', async () => {
-    const cm = (kind: string, name: string, spec: object) => ({ apiVersion: 'cert-manager.io/v1', kind, metadata: { name, namespace: ns }, spec }) as KubernetesObject;
-    await applyAsUser(c, cm('Issuer', 'rot-selfsigned', { selfSigned: {} }));
-    await applyAsUser(c, cm('Certificate', 'rot-root', {
-      isCA: true, commonName: 'faults e2e root', secretName: 'rot-root', duration: '8760h',
-      privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'rot-selfsigned', kind: 'Issuer' },
-    }));
-    await eventually('test root CA issued', async () => ((await c.core.readNamespacedSecret({ namespace: ns, name: 'rot-root' }).catch(() => undefined))?.data?.['tls.crt'] ? true : undefined));
-    await applyAsUser(c, cm('Issuer', 'rot-ca', { ca: { secretName: 'rot-root' } }));
+    await rig.testRootIssuer('faults e2e root');
     const names = ['kilo', 'lima', 'mike'];
     await rig.deploy(names, {}, 'rot-ca');
-    const rootsIn = async (): Promise<X509Certificate[]> => {
-      const bundle = await c.core.readNamespacedConfigMap({ namespace: ns, name: 'lockstep-trust-bundle' });
-      return (bundle.data?.['ca.crt']?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(`${p}\n`));
-    };
-
-    // Every leaf chains to a root in the bundle, at every look (reads failing while etcd is down are not looks).
-    let violations = 0;
-    let checks = 0;
-    let checking = true;
-    const checker = (async () => {
-      while (checking) {
-        try {
-          const roots = await rootsIn();
-          for (const n of names) {
-            const m = await readMaterial(c, ns, n);
-            if (!m) continue;
-            const leaf = new X509Certificate(m.cert);
-            checks++;
-            if (!roots.some((r) => leaf.checkIssued(r) && leaf.verify(r.publicKey))) violations++;
-          }
-        } catch {
-          // not a look
-        }
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    })();
+    // Every leaf chains to a root in the bundle, at every look.
+    const chains = rig.chainChecker(names);
     const client = new HandshakeClient(c, ns, 'kilo', () => names.map((n) => rig.workloads.get(n)!), 20);
     await client.start();
     let finished: Awaited<ReturnType<typeof faultDuring>>;
+    let chained = { checks: 0, violations: 0 };
     try {
       await applyAsUser(c, rig.schedule('ca', {
         targets: { names }, rotate: ['ca', 'certificates'], emergency: true,
@@ -177,16 +146,16 @@ describeLocal('faults during rotations', () => {
         return order.indexOf(stage) >= order.indexOf('ReissueLeaves') ? stage : undefined;
       });
     } finally {
-      checking = false;
-      await checker;
+      chained = await chains.stop();
       await handshakesOk(client, 'a CA rotation with etcd killed');
     }
     const { rs } = finished;
+    const { checks, violations } = chained;
     console.log(`chain-to-bundle checks ${checks}, violations ${violations}`);
     expect(rs.status?.phase).toBe('Completed');
     expect(rs.status?.history).toHaveLength(1);
     expect(rs.status?.ca?.stage).toBe('Done');
-    const serials = (await rootsIn()).map((r) => serialOfPem(r.toString()));
+    const serials = (await rig.bundleRoots()).map(serialOfPem);
     expect(rs.status?.ca?.oldRootSerial).toBeTruthy();
     expect(rs.status?.ca?.newRootSerial).not.toBe(rs.status?.ca?.oldRootSerial);
     expect(serials).toContain(rs.status?.ca?.newRootSerial);

@@ -13,7 +13,7 @@ import { applyAsUser, installCrds } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startChild, startInProcess, type ChildOperator, type RunningOperator } from './harness/operator.js';
 import { RotationRig } from './harness/rotation-rig.js';
-import { HandshakeClient, stallNote, readMaterial, serialOfPem } from './harness/tls-workload.js';
+import { HandshakeClient, stallNote, serialOfPem } from './harness/tls-workload.js';
 
 const c = clients();
 let ns = '';
@@ -343,48 +343,19 @@ describe('no key material leaks', () => {
 });
 
 describe('CA rotation with overlap', () => {
-  const rootsIn = async (): Promise<string[]> => {
-    const bundle = await c.core.readNamespacedConfigMap({ namespace: ns, name: 'lockstep-trust-bundle' });
-    return (bundle.data?.['ca.crt']?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => `${p}\n`);
-  };
+  const rootsIn = () => rig.bundleRoots();
 
   it('completes with the operator killed at each stage in turn: zero failed handshakes, no root dropped while a certificate chains to it', async () => {
     // From here on the operator runs as a child process that can be SIGKILLed like a crashed pod.
     await operator.stop();
     child = startChild();
-    const cm = (kind: string, name: string, spec: object) => ({ apiVersion: 'cert-manager.io/v1', kind, metadata: { name, namespace: ns }, spec }) as KubernetesObject;
-    await applyAsUser(c, cm('Issuer', 'rot-selfsigned', { selfSigned: {} }));
-    await applyAsUser(c, cm('Certificate', 'rot-root', {
-      isCA: true, commonName: 'rotation e2e root', secretName: 'rot-root', duration: '8760h',
-      privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'rot-selfsigned', kind: 'Issuer' },
-    }));
-    await eventually('test root CA issued', async () => ((await c.core.readNamespacedSecret({ namespace: ns, name: 'rot-root' }).catch(() => undefined))?.data?.['tls.crt'] ? true : undefined));
-    await applyAsUser(c, cm('Issuer', 'rot-ca', { ca: { secretName: 'rot-root' } }));
+    await rig.testRootIssuer('rotation e2e root');
     const names = ['kilo', 'lima', 'mike'];
     await deploy(names, {}, 'rot-ca');
 
     // Invariant, checked all along: every service's certificate chains to a root in the bundle.
-    let violations = 0;
-    let checks = 0;
-    let checking = true;
-    const checker = (async () => {
-      const { X509Certificate } = await import('node:crypto');
-      while (checking) {
-        try {
-          const roots = (await rootsIn()).map((p) => new X509Certificate(p));
-          for (const n of names) {
-            const m = await readMaterial(c, ns, n);
-            if (!m) continue;
-            const leaf = new X509Certificate(m.cert);
-            checks++;
-            if (!roots.some((r) => leaf.checkIssued(r) && leaf.verify(r.publicKey))) violations++;
-          }
-        } catch {
-          // a failed read is not a violation
-        }
-        await sleep(300);
-      }
-    })();
+    const chains = rig.chainChecker(names);
+    let chained = { checks: 0, violations: 0 };
     const client = new HandshakeClient(c, ns, 'kilo', () => names.map((n) => workloads.get(n)!), 30);
     await client.start();
 
@@ -431,10 +402,10 @@ describe('CA rotation with overlap', () => {
         }
       }
     } finally {
-      checking = false;
-      await checker;
+      chained = await chains.stop();
       await client.stop();
     }
+    const { checks, violations } = chained;
     const counts = client.counts;
     const rate = counts.ok / (counts.elapsedMs / 1000);
     console.log(`CA rotations with the operator killed at ${kills.join(', ')}: mTLS handshakes ${counts.ok} succeeded, ${counts.failed} failed, ${rate.toFixed(1)}/s over ${(counts.elapsedMs / 1000).toFixed(1)}s${stallNote(counts)}; chain-to-bundle checks ${checks}, violations ${violations}${counts.errors.length ? `; errors: ${counts.errors.join(' | ')}` : ''}`);

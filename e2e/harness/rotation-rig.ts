@@ -4,6 +4,7 @@
 // EndpointSlice), and RotationSchedules over them.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import * as k8s from '@kubernetes/client-node';
+import { X509Certificate } from 'node:crypto';
 import type { EncryptedService, RotationSchedule, RotationScheduleSpec } from '../../operator/api/v1alpha1/index.js';
 import { eventually, type Clients } from './cluster.js';
 import { applyAsUser, readSchedule, waitForSchedule } from './lockstep.js';
@@ -69,6 +70,59 @@ export class RotationRig {
       this.workloads.set(name, workload);
       for (const obj of workload.objects()) await applyAsUser(c, obj);
     }
+  }
+
+  /** A CA Issuer `rot-ca` on a self-signed test root (Certificate and Secret `rot-root`), for CA rotations to rotate. */
+  async testRootIssuer(commonName: string): Promise<void> {
+    const c = this.c;
+    const cm = (kind: string, name: string, spec: object) => ({ apiVersion: 'cert-manager.io/v1', kind, metadata: { name, namespace: this.namespace }, spec }) as KubernetesObject;
+    await applyAsUser(c, cm('Issuer', 'rot-selfsigned', { selfSigned: {} }));
+    await applyAsUser(c, cm('Certificate', 'rot-root', {
+      isCA: true, commonName, secretName: 'rot-root', duration: '8760h',
+      privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'rot-selfsigned', kind: 'Issuer' },
+    }));
+    await eventually('test root CA issued', async () => ((await c.core.readNamespacedSecret({ namespace: this.namespace, name: 'rot-root' }).catch(() => undefined))?.data?.['tls.crt'] ? true : undefined));
+    await applyAsUser(c, cm('Issuer', 'rot-ca', { ca: { secretName: 'rot-root' } }));
+  }
+
+  /** The roots in the namespace's trust bundle, as PEM. */
+  async bundleRoots(): Promise<string[]> {
+    const bundle = await this.c.core.readNamespacedConfigMap({ namespace: this.namespace, name: 'lockstep-trust-bundle' });
+    return (bundle.data?.['ca.crt']?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => `${p}\n`);
+  }
+
+  /**
+   * Checks every 300 ms, until stopped, that each named service's certificate chains to a root in
+   * the trust bundle. A failed read (the API server away) is not a check.
+   */
+  chainChecker(names: string[]): { stop(): Promise<{ checks: number; violations: number }> } {
+    let checks = 0;
+    let violations = 0;
+    let checking = true;
+    const loop = (async () => {
+      while (checking) {
+        try {
+          const roots = (await this.bundleRoots()).map((p) => new X509Certificate(p));
+          for (const n of names) {
+            const m = await readMaterial(this.c, this.namespace, n);
+            if (!m) continue;
+            const leaf = new X509Certificate(m.cert);
+            checks++;
+            if (!roots.some((r) => leaf.checkIssued(r) && leaf.verify(r.publicKey))) violations++;
+          }
+        } catch {
+          // not a check
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    return {
+      async stop() {
+        checking = false;
+        await loop;
+        return { checks, violations };
+      },
+    };
   }
 
   /** Stops these workloads: a finished test's API polling would only slow the next one down. */

@@ -185,21 +185,26 @@ describe('Informer', () => {
     await informer.stop();
   });
 
-  it('backs off exponentially while the list keeps failing, and syncs once it succeeds', async () => {
-    const { clock, transport, informer } = setup();
+  /** Lists fail with `error` until `lists.fail` is false; `lists.times` are their times from now. */
+  function failingLists(clock: FakeClock, transport: FakeTransport, error: () => Error) {
     const start = clock.now();
-    const times: number[] = [];
-    let fail = true;
+    const lists = { times: [] as number[], fail: true };
     transport.listImpl = () => {
-      times.push(clock.now() - start);
-      if (fail) throw Object.assign(new Error('Forbidden'), { statusCode: 403 });
+      lists.times.push(clock.now() - start);
+      if (lists.fail) throw error();
       return { items: [], metadata: { resourceVersion: '3' } };
     };
+    return lists;
+  }
+
+  it('backs off exponentially while the list keeps failing, and syncs once it succeeds', async () => {
+    const { clock, transport, informer } = setup();
+    const lists = failingLists(clock, transport, () => Object.assign(new Error('Forbidden'), { statusCode: 403 }));
     informer.start();
     await clock.advance(30_000);
-    expect(times).toEqual([0, 1000, 3000, 7000, 15000, 23000]);
+    expect(lists.times).toEqual([0, 1000, 3000, 7000, 15000, 23000]);
     expect(informer.hasSynced()).toBe(false);
-    fail = false;
+    lists.fail = false;
     await clock.advance(8000);
     expect(informer.hasSynced()).toBe(true);
     await informer.stop();
@@ -207,14 +212,8 @@ describe('Informer', () => {
 
   it('retryNow() ends the backoff after a failed list: the API server is back, relist at once', async () => {
     const { clock, transport, informer } = setup();
-    const start = clock.now();
-    const times: number[] = [];
-    let fail = true;
-    transport.listImpl = () => {
-      times.push(clock.now() - start);
-      if (fail) throw Object.assign(new Error('request failed, reason: connect ECONNREFUSED'), { name: 'FetchError' });
-      return { items: [], metadata: { resourceVersion: '3' } };
-    };
+    const lists = failingLists(clock, transport, () => Object.assign(new Error('request failed, reason: connect ECONNREFUSED'), { name: 'FetchError' }));
+    const times = lists.times;
     informer.start();
     await clock.advance(7500);
     expect(times).toEqual([0, 1000, 3000, 7000]);
@@ -223,7 +222,7 @@ describe('Informer', () => {
     await settle();
     // Woken and failed again: the backoff starts over (1 s), not at the 8 s it had reached.
     expect(times).toEqual([0, 1000, 3000, 7000, 7600]);
-    fail = false;
+    lists.fail = false;
     await clock.advance(1000);
     expect(times).toEqual([0, 1000, 3000, 7000, 7600, 8600]);
     expect(informer.hasSynced()).toBe(true);
