@@ -261,6 +261,26 @@ describe('the three-tier example, changed', () => {
     await eventually('frontend Certificate duration restored', async () =>
       ((await read<Obj>('cert-manager.io/v1', 'Certificate', 'frontend')).spec?.['duration'] === '24h' ? true : undefined));
   });
+
+  it('removes what another writer adds to a NetworkPolicy (a rule admitting everyone, a selector label) and says so in an Event', async () => {
+    // Server-side apply keeps other managers' fields and a subset check cannot see them: both
+    // widenings stay unless the operator replaces the spec.
+    const deny = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'frontend-default-deny', namespace: ns } };
+    const allow = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'frontend-allow', namespace: ns } };
+    const before = { deny: (await c.objects.read(deny) as V1NetworkPolicy).spec, allow: (await c.objects.read(allow) as V1NetworkPolicy).spec };
+    const widen = (obj: KubernetesObject, spec: object) => c.objects.patch({ ...obj, spec } as KubernetesObject, undefined, undefined, 'someone-else', true, 'application/apply-patch+yaml');
+    await widen(deny, { ingress: [{}] });
+    await widen(allow, { podSelector: { matchLabels: { 'not-frontend': 'true' } } });
+    for (const [obj, spec] of [[deny, before.deny], [allow, before.allow]] as const) {
+      await eventually(`${obj.metadata.name} as declared again`, async () => {
+        const now = await c.objects.read(obj) as V1NetworkPolicy;
+        return JSON.stringify(now.spec) === JSON.stringify(spec) ? true : undefined;
+      }, 60_000);
+    }
+    const events = (await c.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: ns })).items
+      .filter((e) => e.reason === 'NetworkPolicyReverted' && e.regarding?.name === 'frontend');
+    expect(events.map((e) => e.note).join('\n')).toMatch(/frontend-default-deny held rules or selectors the operator did not write/);
+  });
 });
 
 describe('broken references become conditions, and heal', () => {

@@ -105,6 +105,8 @@ export interface EncryptedServiceReconcilerOptions {
  * backoff that reaches minutes: one write every 10 s per refused service.
  */
 export const CHILD_REFUSED_RETRY_MS = 10_000;
+/** Event reason: a generated NetworkPolicy held what another writer added, and was restored. */
+export const NETWORK_POLICY_REVERTED = 'NetworkPolicyReverted';
 
 /** A broken reference: reported in status, then retried with backoff (it may be fixed later). */
 export class BrokenReferenceError extends Error {
@@ -319,7 +321,12 @@ export class EncryptedServiceReconciler {
     const { peers, missing, unknownPorts } = resolvePeers(es, (ns, name) => this.o.caches.encryptedServices.get(ns, name));
     const desired = buildNetworkPolicies(es, peers, ownerReference(es), this.o.probeSource);
     for (const np of desired) {
-      await this.o.applier.apply(np, this.o.caches.networkPolicies.get(np.metadata?.namespace, np.metadata?.name ?? ''));
+      // Exactly as declared: a rule or a selector label someone else adds would open the pods.
+      const { reverted } = await this.o.applier.apply(np, this.o.caches.networkPolicies.get(np.metadata?.namespace, np.metadata?.name ?? ''), { exactSpec: true });
+      if (reverted) {
+        this.o.events.record({ ...es, apiVersion: API_VERSION, kind: ENCRYPTED_SERVICE.kind }, 'Warning', NETWORK_POLICY_REVERTED,
+          `NetworkPolicy ${np.metadata?.name} held rules or selectors the operator did not write; restored to what spec.access declares`, 'Revert');
+      }
       part.generated.push(ref(np));
     }
     await this.deleteStale(this.o.caches.networkPolicies, es, 'access', desired);

@@ -1,5 +1,6 @@
 // Every write the operator makes to objects it owns goes through here: server-side apply
-// under one field manager, skipped when the live object already matches.
+// under one field manager, skipped when the live object already matches; for objects that must be
+// exactly as declared (exactSpec), an update that removes what other writers added to the spec.
 import * as k8s from '@kubernetes/client-node';
 import { RawApplyClient } from './raw-apply.js';
 import { refusable } from './refusal.js';
@@ -20,6 +21,26 @@ export interface CustomResourceRef {
 export interface ApplyResult<T> {
   object: T;
   changed: boolean;
+  /** The spec held fields another writer added, and was replaced by the desired one (exactSpec). */
+  reverted?: boolean;
+}
+
+export interface ApplyOptions {
+  /**
+   * The live spec must be exactly the desired one. Server-side apply sets what it is given and
+   * leaves fields other writers added, and a subset check cannot see them; for objects whose
+   * every field is a security decision (a NetworkPolicy: a rule or a selector label someone adds
+   * opens the pods) a spec holding more than the desired one is replaced (an update carrying the
+   * live resourceVersion, so a concurrent write fails with a conflict and is retried).
+   */
+  readonly exactSpec?: boolean;
+}
+
+type WithSpec = k8s.KubernetesObject & { spec?: unknown };
+
+/** Whether `live`'s spec holds anything `desired`'s does not (values the server defaults must be in `desired`). */
+export function specHasForeignFields(desired: WithSpec, live: WithSpec): boolean {
+  return !isSubset(live.spec, desired.spec);
 }
 
 export class Applier {
@@ -37,7 +58,16 @@ export class Applier {
    * Applies `desired` unless `live` (from an informer cache, or undefined) already matches it.
    * A write the API server refuses (quota, admission, invalid) throws a WriteRefusedError.
    */
-  async apply<T extends k8s.KubernetesObject>(desired: T, live?: k8s.KubernetesObject): Promise<ApplyResult<T>> {
+  async apply<T extends k8s.KubernetesObject>(desired: T, live?: k8s.KubernetesObject, options: ApplyOptions = {}): Promise<ApplyResult<T>> {
+    if (live && options.exactSpec && specHasForeignFields(desired, live)) {
+      const replaced: WithSpec = {
+        ...live,
+        metadata: { ...live.metadata, labels: { ...live.metadata?.labels, ...desired.metadata?.labels } },
+        spec: (desired as WithSpec).spec,
+      };
+      const object = await refusable(desired, async () => (await this.objects.replace(replaced, undefined, undefined, this.fieldManager)) as T);
+      return { object, changed: true, reverted: true };
+    }
     if (live && isSubset(desired, live)) return { object: live as T, changed: false };
     const object = await refusable(desired, () => this.raw.apply(desired, this.fieldManager));
     return { object, changed: true };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { specHasForeignFields } from './apply.js';
 import { isSubset } from './subset.js';
 
 describe('isSubset', () => {
@@ -24,5 +25,24 @@ describe('isSubset', () => {
   });
   it('ignores undefined and null in desired', () => {
     expect(isSubset({ a: undefined, b: null }, {})).toBe(true);
+  });
+});
+
+describe('specHasForeignFields (NetworkPolicies must be exactly as declared)', () => {
+  const deny = {
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'api-default-deny', namespace: 'shop' },
+    spec: { podSelector: { matchLabels: { app: 'api' } }, policyTypes: ['Ingress'] },
+  };
+  const live = (spec: object) => ({ ...deny, metadata: { ...deny.metadata, resourceVersion: '7', uid: 'u', labels: { team: 'x' } }, spec });
+
+  it('is false for the declared spec with server metadata around it', () => {
+    expect(specHasForeignFields(deny, live(deny.spec))).toBe(false);
+  });
+
+  it('sees a rule added to a deny-all policy (it would admit everything) and a selector label added (it would select fewer pods)', () => {
+    expect(isSubset(deny, live({ ...deny.spec, ingress: [{}] }))).toBe(true);
+    expect(specHasForeignFields(deny, live({ ...deny.spec, ingress: [{}] }))).toBe(true);
+    expect(specHasForeignFields(deny, live({ ...deny.spec, podSelector: { matchLabels: { app: 'api', canary: 'no' } } }))).toBe(true);
+    expect(specHasForeignFields(deny, live({ ...deny.spec, podSelector: { matchLabels: { app: 'api' }, matchExpressions: [{ key: 'x', operator: 'Exists' }] } }))).toBe(true);
   });
 });
