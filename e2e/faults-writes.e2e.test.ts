@@ -65,7 +65,7 @@ const setQuota = async (certificates: number, secrets: number) => {
   await eventually(`ResourceQuota ${QUOTA} counted`, async () => {
     const q = await c.core.readNamespacedResourceQuota({ namespace: ns, name: QUOTA });
     return JSON.stringify(q.status?.hard ?? {}) === JSON.stringify(q.spec?.hard) && q.status?.used?.['count/certificates.cert-manager.io'] !== undefined ? true : undefined;
-  }, 30_000);
+  }, 90_000);
 };
 
 describe('a ResourceQuota that forbids the children', () => {
