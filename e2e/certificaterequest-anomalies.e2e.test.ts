@@ -72,7 +72,7 @@ const ANOMALY_REASONS = ['UnmatchedLockstepIdentity', 'SANsOutsideService', 'Cer
 beforeAll(async () => {
   if (externalOperator) return;
   work = mkdtempSync(join(tmpdir(), 'lockstep-anomalies-'));
-  promrules = buildPromrules(work);
+  promrules = buildPromrules();
   installCrds();
   tenantNs = await createTestNamespace(c, 'e2e-anomaly-tenant');
   shopNs = await createTestNamespace(c, 'e2e-anomaly-shop');

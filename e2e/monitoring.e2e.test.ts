@@ -101,7 +101,7 @@ function limitedIdentity(full = false): KubernetesObject[] {
 beforeAll(async () => {
   if (externalOperator) return;
   work = mkdtempSync(join(tmpdir(), 'lockstep-monitoring-'));
-  promrules = buildPromrules(work);
+  promrules = buildPromrules();
   installCrds();
   ns = await createTestNamespace(c, 'e2e-monitoring');
   operators.push(startInProcess(c.kc, { verification: VERIFICATION }));

@@ -11,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 scripts=(scripts/e2e-kind.sh scripts/lint-kind.sh scripts/gen-imports.sh scripts/check-manifests.sh
-  scripts/test.sh scripts/run.sh e2e/controlplane/*.sh e2e/node/*.sh)
+  scripts/test.sh scripts/run.sh e2e/controlplane/*.sh e2e/node/*.sh e2e/go-tool.sh e2e/helm/build.sh)
 status=0
 
 for s in "${scripts[@]}"; do

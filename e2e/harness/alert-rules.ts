@@ -13,14 +13,11 @@ export interface Scrape { timeMs: number; labels: Record<string, string>; text: 
 export interface ActiveAlert { state: 'pending' | 'firing'; labels: Record<string, string>; annotations: Record<string, string> }
 export interface Evaluation { timeMs: number; alerts: ActiveAlert[]; errors?: string[] }
 
-/** Builds e2e/promrules into `work` (GOTOOLCHAIN=local, CGO off, module cache reused); returns the binary. */
-export function buildPromrules(work: string): string {
-  const bin = join(work, 'promrules');
-  const build = spawnSync('go', ['build', '-o', bin, '.'], {
-    cwd: 'e2e/promrules', encoding: 'utf8', env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' },
-  });
-  if (build.status !== 0) throw new Error(`go build e2e/promrules: ${build.stderr}`);
-  return bin;
+/** The e2e/promrules binary, built once per source hash into LOCKSTEP_CACHE (e2e/go-tool.sh). */
+export function buildPromrules(): string {
+  const build = spawnSync('bash', ['e2e/go-tool.sh', 'e2e/promrules'], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`building e2e/promrules: ${build.stderr}`);
+  return build.stdout.trim();
 }
 
 export async function scrape(port: number | undefined): Promise<Scrape> {
