@@ -54,7 +54,9 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   let manager: Manager | undefined;
   const agent = userAgent(config.identity);
   // Every client tells it whether the API server answered; its probe has a connection of its own.
-  const reachability = new Reachability({ probe: readyzProbe(apiClientConfig(cluster, { userAgent: agent })), logger });
+  const reachability = new Reachability({
+    probe: readyzProbe(apiClientConfig(cluster, { userAgent: agent })), logger, report: (v) => metrics.apiserverReachable.set(v),
+  });
   // One connection pool per client; each reports its 429s and waits under its name.
   const client = (name: string, limited: boolean) => apiClientConfig(cluster, {
     userAgent: agent, observer: kubeClientObserver(metrics, name), reachability, ...(limited && config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}),

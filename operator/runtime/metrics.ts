@@ -50,6 +50,8 @@ export interface OperatorMetrics {
   readonly keyAge: Gauge<'namespace' | 'keypolicy' | 'kid'>;
   /** 1 while this replica holds the leader Lease. */
   readonly leader: Gauge;
+  /** 0 while requests to the API server get no answer (reachability.ts). */
+  readonly apiserverReachable: Gauge;
   /** 1 while an API the operator needs for part of its work (cert-manager) is not served. */
   readonly dependencyMissing: Gauge<'dependency'>;
   /** Endpoints of a service serving a certificate other than the one its Secret holds. */
@@ -498,6 +500,11 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     leader: new Gauge({
       name: 'lockstep_leader',
       help: '1 if this replica holds the leader election Lease, else 0.',
+      registers,
+    }),
+    apiserverReachable: new Gauge({
+      name: 'lockstep_apiserver_reachable',
+      help: '0 from a request to the API server that got no answer (refused, reset) until its /readyz answers 200 again, else 1.',
       registers,
     }),
     dependencyMissing: new Gauge({

@@ -9,21 +9,22 @@ function setup() {
   let up = false;
   const probes: number[] = [];
   const start = clock.now();
+  const reported: number[] = [];
   const reachability = new Reachability({
     probe: async () => {
       probes.push(clock.now() - start);
       return up;
     },
-    clock, logger: createLogger({ sink, clock }),
+    clock, logger: createLogger({ sink, clock }), report: (v) => reported.push(v),
   });
   const restored: number[] = [];
   reachability.onRestored(() => restored.push(clock.now() - start));
-  return { clock, sink, reachability, probes, restored, setUp: (v: boolean) => (up = v) };
+  return { clock, sink, reachability, probes, restored, reported, setUp: (v: boolean) => (up = v) };
 }
 
 describe('Reachability', () => {
   it('probes once a second while requests get no answer, and tells its listeners once when the probe succeeds', async () => {
-    const { clock, reachability, probes, restored, setUp, sink } = setup();
+    const { clock, reachability, probes, restored, reported, setUp, sink } = setup();
     reachability.unanswered();
     reachability.unanswered();
     expect(reachability.reachable()).toBe(false);
@@ -45,6 +46,8 @@ describe('Reachability', () => {
     setUp(true);
     await clock.advance(1000);
     expect(restored).toEqual([4000, 17_500]);
+    // The gauge: 1 at the start, 0 while down, once per change.
+    expect(reported).toEqual([1, 0, 1, 0, 1]);
     await reachability.stop();
   });
 

@@ -19,6 +19,8 @@ export interface ReachabilityOptions {
   readonly intervalMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Told 1 or 0 at every change, and 1 at the start (a gauge). */
+  readonly report?: (reachable: 0 | 1) => void;
 }
 
 export class Reachability {
@@ -35,6 +37,7 @@ export class Reachability {
     this.clock = opts.clock ?? systemClock;
     this.intervalMs = opts.intervalMs ?? 1000;
     this.log = opts.logger?.child('reachability');
+    opts.report?.(1);
   }
 
   /** False from a request that got no answer until the probe finds the server ready. */
@@ -48,6 +51,7 @@ export class Reachability {
     if (!this.down) {
       this.down = true;
       this.downSince = this.clock.now();
+      this.opts.report?.(0);
       this.log?.warn('API server not answering; probing /readyz until it does', { intervalMs: this.intervalMs });
     }
     this.probing ??= this.probeUntilBack().finally(() => (this.probing = undefined));
@@ -57,6 +61,7 @@ export class Reachability {
   private answered(): void {
     if (!this.down) return;
     this.down = false;
+    this.opts.report?.(1);
     this.log?.info('API server answers again; waking what backed off', { downMs: this.clock.now() - this.downSince });
     for (const listener of [...this.listeners]) {
       try {
