@@ -1,6 +1,6 @@
 // Every write the operator makes to objects it owns goes through here: server-side apply
 // under one field manager, skipped when the live object already matches; for objects that must be
-// exactly as declared (exactSpec), an update that removes what other writers added to the spec.
+// exactly as declared (exactSpec), then a JSON patch that removes what other writers added to the spec.
 import * as k8s from '@kubernetes/client-node';
 import { RawApplyClient } from './raw-apply.js';
 import { refusable } from './refusal.js';
@@ -30,8 +30,8 @@ export interface ApplyOptions {
    * The live spec must be exactly the desired one. Server-side apply sets what it is given and
    * leaves fields other writers added, and a subset check cannot see them; for objects whose
    * every field is a security decision (a NetworkPolicy: a rule or a selector label someone adds
-   * opens the pods) a spec holding more than the desired one is replaced (an update carrying the
-   * live resourceVersion, so a concurrent write fails with a conflict and is retried).
+   * opens the pods) a spec still holding more than the desired one after the apply is replaced
+   * (a JSON patch guarded by the resourceVersion: a concurrent write makes it fail and retry).
    */
   readonly exactSpec?: boolean;
 }
@@ -59,18 +59,14 @@ export class Applier {
    * A write the API server refuses (quota, admission, invalid) throws a WriteRefusedError.
    */
   async apply<T extends k8s.KubernetesObject>(desired: T, live?: k8s.KubernetesObject, options: ApplyOptions = {}): Promise<ApplyResult<T>> {
-    if (live && options.exactSpec && specHasForeignFields(desired, live)) {
-      const replaced: WithSpec = {
-        ...live,
-        metadata: { ...live.metadata, labels: { ...live.metadata?.labels, ...desired.metadata?.labels } },
-        spec: (desired as WithSpec).spec,
-      };
-      const object = await refusable(desired, async () => (await this.objects.replace(replaced, undefined, undefined, this.fieldManager)) as T);
-      return { object, changed: true, reverted: true };
-    }
-    if (live && isSubset(desired, live)) return { object: live as T, changed: false };
+    const exact = (obj: k8s.KubernetesObject) => !options.exactSpec || !specHasForeignFields(desired, obj);
+    if (live && isSubset(desired, live) && exact(live)) return { object: live as T, changed: false };
+    // The apply first: it also removes what this manager set before and no longer declares.
     const object = await refusable(desired, () => this.raw.apply(desired, this.fieldManager));
-    return { object, changed: true };
+    if (exact(object)) return { object, changed: true };
+    // What is left beyond the declared spec, another writer added.
+    const replaced = await refusable(desired, () => this.raw.replaceSpec(object, (desired as WithSpec).spec, this.fieldManager));
+    return { object: replaced, changed: true, reverted: true };
   }
 
   /**
