@@ -34,7 +34,6 @@ const workloads: TlsWorkload[] = [];
 const NOT_EXERCISED: Readonly<Record<string, string>> = {
   'delete /configmaps': 'audit segments are pruned only after 16 full segments (at least 256 key events)',
   'get cert-manager.io/issuers': 'read by a CA rotation of a namespaced Issuer; this scenario rotates a ClusterIssuer (same code path)',
-  'patch events.k8s.io/events': 'bumps the series of an Event that repeats; reconcilers now record each cause once per change, and this scenario repeats none',
 };
 
 /** `verb group/resource` for every permission the rules grant that a request can show. */
@@ -129,6 +128,20 @@ describe('the operator under its own ServiceAccount', () => {
     const policy = await c.objects.read({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: 'policy', namespace: ns } }) as KubernetesObject & { status?: { conditions?: { type: string; status: string }[]; activeKid?: string } };
     expect(policy.status?.conditions?.find((x) => x.type === 'Ready')?.status).toBe('True');
     expect(policy.status?.activeKid).toBeTruthy();
+
+    // Another writer widens db's default-deny twice: each revert is a Warning Event, and the
+    // second joins the first one's series (a patch of the Event, not a second Event).
+    const deny = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'db-default-deny', namespace: ns } };
+    const declared = JSON.stringify((await c.objects.read(deny) as k8s.V1NetworkPolicy).spec);
+    for (let i = 0; i < 2; i++) {
+      await c.objects.patch({ ...deny, spec: { ingress: [{}] } } as KubernetesObject, undefined, undefined, 'someone-else', true, 'application/apply-patch+yaml');
+      await eventually(`db-default-deny as declared again (${i + 1})`, async () =>
+        (JSON.stringify((await c.objects.read(deny) as k8s.V1NetworkPolicy).spec) === declared ? true : undefined), 60_000);
+    }
+    const reverted = await eventually('one NetworkPolicyReverted Event for db with a series of 2', async () =>
+      (await c.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: ns })).items
+        .find((e) => e.reason === 'NetworkPolicyReverted' && e.regarding?.name === 'db' && (e.series?.count ?? 1) >= 2), 60_000);
+    expect(reverted.type).toBe('Warning');
   }, 240_000);
 
   it('rotates the key-encryption and data keys of a service', async () => {
