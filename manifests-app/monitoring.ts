@@ -85,6 +85,13 @@ export const ALERTS: readonly AlertRule[] = [
     '(max(lockstep_leader) or on () vector(0)) == 0', '5m', 'critical',
     'No Lockstep operator replica leads: nothing is reconciled',
     'No replica of the Lockstep operator holds the leader Lease (or none is scraped): no certificate, key or rotation is reconciled.'),
+  alert('LockstepAPIServerUnreachable',
+    // Per replica: a request with no answer (refused, reset, or none within the client's request
+    // timeout) sets it to 0 until /readyz answers 200. A leader that cannot reach the server also
+    // loses its Lease (LockstepNoLeader); this one says why, and for standbys too.
+    'lockstep_apiserver_reachable == 0', '5m', 'critical',
+    'Lockstep replica {{ $labels.instance }} cannot reach the Kubernetes API server',
+    'Requests of the Lockstep operator replica {{ $labels.instance }} have got no answer from the API server for 5 minutes (refused, reset or timed out; its /readyz probe fails too): it reconciles nothing. Its log says since when (API server not answering).'),
   alert('LockstepReconcileErrors',
     // Objects still failing, not errors counted: a burst that retries clear (an API server restart
     // fails every object once) is no fault, and one object failing for good is retried only every

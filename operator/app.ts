@@ -60,6 +60,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   // One connection pool per client; each reports its 429s and waits under its name.
   const client = (name: string, limited: boolean) => apiClientConfig(cluster, {
     userAgent: agent, observer: kubeClientObserver(metrics, name), reachability, ...(limited && config.kubeRateLimit ? { rateLimit: config.kubeRateLimit } : {}),
+    ...(config.kubeRequestTimeoutMs ? { requestTimeoutMs: config.kubeRequestTimeoutMs } : {}),
   });
   // Reads, lists and writes share one connection pool and one rate limit.
   const kc = client('main', true);

@@ -53,6 +53,14 @@ describe('LOCKSTEP_SERVICE_WORKERS', () => {
   });
 });
 
+describe('LOCKSTEP_KUBE_REQUEST_TIMEOUT', () => {
+  it('is unset by default (the clients use REQUEST_TIMEOUT_DEFAULT_MS), a duration when set, and names the variable when malformed', () => {
+    expect(configFromEnv({}).kubeRequestTimeoutMs).toBeUndefined();
+    expect(configFromEnv({ LOCKSTEP_KUBE_REQUEST_TIMEOUT: '45s' }).kubeRequestTimeoutMs).toBe(45_000);
+    for (const bad of ['0s', '30', 'soon']) expect(() => configFromEnv({ LOCKSTEP_KUBE_REQUEST_TIMEOUT: bad })).toThrow(/LOCKSTEP_KUBE_REQUEST_TIMEOUT/);
+  });
+});
+
 describe('LOCKSTEP_APPROVER', () => {
   it('decides Lockstep identities by default, everything or nothing on request', () => {
     expect(configFromEnv({}).approver).toBe('identities');

@@ -65,6 +65,11 @@ export interface OperatorConfig {
    * LOCKSTEP_KUBE_QPS=off for none). Lease renewals and watches are outside it.
    */
   kubeRateLimit?: RateLimit;
+  /**
+   * Longest wait for one API request's whole response (LOCKSTEP_KUBE_REQUEST_TIMEOUT, a duration;
+   * REQUEST_TIMEOUT_DEFAULT_MS when unset). Watches are outside it.
+   */
+  kubeRequestTimeoutMs?: number;
   /** Parallel EncryptedService reconciles (LOCKSTEP_SERVICE_WORKERS); SERVICE_WORKERS_DEFAULT when unset. */
   serviceWorkers?: number;
 }
@@ -216,6 +221,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     ...(env.LOCKSTEP_ADOPT_UNTAGGED_STORES === 'true' ? { adoptUntaggedStores: true } : {}),
     ...optional('auditRateLimit', parseAuditRateLimit(env.LOCKSTEP_AUDIT_RATE_LIMIT)),
     ...optional('kubeRateLimit', parseRateLimit(env)),
+    ...(env.LOCKSTEP_KUBE_REQUEST_TIMEOUT ? { kubeRequestTimeoutMs: positiveDuration(env, 'LOCKSTEP_KUBE_REQUEST_TIMEOUT', 0) } : {}),
     ...optional('serviceWorkers', parseWorkers(env.LOCKSTEP_SERVICE_WORKERS)),
   };
 }

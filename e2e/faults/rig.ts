@@ -5,7 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Clients } from '../harness/cluster.js';
 import { deleteNamespaceAndFinalize, installCrds } from '../harness/lockstep.js';
 import { createTestNamespace } from '../harness/namespace.js';
-import { startInProcess, type RunningOperator } from '../harness/operator.js';
+import { startInProcess } from '../harness/operator.js';
 import { TcpProxy } from '../harness/tcp-proxy.js';
 import { COMPONENTS, killAndRestart, networkCut, noFault, type Fault } from './faults.js';
 import { applyPolicy, policyReady } from './fleet.js';
@@ -14,7 +14,7 @@ export interface Rig {
   /** Where every fault's services live, with the KeyPolicy they share. */
   readonly namespace: string;
   readonly proxy: TcpProxy;
-  readonly operator: RunningOperator;
+  readonly operator: ReturnType<typeof startInProcess>;
   stop(): Promise<void>;
 }
 
@@ -36,7 +36,8 @@ export async function startRig(c: Clients): Promise<Rig> {
   const server = new URL(c.kc.getCurrentCluster()?.server ?? '');
   const proxy = new TcpProxy({ host: server.hostname, port: Number(server.port || 443) });
   const port = await proxy.start();
-  const operator = startInProcess(throughProxy(c.kc, port));
+  // Requests the cut network swallows end after 10 s (the default is 30 s), within any cut.
+  const operator = startInProcess(throughProxy(c.kc, port), { kubeRequestTimeoutMs: 10_000 });
   const namespace = await createTestNamespace(c, 'faults');
   await applyPolicy(c, namespace);
   await policyReady(c, namespace);

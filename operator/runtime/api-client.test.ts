@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { apiClientConfig, readyzProbe, retryAfterMs } from './api-client.js';
+import { apiClientConfig, readyzProbe, RequestTimeoutError, retryAfterMs } from './api-client.js';
+import { describeApiError } from './api-error.js';
 import { kubeTransport } from './kube-transport.js';
 import { leaderGuardedKubeConfig } from './leader-guard.js';
 import { createMetrics, kubeClientObserver, type OperatorMetrics } from './metrics.js';
@@ -160,6 +161,43 @@ describe('what the clients tell the Reachability', () => {
     const refused = apiClientConfig(gone, { reachability }).makeApiClient(CoreV1Api);
     await expect(refused.readNamespacedConfigMap({ namespace: 'n', name: 'c' })).rejects.toThrow(/ECONNREFUSED/);
     expect(told).toEqual(['unanswered']);
+  });
+});
+
+describe('a request the server never answers', () => {
+  it('ends at the request timeout, headers or body missing, as a network failure the Reachability is told of; a caller giving up is not one', async () => {
+    const told: string[] = [];
+    const reachability = { unanswered: () => told.push('unanswered') };
+    const api = apiClientConfig(kc, { reachability, requestTimeoutMs: 300 }).makeApiClient(CoreV1Api);
+    const held: ServerResponse[] = [];
+    // No answer at all (what a network that drops packets looks like from here).
+    respond = (_req, res) => held.push(res);
+    const started = Date.now();
+    const silent = await api.readNamespacedConfigMap({ namespace: 'n', name: 'c' }).catch((err: unknown) => err);
+    expect(silent).toBeInstanceOf(RequestTimeoutError);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(describeApiError(silent)).toMatchObject({ reason: 'NetworkError', message: 'no answer from the API server within 0.3 s (GET /api/v1/namespaces/n/configmaps/c)' });
+    expect(told).toEqual(['unanswered']);
+    // Headers, then a body that never ends.
+    respond = (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"kind":');
+      held.push(res);
+    };
+    await expect(api.readNamespacedConfigMap({ namespace: 'n', name: 'c' })).rejects.toBeInstanceOf(RequestTimeoutError);
+    expect(told).toEqual(['unanswered', 'unanswered']);
+    // A whole answer within the timeout is read as before.
+    respond = (_req, res) => ok(res);
+    expect((await api.readNamespacedConfigMap({ namespace: 'n', name: 'c' })).metadata?.name).toBe('c');
+    // The caller's own deadline, shorter than the client's: its abort, and nothing told.
+    respond = (_req, res) => held.push(res);
+    const patient = apiClientConfig(kc, { reachability, requestTimeoutMs: 60_000 });
+    const ctx = patient.configuration().baseServer.makeRequestContext('/api/v1/namespaces/n/configmaps/c', 'GET' as never);
+    ctx.setSignal(AbortSignal.timeout(200));
+    await patient.applySecurityAuthentication(ctx);
+    await expect(patient.pool.http.send(ctx).toPromise()).rejects.toMatchObject({ name: 'AbortError' });
+    expect(told).toEqual(['unanswered', 'unanswered']);
+    for (const res of held) res.destroy();
   });
 });
 

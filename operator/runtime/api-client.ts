@@ -9,11 +9,13 @@
 //    request is sent;
 //  - 429 Too Many Requests (API Priority and Fairness rejecting, or max-in-flight): the request
 //    is sent again after the server's Retry-After, and every other request waits with it.
-// It also tells a Reachability of each request that got no answer (reachability.ts).
+// It also bounds each request in time (client-node sets no timeout, so a connection the network
+// silently drops holds its caller for good) and tells a Reachability of each request that got
+// no answer, refused or timed out (reachability.ts).
 // Watches are long-lived streams set up by client-node's Watch and are neither limited nor retried here.
 import {
-  createConfiguration, HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, ServerConfiguration, wrapHttpLibrary,
-  type ApiType, type Configuration, type HttpLibrary, type RequestContext, type ResponseContext,
+  createConfiguration, HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, ResponseContext, SelfDecodingBody, ServerConfiguration, wrapHttpLibrary,
+  type ApiType, type Configuration, type HttpLibrary, type RequestContext,
 } from '@kubernetes/client-node';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -35,7 +37,25 @@ export interface ClientSettings {
   readonly observer?: KubeClientObserver;
   /** Told of each request that got no answer (see reachability.ts). */
   readonly reachability?: Pick<Reachability, 'unanswered'>;
+  /** Longest wait for one request's whole response. Default REQUEST_TIMEOUT_DEFAULT_MS. */
+  readonly requestTimeoutMs?: number;
   readonly clock?: Clock;
+}
+
+/**
+ * Half the API server's own limit for a request (--request-timeout, 60 s, after which it answers
+ * 504 itself): an answer that has not come by then is not coming soon. Lists are paged (500).
+ */
+export const REQUEST_TIMEOUT_DEFAULT_MS = 30_000;
+
+/** Thrown when a request got no whole response within the client's request timeout. */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+  /** Read as a network failure (describeApiError: NetworkError). */
+  readonly code = 'ETIMEDOUT';
+  constructor(method: string, path: string, ms: number) {
+    super(`no answer from the API server within ${ms / 1000} s (${method} ${path})`);
+  }
 }
 
 /** Retry-After in seconds (the API server sends whole seconds); 1 s when absent or unreadable, at most 60 s. */
@@ -53,26 +73,41 @@ export function throttledHttp(settings: ClientSettings): HttpLibrary {
   const retries = settings.maxThrottledRetries ?? 5;
   const observer = settings.observer;
   const reachability = settings.reachability;
-  const sendOnce = async (request: RequestContext): Promise<ResponseContext> => {
+  const timeoutMs = settings.requestTimeoutMs ?? REQUEST_TIMEOUT_DEFAULT_MS;
+  // The timer covers the whole response: its body is read here, within it, and handed on whole
+  // (client-node reads every body whole anyway).
+  const sendOnce = async (request: RequestContext, callerSignal: AbortSignal | undefined): Promise<ResponseContext> => {
+    const timer = new AbortController();
+    const timeout = clock.setTimeout(() => timer.abort(), timeoutMs);
+    request.setSignal(callerSignal ? AbortSignal.any([callerSignal, timer.signal]) : timer.signal);
     try {
-      return await inner.send(request).toPromise();
+      const response = await inner.send(request).toPromise();
+      const body = await response.body.binary();
+      return new ResponseContext(response.httpStatusCode, response.headers, new SelfDecodingBody(Promise.resolve(body)));
     } catch (err) {
       // The caller giving up (its own signal) says nothing about the server.
-      if (!request.getSignal()?.aborted && describeApiError(err).reason === 'NetworkError') reachability?.unanswered();
+      if (callerSignal?.aborted) throw err;
+      if (timer.signal.aborted) {
+        reachability?.unanswered();
+        throw new RequestTimeoutError(request.getHttpMethod(), new URL(request.getUrl()).pathname, timeoutMs);
+      }
+      if (describeApiError(err).reason === 'NetworkError') reachability?.unanswered();
       throw err;
+    } finally {
+      clock.clearTimeout(timeout);
     }
   };
   return wrapHttpLibrary({
     async send(request: RequestContext): Promise<ResponseContext> {
       // Without a bucket to pause, the Retry-After is slept before the next attempt.
       let backoff = 0;
+      const signal = request.getSignal() ?? undefined;
       for (let attempt = 0; ; attempt++) {
-        const signal = request.getSignal() ?? undefined;
         const queued = clock.now();
         if (backoff > 0) await sleep(clock, backoff, signal);
         await bucket?.take(signal);
         observer?.waited(clock.now() - queued);
-        const response = await sendOnce(request);
+        const response = await sendOnce(request, signal);
         if (response.httpStatusCode !== 429) return response;
         if (attempt >= retries) {
           observer?.throttled('returned');
