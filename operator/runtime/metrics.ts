@@ -504,7 +504,7 @@ export function createMetrics(options: MetricsOptions = {}): OperatorMetrics {
     }),
     apiserverReachable: new Gauge({
       name: 'lockstep_apiserver_reachable',
-      help: '0 from a request to the API server that got no answer (refused, reset) until its /readyz answers 200 again, else 1.',
+      help: '0 from a request to the API server that got no answer (refused, reset, or none within the request timeout) until its /readyz answers 200 again, else 1.',
       registers,
     }),
     dependencyMissing: new Gauge({
