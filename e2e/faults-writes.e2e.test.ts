@@ -112,6 +112,62 @@ describe('a ResourceQuota that forbids the children', () => {
   }, 180_000);
 });
 
+describe('an admission policy that refuses a child', () => {
+  const admission = c.kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+  const name = () => `lockstep-e2e-no-netpol-${ns}`;
+  const MESSAGE = 'NetworkPolicies in this namespace come from the platform team';
+
+  afterAll(async () => {
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: name() }).catch(() => undefined);
+    await admission.deleteValidatingAdmissionPolicy({ name: name() }).catch(() => undefined);
+  });
+
+  it('reports ChildRefused with the policy\'s message, the other parts converge, nothing is deleted, and it converges once the policy goes', async () => {
+    const before = await inventory(c, ns);
+    // Only NetworkPolicies of this namespace: a policy of its own (cluster-scoped) and a binding.
+    await admission.createValidatingAdmissionPolicy({ body: {
+      metadata: { name: name() },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: ['networking.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['networkpolicies'] }] },
+        validations: [{ expression: 'false', message: MESSAGE }],
+      },
+    } });
+    await admission.createValidatingAdmissionPolicyBinding({ body: {
+      metadata: { name: name() },
+      spec: { policyName: name(), validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+    } });
+    // The API server loads a new policy within a few seconds: a dry-run write tells when.
+    await eventually('the admission policy in force', async () => {
+      const probe = { metadata: { name: 'probe', namespace: ns }, spec: { podSelector: {} } };
+      const denied = await networking.createNamespacedNetworkPolicy({ namespace: ns, body: probe, dryRun: 'All' }).then(() => false, (err: unknown) => String((err as { body?: unknown }).body ?? err).includes(MESSAGE));
+      return denied ? true : undefined;
+    }, 60_000, 500);
+
+    const { fleet, services } = await prepareFleet(c, ns, 'p', 1);
+    const [p] = fleet.names;
+    await applyAll(c, services);
+    const refused = await waitForCondition(c, ns, p!, 'AccessReady', 'False', 'ChildRefused', 60_000);
+    const access = condition(refused, 'AccessReady')?.message ?? '';
+    expect(access).toMatch(new RegExp(`the API server refused to write NetworkPolicy ${ns}/${p}-[a-z-]+ \\((Invalid|Forbidden)\\)`));
+    expect(access).toContain(MESSAGE);
+    expect(access).toContain('nothing was deleted');
+    // What the policy does not cover converges: the certificate and the sealed Secret.
+    await waitForCondition(c, ns, p!, 'TransitReady', 'True', undefined, 60_000);
+    await waitForCondition(c, ns, p!, 'SecretsReady', 'True', undefined, 30_000);
+    expect(await policiesOf(p!)).toEqual([]);
+    expect(compare(before, await inventory(c, ns))).toEqual([]);
+
+    const lifted = Date.now();
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: name() });
+    await admission.deleteValidatingAdmissionPolicy({ name: name() });
+    await converged(fleet);
+    console.log(`admission policy removed: ${p} Ready ${((Date.now() - lifted) / 1000).toFixed(1)} s later, without a restart`);
+    expect((await policiesOf(p!)).length).toBe(2);
+    expect(compare(before, await inventory(c, ns))).toEqual([]);
+  }, 180_000);
+});
+
 // --- 409 storm
 
 interface Counts { requests: number; reconciles: number; retries: number; errors: number; writes: number; conflicts: number }

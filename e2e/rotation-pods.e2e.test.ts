@@ -6,11 +6,14 @@
 // cannot reload, CA rotation whose consumers do or do not pick up the new bundle, a target deleted
 // mid-rotation, two schedules over one service, and the operator SIGKILLed at its failpoints.
 import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import * as k8s from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy, RotationSchedule, RotationScheduleSpec } from '../operator/api/v1alpha1/index.js';
 import { Failpoints } from '../operator/runtime/failpoints.js';
+import { clusterDir, killAndRestart } from './faults/faults.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, deleteNamespaceAndFinalize, installCrds, readSchedule, waitForCondition, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace } from './harness/namespace.js';
@@ -428,6 +431,31 @@ describe('rotations that meet the unexpected', () => {
     expect(lines.filter((l) => !l.ok)).toEqual([]);
     expect(norm(lines.at(-1)?.servedSerial)).toBe(norm(now));
   }, 300_000);
+});
+
+describe('the kubelet SIGKILLed mid-rotation', () => {
+  // Only on this project's local node: restart.sh kills and restarts the kubelet it started.
+  const kubeletHere = () => existsSync(join(clusterDir() ?? '', 'node', 'pids', 'kubelet'));
+
+  itNode('a restart written, then the kubelet gone for 10 s: the new pod waits for it, the rotation completes after it is back, restarted once', async () => {
+    if (!kubeletHere()) return console.log('kubelet fault not tried: this node is not one e2e/node started');
+    await deploy(ns, [{ name: 'stranded', reload: 'start', restart: true, peers: ['web'] }]);
+    const oldSerial = await leafSerial(ns, 'stranded');
+    await apply(schedule(ns, 'stranded', { targets: { names: ['stranded'] }, strategy: { canarySteps: [100], verification: { timeout: '180s' } } }, 'k1'));
+    const restarting = await waitForSchedule(c, ns, 'stranded', 'the restart written', (r) => !!r.status?.targets?.[0]?.restartedAt, 120_000);
+    const outage = await killAndRestart('kubelet', 10).inject();
+    console.log(`kubelet down ${((outage.backAt - outage.downAt) / 1000).toFixed(1)} s, killed ${outage.downAt - Date.parse(restarting.status!.targets![0]!.restartedAt!)} ms after the restart was written`);
+    const rs = await finalPhase(ns, 'stranded', 240_000, 'k1');
+    console.log(`rotation after the kubelet came back: ${rs.status?.phase} ${((Date.now() - outage.backAt) / 1000).toFixed(1)} s after it was back`);
+    expect(rs.status?.phase).toBe('Completed');
+    expect(rs.status?.history).toHaveLength(1);
+    expect(rs.status?.history?.[0]).toMatchObject({ outcome: 'Completed', targets: 1 });
+    const newSerial = await leafSerial(ns, 'stranded');
+    expect(newSerial).not.toBe(oldSerial);
+    // One rollout of the pod template, the one the status names: the restart was not written twice.
+    expect(await restartValues(ns, 'stranded')).toEqual([rs.status?.targets?.[0]?.restartedAt]);
+    expect(await servedBy(ns, 'stranded', 1, 'web')).toEqual([norm(newSerial)]);
+  }, 420_000);
 });
 
 describe('the operator SIGKILLed at its failpoints', () => {
