@@ -227,6 +227,7 @@ export class Pkcs11KekBackend implements KekBackend {
     if (cached !== undefined) return cached;
     const found = this.find(kid);
     if (found === undefined) {
+      this.session.assertLoggedIn();
       throw new KeyStoreError('KeyMissing', `${this.session.describe()} has no key labelled ${kid}; it is never regenerated — restore the token or re-wrap from a backup`);
     }
     this.check(kid, found);

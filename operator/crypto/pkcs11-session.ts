@@ -41,6 +41,10 @@ export const CKR = {
   CRYPTOKI_ALREADY_INITIALIZED: 0x191,
 } as const;
 
+// Session states (PKCS#11 v2.40 §5.7) in which the user is logged in.
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
+
 const CKR_NAMES = new Map<number, string>(Object.entries(CKR).map(([name, code]) => [code, `CKR_${name}`]));
 
 /** Return values after which the session (or the whole token) is gone; a retry may succeed. */
@@ -64,8 +68,12 @@ export function ckrName(code: number): string {
 
 /** The Cryptoki return value of a pkcs11js error; undefined for anything else. */
 export function ckrOf(error: unknown): number | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return error instanceof Error && typeof code === 'number' ? code : undefined;
+  if (!(error instanceof Error)) return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'number') return code;
+  // Some pkcs11js calls (C_SetAttributeValue) throw a plain error whose message is "CKR_NAME:code".
+  const match = /^CKR_[A-Z_]+:(\d+)$/.exec(error.message);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
 }
 
 export function isLost(error: unknown): boolean {
@@ -152,6 +160,18 @@ export class Pkcs11Session {
     } catch {
       this.session = undefined;
       return false;
+    }
+  }
+
+  /**
+   * Throws KeyStoreError('Unavailable') unless the session is logged in as the user. Private
+   * objects are invisible to a logged-out session, so "no such key" is only believed after this.
+   */
+  assertLoggedIn(): void {
+    const state = this.run((p11, session) => p11.C_GetSessionInfo(session).state);
+    if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) {
+      this.session = undefined;
+      throw new KeyStoreError('Unavailable', `${this.describe()}: the session is no longer logged in; will log in again`, ckrName(CKR.USER_NOT_LOGGED_IN));
     }
   }
 
