@@ -42,8 +42,8 @@ if (!available && !inCi) {
 }
 
 describe('SoftHSM2 for the PKCS#11 backend tests', () => {
-  (available || !inCi ? it.skip : it)('is installed when CI is set', () => {
-    throw new Error(MISSING);
+  it('is installed wherever CI runs', () => {
+    if (!available && inCi) throw new Error(MISSING);
   });
 });
 
