@@ -289,6 +289,28 @@ const LABEL = 'lockstep-test';
     expect(findKeys().length).toBe(count);
   });
 
+  it('refuses a key that was imported under a kid\'s label instead of generated in the token', async () => {
+    const kid = 'kek-20261201t090000z-0badc0de';
+    const lib = session.lib;
+    session.run((p11, s) =>
+      p11.C_CreateObject(s, [
+        { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
+        { type: lib.CKA_KEY_TYPE, value: lib.CKK_AES },
+        { type: lib.CKA_TOKEN, value: true },
+        { type: lib.CKA_PRIVATE, value: true },
+        { type: lib.CKA_SENSITIVE, value: true },
+        { type: lib.CKA_EXTRACTABLE, value: false },
+        { type: lib.CKA_ENCRYPT, value: true },
+        { type: lib.CKA_DECRYPT, value: true },
+        { type: lib.CKA_LABEL, value: kid },
+        { type: lib.CKA_VALUE, value: randomBytes(32) },
+      ]),
+    );
+    const index = { keys: [{ kid, state: 'active' as const, createdAt: now.toISOString(), activatedAt: now.toISOString() }], retired: [] };
+    // Its value was known outside the token (CKA_LOCAL false, never-extractable false): refused.
+    await expect(Pkcs11KekBackend.open(session, index)).rejects.toMatchObject({ name: 'KeyStoreError', reason: 'Misconfigured' });
+  });
+
   it('turns a lost session into a retryable KeyStoreError, then recovers with the same keys', async () => {
     const backend = await Pkcs11KekBackend.create(session, now);
     const dataKey = generateDataKey();

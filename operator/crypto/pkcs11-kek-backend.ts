@@ -265,15 +265,18 @@ export class Pkcs11KekBackend implements KekBackend {
         { type: lib.CKA_EXTRACTABLE },
         { type: lib.CKA_NEVER_EXTRACTABLE },
         { type: lib.CKA_LOCAL },
+        { type: lib.CKA_ENCRYPT },
+        { type: lib.CKA_DECRYPT },
       ]),
     );
-    const [keyType, length, sensitive, extractable, neverExtractable, local] = attributes.map((attribute) => attribute.value as Buffer);
+    const [keyType, length, sensitive, extractable, neverExtractable, local, encrypt, decrypt] = attributes.map((attribute) => attribute.value as Buffer);
     const ulong = (value: Buffer | undefined): bigint => (value === undefined || value.length === 0 ? -1n : value.length >= 8 ? value.readBigUInt64LE(0) : BigInt(value.readUInt32LE(0)));
     const flag = (value: Buffer | undefined): boolean => value !== undefined && value.length > 0 && value[0] !== 0;
     const good =
-      ulong(keyType) === BigInt(lib.CKK_AES) && ulong(length) === 32n && flag(sensitive) && !flag(extractable) && flag(neverExtractable) && flag(local);
+      ulong(keyType) === BigInt(lib.CKK_AES) && ulong(length) === 32n && flag(sensitive) && !flag(extractable) && flag(neverExtractable) && flag(local)
+      && flag(encrypt) && flag(decrypt);
     if (!good) {
-      throw new KeyStoreError('Misconfigured', `${this.session.describe()}: the key labelled ${kid} is not an AES-256 key generated in the token and never extractable`);
+      throw new KeyStoreError('Misconfigured', `${this.session.describe()}: the key labelled ${kid} is not an AES-256 encrypt/decrypt key generated in the token and never extractable`);
     }
   }
 
