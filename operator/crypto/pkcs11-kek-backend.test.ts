@@ -283,10 +283,19 @@ const LABEL = 'lockstep-test';
     expect((await reopened.unwrapDataKey(wrapped, ledger)).id).toMatch(/^dek-/);
     expect(findKeys().length).toBe(count);
 
+    // A rotation whose index was never stored leaves a key the stored index does not know:
+    // reported as an orphan, not deleted.
+    const lost = await Pkcs11KekBackend.open(session, parseKekIndex(stored));
+    const { activated } = await lost.rotate({ retention: 5, usage: {}, now: later(10) });
+    const fromStored = await Pkcs11KekBackend.open(session, parseKekIndex(stored));
+    expect(fromStored.orphanKids()).toContain(activated);
+    expect(fromStored.orphanKids()).not.toContain(backend.activeKid());
+    expect(findKeys(activated)).toHaveLength(1);
+
     const gone = JSON.parse(stored) as { keys: { kid: string }[] };
     (gone.keys[0] as { kid: string }).kid = 'kek-20261201t000000z-00000000';
     await expect(Pkcs11KekBackend.open(session, parseKekIndex(JSON.stringify(gone)))).rejects.toMatchObject({ name: 'KeyStoreError', reason: 'KeyMissing' });
-    expect(findKeys().length).toBe(count);
+    expect(findKeys().length).toBe(count + 1);
   });
 
   it('refuses a key that was imported under a kid\'s label instead of generated in the token', async () => {
