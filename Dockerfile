@@ -14,6 +14,13 @@ ARG CREATED=1970-01-01T00:00:00Z
 
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /app
+# pkcs11js (the PKCS#11 KEK backend) is a native addon built by `npm ci`: node-gyp needs a C++
+# toolchain, and compiles against this image's own Node headers (/usr/local/include/node) instead
+# of downloading them. The addon links only libc and libstdc++, which the distroless runtime has.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
 # Dependencies first, so source edits reuse the cached install layer.
 COPY package.json package-lock.json ./
 # --omit=optional: the node-linux-* binaries package.json pins for npm scripts; this image has its own Node.

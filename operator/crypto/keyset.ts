@@ -117,7 +117,7 @@ export function sealingAlgorithmFor(keyWrap: KeyWrapAlgorithm): SealingAlgorithm
   return keyWrap === 'A256KW' ? 'ECDH-ES+A256KW' : keyWrap;
 }
 
-function newKid(purpose: KeyPurpose, now: Date): string {
+export function newKid(purpose: KeyPurpose, now: Date): string {
   // Time first so kids sort and read chronologically in status and audit; random suffix so two
   // keys made in the same second (tests, emergency rotations) never collide.
   const stamp = now

@@ -14,6 +14,8 @@ const SENSITIVE_NAMES = new Set([
   'privatekey', 'data', 'stringdata', 'binarydata', 'jwk', 'jwks', 'plaintext', 'ciphertext',
   'authorization', 'cookie', 'setcookie', 'credential', 'credentials', 'dek', 'kek', 'cek',
   'encryptedkey', 'cryptokeyvalue', 'clientsecret', 'apikey', 'bearer', 'seed',
+  // HSM PINs (PKCS#11 Secret): often shorter than MIN_SECRET_LENGTH, so the value registry cannot scrub them.
+  'pin', 'userpin', 'sopin',
 ]);
 const SENSITIVE_SUFFIXES = ['password', 'passphrase', 'secret', 'token', 'key', 'plaintext', 'ciphertext'];
 
