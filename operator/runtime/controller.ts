@@ -150,7 +150,8 @@ export class Controller {
 
   private register(w: WatchSource): void {
     const toKeys = w.toKeys ?? ownKey;
-    const enqueueKeys = (keysOf: () => Iterable<string>): void => {
+    // At debug level each event says which keys it woke: what to read when a change fans out.
+    const enqueueKeys = (event: 'add' | 'update' | 'delete', source: KubernetesObject, keysOf: () => Iterable<string>): void => {
       // The informer calls handlers as the watch event is read: this is when the change arrived.
       const arrived = this.clock.now();
       try {
@@ -158,19 +159,23 @@ export class Controller {
         // same key twice would run a second, pointless reconcile right after the first.
         const keys = new Set<string>(keysOf());
         for (const key of keys) this.queue.add(key, arrived);
+        if (keys.size > 0 && this.log.enabled('debug')) {
+          this.log.debug('enqueued', { informer: w.informer.name, event, source: objectKey(source), woke: [...keys] });
+        }
       } catch (err) {
         this.log.error('mapping an event to keys failed', { informer: w.informer.name, err });
       }
     };
-    const enqueueFor = (...objs: KubernetesObject[]): void => enqueueKeys(() => objs.flatMap((obj) => [...toKeys(obj)]));
+    const enqueueFor = (event: 'add' | 'update' | 'delete', ...objs: KubernetesObject[]): void =>
+      enqueueKeys(event, objs.at(-1)!, () => objs.flatMap((obj) => [...toKeys(obj)]));
     const onUpdate = w.onUpdate;
     w.informer.addHandlers({
-      add: (obj) => enqueueFor(obj),
+      add: (obj) => enqueueFor('add', obj),
       // Map the old object too: a changed owner reference or label must wake the old owner.
       update: onUpdate
-        ? (obj, old) => enqueueKeys(() => onUpdate(obj, old))
-        : (obj, old) => enqueueFor(old, obj),
-      delete: (obj) => enqueueFor(obj),
+        ? (obj, old) => enqueueKeys('update', obj, () => onUpdate(obj, old))
+        : (obj, old) => enqueueFor('update', old, obj),
+      delete: (obj) => enqueueFor('delete', obj),
       // An API that appeared or went (cert-manager installed late) changes what every object's
       // reconcile can do, whether or not any of its objects exist yet.
       servedChanged: () => this.resyncAll(),
@@ -179,6 +184,7 @@ export class Controller {
 
   /** Enqueues every key the cached objects map to. */
   private resyncAll(): void {
+    this.log.debug('enqueued every object (resync)');
     for (const w of this.opts.watches) {
       const toKeys: KeyMapper = w.toKeys ?? ownKey;
       for (const obj of w.informer.list()) for (const key of toKeys(obj)) this.queue.add(key);
