@@ -2,7 +2,7 @@
 // Lockstep makes (operator/kms/), and the commands that make and rotate its key file.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, parseLogLevel } from '../runtime/logger.js';
+import { createLogger, parseLogLevel, type LogSink } from '../runtime/logger.js';
 import { kmsClient } from '../kms/client.js';
 import { FileKeyBackend } from '../kms/file-backend.js';
 import { createKeyFile, rotateKeyFile } from '../kms/key-file.js';
@@ -28,7 +28,14 @@ function stopSignal(): Promise<string> {
   });
 }
 
-export async function kmsPluginCommand(argv: readonly string[], io: CliIo, stopped: () => Promise<string> = stopSignal): Promise<number> {
+export interface KmsPluginRun {
+  /** Resolves when serving should end (default: SIGTERM or SIGINT). */
+  readonly stopped?: () => Promise<string>;
+  /** Where the plugin's log lines go (default: stdout). */
+  readonly logSink?: LogSink;
+}
+
+export async function kmsPluginCommand(argv: readonly string[], io: CliIo, run: KmsPluginRun = {}): Promise<number> {
   const [first, ...rest] = argv;
   const action = first === 'init' || first === 'rotate' || first === 'status' ? first : 'serve';
   const { values } = parseArgs({
@@ -77,15 +84,15 @@ export async function kmsPluginCommand(argv: readonly string[], io: CliIo, stopp
     case 'serve': {
       const socket = need('socket');
       const keys = need('keys');
-      const log = createLogger({ name: 'kms-plugin', level: parseLogLevel(process.env.LOCKSTEP_LOG_LEVEL) });
+      const log = createLogger({ name: 'kms-plugin', level: parseLogLevel(process.env.LOCKSTEP_LOG_LEVEL), ...(run.logSink ? { sink: run.logSink } : {}) });
       const backend = new FileKeyBackend(keys, {
         loaded: (activeKid, count) => log.info('key file loaded', { file: keys, activeKeyId: activeKid, decryptKeyCount: count }),
-        failed: (message) => log.error('key file unusable; serving with the last good keys', { error: message }),
+        failed: (message, serving) => log.error(serving ? 'key file unusable; serving with the last good keys' : 'key file unusable', { error: message }),
       });
       const plugin = await startKmsPlugin({ socket, backend, log }).catch((err: Error) => {
         throw new CliError(`cannot start the KMS plugin: ${err.message}`);
       });
-      const signal = await stopped();
+      const signal = await (run.stopped ?? stopSignal)();
       log.info('stopping', { signal });
       await plugin.close();
       return EXIT.ok;

@@ -19,7 +19,7 @@ export interface KeyFileEvents {
   /** Keys (re)loaded: the active kid and how many keys can decrypt. Never key material. */
   loaded?(activeKid: string, keys: number): void;
   /** The file could not be read or parsed; `message` names the file and what is wrong. */
-  failed?(message: string): void;
+  failed?(message: string, servingPreviousKeys: boolean): void;
 }
 
 export class FileKeyBackend implements KmsKeyBackend {
@@ -77,7 +77,7 @@ export class FileKeyBackend implements KmsKeyBackend {
       return keyring;
     } catch (err) {
       const message = `key file ${this.path}: ${(err as Error).message}`;
-      if (message !== this.problem) this.events.failed?.(message);
+      if (message !== this.problem) this.events.failed?.(message, this.keyring !== undefined);
       this.problem = message;
       if (this.keyring) return this.keyring;
       throw new KmsError('NoKeys', message);
