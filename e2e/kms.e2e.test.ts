@@ -169,9 +169,9 @@ describeLocal('Secrets in etcd encrypted by Lockstep\'s KMS v2 plugin', () => {
     expect(out).toContain(newKid);
     const t0 = Date.now();
     // The API server asks Status every minute, and on a healthz request once its last answer is
-    // 20 s old (check kms-provider-0): ask for healthz while rewriting, as a monitoring probe would.
+    // 20 s old (check kms-providers): ask for healthz while rewriting, as a monitoring probe would.
     await eventually('a rewritten Secret under the new key', async () => {
-      await rawStatus(kc, '/healthz/kms-provider-0');
+      await rawStatus(kc, '/healthz/kms-providers');
       await writeSecret('kms-a', `${a}-rewritten`);
       return parseStoredEnvelope(await stored('kms-a')).keyId === newKid ? true : undefined;
     }, 150_000, 2000);
@@ -194,7 +194,7 @@ describeLocal('Secrets in etcd encrypted by Lockstep\'s KMS v2 plugin', () => {
   }, 240_000);
 
   it('with the plugin down the API server reports it unhealthy and keeps serving reads from its DEK cache; it recovers when the plugin is back', async () => {
-    expect(await rawStatus(kc, '/healthz/kms-provider-0')).toBe(200);
+    expect(await rawStatus(kc, '/healthz/kms-providers')).toBe(200);
     await plugin!.stop('SIGKILL');
     await expect(pluginKeyId()).rejects.toBeDefined();
     const t0 = Date.now();
@@ -204,7 +204,7 @@ describeLocal('Secrets in etcd encrypted by Lockstep\'s KMS v2 plugin', () => {
       expect(await readValue('kms-a')).toBe(`${a}-rewritten`);
       expect(await readValue('kms-b')).toBe(b);
       reads += 2;
-      if ((await rawStatus(kc, '/healthz/kms-provider-0')) !== 200) break;
+      if ((await rawStatus(kc, '/healthz/kms-providers')) !== 200) break;
       if (Date.now() - t0 > 120_000) throw new Error('the API server never noticed the plugin was gone');
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -215,7 +215,7 @@ describeLocal('Secrets in etcd encrypted by Lockstep\'s KMS v2 plugin', () => {
     expect(await readValue('kms-b')).toBe(b);
 
     await startPlugin();
-    await eventually('the API server healthy again', async () => ((await rawStatus(kc, '/healthz/kms-provider-0')) === 200 ? true : undefined), 60_000, 1000);
+    await eventually('the API server healthy again', async () => ((await rawStatus(kc, '/healthz/kms-providers')) === 200 ? true : undefined), 60_000, 1000);
     const c = value();
     await writeSecret('kms-c', c);
     expect(await readValue('kms-c')).toBe(c);
