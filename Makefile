@@ -52,7 +52,7 @@ check-manifests: install ## Fail when manifests/ or imports/ differ from what th
 controlplane-binaries: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, cert-manager
 	$(CONTROLPLANE)/build.sh
 
-cluster-up: ## Start the local control plane; prints export KUBECONFIG=...
+cluster-up: ## Start the local control plane; prints export KUBECONFIG=... (ENCRYPTION=lockstep: Secrets encrypted in etcd by Lockstep's KMS v2 plugin)
 	$(CONTROLPLANE)/cluster-up.sh
 
 cluster-down: ## Stop the local control plane and remove its state

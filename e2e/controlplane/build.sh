@@ -3,7 +3,8 @@
 # keyed by component and version, so every clone on this machine reuses them.
 # Usage: build.sh [component...]   (default: the control plane; prints the bin directory of each)
 # Components: etcd kube-apiserver kube-controller-manager cert-manager (control plane),
-#             kube-scheduler kubelet kube-network-policies (the node, e2e/node/)
+#             kube-scheduler kubelet kube-network-policies (the node, e2e/node/),
+#             etcdctl (the KMS e2e reads etcd with it; same etcd version, cached beside etcd)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -80,6 +81,7 @@ component() {
   case $1 in
     etcd) build etcd "$ETCD_VERSION" etcd etcd go.etcd.io/etcd/server/v3 \
             "-X go.etcd.io/etcd/api/v3/version.GitSHA=lockstep" ;;
+    etcdctl) build etcd "$ETCD_VERSION" etcdctl etcdctl go.etcd.io/etcd/etcdctl/v3 ;;
     kube-apiserver) build kube "$KUBE_VERSION" kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)" ;;
     kube-controller-manager) build kube "$KUBE_VERSION" kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
     kube-scheduler) build kube "$KUBE_VERSION" kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$(kube_ldflags)" ;;
@@ -92,7 +94,7 @@ component() {
 
 bindir() {
   case $1 in
-    etcd) echo "$cache/etcd-$ETCD_VERSION" ;;
+    etcd|etcdctl) echo "$cache/etcd-$ETCD_VERSION" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet) echo "$cache/kube-$KUBE_VERSION" ;;
     cert-manager) echo "$cache/cert-manager-$CERT_MANAGER_VERSION" ;;
     kube-network-policies) echo "$cache/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION-$(enforcer_key)" ;;

@@ -12,8 +12,8 @@ if ! CLUSTER_DIR=$dir bash "$here/../node/node-down.sh"; then
   echo "[cluster-down] the node was not fully removed; state kept in $dir/node (run make cluster-down again)" >&2
   node_failed=1
 fi
-# Reverse start order: clients first, etcd last.
-for name in cert-manager kube-controller-manager kube-apiserver etcd; do
+# Reverse start order: clients first, etcd last (kms-plugin: ENCRYPTION=lockstep, after its API server).
+for name in cert-manager kube-controller-manager kube-apiserver kms-plugin etcd; do
   f=$dir/pids/$name
   [ -f "$f" ] || continue
   pid=$(cat "$f")

@@ -7,6 +7,9 @@
 # Ports come from variables so a second control plane can run beside the first (one node per
 # machine: the second runs without):
 #   NODES=0 CLUSTER_DIR=e2e/.cluster-2 ETCD_PORT=12379 APISERVER_PORT=16443 KCM_PORT=20257 CM_PORT=19402 make cluster-up
+#
+# ENCRYPTION=lockstep: Secrets are encrypted in etcd by Lockstep's KMS v2 plugin (lockstep
+# kms-plugin, operator/kms/), started here with a key file in $CLUSTER_DIR (docs/kms.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -34,8 +37,11 @@ kc() { kubectl --kubeconfig "$kubeconfig" "$@"; }
 alive() { [ -f "$dir/pids/$1" ] && kill -0 "$(cat "$dir/pids/$1")" 2>/dev/null; }
 
 node_alive() { [ "$nodes" = 0 ] || { [ -f "$dir/node/ready-seconds" ] && [ -f "$dir/node/pids/kubelet" ] && kill -0 "$(cat "$dir/node/pids/kubelet")" 2>/dev/null; }; }
+encryption=${ENCRYPTION:-}
+case $encryption in '' | lockstep) ;; *) echo "[cluster-up] ENCRYPTION=$encryption: only ENCRYPTION=lockstep is supported" >&2; exit 2 ;; esac
+kms_alive() { [ -z "$encryption" ] || alive kms-plugin; }
 if [ -f "$kubeconfig" ] && alive etcd && alive kube-apiserver && alive kube-controller-manager && alive cert-manager \
-  && node_alive && kc get --raw /readyz >/dev/null 2>&1; then
+  && kms_alive && node_alive && kc get --raw /readyz >/dev/null 2>&1; then
   log "cluster already up ($dir)"
   echo "export KUBECONFIG=$kubeconfig"
   exit 0
@@ -126,6 +132,19 @@ if [ "$nodes" -gt 0 ]; then
 else
   node_apiserver_flags=(--disable-admission-plugins ServiceAccount)
 fi
+# The plugin's root keys sit in a file beside the API server, never in a Secret: Secrets are what
+# it encrypts, so a key kept in one could not be read at API server start.
+encryption_flags=()
+if [ "$encryption" = lockstep ]; then
+  node=$root/node_modules/.bin/node tsx=$root/node_modules/tsx/dist/loader.mjs
+  if [ ! -x "$node" ] || [ ! -f "$tsx" ]; then log "ENCRYPTION=lockstep runs the plugin from the clone: npm ci first"; exit 1; fi
+  lockstep=("$node" --import "$tsx" "$root/operator/cli/main.ts")
+  "${lockstep[@]}" kms-plugin init --keys "$dir/kms-keys.json" >&2
+  start kms-plugin "${lockstep[@]}" kms-plugin --socket "$dir/kms.sock" --keys "$dir/kms-keys.json"
+  wait_for kms-plugin 60 "${lockstep[@]}" kms-plugin status --socket "$dir/kms.sock"
+  "$here/encryption-config.sh" "$dir/kms.sock" > "$dir/encryption-config.yaml"
+  encryption_flags=(--encryption-provider-config "$dir/encryption-config.yaml")
+fi
 start kube-apiserver "$(bin kube-apiserver)" \
   --etcd-servers "http://127.0.0.1:$etcd_port" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
@@ -133,7 +152,7 @@ start kube-apiserver "$(bin kube-apiserver)" \
   --client-ca-file "$pki/ca.crt" \
   --authorization-mode RBAC --allow-privileged=true \
   --service-cluster-ip-range "$service_cidr" \
-  "${node_apiserver_flags[@]}" \
+  "${node_apiserver_flags[@]}" "${encryption_flags[@]}" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/logs/audit.log" \

@@ -4,17 +4,17 @@
 # node-up.sh) gave it, and waits until the API server answers /readyz again. For the fault suite
 # (e2e/faults/) and for trying a crash by hand:
 #   CLUSTER_DIR=e2e/.cluster DOWN_SECONDS=20 e2e/controlplane/restart.sh kube-apiserver
-# Components: etcd, kube-apiserver, kube-controller-manager, cert-manager, and kubelet (the node's,
-# when cluster-up.sh started one). Prints one line: `<killed-at-ms> <started-at-ms> <ready-at-ms>`.
+# Components: etcd, kube-apiserver, kube-controller-manager, cert-manager, kms-plugin (with
+# ENCRYPTION=lockstep), and kubelet (the node's, when cluster-up.sh started one). Prints one line: `<killed-at-ms> <started-at-ms> <ready-at-ms>`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 dir=${CLUSTER_DIR:-$root/e2e/.cluster}
 case $dir in /*) ;; *) dir=$root/$dir ;; esac
-name=${1:?usage: restart.sh etcd|kube-apiserver|kube-controller-manager|cert-manager|kubelet}
+name=${1:?usage: restart.sh etcd|kube-apiserver|kube-controller-manager|cert-manager|kms-plugin|kubelet}
 down=${DOWN_SECONDS:-0}
 case $name in
-  etcd|kube-apiserver|kube-controller-manager|cert-manager) state=$dir ;;
+  etcd|kube-apiserver|kube-controller-manager|cert-manager|kms-plugin) state=$dir ;;
   kubelet) state=$dir/node ;;
   *) echo "[restart] unknown component $name" >&2; exit 2 ;;
 esac

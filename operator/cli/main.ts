@@ -14,6 +14,7 @@ import { EXIT_CODES_HELP } from './errors.js';
 import { FETCH_KEY_USAGE, fetchKeyCommand } from './fetch-key.js';
 import { CliError, EXIT, processIo, type CliIo } from './io.js';
 import { KUBE_FLAGS_USAGE, clusterFailure, extractKubeFlags } from './kube-flags.js';
+import { KMS_PLUGIN_USAGE, kmsPluginCommand } from './kms-plugin.js';
 import { PAUSE_USAGE, pauseCommand, resumeCommand } from './pause.js';
 import { RECOVERY_KEY_USAGE, recoveryKeyCommand } from './recovery-key-command.js';
 import { RENDER_USAGE, renderCommand } from './render.js';
@@ -45,6 +46,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   backup: { run: backupCommand, summary: 'export every KeyPolicy\'s keys, encrypted to the recovery public key', usage: BACKUP_USAGE },
   restore: { run: restoreCommand, summary: 'restore a backup\'s keys, envelope stores and KeyPolicies (create-only)', usage: RESTORE_USAGE },
   drill: { run: drillCommand, summary: 'recovery drill: prove every stored ciphertext opens with a backup\'s keys', usage: DRILL_USAGE },
+  'kms-plugin': { run: (argv, io) => kmsPluginCommand(argv, io), summary: 'KMS v2 plugin: Secrets in etcd encrypted under Lockstep\'s keys (serve, init, rotate, status)', usage: KMS_PLUGIN_USAGE },
   version: { run: versionCommand, summary: 'the CLI\'s, API server\'s and operator\'s versions', usage: VERSION_USAGE },
   completion: { run: (argv, io) => completionCommand(argv, io, COMMANDS), summary: 'shell completion script (bash, zsh, fish)', usage: COMPLETION_USAGE },
 };
