@@ -50,13 +50,22 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The five parts of a JWE compact serialization, its protected header parsed, and its kid. */
+export interface CompactParts {
+  readonly protectedPart: string;
+  readonly encryptedKey: string;
+  readonly iv: string;
+  readonly ciphertext: string;
+  readonly tag: string;
+  readonly header: Record<string, unknown>;
+  readonly kid: string;
+}
+
 /**
- * Reads and checks the protected header without decrypting. Authentic only after a successful
- * decrypt; before that it is good for routing (which key) and counting (which kid).
+ * Splits a JWE compact serialization into its parts and parses the protected header, which must
+ * name a usable kid; every other check is the caller's (which algorithms, which sizes).
  */
-export function readLockstepHeader(compact: string): LockstepHeader & { readonly raw: Record<string, unknown> } {
-  if (typeof compact !== 'string') throw malformed('ciphertext is not a string');
-  if (compact.length > MAX_COMPACT_LENGTH) throw malformed('ciphertext is larger than any Lockstep ciphertext');
+export function splitCompact(compact: string): CompactParts {
   const parts = compact.trim().split('.');
   if (parts.length !== 5 || !parts.every((part) => BASE64URL.test(part))) {
     throw malformed('not a JWE compact serialization (five base64url parts)');
@@ -71,6 +80,17 @@ export function readLockstepHeader(compact: string): LockstepHeader & { readonly
   if (!isRecord(header)) throw malformed('protected header is not a JSON object');
   const kid = displayableKid(header['kid']);
   if (kid === undefined) throw malformed('protected header has no usable kid');
+  return { protectedPart, encryptedKey, iv, ciphertext, tag, header, kid };
+}
+
+/**
+ * Reads and checks the protected header without decrypting. Authentic only after a successful
+ * decrypt; before that it is good for routing (which key) and counting (which kid).
+ */
+export function readLockstepHeader(compact: string): LockstepHeader & { readonly raw: Record<string, unknown> } {
+  if (typeof compact !== 'string') throw malformed('ciphertext is not a string');
+  if (compact.length > MAX_COMPACT_LENGTH) throw malformed('ciphertext is larger than any Lockstep ciphertext');
+  const { encryptedKey, iv, ciphertext, tag, header, kid } = splitCompact(compact);
   if (encryptedKey.length === 0) throw malformed('encrypted key is empty', kid);
   if (Buffer.from(iv, 'base64url').length !== 12) throw malformed('IV is not 96 bits', kid);
   if (Buffer.from(tag, 'base64url').length !== 16) throw malformed('authentication tag is not 128 bits', kid);

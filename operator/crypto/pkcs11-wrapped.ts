@@ -1,6 +1,6 @@
-import { BINDING_HEADER, DATA_KEY_ID_HEADER } from './compact-jwe.js';
+import { BINDING_HEADER, DATA_KEY_ID_HEADER, splitCompact } from './compact-jwe.js';
 import { DATA_KEY_ID } from './datakey.js';
-import { DecryptError, displayableKid } from './errors.js';
+import { DecryptError } from './errors.js';
 
 // The form of a data key wrapped by a KEK in a PKCS#11 token: a JWE compact serialization with
 // `alg: dir`, `enc: A256GCM` (RFC 7516/7518) — the KEK is the content-encryption key, and the
@@ -12,7 +12,6 @@ import { DecryptError, displayableKid } from './errors.js';
 export const HSM_KEY_MANAGEMENT = 'dir';
 const ENC = 'A256GCM';
 const DATA_KEY_TYPE = 'lockstep.dek.v1';
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const MAX_LENGTH = 4096;
 
 export interface HsmWrappedHeader {
@@ -55,21 +54,7 @@ function malformed(message: string, kid?: string): DecryptError {
 /** Reads a wrapped key without decrypting; the header is authentic only after the token opens it. */
 export function parseWrapped(compact: string): HsmWrapped {
   if (typeof compact !== 'string' || compact.length > MAX_LENGTH) throw malformed('not a wrapped data key');
-  const parts = compact.trim().split('.');
-  if (parts.length !== 5 || !parts.every((part) => BASE64URL.test(part))) {
-    throw malformed('not a JWE compact serialization (five base64url parts)');
-  }
-  const [protectedPart, encryptedKey, iv, ciphertext, tag] = parts as [string, string, string, string, string];
-  let header: unknown;
-  try {
-    header = JSON.parse(Buffer.from(protectedPart, 'base64url').toString('utf8'));
-  } catch {
-    throw malformed('protected header is not JSON');
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw malformed('protected header is not a JSON object');
-  const fields = header as Record<string, unknown>;
-  const kid = displayableKid(fields['kid']);
-  if (kid === undefined) throw malformed('protected header has no usable kid');
+  const { protectedPart, encryptedKey, iv, ciphertext, tag, header: fields, kid } = splitCompact(compact);
   if (fields['alg'] !== HSM_KEY_MANAGEMENT || encryptedKey !== '') {
     throw new DecryptError('WrongAlgorithm', `not wrapped by a key in an HSM (alg must be ${HSM_KEY_MANAGEMENT})`, kid);
   }
