@@ -43,6 +43,14 @@ const cli = async (...args: string[]): Promise<string> => {
   return (await run(node!, rest, { cwd: repoRoot })).stdout;
 };
 
+/** `lockstep etcd-encryption -o json` against the API server `kubeconfig` names: exit code and report. */
+const etcdEncryption = async (kubeconfig: string): Promise<{ code: number; report: { kms?: string; message?: string } }> => {
+  const [node, ...rest] = lockstep('etcd-encryption', '-o', 'json', '--kubeconfig', kubeconfig);
+  const out = await run(node!, rest, { cwd: repoRoot }).then((r) => ({ code: 0, stdout: r.stdout }), (err: { code?: number; stdout?: string }) => ({ code: err.code ?? -1, stdout: err.stdout ?? '' }));
+  return { code: out.code, report: out.stdout ? JSON.parse(out.stdout) as { kms?: string; message?: string } : {} };
+};
+const kubeconfigFile = () => join(dir, 'kubeconfig');
+
 const secretKey = (name: string) => `${prefix}/secrets/${NS}/${name}`;
 const stored = async (name: string): Promise<Buffer> => {
   const value = await etcdValue(etcdctl, endpoints, secretKey(name));
@@ -114,6 +122,7 @@ beforeAll(async () => {
     '--encryption-provider-config', config,
   ], join(dir, 'kube-apiserver.log'));
   kc = kubeConfigFor(port);
+  writeFileSync(kubeconfigFile(), kc.exportConfig(), { mode: 0o600 });
   core = kc.makeApiClient(k8s.CoreV1Api);
   const t0 = Date.now();
   await startApiserver();
@@ -183,6 +192,16 @@ describeLocal('Secrets in etcd encrypted by Lockstep\'s KMS v2 plugin', () => {
     expect(await readValue('kms-b')).toBe(b);
   }, 240_000);
 
+  it('lockstep etcd-encryption sees the KMS provider on this API server, and none on the cluster\'s own', async () => {
+    const here = await etcdEncryption(kubeconfigFile());
+    expect(here).toMatchObject({ code: 0, report: { kms: 'kms' } });
+    expect(here.report.message).toContain('kms-providers check passes');
+    const plainCluster = await etcdEncryption(process.env.KUBECONFIG!);
+    // The cluster may have been started with ENCRYPTION=lockstep: then it says so too.
+    const encrypted = recordedArgv('kube-apiserver')!.includes('--encryption-provider-config');
+    expect(plainCluster).toMatchObject(encrypted ? { code: 0, report: { kms: 'kms' } } : { code: 1, report: { kms: 'none' } });
+  }, 60_000);
+
   it('the Secrets survive a restart of the API server (its DEK cache empty: the old key opens through the plugin)', async () => {
     await apiserver!.stop();
     const t0 = Date.now();
@@ -209,6 +228,8 @@ describeLocal('Secrets in etcd encrypted by Lockstep\'s KMS v2 plugin', () => {
       await new Promise((r) => setTimeout(r, 1000));
     }
     console.log(`plugin down: healthz failing after ${Date.now() - t0} ms, ${reads} reads served meanwhile`);
+    // The same check in /readyz: the CLI reports a provider that fails.
+    expect(await etcdEncryption(kubeconfigFile())).toMatchObject({ code: 1, report: { kms: 'failing' } });
     const names = (await core.listNamespacedSecret({ namespace: NS })).items.map((s) => s.metadata?.name);
     expect(names).toEqual(expect.arrayContaining(['kms-a', 'kms-b']));
     expect(await readValue('kms-a')).toBe(`${a}-rewritten`);

@@ -10,6 +10,7 @@ import { BACKUP_USAGE, backupCommand } from './backup.js';
 import { CHECK_USAGE, checkCommand } from './check.js';
 import { COMPLETION_USAGE, completionCommand } from './completion.js';
 import { DRILL_USAGE, drillCommand } from './drill.js';
+import { ETCD_ENCRYPTION_USAGE, etcdEncryptionCommand } from './etcd-encryption.js';
 import { EXIT_CODES_HELP } from './errors.js';
 import { FETCH_KEY_USAGE, fetchKeyCommand } from './fetch-key.js';
 import { CliError, EXIT, processIo, type CliIo } from './io.js';
@@ -47,6 +48,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   restore: { run: restoreCommand, summary: 'restore a backup\'s keys, envelope stores and KeyPolicies (create-only)', usage: RESTORE_USAGE },
   drill: { run: drillCommand, summary: 'recovery drill: prove every stored ciphertext opens with a backup\'s keys', usage: DRILL_USAGE },
   'kms-plugin': { run: (argv, io) => kmsPluginCommand(argv, io), summary: 'KMS v2 plugin: Secrets in etcd encrypted under Lockstep\'s keys (serve, init, rotate, status)', usage: KMS_PLUGIN_USAGE },
+  'etcd-encryption': { run: etcdEncryptionCommand, summary: 'whether the API server encrypts Secrets in etcd with a KMS provider (and on EKS/GKE/AKS, with what)', usage: ETCD_ENCRYPTION_USAGE },
   version: { run: versionCommand, summary: 'the CLI\'s, API server\'s and operator\'s versions', usage: VERSION_USAGE },
   completion: { run: (argv, io) => completionCommand(argv, io, COMMANDS), summary: 'shell completion script (bash, zsh, fish)', usage: COMPLETION_USAGE },
 };
