@@ -10,7 +10,7 @@
 // Rotation adds a new active key and keeps every earlier key decrypt-only: the API server holds
 // objects under the old key until each is rewritten, so nothing is retired here.
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { activeKey, createKeySet, parseKeySet, serializeKeySet, type KeySet } from '../crypto/keyset.js';
 import { rotateKeySet } from '../crypto/rotation.js';
@@ -28,7 +28,8 @@ export async function readKeyFile(path: string): Promise<KeySet> {
 /** Creates the key file with one active key; refuses to replace an existing file. */
 export async function createKeyFile(path: string, now: Date): Promise<string> {
   const keySet = await createKeySet('kek', 'A256KW', { now });
-  await writeFile(path, serializeKeySet(keySet), { mode: MODE, flag: 'wx' });
+  await writeDurably(path, serializeKeySet(keySet));
+  await syncDirectory(dirname(path));
   return activeKey(keySet).kid;
 }
 
@@ -39,24 +40,60 @@ export interface KeyFileRotation {
   readonly keys: number;
 }
 
-/** A new active key; the previous one and all earlier ones stay, decrypt-only. */
+/**
+ * A new active key; the previous one and all earlier ones stay, decrypt-only. One rotation at a
+ * time (a lock file beside the key file): two at once would each write a file without the other's
+ * new key, and a key the running plugin already used would be gone with what it encrypted.
+ */
 export async function rotateKeyFile(path: string, now: Date): Promise<KeyFileRotation> {
-  const current = await readKeyFile(path);
-  // usage {} counts every kid as "unknown, keep" and retention covers them all: nothing retires.
-  const { keySet, activated, deactivated } = await rotateKeySet(current, { retention: current.keys.length, usage: {}, now });
-  await replaceFile(path, serializeKeySet(keySet));
-  return { activated, deactivated, keys: keySet.keys.length };
+  const lock = `${path}.lock`;
+  const held = await open(lock, 'wx', MODE).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST') throw new Error(`another rotation holds ${lock}: wait for it (remove the file only if no rotation is running)`);
+    throw err;
+  });
+  try {
+    const current = await readKeyFile(path);
+    // usage {} counts every kid as "unknown, keep" and retention covers them all: nothing retires.
+    const { keySet, activated, deactivated } = await rotateKeySet(current, { retention: current.keys.length, usage: {}, now });
+    await replaceFile(path, serializeKeySet(keySet));
+    return { activated, deactivated, keys: keySet.keys.length };
+  } finally {
+    await held.close();
+    await rm(lock, { force: true });
+  }
 }
 
-// Written beside the target and renamed over it: a reader (the running plugin) sees the old file
-// or the new one, never half of one.
+// Written beside the target, flushed to disk, and renamed over it (the directory flushed too): a
+// reader (the running plugin) sees the old file or the new one, never half of one, and a crash
+// leaves one of them on disk.
 async function replaceFile(path: string, data: string): Promise<void> {
   const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await writeFile(temporary, data, { mode: MODE, flag: 'wx' });
+    await writeDurably(temporary, data);
     await rename(temporary, path);
+    await syncDirectory(dirname(path));
   } catch (err) {
     await rm(temporary, { force: true });
     throw err;
+  }
+}
+
+/** Creates `path` (never replaces it) with `data`, flushed to disk before it returns. */
+async function writeDurably(path: string, data: string): Promise<void> {
+  const file = await open(path, 'wx', MODE);
+  try {
+    await file.writeFile(data, 'utf8');
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

@@ -75,6 +75,15 @@ function handlers(backend: KmsKeyBackend, log: Logger): grpc.UntypedServiceImple
   };
 }
 
+/** process.umask(mask), returning the previous mask; undefined where a process cannot set it (a worker thread). */
+function setUmask(mask: number): number | undefined {
+  try {
+    return process.umask(mask);
+  } catch {
+    return undefined;
+  }
+}
+
 // A socket left by a plugin that crashed would make bind fail with EADDRINUSE; anything at the
 // path that is not a socket is someone else's file and is left alone.
 async function clearStaleSocket(path: string): Promise<void> {
@@ -95,10 +104,16 @@ export async function startKmsPlugin(options: KmsPluginOptions): Promise<Running
   const server = new grpc.Server();
   server.addService(kmsService().service, handlers(backend, log));
   const endpoint = `unix://${socket}`;
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(endpoint, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-  });
-  // Only the API server's user may talk to the plugin.
+  // Only the API server's user may talk to the plugin: the socket is made 0600 (umask 0177 while
+  // it is bound, so it is never reachable with looser modes), and chmod says so again.
+  const umask = setUmask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(endpoint, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+  } finally {
+    if (umask !== undefined) setUmask(umask);
+  }
   await chmod(socket, 0o600);
   log.info('KMS v2 plugin serving', { endpoint, keyId });
   return {
