@@ -75,7 +75,7 @@ export function throttledHttp(settings: ClientSettings): HttpLibrary {
   const reachability = settings.reachability;
   const timeoutMs = settings.requestTimeoutMs ?? REQUEST_TIMEOUT_DEFAULT_MS;
   // The timer covers the whole response: its body is read here, within it, and handed on whole
-  // (client-node reads every body whole anyway).
+  // (client-node reads every body whole anyway), so no caller has a socket left to drain.
   const sendOnce = async (request: RequestContext, callerSignal: AbortSignal | undefined): Promise<ResponseContext> => {
     const timer = new AbortController();
     const timeout = clock.setTimeout(() => timer.abort(), timeoutMs);
@@ -115,7 +115,6 @@ export function throttledHttp(settings: ClientSettings): HttpLibrary {
         }
         observer?.throttled('retried');
         const wait = retryAfterMs(response.headers['retry-after']);
-        await response.body.binary();
         if (bucket) bucket.pause(wait);
         else backoff = wait;
       }
@@ -175,7 +174,6 @@ export function readyzProbe(kc: ApiClientConfig): (signal: AbortSignal) => Promi
     ctx.setSignal(signal);
     await kc.applySecurityAuthentication(ctx);
     const response = await config.httpApi.send(ctx).toPromise();
-    await response.body.binary();
     return response.httpStatusCode === 200;
   };
 }
