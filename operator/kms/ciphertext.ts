@@ -49,7 +49,7 @@ export function ciphertextKid(ciphertext: Buffer): string {
 
 export function open(cipherKey: Buffer, ciphertext: Buffer): Buffer {
   const kid = ciphertextKid(ciphertext);
-  const headLength = 2 + Buffer.byteLength(kid, 'ascii');
+  const headLength = 2 + (ciphertext[1] ?? 0);
   const nonce = ciphertext.subarray(headLength, headLength + NONCE_BYTES);
   const tag = ciphertext.subarray(ciphertext.length - TAG_BYTES);
   const body = ciphertext.subarray(headLength + NONCE_BYTES, ciphertext.length - TAG_BYTES);
