@@ -37,6 +37,7 @@ import {
   TRUST_CHANGES_ADDED_KEY, TRUST_CHANGES_RETIRED_KEY, buildTrustBundle, mergeRoots, trustChangesName, withoutRetired,
 } from './trust-bundle.js';
 import type { ServiceSecrets } from './secrets.js';
+import { firstStatusDelay } from './first-status.js';
 import { transitionEvents } from './transition-events.js';
 import { issuerNotFound, nameTaken, portsNotExposed, unknownPeerPorts, workloadClaimedTwice, type ServicePorts } from './references.js';
 
@@ -186,6 +187,9 @@ export class EncryptedServiceReconciler {
             ? cond(C.Degraded, true, Reasons.PolicyViolation, weakened)
             : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found'),
     ];
+    const wait = firstStatusDelay({ status: es.status, conditions, certificateCreatedAt: this.certificateCreatedAt(es, transit.certificate.name), now: this.now() });
+    // The Certificate's Ready event wakes the service before the grace is over, in the common case.
+    if (wait !== undefined) return { requeueAfter: wait };
     await this.writeStatus(es, conditions, parts.flatMap((p) => p.generated), {
       // A refused claim is not an identity the service has.
       ...(transit.refused ? {} : { spiffeID: spiffeId(es) }),
@@ -196,6 +200,11 @@ export class EncryptedServiceReconciler {
     });
     if (problems.some((p) => p.reason === Reasons.ChildRefused)) return { requeueAfter: CHILD_REFUSED_RETRY_MS, failing: Reasons.ChildRefused };
     if (problems.length > 0) throw new BrokenReferenceError(problems[0]!.reason, problems[0]!.message);
+  }
+
+  private certificateCreatedAt(es: EncryptedService, name: string | undefined): Date | undefined {
+    const created = name ? this.o.caches.certificates.get(es.metadata.namespace, name)?.metadata?.creationTimestamp : undefined;
+    return created ? new Date(created) : undefined;
   }
 
   /** Runs one part; when the API server refuses one of its writes, the part reports that instead. */
