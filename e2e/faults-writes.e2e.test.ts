@@ -1,7 +1,8 @@
 // Faults of the fault suite where the API server is up but the operator's writes do not simply
 // land, on the real API server: a ResourceQuota that forbids a service's children (a condition
 // naming the child and the quota, nothing deleted, converged once the quota is raised, without a
-// restart), and a 409 storm — another writer rewriting the operator's children and the services'
+// restart), admission policies that refuse one kind of child each (NetworkPolicies, an encrypted
+// volume's claim and LUKS key, materialised and envelope-store Secrets), and a 409 storm — another writer rewriting the operator's children and the services'
 // status in a loop — that the operator survives without a hot loop and without losing anything.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
@@ -112,58 +113,97 @@ describe('a ResourceQuota that forbids the children', () => {
   }, 180_000);
 });
 
+interface RefusalCase {
+  /** Which children: a resource rule, and the CEL expression that picks them (the rest pass). */
+  what: string;
+  resources: { apiGroup: string; resource: string }[];
+  picks: string;
+  /** The condition that reports the refusal; the others must converge meanwhile. */
+  condition: 'AccessReady' | 'AtRestReady' | 'SecretsReady';
+  child: RegExp;
+  withVolume?: boolean;
+  /** What stays unwritten while refused. */
+  absent: (service: string) => Promise<boolean>;
+}
+
+const component = (value: string) => `has(object.metadata.labels) && object.metadata.labels['lockstep.dev/component'] == '${value}'`;
+const REFUSALS: RefusalCase[] = [
+  {
+    what: 'NetworkPolicies', resources: [{ apiGroup: 'networking.k8s.io', resource: 'networkpolicies' }], picks: 'true',
+    condition: 'AccessReady', child: /NetworkPolicy \S+-(allow|default-deny)/, absent: async (s) => (await policiesOf(s)).length === 0,
+  },
+  {
+    what: 'the claim and LUKS key of an encrypted volume', resources: [{ apiGroup: '', resource: 'persistentvolumeclaims' }, { apiGroup: '', resource: 'secrets' }],
+    picks: component('at-rest'), condition: 'AtRestReady', child: /(PersistentVolumeClaim|Secret) \S+-data/, withVolume: true,
+    absent: async (s) => (await c.core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: `lockstep.dev/encrypted-service=${s}` })).items.length === 0,
+  },
+  {
+    what: 'materialised and envelope-store Secrets', resources: [{ apiGroup: '', resource: 'secrets' }], picks: component('secrets'),
+    condition: 'SecretsReady', child: /Secret \S+/,
+    absent: async (s) => (await c.core.listNamespacedSecret({ namespace: ns, labelSelector: `lockstep.dev/encrypted-service=${s},lockstep.dev/component=secrets` })).items.length === 0,
+  },
+];
+
 describe('an admission policy that refuses a child', () => {
   const admission = c.kc.makeApiClient(k8s.AdmissionregistrationV1Api);
-  const name = () => `lockstep-e2e-no-netpol-${ns}`;
-  const MESSAGE = 'NetworkPolicies in this namespace come from the platform team';
+  const name = (i: number) => `lockstep-e2e-refuse-${i}-${ns}`;
+  const MESSAGE = 'this namespace gets these objects from the platform team';
+  const lift = async (i: number) => {
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: name(i) }).catch(() => undefined);
+    await admission.deleteValidatingAdmissionPolicy({ name: name(i) }).catch(() => undefined);
+  };
 
   afterAll(async () => {
-    await admission.deleteValidatingAdmissionPolicyBinding({ name: name() }).catch(() => undefined);
-    await admission.deleteValidatingAdmissionPolicy({ name: name() }).catch(() => undefined);
+    for (const i of REFUSALS.keys()) await lift(i);
   });
 
-  it('reports ChildRefused with the policy\'s message, the other parts converge, nothing is deleted, and it converges once the policy goes', async () => {
+  it.each(REFUSALS.map((r, i) => [r.what, i] as const))('refusing %s: ChildRefused with the policy\'s message, the other parts converge, nothing is deleted, converged once the policy goes', async (_what, i) => {
+    const r = REFUSALS[i]!;
     const before = await inventory(c, ns);
-    // Only NetworkPolicies of this namespace: a policy of its own (cluster-scoped) and a binding.
+    // Only this namespace's objects the expression picks: a policy of its own (cluster-scoped) and a binding.
     await admission.createValidatingAdmissionPolicy({ body: {
-      metadata: { name: name() },
+      metadata: { name: name(i) },
       spec: {
         failurePolicy: 'Fail',
-        matchConstraints: { resourceRules: [{ apiGroups: ['networking.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['networkpolicies'] }] },
-        validations: [{ expression: 'false', message: MESSAGE }],
+        matchConstraints: { resourceRules: r.resources.map((x) => ({ apiGroups: [x.apiGroup], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: [x.resource] })) },
+        validations: [{ expression: `!(${r.picks})`, message: MESSAGE }],
       },
     } });
     await admission.createValidatingAdmissionPolicyBinding({ body: {
-      metadata: { name: name() },
-      spec: { policyName: name(), validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+      metadata: { name: name(i) },
+      spec: { policyName: name(i), validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
     } });
-    // The API server loads a new policy within a few seconds: a dry-run write tells when.
+    // The API server loads a new policy within a few seconds: a dry-run write of a picked object tells when.
     await eventually('the admission policy in force', async () => {
-      const probe = { metadata: { name: 'probe', namespace: ns }, spec: { podSelector: {} } };
-      const denied = await networking.createNamespacedNetworkPolicy({ namespace: ns, body: probe, dryRun: 'All' }).then(() => false, (err: unknown) => String((err as { body?: unknown }).body ?? err).includes(MESSAGE));
+      const probe = { metadata: { name: 'probe', namespace: ns, labels: { 'lockstep.dev/component': r.condition === 'AtRestReady' ? 'at-rest' : 'secrets' } } };
+      const write = r.resources[0]!.resource === 'networkpolicies'
+        ? networking.createNamespacedNetworkPolicy({ namespace: ns, body: { ...probe, spec: { podSelector: {} } }, dryRun: 'All' })
+        : c.core.createNamespacedSecret({ namespace: ns, body: probe, dryRun: 'All' });
+      const denied = await write.then(() => false, (err: unknown) => String((err as { body?: unknown }).body ?? err).includes(MESSAGE));
       return denied ? true : undefined;
     }, 60_000, 500);
 
-    const { fleet, services } = await prepareFleet(c, ns, 'p', 1);
+    const { fleet, services } = await prepareFleet(c, ns, `r${i}`, 1);
     const [p] = fleet.names;
+    if (r.withVolume) (services[0] as unknown as { spec: Record<string, unknown> }).spec['atRest'] = { volumes: [{ name: 'data', provider: 'longhorn', size: '1Gi' }] };
     await applyAll(c, services);
-    const refused = await waitForCondition(c, ns, p!, 'AccessReady', 'False', 'ChildRefused', 60_000);
-    const access = condition(refused, 'AccessReady')?.message ?? '';
-    expect(access).toMatch(new RegExp(`the API server refused to write NetworkPolicy ${ns}/${p}-[a-z-]+ \\((Invalid|Forbidden)\\)`));
-    expect(access).toContain(MESSAGE);
-    expect(access).toContain('nothing was deleted');
-    // What the policy does not cover converges: the certificate and the sealed Secret.
-    await waitForCondition(c, ns, p!, 'TransitReady', 'True', undefined, 60_000);
-    await waitForCondition(c, ns, p!, 'SecretsReady', 'True', undefined, 30_000);
-    expect(await policiesOf(p!)).toEqual([]);
+    const refused = await waitForCondition(c, ns, p!, r.condition, 'False', 'ChildRefused', 60_000);
+    const message = condition(refused, r.condition)?.message ?? '';
+    expect(message).toMatch(new RegExp(`the API server refused to write ${r.child.source}.* \\((Invalid|Forbidden)\\)`));
+    expect(message).toContain(MESSAGE);
+    expect(message).toContain('nothing was deleted');
+    // What the policy does not cover converges.
+    for (const other of ['TransitReady', 'AccessReady', 'AtRestReady', 'SecretsReady'].filter((t) => t !== r.condition)) {
+      await waitForCondition(c, ns, p!, other, 'True', undefined, 60_000);
+    }
+    expect(await r.absent(p!)).toBe(true);
     expect(compare(before, await inventory(c, ns))).toEqual([]);
 
     const lifted = Date.now();
-    await admission.deleteValidatingAdmissionPolicyBinding({ name: name() });
-    await admission.deleteValidatingAdmissionPolicy({ name: name() });
+    await lift(i);
     await converged(fleet);
-    console.log(`admission policy removed: ${p} Ready ${((Date.now() - lifted) / 1000).toFixed(1)} s later, without a restart`);
-    expect((await policiesOf(p!)).length).toBe(2);
+    console.log(`admission policy refusing ${r.what} removed: ${p} Ready ${((Date.now() - lifted) / 1000).toFixed(1)} s later, without a restart`);
+    expect(await r.absent(p!)).toBe(false);
     expect(compare(before, await inventory(c, ns))).toEqual([]);
   }, 180_000);
 });

@@ -175,8 +175,10 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
         : await custom.getClusterCustomObject({ group, version, plural, name })) as KubernetesObject;
     }),
   });
+  let serviceQueue: { backlog(): number } | undefined;
   const reconciler = new EncryptedServiceReconciler({
     caches, applier, reader, creator, events, metrics, logger, secrets, certManager, operatorNamespace: config.namespace,
+    backlog: () => serviceQueue?.backlog() ?? 0,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.probeSource ? { probeSource: config.probeSource } : {}),
   });
@@ -201,7 +203,9 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   metrics.reportResources(() => [...caches.keyPolicies.list().map(resourceState), ...caches.encryptedServices.list().map(resourceState)]);
   metrics.reportCAs(() => caches.certificates.list().flatMap((cert) => caState(cert) ?? []));
   manager.addReadinessCheck(certManager.readinessCheck());
-  manager.addController(encryptedServiceController(caches, reconciler, logger, metrics, config.serviceWorkers ?? SERVICE_WORKERS_DEFAULT));
+  const services = encryptedServiceController(caches, reconciler, logger, metrics, config.serviceWorkers ?? SERVICE_WORKERS_DEFAULT);
+  serviceQueue = services;
+  manager.addController(services);
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({
     kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs, certManager,

@@ -97,6 +97,8 @@ export interface EncryptedServiceReconcilerOptions {
   operatorNamespace?: string;
   /** Whether cert-manager is served: transit waits for it (with a condition that says so), the rest does not. */
   certManager?: DependencyCheck<typeof Reasons.CertManagerMissing>;
+  /** Services waiting for a worker (the controller's queue): how far behind the operator is. */
+  backlog?: () => number;
   now?: () => Date;
 }
 
@@ -139,6 +141,8 @@ export class EncryptedServiceReconciler {
   private readonly log: Logger;
   private readonly now: () => Date;
   private readonly written = new WrittenConditions();
+  /** New services whose first status write waits for their certificate (first-status.ts). */
+  private readonly waitingForFirstStatus = new Set<string>();
 
   constructor(options: EncryptedServiceReconcilerOptions) {
     this.o = options;
@@ -187,9 +191,17 @@ export class EncryptedServiceReconciler {
             ? cond(C.Degraded, true, Reasons.PolicyViolation, weakened)
             : cond(C.Degraded, false, Reasons.Reconciled, 'no problems found'),
     ];
-    const wait = firstStatusDelay({ status: es.status, conditions, certificateCreatedAt: this.certificateCreatedAt(es, transit.certificate.name), now: this.now() });
-    // The Certificate's Ready event wakes the service before the grace is over, in the common case.
-    if (wait !== undefined) return { requeueAfter: wait };
+    const uid = es.metadata.uid ?? '';
+    const wait = firstStatusDelay({
+      status: es.status, conditions, certificateCreatedAt: this.certificateCreatedAt(es, transit.certificate.name), now: this.now(),
+      backlog: this.o.backlog?.() ?? 0, waiting: this.waitingForFirstStatus.has(uid),
+    });
+    this.waitingForFirstStatus.delete(uid);
+    if (wait !== undefined) {
+      this.waitingForFirstStatus.add(uid);
+      // The Certificate's Ready event wakes the service before the grace is over, in the common case.
+      return { requeueAfter: wait };
+    }
     await this.writeStatus(es, conditions, parts.flatMap((p) => p.generated), {
       // A refused claim is not an identity the service has.
       ...(transit.refused ? {} : { spiffeID: spiffeId(es) }),
@@ -579,6 +591,7 @@ export class EncryptedServiceReconciler {
     }
     await this.o.applier.removeFinalizer(this.resourceRef(es), es.metadata.finalizers ?? [], FINALIZER);
     this.written.forget(es.metadata.uid);
+    this.waitingForFirstStatus.delete(es.metadata.uid ?? '');
     this.log.info('finalized', { namespace, name });
   }
 }

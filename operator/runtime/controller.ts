@@ -123,6 +123,11 @@ export class Controller {
     return this.opts.watches.map((w) => w.informer as Informer);
   }
 
+  /** Keys waiting for a worker (neither in flight nor delayed). */
+  backlog(): number {
+    return this.queue.depth();
+  }
+
   enqueue(key: string): void {
     this.queue.add(key);
   }
