@@ -126,7 +126,8 @@ interface RefusalCase {
   absent: (service: string) => Promise<boolean>;
 }
 
-const component = (value: string) => `has(object.metadata.labels) && object.metadata.labels['lockstep.dev/component'] == '${value}'`;
+// A missing key is an error in CEL, and an error denies (failurePolicy Fail): test for the key first.
+const component = (value: string) => `has(object.metadata.labels) && 'lockstep.dev/component' in object.metadata.labels && object.metadata.labels['lockstep.dev/component'] == '${value}'`;
 const REFUSALS: RefusalCase[] = [
   {
     what: 'NetworkPolicies', resources: [{ apiGroup: 'networking.k8s.io', resource: 'networkpolicies' }], picks: 'true',

@@ -133,6 +133,13 @@ export class ServiceSecrets {
   private readonly now: () => Date;
   /** Last reported failure set per service, so a persisting failure is audited once, not per retry. */
   private readonly reported = new Map<string, string>();
+  /**
+   * The resourceVersion each materialised Secret had after this process last wrote it. A reconcile
+   * that runs before the informer has seen that write applies the same data again; the API server
+   * keeps a no-op apply's resourceVersion, which is how that repeat is told from a real unseal
+   * (audited once, not once per reconcile).
+   */
+  private readonly unsealedVersions = new Map<string, string>();
 
   constructor(private readonly o: ServiceSecretsOptions) {
     this.log = o.logger.child('secrets');
@@ -331,7 +338,11 @@ export class ServiceSecrets {
       // still in live, so equal key sets are required before the live object may count as a match.
       const sameKeys = live !== undefined && sameMembers(Object.keys(live.data ?? {}), Object.keys(desired.data ?? {}));
       const result = await this.o.applier.apply(desired as KubernetesObject, sameKeys ? live : undefined);
-      if (result.changed) {
+      const key = `${namespace}/${m.name}`;
+      const version = result.object.metadata?.resourceVersion;
+      const repeated = version !== undefined && (version === live?.metadata?.resourceVersion || version === this.unsealedVersions.get(key));
+      if (version !== undefined) this.unsealedVersions.set(key, version);
+      if (result.changed && !repeated) {
         audit.push({ type: 'unseal', time: now, subject: { namespace, name: m.name, kind: 'Secret' }, details: { encryptedService: name, keys: Object.keys(m.data).length } });
       }
       outcome.generated.push(secretRef(namespace, m.name));
