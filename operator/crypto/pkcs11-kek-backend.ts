@@ -1,4 +1,4 @@
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { assertServiceBinding, formatServiceBinding, type ServiceBinding } from './binding.js';
 import { DATA_KEY_ID, type DataKey } from './datakey.js';
 import { DecryptError, KeySetError } from './errors.js';
@@ -56,6 +56,43 @@ export class Pkcs11KekBackend implements KekBackend {
     for (const kid of backend.liveKids()) backend.handle(kid);
     for (const { kid } of index.retired) if (backend.find(kid) !== undefined) backend.pending.add(kid);
     return backend;
+  }
+
+  /** Set on a fork: retired kids are only marked, and destroyed by destroyPending() once stored. */
+  private deferDestruction = false;
+
+  /**
+   * The same keys and index, for a change the caller may fail to store: this one stays as stored,
+   * and the fork destroys nothing until destroyPending() — called after its index is stored — so
+   * a crash between the two leaves a retired key in the token (destroyed next time), never a
+   * stored index naming a destroyed key.
+   */
+  fork(): Pkcs11KekBackend {
+    const copy = new Pkcs11KekBackend(this.session, this.current);
+    copy.deferDestruction = true;
+    for (const [kid, handle] of this.handles) copy.handles.set(kid, handle);
+    for (const kid of this.pending) copy.pending.add(kid);
+    return copy;
+  }
+
+  /**
+   * A 256-bit secret for envelope-store tags (store-mac.ts) under `kid`, made in the token: AES-GCM
+   * of 32 zero bytes under the non-extractable KEK with an IV fixed by the kid — a PRF output only
+   * the token can compute. Wraps use random IVs, so this fixed IV never meets another plaintext
+   * (a collision is a 2^-96 event). The secret is held in memory as data keys are.
+   */
+  macSecret(kid: string): Buffer {
+    const iv = createHash('sha256').update(`lockstep.dev/store-mac/v1/${kid}`).digest().subarray(0, 12);
+    const aad = Buffer.from('lockstep.dev/store-mac/v1', 'utf8');
+    try {
+      const sealed = this.withKey(kid, (p11, session, key) => {
+        p11.C_EncryptInit(session, this.gcm(iv, aad), key);
+        return Buffer.from(p11.C_Encrypt(session, Buffer.alloc(32), Buffer.alloc(48)));
+      });
+      return sealed.subarray(0, 32);
+    } catch (error) {
+      throw this.classify(error, kid, 'wrap');
+    }
   }
 
   /** The lifecycle document to persist after rotate/retire. */
@@ -147,6 +184,11 @@ export class Pkcs11KekBackend implements KekBackend {
   }
 
   async retire(options: RetentionOptions): Promise<readonly string[]> {
+    return this.retireNow(options);
+  }
+
+  /** retire(), for callers that decide synchronously (key-plan.ts); the token calls are synchronous. */
+  retireNow(options: RetentionOptions): readonly string[] {
     const result = retireInIndex(this.current, options);
     this.current = result.index;
     this.destroy([...result.retired, ...this.pending]);
@@ -299,7 +341,22 @@ export class Pkcs11KekBackend implements KekBackend {
     });
   }
 
+  /** Destroys retired kids still in the token; returns those destroyed now. */
+  destroyPending(): readonly string[] {
+    this.deferDestruction = false;
+    const before = [...this.pending];
+    this.destroy(before);
+    return before.filter((kid) => !this.pending.has(kid));
+  }
+
   private destroy(kids: readonly string[]): void {
+    if (this.deferDestruction) {
+      for (const kid of kids) {
+        this.handles.delete(kid);
+        this.pending.add(kid);
+      }
+      return;
+    }
     for (const kid of new Set(kids)) {
       this.handles.delete(kid);
       try {
