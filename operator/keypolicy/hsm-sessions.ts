@@ -35,7 +35,7 @@ export class HsmSessions {
     const config = parsePkcs11Secret(secret.data ?? {});
     const fingerprint = fingerprintOf(config);
     const cached = this.#open.get(configSecretName);
-    if (cached?.fingerprint === fingerprint) return cached.session;
+    if (cached?.fingerprint === fingerprint) return probed(cached.session);
     const session = await Pkcs11Session.open(config, this.o.load ?? loadPkcs11js);
     cached?.session.close();
     this.#open.set(configSecretName, { fingerprint, session });
@@ -50,6 +50,22 @@ export class HsmSessions {
       throw err;
     }
   }
+}
+
+/**
+ * A session kept from an earlier reconcile may have been logged out or closed meanwhile (the
+ * token was away). Checking costs one C_GetSessionInfo; a session that fails the check is
+ * forgotten by Pkcs11Session, so the second check opens a new one and logs in. Without this, a
+ * policy whose reconcile needs no token call would stay Ready on a token it can no longer use.
+ */
+function probed(session: Pkcs11Session): Pkcs11Session {
+  try {
+    session.assertLoggedIn();
+  } catch (err) {
+    if (!isKeyStoreError(err) || !err.retryable) throw err;
+    session.assertLoggedIn();
+  }
+  return session;
 }
 
 // Which config a session was opened with, without keeping the PIN itself around in another form.
