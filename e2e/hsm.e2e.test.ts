@@ -29,7 +29,7 @@ import { runCli } from '../operator/cli/main.js';
 import { OPERATOR_NAMESPACE, auditEntries } from './harness/audit.js';
 import { capturedIo } from './harness/cli-io.js';
 import { clients, eventually } from './harness/cluster.js';
-import { applyAsUser, condition, installCrds, waitForCondition } from './harness/lockstep.js';
+import { applyAsUser, condition, installCrds, waitForCondition, waitForSchedule } from './harness/lockstep.js';
 import { createTestNamespace, deleteTestNamespace } from './harness/namespace.js';
 import { startInProcess, type RunningOperator } from './harness/operator.js';
 import { createTenant, type Tenant } from './harness/tenant.js';
@@ -297,6 +297,57 @@ describe('a KeyPolicy with keyStore PKCS11', () => {
     expect(tokenKeys()).toHaveLength(tokenBefore);
     expect(operator.logs()).not.toContain(pin);
   }, 300_000);
+});
+
+describe('a RotationSchedule over an HSM-backed policy', () => {
+  it('rotates the KEK in the token, re-wraps the data key and its verification step opens everything through the token', async () => {
+    const before = (await readPolicy()).status?.activeKid ?? '';
+    const tokenBefore = tokenKeys().length;
+    await applyAsUser(c, {
+      apiVersion: 'lockstep.dev/v1alpha1', kind: 'RotationSchedule',
+      metadata: { name: 'keys', namespace: ns, annotations: { 'lockstep.dev/rotate-now': 'hsm-schedule-1' } },
+      spec: {
+        targets: { names: [SERVICE] }, rotate: ['keyEncryptionKeys', 'dataKeys'],
+        strategy: { canarySteps: [100], pauseBetweenSteps: '0s', verification: { timeout: '60s' } },
+      },
+    } as unknown as KubernetesObject);
+    const rs = await waitForSchedule(c, ns, 'keys', 'Completed', (s) => ['Completed', 'RolledBack', 'Failed'].includes(s.status?.phase ?? ''), 180_000);
+    expect(`${rs.status?.phase} ${JSON.stringify(rs.status?.conditions ?? [])}`).toMatch(/^Completed /);
+    const after = (await readPolicy()).status?.activeKid ?? '';
+    expect(after).not.toBe(before);
+    expect(rs.status?.targets?.map((t) => [t.name, t.phase, t.previousRevision, t.newRevision])).toEqual([[SERVICE, 'Succeeded', before, after]]);
+    expect(tokenKeys(after)).toHaveLength(1);
+    // One new KEK in the token (retention may destroy an old one in the same step).
+    expect(tokenKeys().length).toBeLessThanOrEqual(tokenBefore + 1);
+    await eventually('data key under the new KEK', async () =>
+      ((await readSecret(ns, `${SERVICE}-envelope`)).metadata?.annotations?.['lockstep.dev/kid'] === after ? true : undefined), 60_000);
+    await expectStoreOpens(after);
+    kids = { ...kids, active: after };
+  }, 240_000);
+});
+
+describe('backup and drill of an HSM-backed policy', () => {
+  it('the backup carries the index and says the KEKs are not in it; the drill reports the data keys as not openable from it', async () => {
+    const cli = async (args: string[]) => {
+      const io = capturedIo(c.kc, '', 'disk');
+      const code = await runCli(args, io);
+      return { code, out: io.stdout(), err: io.stderr() };
+    };
+    const [privateKey, publicKey, backup] = ['recovery.jwk', 'recovery.pub.jwk', 'backup.json'].map((f) => join(dir, f)) as [string, string, string];
+    expect((await cli(['recovery-key', '--private-out', privateKey, '--public-out', publicKey, '--algorithm', 'ECDH-ES+A256KW'])).code).toBe(0);
+    const made = await cli(['backup', '--recovery-public-key', publicKey, '--out', backup, '-n', ns]);
+    expect(made.err).toBe('');
+    expect(made.code).toBe(0);
+    expect(made.out).toContain(`${ns}/${POLICY}`);
+    expect(made.out).toContain('KEKs in an HSM: only their kid index and the sealing keys are in this backup');
+    expect(made.out).not.toContain(kids.active);
+    const drill = await cli(['drill', '--backup', backup, '--recovery-key', privateKey, '-n', ns]);
+    expect(drill.code).toBe(1);
+    expect(drill.err).toContain('KeysInHsm');
+    expect(drill.err).toContain(`${ns}/${SERVICE}-envelope`);
+    const coverage = await cli(['drill', '--backup', backup, '-n', ns]);
+    expect(coverage.code).toBe(1);
+  }, 120_000);
 });
 
 describe('the tenant boundary', () => {
