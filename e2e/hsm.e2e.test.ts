@@ -108,6 +108,12 @@ async function poke(namespace = ns, name = POLICY): Promise<void> {
   );
 }
 
+async function pokeService(): Promise<void> {
+  await c.custom.patchNamespacedCustomObject(
+    { group: 'lockstep.dev', version: 'v1alpha1', plural: 'encryptedservices', namespace: ns, name: SERVICE, body: [{ op: 'add', path: '/metadata/annotations', value: { 'e2e.lockstep.dev/poke': randomBytes(4).toString('hex') } }] },
+  );
+}
+
 const hsmPolicy = (namespace: string): KeyPolicy => ({
   apiVersion: 'lockstep.dev/v1alpha1', kind: 'KeyPolicy', metadata: { name: POLICY, namespace },
   spec: {
@@ -140,7 +146,7 @@ beforeAll(async () => {
   // Keys an earlier operator made hours ago (retirement needs retireAfter, at least 1h, to have
   // passed): three KEKs in the token, their index and the sealing keys in the key Secret.
   const now = Date.now();
-  const backend = await Pkcs11KekBackend.create(session, new Date(now - 3 * HOUR));
+  const backend = await Pkcs11KekBackend.create(session, new Date(now - 3 * HOUR), `${ns}/${POLICY}`);
   const retention = { retention: 5, retireAfterMs: 0, usage: {} };
   await backend.rotate({ ...retention, now: new Date(now - 2.5 * HOUR) });
   await backend.rotate({ ...retention, now: new Date(now - 2 * HOUR) });
@@ -150,7 +156,7 @@ beforeAll(async () => {
   // (re)activated ten minutes ago, while the decrypt-only ones date from hours ago.
   const recent = new Date(now - 10 * 60_000).toISOString();
   const index = { ...backend.index, keys: backend.index.keys.map((k) => (k.kid === active ? { ...k, activatedAt: recent } : k)) };
-  const sets = await hsmKeySets(session, index, await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date(now - 3 * HOUR) }));
+  const sets = await hsmKeySets(session, index, await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date(now - 3 * HOUR) }), `${ns}/${POLICY}`);
   await c.core.createNamespacedSecret({
     namespace: ns,
     body: { metadata: { name: `${POLICY}-keys`, labels: keyPolicyLabels(ns, POLICY, 'keys') }, type: 'Opaque', data: keySecretData(sets) },
@@ -189,7 +195,7 @@ async function expectStoreOpens(kid: string): Promise<void> {
   const wrapped = store.wrappedDataKey ?? '';
   expect(inspectWrappedDataKey(wrapped).kid).toBe(kid);
   expect(JSON.parse(Buffer.from(wrapped.split('.')[0] ?? '', 'base64url').toString('utf8')).alg).toBe('dir');
-  const sets = await hsmKeySets(session, await storedIndex(), await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() }));
+  const sets = await hsmKeySets(session, await storedIndex(), await createKeySet('seal', 'ECDH-ES+A256KW', { now: new Date() }), `${ns}/${POLICY}`);
   const dataKey = await unwrapDataKey(sets.kek, wrapped, { namespace: ns, name: SERVICE });
   const envelope = store.envelopes[`${SERVICE}-conf`]?.['token'] ?? '';
   expect(decryptValue(dataKey, envelope, { namespace: ns, name: `${SERVICE}-conf`, key: 'token' }).toString('utf8')).toBe(token);
@@ -281,6 +287,9 @@ describe('a KeyPolicy with keyStore PKCS11', () => {
       expect(condition(p, 'KeysReady')?.status).toBe('False');
       expect(condition(p, 'KeysReady')?.message).not.toContain(pin);
       expect(condition(p, 'KeysReady')?.message).not.toContain('wrong-pin-0000');
+      // A service reconciled meanwhile says so and writes nothing.
+      await pokeService();
+      await waitForCondition(c, ns, SERVICE, 'SecretsReady', 'False', 'KeyPolicyNotReady', 60_000);
       // Several retries later: no key made in place of the unreachable one, nothing rewritten.
       await sleep(3_000);
       expect(JSON.stringify(await storedIndex())).toBe(indexBefore);
@@ -292,6 +301,8 @@ describe('a KeyPolicy with keyStore PKCS11', () => {
         return condition(kp, 'KeysReady')?.status === 'True' && condition(kp, 'Ready')?.status === 'True' ? kp : undefined;
       }, 90_000);
       expect((await readPolicy()).status?.activeKid).toBe(kids.active);
+      await pokeService();
+      await waitForCondition(c, ns, SERVICE, 'SecretsReady', 'True', 'SecretsEncrypted', 60_000);
     }
     expect(JSON.stringify(await storedIndex())).toBe(indexBefore);
     expect(tokenKeys()).toHaveLength(tokenBefore);
@@ -380,6 +391,28 @@ describe('the tenant boundary', () => {
     expect(ready.status?.keyStore).toBe('PKCS11');
     expect(tokenKeys(ready.status?.activeKid ?? 'none')).toHaveLength(1);
     expect((await readSecret(tenantNs, `${POLICY}-keys`)).data?.[KEK_SET_KEY]).toBeUndefined();
+
+    // The kid index is in the tenant's own Secret: naming the platform's kids there (old and
+    // decrypt-only, so retention would destroy one) must find nothing in the shared token.
+    const platform = (await readPolicy()).status?.keys?.filter((k) => k.kid.startsWith('kek-') && k.state !== 'retired').map((k) => k.kid) ?? [];
+    expect(platform.length).toBeGreaterThanOrEqual(2);
+    const own = parseKekIndex(Buffer.from((await readSecret(tenantNs, `${POLICY}-keys`)).data?.[KEK_INDEX_KEY] ?? '', 'base64').toString('utf8'));
+    const old = (hours: number) => new Date(Date.now() - hours * HOUR).toISOString();
+    const forged = {
+      keys: [...own.keys, ...platform.map((kid, i) => ({ kid, state: 'decrypt-only', createdAt: old(10 + i), activatedAt: old(10 + i), deactivatedAt: old(5 + i) }))],
+      retired: own.retired,
+    };
+    const patched = tenant.kubectl(['patch', 'secret', `${POLICY}-keys`, '-n', tenantNs, '--type', 'merge', '-p', JSON.stringify({ data: { [KEK_INDEX_KEY]: Buffer.from(JSON.stringify(forged)).toString('base64') } })]);
+    expect(patched.stderr).toBe('');
+    await poke(tenantNs);
+    const refused = await eventually('tenant policy: KeyMissing', async () => {
+      const kp = await readPolicy(tenantNs);
+      return condition(kp, 'KeysReady')?.reason === 'KeyMissing' ? kp : undefined;
+    }, 60_000);
+    expect(condition(refused, 'KeysReady')?.status).toBe('False');
+    await sleep(3_000);
+    for (const kid of platform) expect(tokenKeys(kid)).toHaveLength(1);
+    expect(condition(await readPolicy(), 'Ready')?.status).toBe('True');
   }, 180_000);
 
   it('keyStore cannot be changed once set (CEL)', async () => {

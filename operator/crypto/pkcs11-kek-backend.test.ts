@@ -316,6 +316,8 @@ const LABEL = 'lockstep-test';
         { type: lib.CKA_ENCRYPT, value: true },
         { type: lib.CKA_DECRYPT, value: true },
         { type: lib.CKA_LABEL, value: kid },
+        // The impostor copies the id too (label and id are what the backend looks keys up by).
+        { type: lib.CKA_ID, value: Buffer.from(kid, 'utf8') },
         { type: lib.CKA_VALUE, value: randomBytes(32) },
       ]),
     );
@@ -402,6 +404,20 @@ const LABEL = 'lockstep-test';
     expect(crashed.pendingDestruction()).toEqual(retired);
     await crashed.retire({ now: later(301), retention: 1, retireAfterMs: 0, usage: {} });
     expect(findKeys(retired[0])).toHaveLength(0);
+  });
+
+  it('finds a policy\'s keys only under its owner: another policy naming the kid in its index gets KeyMissing and destroys nothing', async () => {
+    const mine = await Pkcs11KekBackend.create(session, later(400), 'payments/vault');
+    const kid = mine.activeKid();
+    const index = parseKekIndex(serializeKekIndex(mine.index));
+    expect((await Pkcs11KekBackend.open(session, index, 'payments/vault')).activeKid()).toBe(kid);
+    await expect(Pkcs11KekBackend.open(session, index, 'tenant/vault')).rejects.toMatchObject({ reason: 'KeyMissing' });
+    await expect(Pkcs11KekBackend.open(session, index)).rejects.toMatchObject({ reason: 'KeyMissing' });
+    // A foreign index that lists the kid as old and decrypt-only, so retention would retire it.
+    const other = await Pkcs11KekBackend.create(session, later(401), 'tenant/vault');
+    const forged = { keys: [...other.index.keys, { kid, state: 'decrypt-only' as const, createdAt: later(0).toISOString(), activatedAt: later(0).toISOString(), deactivatedAt: later(1).toISOString() }], retired: [] };
+    await expect(Pkcs11KekBackend.open(session, forged, 'tenant/vault')).rejects.toMatchObject({ reason: 'KeyMissing' });
+    expect(findKeys(kid)).toHaveLength(1);
   });
 
   // Last: it logs the application out, which every session shares.

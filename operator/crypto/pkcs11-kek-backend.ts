@@ -37,22 +37,28 @@ export class Pkcs11KekBackend implements KekBackend {
   /** Kids retired in the index whose token object could not be destroyed yet. */
   private readonly pending = new Set<string>();
 
-  private constructor(private readonly session: Pkcs11Session, index: KekIndex) {
+  /**
+   * `owner` (the KeyPolicy's namespace/name) goes into every key's CKA_ID, and keys are found by
+   * label AND id: the kid index lives in a Secret a tenant can edit, so on a token several
+   * policies share, an index naming another policy's kid must find nothing (KeyMissing) — never
+   * unwrap with, rotate past, or destroy another policy's key.
+   */
+  private constructor(private readonly session: Pkcs11Session, index: KekIndex, private readonly owner?: string) {
     this.current = index;
   }
 
   /** A new KeyPolicy: its first KEK is generated in the token. */
-  static async create(session: Pkcs11Session, now: Date): Promise<Pkcs11KekBackend> {
+  static async create(session: Pkcs11Session, now: Date, owner?: string): Promise<Pkcs11KekBackend> {
     const kid = newKid('kek', now);
-    const backend = new Pkcs11KekBackend(session, newKekIndex(kid, now));
+    const backend = new Pkcs11KekBackend(session, newKekIndex(kid, now), owner);
     backend.generate(kid);
     return backend;
   }
 
   /** An existing KeyPolicy: every kid the index calls live must be in the token, as a KEK. */
-  static async open(session: Pkcs11Session, index: KekIndex): Promise<Pkcs11KekBackend> {
+  static async open(session: Pkcs11Session, index: KekIndex, owner?: string): Promise<Pkcs11KekBackend> {
     activeRecord(index);
-    const backend = new Pkcs11KekBackend(session, index);
+    const backend = new Pkcs11KekBackend(session, index, owner);
     for (const kid of backend.liveKids()) backend.handle(kid);
     for (const { kid } of index.retired) if (backend.find(kid) !== undefined) backend.pending.add(kid);
     return backend;
@@ -68,7 +74,7 @@ export class Pkcs11KekBackend implements KekBackend {
    * stored index naming a destroyed key.
    */
   fork(): Pkcs11KekBackend {
-    const copy = new Pkcs11KekBackend(this.session, this.current);
+    const copy = new Pkcs11KekBackend(this.session, this.current, this.owner);
     copy.deferDestruction = true;
     for (const [kid, handle] of this.handles) copy.handles.set(kid, handle);
     for (const kid of this.pending) copy.pending.add(kid);
@@ -246,7 +252,7 @@ export class Pkcs11KekBackend implements KekBackend {
           { type: lib.CKA_EXTRACTABLE, value: false },
           { type: lib.CKA_MODIFIABLE, value: false },
           { type: lib.CKA_LABEL, value: kid },
-          { type: lib.CKA_ID, value: Buffer.from(kid, 'utf8') },
+          { type: lib.CKA_ID, value: this.objectId(kid) },
           { type: lib.CKA_ENCRYPT, value: true },
           { type: lib.CKA_DECRYPT, value: true },
           { type: lib.CKA_WRAP, value: false },
@@ -270,7 +276,7 @@ export class Pkcs11KekBackend implements KekBackend {
     const found = this.find(kid);
     if (found === undefined) {
       this.session.assertLoggedIn();
-      throw new KeyStoreError('KeyMissing', `${this.session.describe()} has no key labelled ${kid}; it is never regenerated — restore the token or re-wrap from a backup`);
+      throw new KeyStoreError('KeyMissing', `${this.session.describe()} has no key labelled ${kid}${this.owner === undefined ? '' : ` for ${this.owner}`}; it is never regenerated — restore the token or re-wrap from a backup`);
     }
     this.check(kid, found);
     this.handles.set(kid, found);
@@ -284,6 +290,7 @@ export class Pkcs11KekBackend implements KekBackend {
         { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
         { type: lib.CKA_TOKEN, value: true },
         { type: lib.CKA_LABEL, value: kid },
+        { type: lib.CKA_ID, value: this.objectId(kid) },
       ]);
       try {
         return p11.C_FindObjects(session, 2);
@@ -320,6 +327,10 @@ export class Pkcs11KekBackend implements KekBackend {
     if (!good) {
       throw new KeyStoreError('Misconfigured', `${this.session.describe()}: the key labelled ${kid} is not an AES-256 encrypt/decrypt key generated in the token and never extractable`);
     }
+  }
+
+  private objectId(kid: string): Buffer {
+    return Buffer.from(this.owner === undefined ? kid : `${this.owner}|${kid}`, 'utf8');
   }
 
   private tokenKids(): string[] {

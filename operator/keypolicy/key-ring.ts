@@ -53,9 +53,14 @@ export function keySecretData(sets: KeySets): Record<string, string> {
 }
 
 /** KEK and sealing sets over an HSM: the index opened in the token (every live kid must be there). */
-export async function hsmKeySets(session: Pkcs11Session, index: ReturnType<typeof parseKekIndex> | Pkcs11KekBackend, seal: KeySet): Promise<KeySets> {
-  const backend = index instanceof Pkcs11KekBackend ? index : await Pkcs11KekBackend.open(session, index);
+export async function hsmKeySets(session: Pkcs11Session, index: ReturnType<typeof parseKekIndex> | Pkcs11KekBackend, seal: KeySet, owner?: string): Promise<KeySets> {
+  const backend = index instanceof Pkcs11KekBackend ? index : await Pkcs11KekBackend.open(session, index, owner);
   return { kek: kekView(backend, (kid) => backend.macSecret(kid)), seal };
+}
+
+/** Whose keys in a shared token: a policy's KEKs carry its namespace/name in CKA_ID (pkcs11-kek-backend.ts). */
+export function hsmKeyOwner(policy: Pick<KeyPolicy, 'metadata'>): string {
+  return `${policy.metadata.namespace ?? ''}/${policy.metadata.name ?? ''}`;
 }
 
 export class KeyRing {
@@ -96,7 +101,7 @@ export class KeyRing {
     const cached = this.#parsed.get(id);
     if (cached && version !== '' && cached.resourceVersion === version && cached.session === session) return cached.sets;
     const index = parseKekIndex(Buffer.from(secret.data?.[KEK_INDEX_KEY] ?? '', 'base64').toString('utf8'));
-    const sets = await hsmKeySets(session, index, sealSetFromSecret(secret));
+    const sets = await hsmKeySets(session, index, sealSetFromSecret(secret), hsmKeyOwner(policy));
     if (version !== '') this.#parsed.set(id, { resourceVersion: version, sets, session });
     return sets;
   }

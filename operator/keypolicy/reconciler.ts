@@ -36,7 +36,7 @@ import {
   generationSettings, retentionSettings, retireBoth, rotateBoth, rotationDecision, rotationPeriodMs,
   type KeyChange, type KeySets,
 } from './key-plan.js';
-import { KeyRing, hsmKeySets, keySecretData } from './key-ring.js';
+import { KeyRing, hsmKeyOwner, hsmKeySets, keySecretData } from './key-ring.js';
 import { kekBackendOf } from '../crypto/kek-view.js';
 import { KeySetError } from '../crypto/errors.js';
 import { Pkcs11KekBackend } from '../crypto/pkcs11-kek-backend.js';
@@ -312,7 +312,7 @@ export class KeyPolicyReconciler {
     let sets: KeySets;
     if (hsm) {
       const session = await this.o.keyRing.hsmSession(policy);
-      sets = await hsmKeySets(session, await Pkcs11KekBackend.create(session, now), seal);
+      sets = await hsmKeySets(session, await Pkcs11KekBackend.create(session, now, hsmKeyOwner(policy)), seal);
     } else {
       sets = { kek: await createKeySet('kek', generation.kek, options), seal };
     }
