@@ -181,9 +181,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (process.env.LOCKSTEP_E2E_LOGS) writeFileSync(process.env.LOCKSTEP_E2E_LOGS, operator.logs());
-  await operator?.stop();
   await deleteTestNamespace(c, tenantNs);
   await deleteTestNamespace(c, ns);
+  await operator?.stop();
   await c.core.deleteNamespacedSecret({ namespace: OPERATOR_NAMESPACE, name: CONFIG }).catch(() => undefined);
   session?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
