@@ -337,6 +337,28 @@ describe('a RotationSchedule over an HSM-backed policy', () => {
   }, 240_000);
 });
 
+describe('a key in the token that the index does not name', () => {
+  it('is reported (Degraded, OrphanKeysInToken), never used or deleted; the report clears once a person removes it', async () => {
+    const indexBefore = JSON.stringify(await storedIndex());
+    // What a crash between making a key and storing the index leaves behind.
+    const orphan = (await Pkcs11KekBackend.create(session, new Date(), `${ns}/${POLICY}`)).activeKid();
+    await poke();
+    const p = await eventually('OrphanKeysInToken', async () => {
+      const kp = await readPolicy();
+      return condition(kp, 'Degraded')?.reason === 'OrphanKeysInToken' ? kp : undefined;
+    }, 60_000);
+    expect(condition(p, 'Degraded')?.message).toContain(orphan);
+    expect(condition(p, 'Ready')?.status).toBe('True');
+    expect(p.status?.activeKid).toBe(kids.active);
+    expect(JSON.stringify(await storedIndex())).toBe(indexBefore);
+    expect(tokenKeys(orphan)).toHaveLength(1);
+    const [handle] = tokenKeys(orphan);
+    session.run((p11, s) => p11.C_DestroyObject(s, handle as Handle));
+    await poke();
+    await eventually('Degraded cleared', async () => (condition(await readPolicy(), 'Degraded')?.status === 'False' ? true : undefined), 60_000);
+  }, 120_000);
+});
+
 describe('backup and drill of an HSM-backed policy', () => {
   it('the backup carries the index and says the KEKs are not in it; the drill reports the data keys as not openable from it', async () => {
     const cli = async (args: string[]) => {

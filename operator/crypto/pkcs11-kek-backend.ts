@@ -346,9 +346,12 @@ export class Pkcs11KekBackend implements KekBackend {
       } finally {
         p11.C_FindObjectsFinal(session);
       }
+      // With an owner, only this policy's keys (CKA_ID); another policy's keys are not its orphans.
       return handles
-        .map((handle) => (p11.C_GetAttributeValue(session, handle, [{ type: lib.CKA_LABEL }])[0]?.value as Buffer | undefined)?.toString('utf8') ?? '')
-        .filter((label) => label.startsWith(KEK_LABEL_PREFIX));
+        .map((handle) => p11.C_GetAttributeValue(session, handle, [{ type: lib.CKA_LABEL }, { type: lib.CKA_ID }]))
+        .map(([label, id]) => ({ label: (label?.value as Buffer | undefined)?.toString('utf8') ?? '', id: id?.value as Buffer | undefined }))
+        .filter(({ label, id }) => label.startsWith(KEK_LABEL_PREFIX) && (this.owner === undefined || (id !== undefined && id.equals(this.objectId(label)))))
+        .map(({ label }) => label);
     });
   }
 

@@ -265,6 +265,12 @@ export class KeyPolicyReconciler {
       kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
     }).nextRotation;
     const conditions = this.conditions(sets, finalUsage, ca);
+    const orphans = hsmOrphans(sets);
+    if (orphans.length > 0) {
+      // A key made in the token whose index was never stored (a crash or a conflict between the
+      // two writes). Never used and never deleted by the operator: only a person can tell.
+      conditions.push(cond(C.Degraded, true, Reasons.OrphanKeysInToken, `the HSM token holds KEKs of this policy that its key index does not name: ${orphans.join(', ')}; they wrap nothing — delete them in the token once checked`));
+    }
     if (secret.metadata?.deletionTimestamp) {
       // Someone deleted the key Secret while data is under its keys: the finalizer keeps it for now.
       const message = `key Secret ${keySecretName(name)} was deleted while ciphertexts are under its keys; the ${KEYS_IN_USE_FINALIZER} finalizer keeps it until they are gone — take a lockstep backup now`;
@@ -795,3 +801,9 @@ export class KeyPolicyReconciler {
   }
 }
 
+
+/** Keys of a PKCS11 policy in the token that its stored index does not know (none for the Secret store). */
+function hsmOrphans(sets: KeySets): readonly string[] {
+  const backend = kekBackendOf(sets.kek);
+  return backend instanceof Pkcs11KekBackend ? backend.orphanKids() : [];
+}

@@ -104,6 +104,8 @@ export const Reasons = {
   KeyStoreMisconfigured: 'KeyStoreMisconfigured',
   /** keyStore PKCS11: the HSM config Secret does not grant the policy's namespace. */
   KeyStoreNotAllowed: 'KeyStoreNotAllowed',
+  /** keyStore PKCS11: the token holds keys of the policy its index does not name (reported, never deleted). */
+  OrphanKeysInToken: 'OrphanKeysInToken',
   // Audit
   /** The trail does not match its recorded head: nothing is appended, key changes wait. */
   AuditChainBroken: 'AuditChainBroken',
