@@ -2152,6 +2152,13 @@ export interface KeyPolicySpec {
   readonly audit?: KeyPolicySpecAudit;
 
   /**
+   * Where the KEKs live. Secret (default): a JWKS in the key Secret <name>-keys the operator owns. PKCS11: AES-256 keys generated inside an HSM token, never extractable; data keys are wrapped and unwrapped in the token, and the key Secret holds only the KEK index (kids and dates) and the sealing keys. Cannot be changed once the policy exists: every wrapped data key names a KEK of the store it was made with.
+   *
+   * @schema KeyPolicySpec#keyStore
+   */
+  readonly keyStore?: KeyPolicySpecKeyStore;
+
+  /**
    * What happens to the key Secret (<name>-keys, every KEK and sealing key) when this policy is deleted. Retain (default) keeps it: a KeyPolicy created again with this namespace and name picks the keys up and never generates over them. Delete removes it with the policy. Either way, deletion waits (finalizer, condition Ready=False reason KeysInUse) while any envelope store or sealed value of an EncryptedService is still under one of its keys; removing the finalizer by hand forces deletion and keeps the key Secret.
    *
    * @schema KeyPolicySpec#deletionPolicy
@@ -2179,6 +2186,7 @@ export function toJson_KeyPolicySpec(obj: KeyPolicySpec | undefined): Record<str
     'rotation': toJson_KeyPolicySpecRotation(obj.rotation),
     'allowed': toJson_KeyPolicySpecAllowed(obj.allowed),
     'audit': toJson_KeyPolicySpecAudit(obj.audit),
+    'keyStore': toJson_KeyPolicySpecKeyStore(obj.keyStore),
     'deletionPolicy': obj.deletionPolicy,
     'admission': toJson_KeyPolicySpecAdmission(obj.admission),
   };
@@ -2445,6 +2453,42 @@ export function toJson_KeyPolicySpecAudit(obj: KeyPolicySpecAudit | undefined): 
   if (obj === undefined) { return undefined; }
   const result = {
     'segmentSize': obj.segmentSize,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Where the KEKs live. Secret (default): a JWKS in the key Secret <name>-keys the operator owns. PKCS11: AES-256 keys generated inside an HSM token, never extractable; data keys are wrapped and unwrapped in the token, and the key Secret holds only the KEK index (kids and dates) and the sealing keys. Cannot be changed once the policy exists: every wrapped data key names a KEK of the store it was made with.
+ *
+ * @schema KeyPolicySpecKeyStore
+ */
+export interface KeyPolicySpecKeyStore {
+  /**
+   * Secret (default) or PKCS11.
+   *
+   * @schema KeyPolicySpecKeyStore#type
+   */
+  readonly type: KeyPolicySpecKeyStoreType;
+
+  /**
+   * The HSM, for type PKCS11.
+   *
+   * @schema KeyPolicySpecKeyStore#pkcs11
+   */
+  readonly pkcs11?: KeyPolicySpecKeyStorePkcs11;
+}
+
+/**
+ * Converts an object of type 'KeyPolicySpecKeyStore' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KeyPolicySpecKeyStore(obj: KeyPolicySpecKeyStore | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'type': obj.type,
+    'pkcs11': toJson_KeyPolicySpecKeyStorePkcs11(obj.pkcs11),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -2723,6 +2767,46 @@ export enum KeyPolicySpecTlsCipherSuites {
   /** TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 */
   TLS_UNDERSCORE_ECDHE_UNDERSCORE_RSA_UNDERSCORE_WITH_UNDERSCORE_CHACHA20_UNDERSCORE_POLY1305_UNDERSCORE_SHA256 = "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
 }
+
+/**
+ * Secret (default) or PKCS11.
+ *
+ * @schema KeyPolicySpecKeyStoreType
+ */
+export enum KeyPolicySpecKeyStoreType {
+  /** Secret */
+  SECRET = "Secret",
+  /** PKCS11 */
+  PKCS11 = "PKCS11",
+}
+
+/**
+ * The HSM, for type PKCS11.
+ *
+ * @schema KeyPolicySpecKeyStorePkcs11
+ */
+export interface KeyPolicySpecKeyStorePkcs11 {
+  /**
+   * A Secret in the OPERATOR's namespace with the keys module, tokenLabel (or slot) and pin (docs/hsm.md). A KeyPolicy outside the operator's namespace may use it only when the Secret's annotation lockstep.dev/hsm-allowed-namespaces (written by an administrator) lists the policy's namespace or *.
+   *
+   * @schema KeyPolicySpecKeyStorePkcs11#configSecretName
+   */
+  readonly configSecretName: string;
+}
+
+/**
+ * Converts an object of type 'KeyPolicySpecKeyStorePkcs11' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KeyPolicySpecKeyStorePkcs11(obj: KeyPolicySpecKeyStorePkcs11 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'configSecretName': obj.configSecretName,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
  * Key algorithm.

@@ -15,6 +15,7 @@ import { DekCache } from './crypto/dek-cache.js';
 import { ServiceSecrets } from './encryptedservice/secrets.js';
 import { AUDIT_FIELD_MANAGER, AuditTrail } from './keypolicy/audit-trail.js';
 import { keyPolicyController } from './keypolicy/controller.js';
+import { HsmSessions } from './keypolicy/hsm-sessions.js';
 import { KeyRing } from './keypolicy/key-ring.js';
 import { KeyPolicyReconciler } from './keypolicy/reconciler.js';
 import { isAlreadyExists, isNotFound } from './runtime/api-error.js';
@@ -148,7 +149,8 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   // only what the operator labels), unwrapped data keys live only in the bounded DEK cache.
   const writerCore = writer.makeApiClient(k8s.CoreV1Api);
   const applier = new Applier(writer);
-  const keyRing = new KeyRing();
+  // keyStore PKCS11 policies: HSM sessions from config Secrets in the operator's namespace.
+  const keyRing = new KeyRing(new HsmSessions({ core: writerCore, operatorNamespace: config.namespace }));
   // The trail, its head and its signing key live in the operator's own namespace (tenants cannot write there).
   const audit = new AuditTrail({
     core: writerCore, statusApplier: new Applier(writer, AUDIT_FIELD_MANAGER), logger, metrics, operatorNamespace: config.namespace,
@@ -208,7 +210,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   manager.addController(services);
   manager.addController(keyPolicyController(caches, keyPolicies, logger, metrics));
   manager.addController(buildRotationScheduleController({
-    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs, certManager,
+    kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs, certManager, keyRing,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
   }));

@@ -6,7 +6,7 @@
 import jose from 'node-jose';
 import type { KeyPolicySpec } from '../api/v1alpha1/index.js';
 import { CONTENT_ENCRYPTION } from '../crypto/keyset.js';
-import { keySetsFromSecret } from '../keypolicy/key-ring.js';
+import { keptInHsm, keySetsFromSecret, sealSetFromSecret } from '../keypolicy/key-ring.js';
 import { recoveryKeyThumbprint, type RecoveryPrivateKey, type RecoveryPublicKey } from './recovery-key.js';
 
 export const BACKUP_API_VERSION = 'lockstep.dev/backup.v1';
@@ -59,6 +59,9 @@ const entryId = (namespace: string, name: string, createdAt: string) => `${names
 
 /** Live kids of a key Secret's data; throws KeySetError when the sets do not parse. */
 export function liveKids(data: Record<string, string>): string[] {
+  // KEKs in an HSM: the Secret (and so the backup) holds their index, never the keys, so their
+  // kids are not listed as backed up — a drill then reports data under them as not covered.
+  if (keptInHsm({ data })) return sealSetFromSecret({ data }).keys.map((k) => k.kid).sort();
   const sets = keySetsFromSecret({ data });
   return [...sets.kek.keys, ...sets.seal.keys].map((k) => k.kid).sort();
 }

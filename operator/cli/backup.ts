@@ -4,6 +4,10 @@
 import { parseArgs } from 'node:util';
 import { isKeySetError } from '../crypto/errors.js';
 import { keySecretName } from '../keypolicy/names.js';
+import { keptInHsm } from '../keypolicy/key-ring.js';
+
+/** A KeyPolicy with keyStore PKCS11: its KEKs cannot leave the token, so the backup cannot hold them. */
+export const HSM_NOTE = '; KEKs in an HSM: only their kid index and the sealing keys are in this backup, not the KEKs (back the token up with the HSM\'s own tools)';
 import { backupFile, serializeBackupFile, type PolicyKeyState } from './backup-file.js';
 import { LABEL_KEY_POLICY } from '../api/v1alpha1/index.js';
 import { LABEL_KEY_POLICY_NAMESPACE } from '../keypolicy/names.js';
@@ -77,7 +81,8 @@ export async function backupCommand(argv: readonly string[], io: CliIo): Promise
   }
   await io.writeFile(values.out, serializeBackupFile(file), { mode: 0o600 });
   const orphaned = new Set(states.filter((s) => !s.policy).map((s) => policyId(s.namespace, s.name)));
-  const lines = file.policies.map((p) => `  ${p.namespace}/${p.name}${orphaned.has(policyId(p.namespace, p.name)) ? ' (keys left by a deleted policy)' : ''}: kids ${p.kids.join(', ')}; ${p.envelopeStores} envelope stores`);
+  const inHsm = new Set(states.filter((s) => keptInHsm({ data: s.keySecret.data })).map((s) => policyId(s.namespace, s.name)));
+  const lines = file.policies.map((p) => `  ${p.namespace}/${p.name}${orphaned.has(policyId(p.namespace, p.name)) ? ' (keys left by a deleted policy)' : ''}: kids ${p.kids.join(', ')}; ${p.envelopeStores} envelope stores${inHsm.has(policyId(p.namespace, p.name)) ? HSM_NOTE : ''}`);
   io.out(`backed up ${file.policies.length} KeyPolicies to ${values.out} for recovery key ${file.recipient.kid}\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
   for (const p of problems) io.err(`error: ${p}\n`);
   return problems.length > 0 ? 1 : 0;

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, KEY_POLICY, type KeyPolicy } from '../api/v1alpha1/index.js';
 import { isKeySetError } from '../crypto/errors.js';
-import { keySecretData, keySetsFromSecret } from '../keypolicy/key-ring.js';
+import { keptInHsm, keySecretData, keySetsFromSecret } from '../keypolicy/key-ring.js';
 import { keyPolicyLabels, keySecretName } from '../keypolicy/names.js';
 import { BackupError, liveKids, openPolicyState, parseBackupFile, type PolicyKeyState, type StoredSecret } from './backup-file.js';
 import { ClusterKeys } from './cluster-keys.js';
@@ -66,6 +66,10 @@ async function restorePolicy(cluster: ClusterKeys, state: PolicyKeyState, create
       // The policy had new keys generated (or the Secret is damaged): merging is a decision for a person.
       const why = kids.length === 0 ? 'exists but does not parse' : `exists without the backed-up kids ${backedUp.filter((k) => !kids.includes(k)).join(', ')}`;
       problems.push(`${id}: key Secret ${secretName} ${why}; not overwritten${kids.length === 0 ? '' : ' (run restore --merge to add the backed-up keys to it as decrypt-only)'}`);
+      return problems;
+    } else if (keptInHsm(live) || keptInHsm({ data: state.keySecret.data })) {
+      // The KEKs are in the token; merging indexes would name keys the token may not hold.
+      problems.push(`${id}: key Secret ${secretName} keeps its KEKs in an HSM; --merge does not apply (restore the token with the HSM's tools); not changed`);
       return problems;
     } else {
       const { sets, added } = mergeKeySets(keySetsFromSecret(live), keySetsFromSecret({ data: state.keySecret.data }), new Date());

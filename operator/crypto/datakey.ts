@@ -3,6 +3,8 @@ import { assertServiceBinding, formatServiceBinding, type ServiceBinding } from 
 import { decryptCompact, encryptCompact, readLockstepHeader } from './compact-jwe.js';
 import { DecryptError, KeySetError } from './errors.js';
 import { activeKey, type KeySet } from './keyset.js';
+import { kekBackendOf } from './kek-view.js';
+import { HSM_KEY_MANAGEMENT, parseWrapped } from './pkcs11-wrapped.js';
 
 // One data key (DEK) per EncryptedService. It exists in clear only in memory, as a KeyObject —
 // which prints and serialises as an opaque object, so a stray log line cannot leak it. At rest it
@@ -46,6 +48,9 @@ function kekOnly(keySet: KeySet): void {
 
 export async function wrapDataKey(keySet: KeySet, dataKey: DataKey, binding: ServiceBinding): Promise<string> {
   kekOnly(keySet);
+  // KEKs in an HSM: the token wraps (kek-view.ts).
+  const backend = kekBackendOf(keySet);
+  if (backend) return backend.wrapDataKey(dataKey, binding);
   assertServiceBinding(binding);
   if (!DATA_KEY_ID.test(dataKey.id) || dataKey.key.type !== 'secret' || dataKey.key.symmetricKeySize !== 32) {
     throw new KeySetError('InvalidTransition', 'not a Lockstep data key (256-bit secret with a dek- id)');
@@ -60,6 +65,8 @@ export async function wrapDataKey(keySet: KeySet, dataKey: DataKey, binding: Ser
 
 export async function unwrapDataKey(keySet: KeySet, wrapped: string, binding: ServiceBinding): Promise<DataKey> {
   kekOnly(keySet);
+  const backend = kekBackendOf(keySet);
+  if (backend) return backend.unwrapDataKey(wrapped, binding);
   assertServiceBinding(binding);
   const { header, payload } = await decryptCompact(keySet, wrapped, DATA_KEY_TYPE);
   const { kid } = header;
@@ -84,7 +91,7 @@ export async function unwrapDataKey(keySet: KeySet, wrapped: string, binding: Se
 export async function rewrapDataKey(keySet: KeySet, wrapped: string, binding: ServiceBinding): Promise<RewrapResult> {
   kekOnly(keySet);
   const toKid = activeKey(keySet).kid;
-  const fromKid = readLockstepHeader(wrapped).kid;
+  const fromKid = inspectWrappedDataKey(wrapped).kid;
   if (fromKid === toKid) {
     // Still authenticate: a rotation pass doubles as the check that every wrapped key opens.
     await unwrapDataKey(keySet, wrapped, binding);
@@ -96,9 +103,25 @@ export async function rewrapDataKey(keySet: KeySet, wrapped: string, binding: Se
 
 /** Header facts for status and usage counting, without any key. Throws DecryptError('Malformed'). */
 export function inspectWrappedDataKey(wrapped: string): WrappedDataKeyInfo {
+  if (isHsmWrapped(wrapped)) {
+    const parsed = parseWrapped(wrapped);
+    return { kid: parsed.kid, dataKeyId: parsed.dataKeyId, binding: { ...parsed.binding } };
+  }
   const header = readLockstepHeader(wrapped);
   if (header.dataKeyId === undefined) {
     throw new DecryptError('Malformed', 'not a wrapped data key (no data key id)', header.kid);
   }
   return { kid: header.kid, dataKeyId: header.dataKeyId, binding: header.binding };
+}
+
+/** Whether the protected header says `alg: dir`, the form a KEK in an HSM wraps to (pkcs11-wrapped.ts). */
+function isHsmWrapped(wrapped: string): boolean {
+  if (typeof wrapped !== 'string') return false;
+  const first = wrapped.trim().split('.', 1)[0] ?? '';
+  try {
+    const header: unknown = JSON.parse(Buffer.from(first, 'base64url').toString('utf8'));
+    return typeof header === 'object' && header !== null && (header as Record<string, unknown>)['alg'] === HSM_KEY_MANAGEMENT;
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { formatServiceBinding, type ServiceBinding } from './binding.js';
-import { readLockstepHeader } from './compact-jwe.js';
-import { unwrapDataKey, type DataKey } from './datakey.js';
+import { inspectWrappedDataKey, unwrapDataKey, type DataKey } from './datakey.js';
 import type { KeySet } from './keyset.js';
 
 // Unwrapped data keys, in memory only, so a reconcile does not pay a JWE unwrap (milliseconds;
@@ -172,7 +171,7 @@ function cacheId(wrapped: string, binding: ServiceBinding): string {
 
 function kidOf(wrapped: string): string {
   try {
-    return readLockstepHeader(wrapped).kid;
+    return inspectWrappedDataKey(wrapped).kid;
   } catch {
     return '';
   }

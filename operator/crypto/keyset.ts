@@ -1,6 +1,7 @@
 import { createECDH, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import jose from 'node-jose';
 import { KeySetError } from './errors.js';
+import { isViewKey } from './kek-view.js';
 
 // A key set is the JSON document the operator keeps in a Secret it owns. It is a valid JWK Set
 // (RFC 7517 §5: unknown members are ignored by other tools), so `keys` holds ordinary JWKs with
@@ -190,6 +191,8 @@ export function findKey(keySet: KeySet, kid: string): ManagedKey | RetiredKey | 
 
 /** The JWK members node-jose needs, without Lockstep's lifecycle members. */
 export function keyMaterial(key: ManagedKey): Record<string, string> {
+  // A KEK held in an HSM has no material here: only its backend wraps and unwraps (kek-view.ts).
+  if (isViewKey(key)) throw new KeySetError('InvalidKeySet', `KEK ${key.kid} is held in an HSM; it has no material to use here`);
   const jwk: Record<string, string> = { kty: key.kty, kid: key.kid, use: key.use, alg: key.alg };
   for (const member of MATERIAL_MEMBERS[key.kty]) {
     const value = key[member];

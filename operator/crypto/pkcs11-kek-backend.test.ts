@@ -6,11 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import { generateDataKey } from './datakey.js';
+import { generateDataKey, inspectWrappedDataKey, unwrapDataKey, wrapDataKey } from './datakey.js';
+import { kekView } from './kek-view.js';
+import { countByKid } from './rotation.js';
+import { storeTag, storeTagMatches } from './store-mac.js';
+import { keySecretData } from '../keypolicy/key-ring.js';
 import { DecryptError } from './errors.js';
 import { parseKekIndex, serializeKekIndex } from './kek-index.js';
 import { KeyStoreError } from './key-store-errors.js';
-import { createKeySet } from './keyset.js';
+import { createKeySet, keyMaterial } from './keyset.js';
 import { Pin, type Pkcs11Config } from './pkcs11-config.js';
 import { Pkcs11KekBackend } from './pkcs11-kek-backend.js';
 import { CKR, ckrOf, loadPkcs11js, Pkcs11Session, type Handle } from './pkcs11-session.js';
@@ -312,6 +316,8 @@ const LABEL = 'lockstep-test';
         { type: lib.CKA_ENCRYPT, value: true },
         { type: lib.CKA_DECRYPT, value: true },
         { type: lib.CKA_LABEL, value: kid },
+        // The impostor copies the id too (label and id are what the backend looks keys up by).
+        { type: lib.CKA_ID, value: Buffer.from(kid, 'utf8') },
         { type: lib.CKA_VALUE, value: randomBytes(32) },
       ]),
     );
@@ -346,6 +352,72 @@ const LABEL = 'lockstep-test';
     expect(typeof (await backend.wrapDataKey(dataKey, ledger))).toBe('string');
     expect(backend.activeKid()).toBe(kid);
     expect(findKeys().length).toBe(count);
+  });
+
+  it('serves the key-set code through a material-free view: datakey.ts wraps in the token, the Secret gets the index, store tags come from the token', async () => {
+    const backend = await Pkcs11KekBackend.create(session, now);
+    const kid = backend.activeKid();
+    const view = kekView(backend, (k) => backend.macSecret(k));
+    const dataKey = generateDataKey();
+    const wrapped = await wrapDataKey(view, dataKey, ledger);
+    expect(inspectWrappedDataKey(wrapped)).toMatchObject({ kid, dataKeyId: dataKey.id });
+    expect((await unwrapDataKey(view, wrapped, ledger)).key.equals(dataKey.key)).toBe(true);
+    await expect(unwrapDataKey(view, wrapped, other)).rejects.toMatchObject({ reason: 'WrongBinding' });
+    // Retention counts it (an uncounted kid could be retired while data is under it).
+    expect(countByKid([wrapped], view)).toEqual({ byKid: { [kid]: 1 }, unreadable: 0 });
+    // No material in the view, and nothing may use a view key as a JWK.
+    expect(view.keys.every((key) => (key as unknown as Record<string, unknown>)['k'] === undefined)).toBe(true);
+    expect(() => keyMaterial(view.keys[0]!)).toThrow(/held in an HSM/);
+    const data = keySecretData({ kek: view, seal: await createKeySet('seal', 'ECDH-ES+A256KW', { now }) });
+    expect(Object.keys(data).sort()).toEqual(['kek-index.json', 'seal.json']);
+    expect(parseKekIndex(Buffer.from(data['kek-index.json'] ?? '', 'base64').toString('utf8'))).toEqual(backend.index);
+    // Store tags: the same for every view of the key (the token's PRF is deterministic), bound to the data.
+    const input = { namespace: 'payments', store: 'ledger-envelope', service: 'ledger', policy: { namespace: 'payments', name: 'vault' }, data: { 'dek.jwe': 'YQ' } };
+    const tag = storeTag(view.keys[0]!, input);
+    const reopened = await Pkcs11KekBackend.open(session, parseKekIndex(serializeKekIndex(backend.index)));
+    expect(storeTagMatches(kekView(reopened, (k) => reopened.macSecret(k)).keys[0]!, input, tag)).toBe(true);
+    expect(storeTagMatches(view.keys[0]!, { ...input, data: { 'dek.jwe': 'Yg' } }, tag)).toBe(false);
+  });
+
+  it('a fork changes the index but destroys nothing until destroyPending: a crash in between leaves a key, never an index naming a destroyed one', async () => {
+    const backend = await Pkcs11KekBackend.create(session, now);
+    const first = backend.activeKid();
+    const fork = backend.fork();
+    await fork.rotate({ now: later(60), retention: 1, retireAfterMs: 0, usage: {} });
+    const second = fork.fork();
+    const rotation = await second.rotate({ now: later(120), retention: 1, retireAfterMs: 0, usage: { [first]: 0 } });
+    expect(rotation.retired).toEqual([first]);
+    expect(second.index.retired.map((r) => r.kid)).toEqual([first]);
+    expect(findKeys(first)).toHaveLength(1);
+    expect(second.pendingDestruction()).toEqual([first]);
+    // The backend the stored index came from is untouched.
+    expect(backend.liveKids()).toEqual([first]);
+    expect(second.destroyPending()).toEqual([first]);
+    expect(findKeys(first)).toHaveLength(0);
+    // Reopened from an index that retired a kid still in the token: destroyed on the next retire.
+    const third = await Pkcs11KekBackend.create(session, later(180));
+    const fourth = third.fork();
+    await fourth.rotate({ now: later(240), retention: 1, retireAfterMs: 0, usage: {} });
+    const fifth = fourth.fork();
+    const retired = (await fifth.rotate({ now: later(300), retention: 1, retireAfterMs: 0, usage: { [third.activeKid()]: 0 } })).retired;
+    const crashed = await Pkcs11KekBackend.open(session, fifth.index);
+    expect(crashed.pendingDestruction()).toEqual(retired);
+    await crashed.retire({ now: later(301), retention: 1, retireAfterMs: 0, usage: {} });
+    expect(findKeys(retired[0])).toHaveLength(0);
+  });
+
+  it('finds a policy\'s keys only under its owner: another policy naming the kid in its index gets KeyMissing and destroys nothing', async () => {
+    const mine = await Pkcs11KekBackend.create(session, later(400), 'payments/vault');
+    const kid = mine.activeKid();
+    const index = parseKekIndex(serializeKekIndex(mine.index));
+    expect((await Pkcs11KekBackend.open(session, index, 'payments/vault')).activeKid()).toBe(kid);
+    await expect(Pkcs11KekBackend.open(session, index, 'tenant/vault')).rejects.toMatchObject({ reason: 'KeyMissing' });
+    await expect(Pkcs11KekBackend.open(session, index)).rejects.toMatchObject({ reason: 'KeyMissing' });
+    // A foreign index that lists the kid as old and decrypt-only, so retention would retire it.
+    const other = await Pkcs11KekBackend.create(session, later(401), 'tenant/vault');
+    const forged = { keys: [...other.index.keys, { kid, state: 'decrypt-only' as const, createdAt: later(0).toISOString(), activatedAt: later(0).toISOString(), deactivatedAt: later(1).toISOString() }], retired: [] };
+    await expect(Pkcs11KekBackend.open(session, forged, 'tenant/vault')).rejects.toMatchObject({ reason: 'KeyMissing' });
+    expect(findKeys(kid)).toHaveLength(1);
   });
 
   // Last: it logs the application out, which every session shares.

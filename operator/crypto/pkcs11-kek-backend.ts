@@ -1,4 +1,4 @@
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { assertServiceBinding, formatServiceBinding, type ServiceBinding } from './binding.js';
 import { DATA_KEY_ID, type DataKey } from './datakey.js';
 import { DecryptError, KeySetError } from './errors.js';
@@ -37,25 +37,68 @@ export class Pkcs11KekBackend implements KekBackend {
   /** Kids retired in the index whose token object could not be destroyed yet. */
   private readonly pending = new Set<string>();
 
-  private constructor(private readonly session: Pkcs11Session, index: KekIndex) {
+  /**
+   * `owner` (the KeyPolicy's namespace/name) goes into every key's CKA_ID, and keys are found by
+   * label AND id: the kid index lives in a Secret a tenant can edit, so on a token several
+   * policies share, an index naming another policy's kid must find nothing (KeyMissing) — never
+   * unwrap with, rotate past, or destroy another policy's key.
+   */
+  private constructor(private readonly session: Pkcs11Session, index: KekIndex, private readonly owner?: string) {
     this.current = index;
   }
 
   /** A new KeyPolicy: its first KEK is generated in the token. */
-  static async create(session: Pkcs11Session, now: Date): Promise<Pkcs11KekBackend> {
+  static async create(session: Pkcs11Session, now: Date, owner?: string): Promise<Pkcs11KekBackend> {
     const kid = newKid('kek', now);
-    const backend = new Pkcs11KekBackend(session, newKekIndex(kid, now));
+    const backend = new Pkcs11KekBackend(session, newKekIndex(kid, now), owner);
     backend.generate(kid);
     return backend;
   }
 
   /** An existing KeyPolicy: every kid the index calls live must be in the token, as a KEK. */
-  static async open(session: Pkcs11Session, index: KekIndex): Promise<Pkcs11KekBackend> {
+  static async open(session: Pkcs11Session, index: KekIndex, owner?: string): Promise<Pkcs11KekBackend> {
     activeRecord(index);
-    const backend = new Pkcs11KekBackend(session, index);
+    const backend = new Pkcs11KekBackend(session, index, owner);
     for (const kid of backend.liveKids()) backend.handle(kid);
     for (const { kid } of index.retired) if (backend.find(kid) !== undefined) backend.pending.add(kid);
     return backend;
+  }
+
+  /** Set on a fork: retired kids are only marked, and destroyed by destroyPending() once stored. */
+  private deferDestruction = false;
+
+  /**
+   * The same keys and index, for a change the caller may fail to store: this one stays as stored,
+   * and the fork destroys nothing until destroyPending() — called after its index is stored — so
+   * a crash between the two leaves a retired key in the token (destroyed next time), never a
+   * stored index naming a destroyed key.
+   */
+  fork(): Pkcs11KekBackend {
+    const copy = new Pkcs11KekBackend(this.session, this.current, this.owner);
+    copy.deferDestruction = true;
+    for (const [kid, handle] of this.handles) copy.handles.set(kid, handle);
+    for (const kid of this.pending) copy.pending.add(kid);
+    return copy;
+  }
+
+  /**
+   * A 256-bit secret for envelope-store tags (store-mac.ts) under `kid`, made in the token: AES-GCM
+   * of 32 zero bytes under the non-extractable KEK with an IV fixed by the kid — a PRF output only
+   * the token can compute. Wraps use random IVs, so this fixed IV never meets another plaintext
+   * (a collision is a 2^-96 event). The secret is held in memory as data keys are.
+   */
+  macSecret(kid: string): Buffer {
+    const iv = createHash('sha256').update(`lockstep.dev/store-mac/v1/${kid}`).digest().subarray(0, 12);
+    const aad = Buffer.from('lockstep.dev/store-mac/v1', 'utf8');
+    try {
+      const sealed = this.withKey(kid, (p11, session, key) => {
+        p11.C_EncryptInit(session, this.gcm(iv, aad), key);
+        return Buffer.from(p11.C_Encrypt(session, Buffer.alloc(32), Buffer.alloc(48)));
+      });
+      return sealed.subarray(0, 32);
+    } catch (error) {
+      throw this.classify(error, kid, 'wrap');
+    }
   }
 
   /** The lifecycle document to persist after rotate/retire. */
@@ -147,6 +190,11 @@ export class Pkcs11KekBackend implements KekBackend {
   }
 
   async retire(options: RetentionOptions): Promise<readonly string[]> {
+    return this.retireNow(options);
+  }
+
+  /** retire(), for callers that decide synchronously (key-plan.ts); the token calls are synchronous. */
+  retireNow(options: RetentionOptions): readonly string[] {
     const result = retireInIndex(this.current, options);
     this.current = result.index;
     this.destroy([...result.retired, ...this.pending]);
@@ -204,7 +252,7 @@ export class Pkcs11KekBackend implements KekBackend {
           { type: lib.CKA_EXTRACTABLE, value: false },
           { type: lib.CKA_MODIFIABLE, value: false },
           { type: lib.CKA_LABEL, value: kid },
-          { type: lib.CKA_ID, value: Buffer.from(kid, 'utf8') },
+          { type: lib.CKA_ID, value: this.objectId(kid) },
           { type: lib.CKA_ENCRYPT, value: true },
           { type: lib.CKA_DECRYPT, value: true },
           { type: lib.CKA_WRAP, value: false },
@@ -228,7 +276,7 @@ export class Pkcs11KekBackend implements KekBackend {
     const found = this.find(kid);
     if (found === undefined) {
       this.session.assertLoggedIn();
-      throw new KeyStoreError('KeyMissing', `${this.session.describe()} has no key labelled ${kid}; it is never regenerated — restore the token or re-wrap from a backup`);
+      throw new KeyStoreError('KeyMissing', `${this.session.describe()} has no key labelled ${kid}${this.owner === undefined ? '' : ` for ${this.owner}`}; it is never regenerated — restore the token or re-wrap from a backup`);
     }
     this.check(kid, found);
     this.handles.set(kid, found);
@@ -242,6 +290,7 @@ export class Pkcs11KekBackend implements KekBackend {
         { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
         { type: lib.CKA_TOKEN, value: true },
         { type: lib.CKA_LABEL, value: kid },
+        { type: lib.CKA_ID, value: this.objectId(kid) },
       ]);
       try {
         return p11.C_FindObjects(session, 2);
@@ -280,6 +329,10 @@ export class Pkcs11KekBackend implements KekBackend {
     }
   }
 
+  private objectId(kid: string): Buffer {
+    return Buffer.from(this.owner === undefined ? kid : `${this.owner}|${kid}`, 'utf8');
+  }
+
   private tokenKids(): string[] {
     const lib = this.session.lib;
     return this.session.run((p11, session) => {
@@ -293,13 +346,31 @@ export class Pkcs11KekBackend implements KekBackend {
       } finally {
         p11.C_FindObjectsFinal(session);
       }
+      // With an owner, only this policy's keys (CKA_ID); another policy's keys are not its orphans.
       return handles
-        .map((handle) => (p11.C_GetAttributeValue(session, handle, [{ type: lib.CKA_LABEL }])[0]?.value as Buffer | undefined)?.toString('utf8') ?? '')
-        .filter((label) => label.startsWith(KEK_LABEL_PREFIX));
+        .map((handle) => p11.C_GetAttributeValue(session, handle, [{ type: lib.CKA_LABEL }, { type: lib.CKA_ID }]))
+        .map(([label, id]) => ({ label: (label?.value as Buffer | undefined)?.toString('utf8') ?? '', id: id?.value as Buffer | undefined }))
+        .filter(({ label, id }) => label.startsWith(KEK_LABEL_PREFIX) && (this.owner === undefined || (id !== undefined && id.equals(this.objectId(label)))))
+        .map(({ label }) => label);
     });
   }
 
+  /** Destroys retired kids still in the token; returns those destroyed now. */
+  destroyPending(): readonly string[] {
+    this.deferDestruction = false;
+    const before = [...this.pending];
+    this.destroy(before);
+    return before.filter((kid) => !this.pending.has(kid));
+  }
+
   private destroy(kids: readonly string[]): void {
+    if (this.deferDestruction) {
+      for (const kid of kids) {
+        this.handles.delete(kid);
+        this.pending.add(kid);
+      }
+      return;
+    }
     for (const kid of new Set(kids)) {
       this.handles.delete(kid);
       try {

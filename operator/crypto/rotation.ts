@@ -1,5 +1,6 @@
 import { readLockstepHeader } from './compact-jwe.js';
 import { KeySetError } from './errors.js';
+import { parseWrapped } from './pkcs11-wrapped.js';
 import {
   activeKey,
   generateKey,
@@ -196,8 +197,13 @@ export function countByKid(ciphertexts: Iterable<string>, keySet?: KeySet): KidC
     try {
       kid = readLockstepHeader(ciphertext).kid;
     } catch {
-      unreadable += 1;
-      continue;
+      // A data key wrapped in an HSM (alg dir, pkcs11-wrapped.ts) names its kid too.
+      try {
+        kid = parseWrapped(ciphertext).kid;
+      } catch {
+        unreadable += 1;
+        continue;
+      }
     }
     byKid[kid] = (byKid[kid] ?? 0) + 1;
   }

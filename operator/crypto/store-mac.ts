@@ -1,10 +1,12 @@
 // Integrity tags for envelope stores. A store lives in the service's namespace, where a tenant
 // can write Secrets, so its labels and contents prove nothing. The tag is an HMAC under a key
-// derived from the KEK the store's data key is wrapped under: only whoever holds the KeyPolicy's
+// derived from the KEK the store's data key is wrapped under (with an HSM: from a secret the token
+// derives under that KEK, kek-view.ts): only whoever holds the KeyPolicy's
 // keys can make one, checking it costs no JWE operation, and it moves with every re-wrap.
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { KeySetError } from './errors.js';
 import type { ManagedKey } from './keyset.js';
+import { viewMacSecret } from './kek-view.js';
 
 const TAG_PREFIX = 'v1.';
 
@@ -19,10 +21,13 @@ export interface StoreTagInput {
 }
 
 function macKey(kek: ManagedKey): Buffer {
-  // The private member of the KEK: `k` for oct keys, `d` for RSA and EC.
-  const secret = kek.kty === 'oct' ? kek['k'] : kek['d'];
+  // An HSM-held KEK cannot be read: the token made a secret for this kid (kek-view.ts).
+  const fromToken = viewMacSecret(kek);
+  // Otherwise the private member of the KEK: `k` for oct keys, `d` for RSA and EC.
+  const secret = fromToken ?? (kek.kty === 'oct' ? kek['k'] : kek['d']);
   if (!secret) throw new KeySetError('InvalidKeySet', `KEK ${kek.kid} has no private material`);
-  return Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'base64url'), 'lockstep.dev/envelope-store', `mac/v1/${kek.kid}`, 32));
+  const ikm = typeof secret === 'string' ? Buffer.from(secret, 'base64url') : secret;
+  return Buffer.from(hkdfSync('sha256', ikm, 'lockstep.dev/envelope-store', `mac/v1/${kek.kid}`, 32));
 }
 
 function canonical(input: StoreTagInput): string {

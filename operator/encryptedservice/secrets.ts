@@ -27,6 +27,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { Logger } from '../runtime/logger.js';
 import { auditFingerprint, type AuditRecorder } from '../keypolicy/audit-trail.js';
 import type { KeySets } from '../keypolicy/key-plan.js';
+import { keyStoreProblem } from '../keypolicy/hsm-sessions.js';
 import type { KeyRing } from '../keypolicy/key-ring.js';
 import { LABEL_KEY_POLICY_NAMESPACE, keySecretName } from '../keypolicy/names.js';
 import { childLabels, ownerReference } from './children.js';
@@ -371,8 +372,12 @@ export class ServiceSecrets {
     const secret = await this.read(namespace, name);
     if (!secret) return { problem: `KeyPolicy ${namespace}/${policy.metadata.name ?? ''} has no keys yet (Secret ${name})` };
     try {
-      return { sets: this.o.keyRing.read(secret) };
+      return { sets: await this.o.keyRing.open(secret, policy) };
     } catch (err) {
+      // keyStore PKCS11: the HSM is unreachable, refuses or is not granted. The KeyPolicy's
+      // status has the details; nothing is written here meanwhile, and no data key is made.
+      const store = keyStoreProblem(err);
+      if (store) return { problem: `KeyPolicy ${namespace}/${policy.metadata.name ?? ''} cannot use its HSM now (${store.reason}); see its status` };
       const why = isKeySetError(err) ? err.reason : 'unreadable';
       return { problem: `key Secret ${namespace}/${name} of the KeyPolicy cannot be used (${why})` };
     }

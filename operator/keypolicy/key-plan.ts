@@ -5,6 +5,8 @@ import { parseDuration } from '../api/v1alpha1/duration.js';
 import { CRD_DEFAULTS, type EffectiveKeyWrap, type KeyPolicySpec } from '../api/v1alpha1/index.js';
 import { activeKey, sealingAlgorithmFor, type KeySet, type KeyWrapAlgorithm, type RsaBits, type EcCurve } from '../crypto/keyset.js';
 import { retireUnusedKeys, rotateKeySet, type KidUsage } from '../crypto/rotation.js';
+import { kekBackendOf, kekView } from '../crypto/kek-view.js';
+import { Pkcs11KekBackend } from '../crypto/pkcs11-kek-backend.js';
 
 export type RotationTrigger = 'period' | 'on-demand' | 'algorithm-change';
 
@@ -29,7 +31,8 @@ export interface RotationInputs {
 export function rotationDecision(input: RotationInputs): RotationDecision {
   const active = activeKey(input.kek);
   const nextRotation = new Date(Date.parse(active.activatedAt) + input.periodMs);
-  if (active.alg !== input.keyWrap.algorithm) return { due: true, trigger: 'algorithm-change', nextRotation };
+  // An HSM KEK is AES-256-GCM in the token whatever keyWrap says (keyWrap picks the sealing key).
+  if (!kekBackendOf(input.kek) && active.alg !== input.keyWrap.algorithm) return { due: true, trigger: 'algorithm-change', nextRotation };
   if (input.requested !== undefined && input.requested !== '' && input.requested !== input.handled) {
     return { due: true, trigger: 'on-demand', nextRotation };
   }
@@ -82,7 +85,7 @@ export async function rotateBoth(
   now: Date,
 ): Promise<KeyChange> {
   const common = { retention: retention.retention, retireAfterMs: retention.retireAfterMs, usage, now };
-  const kek = await rotateKeySet(sets.kek, { ...common, alg: keyWrap.algorithm, ...generationOptions(keyWrap) });
+  const kek = await rotateKek(sets.kek, common, keyWrap);
   const sealAlg = sealingAlgorithmFor(keyWrap.algorithm);
   const seal = await rotateKeySet(sets.seal, { ...common, alg: sealAlg, ...(sealAlg === keyWrap.algorithm ? generationOptions(keyWrap) : {}) });
   return {
@@ -96,7 +99,7 @@ export async function rotateBoth(
 /** Retires what retention allows and nothing uses; undefined when nothing changes. */
 export function retireBoth(sets: KeySets, retention: RetentionSettings, usage: KidUsage, now: Date): KeyChange | undefined {
   const common = { retention: retention.retention, retireAfterMs: retention.retireAfterMs, usage, now };
-  const kek = retireUnusedKeys(sets.kek, common);
+  const kek = retireKek(sets.kek, common);
   const seal = retireUnusedKeys(sets.seal, common);
   if (kek.retired.length === 0 && seal.retired.length === 0) return undefined;
   return { keySets: { kek: kek.keySet, seal: seal.keySet }, activated: [], deactivated: [], retired: [...kek.retired, ...seal.retired] };
@@ -104,4 +107,28 @@ export function retireBoth(sets: KeySets, retention: RetentionSettings, usage: K
 
 export function generationSettings(keyWrap: EffectiveKeyWrap): { kek: KeyWrapAlgorithm; seal: KeyWrapAlgorithm; rsaBits?: RsaBits; curve?: EcCurve } {
   return { kek: keyWrap.algorithm, seal: sealingAlgorithmFor(keyWrap.algorithm), ...generationOptions(keyWrap) };
+}
+
+type Common = { retention: number; retireAfterMs: number; usage: KidUsage; now: Date };
+
+// With an HSM the token makes the new KEK and destroys retired ones; the backend is forked so the
+// one cached for the stored Secret stays as stored if writing the new index fails (the new key
+// is then an orphan in the token, reported by the backend, never used).
+async function rotateKek(kek: KeySet, common: Common, keyWrap: EffectiveKeyWrap): Promise<{ keySet: KeySet; activated: string; deactivated: string; retired: readonly string[] }> {
+  const backend = hsmBackend(kek);
+  if (!backend) return rotateKeySet(kek, { ...common, alg: keyWrap.algorithm, ...generationOptions(keyWrap) });
+  const result = await backend.rotate(common);
+  return { keySet: kekView(backend, (kid) => backend.macSecret(kid)), ...result };
+}
+
+function retireKek(kek: KeySet, common: Common): { keySet: KeySet; retired: readonly string[] } {
+  const backend = hsmBackend(kek);
+  if (!backend) return retireUnusedKeys(kek, common);
+  const retired = backend.retireNow(common);
+  return { keySet: retired.length === 0 ? kek : kekView(backend, (kid) => backend.macSecret(kid)), retired };
+}
+
+function hsmBackend(kek: KeySet): Pkcs11KekBackend | undefined {
+  const backend = kekBackendOf(kek);
+  return backend instanceof Pkcs11KekBackend ? backend.fork() : undefined;
 }

@@ -16,6 +16,8 @@ export function keySecretName(policy: string): string {
 }
 export const KEK_SET_KEY = 'kek.json';
 export const SEAL_SET_KEY = 'seal.json';
+/** With keyStore PKCS11, instead of KEK_SET_KEY: the KEK index (kids and dates; the keys are in the token). */
+export const KEK_INDEX_KEY = 'kek-index.json';
 
 /** Before issue 11: ConfigMap holding audit segment `index`, in the policy's own namespace. Read
  * only to migrate such a trail into the operator's namespace. */

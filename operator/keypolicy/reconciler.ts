@@ -36,7 +36,12 @@ import {
   generationSettings, retentionSettings, retireBoth, rotateBoth, rotationDecision, rotationPeriodMs,
   type KeyChange, type KeySets,
 } from './key-plan.js';
-import { KeyRing, keySecretData } from './key-ring.js';
+import { KeyRing, hsmKeyOwner, hsmKeySets, keySecretData } from './key-ring.js';
+import { kekBackendOf } from '../crypto/kek-view.js';
+import { KeySetError } from '../crypto/errors.js';
+import { Pkcs11KekBackend } from '../crypto/pkcs11-kek-backend.js';
+import { keyStoreProblem } from './hsm-sessions.js';
+import { HSM_KEK_ALGORITHM } from './status.js';
 import { buildManagedCA, managedCARefs, type CertManagerResource } from './managed-ca.js';
 import { ANNOTATION_REACTIVATE_KID, ANNOTATION_REACTIVATED_FOR, pendingReactivation, reactivateBoth } from './reactivation.js';
 import { onDemandRotation } from './rotation-request.js';
@@ -125,6 +130,23 @@ export class KeyPolicyReconciler {
     const cached = this.o.caches.keyPolicies.getByKey(key);
     if (!cached) return;
     const policy: KeyPolicy = { ...cached, spec: withKeyPolicyDefaults(cached.spec) };
+    try {
+      return await this.reconcilePolicy(policy);
+    } catch (err) {
+      const problem = keyStoreProblem(err);
+      if (!problem || policy.metadata.deletionTimestamp) throw err;
+      // The HSM is unreachable, refuses, lacks a key, or is not granted: say so and retry (the
+      // workqueue backs off). Never a new key in place of one the token should hold.
+      await this.writeStatus(policy, [
+        cond(C.KeysReady, false, problem.reason, problem.message), cond(C.Ready, false, problem.reason, problem.message),
+        cond(C.Degraded, true, problem.reason, problem.message),
+      ], { ...(policy.status ?? {}), lastError: problem.message });
+      if (problem.reason === Reasons.KeyStoreNotAllowed) return { requeueAfter: AUDIT_RECHECK_MS };
+      throw err;
+    }
+  }
+
+  private async reconcilePolicy(policy: KeyPolicy): Promise<Result | void> {
     const namespace = policy.metadata.namespace ?? '';
     const name = policy.metadata.name ?? '';
     if (policy.metadata.deletionTimestamp) return this.finalize(policy);
@@ -178,6 +200,7 @@ export class KeyPolicyReconciler {
     let reactivated = false;
     if (reactivate !== undefined) {
       try {
+        if (kekBackendOf(sets.kek)) throw new KeySetError('InvalidTransition', 'rollback is not supported yet with keyStore PKCS11');
         change = reactivateBoth(sets, reactivate, now);
       } catch (err) {
         if (!isKeySetError(err)) throw err;
@@ -219,6 +242,8 @@ export class KeyPolicyReconciler {
       }
       if (change.retired.length > 0) this.o.events.record(this.regarding(policy), 'Normal', 'KeyRetired', `retired ${change.retired.join(', ')}: nothing was wrapped under them`);
     }
+    // HSM: retired KEKs leave the token only now that the index saying so is stored.
+    if (kekBackendOf(sets.kek) instanceof Pkcs11KekBackend) (kekBackendOf(sets.kek) as Pkcs11KekBackend).destroyPending();
     await this.rewrapOrphans(policy, sets, audit, now);
     audit.push(...await this.violations(policy, now));
     const pending = await this.pending(policy, secret, audit, now);
@@ -240,6 +265,12 @@ export class KeyPolicyReconciler {
       kek: sets.kek, keyWrap, periodMs: rotationPeriodMs(policy.spec), requested: undefined, handled: undefined, now,
     }).nextRotation;
     const conditions = this.conditions(sets, finalUsage, ca);
+    const orphans = hsmOrphans(sets);
+    if (orphans.length > 0) {
+      // A key made in the token whose index was never stored (a crash or a conflict between the
+      // two writes). Never used and never deleted by the operator: only a person can tell.
+      conditions.push(cond(C.Degraded, true, Reasons.OrphanKeysInToken, `the HSM token holds KEKs of this policy that its key index does not name: ${orphans.join(', ')}; they wrap nothing — delete them in the token once checked`));
+    }
     if (secret.metadata?.deletionTimestamp) {
       // Someone deleted the key Secret while data is under its keys: the finalizer keeps it for now.
       const message = `key Secret ${keySecretName(name)} was deleted while ciphertexts are under its keys; the ${KEYS_IN_USE_FINALIZER} finalizer keeps it until they are gone — take a lockstep backup now`;
@@ -247,6 +278,7 @@ export class KeyPolicyReconciler {
     }
     await this.writeStatus(policy, conditions.filter((c, i) => !conditions.slice(i + 1).some((later) => later.type === c.type)), {
       activeKid: activeKey(sets.kek).kid,
+      keyStore: kekBackendOf(sets.kek) ? 'PKCS11' : 'Secret',
       sealingKid: activeKey(sets.seal).kid,
       sealingKeyThumbprint: jwkThumbprint(publicJwks(sets.seal).keys[0]!),
       keys: keyStatuses(sets, finalUsage.byKid),
@@ -274,19 +306,27 @@ export class KeyPolicyReconciler {
     const namespace = policy.metadata.namespace ?? '';
     const name = keySecretName(policy.metadata.name ?? '');
     const live = await this.readSecret(namespace, name);
-    if (live) return { sets: this.o.keyRing.read(live), secret: live };
+    if (live) return { sets: await this.o.keyRing.open(live, policy), secret: live };
 
     const now = this.now();
     const generation = generationSettings(effectiveKeyWrap(policy.spec.keyWrap));
     const options = { now, ...(generation.rsaBits ? { rsaBits: generation.rsaBits } : {}), ...(generation.curve ? { curve: generation.curve } : {}) };
-    const sets: KeySets = {
-      kek: await createKeySet('kek', generation.kek, options),
-      seal: await createKeySet('seal', generation.seal, generation.seal === generation.kek ? options : { now }),
-    };
+    const seal = await createKeySet('seal', generation.seal, generation.seal === generation.kek ? options : { now });
+    // keyStore PKCS11: the first KEK is generated in the token (a crash before the Secret is
+    // written leaves an unused key there, reported as an orphan, never adopted).
+    const hsm = policy.spec.keyStore?.type === 'PKCS11';
+    let sets: KeySets;
+    if (hsm) {
+      const session = await this.o.keyRing.hsmSession(policy);
+      sets = await hsmKeySets(session, await Pkcs11KekBackend.create(session, now, hsmKeyOwner(policy)), seal);
+    } else {
+      sets = { kek: await createKeySet('kek', generation.kek, options), seal };
+    }
+    const kekAlgorithm = hsm ? HSM_KEK_ALGORITHM : generation.kek;
     const onDemand = onDemandRotation(policy.metadata.annotations, undefined);
     const subject = { namespace, name: policy.metadata.name ?? '', kind: KEY_POLICY.kind };
     const created = ([
-      { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.kek).kid }, details: { purpose: 'kek', algorithm: generation.kek } },
+      { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.kek).kid }, details: { purpose: 'kek', algorithm: kekAlgorithm } },
       { type: 'create', time: now, subject: { ...subject, kid: activeKey(sets.seal).kid }, details: { purpose: 'seal', algorithm: generation.seal } },
     ] satisfies AuditEvent[]).map(fingerprinted);
     const body: V1Secret = {
@@ -315,7 +355,7 @@ export class KeyPolicyReconciler {
       if (isAlreadyExists(err)) throw new Error(`key Secret ${namespace}/${name} appeared while creating it; retrying with the stored keys`);
       throw err;
     }
-    this.o.events.record(this.regarding(policy), 'Normal', Reasons.KeysGenerated, `generated KEK ${activeKey(sets.kek).kid} (${generation.kek}) and sealing key ${activeKey(sets.seal).kid} (${generation.seal}) in Secret ${name}`);
+    this.o.events.record(this.regarding(policy), 'Normal', Reasons.KeysGenerated, `generated KEK ${activeKey(sets.kek).kid} (${kekAlgorithm}${hsm ? ', in the HSM token' : ''}) and sealing key ${activeKey(sets.seal).kid} (${generation.seal}) in Secret ${name}`);
     this.log.info('keys generated', { namespace, keypolicy: policy.metadata.name, kekKid: activeKey(sets.kek).kid, sealKid: activeKey(sets.seal).kid });
     return { sets, secret };
   }
@@ -612,9 +652,9 @@ export class KeyPolicyReconciler {
     const secret = await this.readSecret(namespace, keySecretName(name));
     let sets: KeySets | undefined;
     try {
-      sets = secret ? this.o.keyRing.read(secret) : undefined;
+      sets = secret ? await this.o.keyRing.open(secret, policy) : undefined;
     } catch (err) {
-      if (!isKeySetError(err)) throw err;
+      if (!isKeySetError(err) && !keyStoreProblem(err)) throw err;
       // Unreadable keys: every ciphertext naming a kid counts as ours (keyHolders).
     }
     const holders = await this.holders(policy, sets);
@@ -703,7 +743,7 @@ export class KeyPolicyReconciler {
     const kek = activeKey(sets.kek);
     const seal = activeKey(sets.seal);
     const decryptOnly = sets.kek.keys.length - 1;
-    const keys = cond(C.KeysReady, true, Reasons.KeysGenerated, `active KEK ${kek.kid} (${kek.alg}), sealing key ${seal.kid} (${seal.alg}), ${decryptOnly} decrypt-only KEKs`);
+    const keys = cond(C.KeysReady, true, Reasons.KeysGenerated, `active KEK ${kek.kid} (${kekBackendOf(sets.kek) ? `${HSM_KEK_ALGORITHM}, in the HSM token` : kek.alg}), sealing key ${seal.kid} (${seal.alg}), ${decryptOnly} decrypt-only KEKs`);
     const rotating = usage.pendingRewrap > 0
       ? cond(C.Rotating, true, Reasons.RewrapPending, `${usage.pendingRewrap} data keys still wrapped under older KEKs; services re-wrap them under ${kek.kid}`)
       : cond(C.Rotating, false, Reasons.RotationCompleted, `every data key is wrapped under ${kek.kid}`);
@@ -759,4 +799,11 @@ export class KeyPolicyReconciler {
   private resourceRef(policy: KeyPolicy) {
     return { group: GROUP, version: VERSION, plural: KEY_POLICY.plural, namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '' };
   }
+}
+
+
+/** Keys of a PKCS11 policy in the token that its stored index does not know (none for the Secret store). */
+function hsmOrphans(sets: KeySets): readonly string[] {
+  const backend = kekBackendOf(sets.kek);
+  return backend instanceof Pkcs11KekBackend ? backend.orphanKids() : [];
 }

@@ -2,6 +2,7 @@
 import type { KeyStatus } from '../api/v1alpha1/index.js';
 import { countByKid } from '../crypto/rotation.js';
 import type { KeySet } from '../crypto/keyset.js';
+import { kekBackendOf } from '../crypto/kek-view.js';
 import type { KeySets } from './key-plan.js';
 
 /** Status holds at most this many keys (the CRD's maxItems). */
@@ -30,11 +31,15 @@ export function countUsage(sets: KeySets, wrappedDataKeys: Iterable<string>, sea
   return { byKid, pendingRewrap, unreadable: kek.unreadable + seal.unreadable };
 }
 
+/** What status says a KEK in an HSM is: AES-256-GCM in the token (the view's JWK alg means nothing). */
+export const HSM_KEK_ALGORITHM = 'A256GCM-PKCS11';
+
 function statusesOf(set: KeySet, usage: Readonly<Record<string, number>>): KeyStatus[] {
+  const hsm = kekBackendOf(set) !== undefined;
   const live: KeyStatus[] = set.keys.map((key) => ({
     kid: key.kid,
     state: key.state,
-    algorithm: key.alg,
+    algorithm: hsm ? HSM_KEK_ALGORITHM : key.alg,
     createdAt: key.createdAt,
     activatedAt: key.activatedAt,
     ...(key.deactivatedAt ? { deactivatedAt: key.deactivatedAt } : {}),
@@ -43,7 +48,7 @@ function statusesOf(set: KeySet, usage: Readonly<Record<string, number>>): KeySt
   const retired: KeyStatus[] = set.retired.map((key) => ({
     kid: key.kid,
     state: 'retired',
-    algorithm: key.alg,
+    algorithm: hsm ? HSM_KEK_ALGORITHM : key.alg,
     createdAt: key.createdAt,
     retiredAt: key.retiredAt,
   }));

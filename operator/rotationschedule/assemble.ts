@@ -22,8 +22,11 @@ import { WorkloadRestarter } from './workload-restart.js';
 import { RotationClaims } from './claims.js';
 import { resourceState } from '../kube/resource-state.js';
 import { inRotation } from './state-machine.js';
+import type { KeyRing } from '../keypolicy/key-ring.js';
 
 export interface RotationScheduleParts {
+  /** Opens key sets of keyStore PKCS11 policies for the verification step. */
+  keyRing?: KeyRing;
   /** Reads. */
   kc: k8s.KubeConfig;
   /** Writes (leader-guarded). */
@@ -76,7 +79,7 @@ export function buildRotationScheduleController(parts: RotationScheduleParts): C
       const rs = await reader.schedule(holder.namespace, holder.schedule);
       return rs !== undefined && rs.status?.rotationId === holder.rotationId && inRotation(rs.status ?? {});
     }),
-    keys: new KeyRotation(parts.writer),
+    keys: new KeyRotation(parts.writer, parts.keyRing),
     ...(parts.certManager ? { certManager: parts.certManager } : {}),
     events: parts.events, metrics: parts.metrics, logger: parts.logger,
   });

@@ -19,7 +19,8 @@ import { inspectSealedValue, openSealed, sealValue } from '../crypto/seal.js';
 import { ANNOTATION_DATA_KEY_ROTATED_FOR, ANNOTATION_RESTORE_DATA_KEY, ANNOTATION_ROTATE_DATA_KEY, PREVIOUS_DEK_KEY } from '../encryptedservice/data-key-rotation.js';
 import { readEnvelopeStore } from '../encryptedservice/envelope-store.js';
 import type { KeySets } from '../keypolicy/key-plan.js';
-import { keySetsFromSecret } from '../keypolicy/key-ring.js';
+import { keptInHsm, keySetsFromSecret, type KeyRing } from '../keypolicy/key-ring.js';
+import type { KeyPolicy } from '../api/v1alpha1/index.js';
 import { keySecretName } from '../keypolicy/names.js';
 import { ANNOTATION_REACTIVATE_KID } from '../keypolicy/reactivation.js';
 import { ANNOTATION_ROTATION_REQUEST } from '../keypolicy/rotation-request.js';
@@ -165,7 +166,7 @@ export class KeyRotation {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
 
-  constructor(writer: k8s.KubeConfig) {
+  constructor(writer: k8s.KubeConfig, private readonly keyRing?: KeyRing) {
     this.custom = writer.makeApiClient(k8s.CustomObjectsApi);
     this.core = writer.makeApiClient(k8s.CoreV1Api);
   }
@@ -182,7 +183,13 @@ export class KeyRotation {
 
   async keySets(namespace: string, policy: string): Promise<{ sets: KeySets; secret: V1Secret } | undefined> {
     const secret = await this.secret(namespace, keySecretName(policy));
-    return secret ? { sets: keySetsFromSecret(secret), secret } : undefined;
+    if (!secret) return undefined;
+    // KEKs in an HSM: the verification step wraps and unwraps through the token, as services do.
+    if (keptInHsm(secret) && this.keyRing) {
+      const live = (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: KEY_POLICY.plural, namespace, name: policy })) as KeyPolicy;
+      return { sets: await this.keyRing.open(secret, live), secret };
+    }
+    return { sets: keySetsFromSecret(secret), secret };
   }
 
   async secret(namespace: string, name: string): Promise<V1Secret | undefined> {

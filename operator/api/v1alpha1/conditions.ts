@@ -96,6 +96,16 @@ export const Reasons = {
   /** The key Secret was asked to be deleted while its keys are in use; a finalizer keeps it. */
   KeySecretDeleting: 'KeySecretDeleting',
   RewrapPending: 'RewrapPending',
+  /** keyStore PKCS11: the HSM session is lost or the token is absent; retried, nothing regenerated. */
+  KeyStoreUnavailable: 'KeyStoreUnavailable',
+  /** keyStore PKCS11: a kid the index names is not in the token; never replaced by a new key. */
+  KeyMissing: 'KeyMissing',
+  /** keyStore PKCS11: the config Secret is missing or wrong, the PIN refused, or the token unsuitable. */
+  KeyStoreMisconfigured: 'KeyStoreMisconfigured',
+  /** keyStore PKCS11: the HSM config Secret does not grant the policy's namespace. */
+  KeyStoreNotAllowed: 'KeyStoreNotAllowed',
+  /** keyStore PKCS11: the token holds keys of the policy its index does not name (reported, never deleted). */
+  OrphanKeysInToken: 'OrphanKeysInToken',
   // Audit
   /** The trail does not match its recorded head: nothing is appended, key changes wait. */
   AuditChainBroken: 'AuditChainBroken',

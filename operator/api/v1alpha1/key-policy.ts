@@ -104,7 +104,19 @@ export interface KeyPolicySpec {
    */
   deletionPolicy?: KeyDeletionPolicy;
   admission?: AdmissionSpec;
+  /** Where the KEKs live; absent means Secret. Immutable (CEL). */
+  keyStore?: KeyStoreSpec;
 }
+
+export type KeyStoreType = 'Secret' | 'PKCS11';
+
+export interface KeyStoreSpec {
+  type: KeyStoreType;
+  pkcs11?: { configSecretName: string };
+}
+
+/** The HSM config Secret's grant annotation (an administrator writes it, in the operator's namespace). */
+export const ANNOTATION_HSM_ALLOWED_NAMESPACES = 'lockstep.dev/hsm-allowed-namespaces';
 
 export type KeyDeletionPolicy = 'Retain' | 'Delete';
 
@@ -132,6 +144,8 @@ export interface KeyPolicyStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   activeKid?: string;
+  /** Secret or PKCS11. */
+  keyStore?: KeyStoreType;
   /** kid of the active sealing key: the key the public JWKS ConfigMap must publish. */
   sealingKid?: string;
   /** RFC 7638 SHA-256 thumbprint (base64url) of that key's public half; `lockstep seal` checks the ConfigMap against it. */
