@@ -14,6 +14,7 @@ import { refusable } from './kube/refusal.js';
 import { DekCache } from './crypto/dek-cache.js';
 import { ServiceSecrets } from './encryptedservice/secrets.js';
 import { AUDIT_FIELD_MANAGER, AuditTrail } from './keypolicy/audit-trail.js';
+import { buildRevocationController } from './revocation/controller.js';
 import { keyPolicyController } from './keypolicy/controller.js';
 import { KeyRing } from './keypolicy/key-ring.js';
 import { KeyPolicyReconciler } from './keypolicy/reconciler.js';
@@ -207,6 +208,11 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
     kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs, certManager,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
+  }));
+  manager.addController(buildRevocationController({
+    writer, caches, audit, events, metrics, logger, operatorNamespace: config.namespace,
+    clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
+    ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
   }));
   if (config.approver !== undefined && config.approver !== 'off') {
     manager.addController(buildApproverController({

@@ -7,32 +7,11 @@
 //   Reissuing: cert-manager is asked for a new key and certificate (only while the Secret still
 //              holds the revoked serial and nothing is issuing), then awaited, quarantined;
 //   Completed: the new serial is issued (and served, where the service has endpoints).
+import type { RevocationPhase, RevocationStatus } from '../api/v1alpha1/index.js';
 import type { RevocationReason } from './crl.js';
 import { isRevocationReason, normalSerial } from './crl.js';
 
-export type RevocationPhase = 'Revoking' | 'Reissuing' | 'Completed' | 'Failed';
-
-export interface RevocationStatus {
-  /** The lockstep.dev/revoke value this record serves: each distinct value is served once. */
-  request?: string;
-  phase?: RevocationPhase;
-  reason?: RevocationReason;
-  /** Serial (hex) of the certificate revoked by this request. */
-  revokedSerial?: string;
-  /** Serial of the certificate issued in its place. */
-  newSerial?: string;
-  /** Whether the revoked serial is on a CRL Lockstep signs and publishes (false: the issuer's CA is not one it can sign for). */
-  crlPublished?: boolean;
-  /** Whether re-issuance was asked of cert-manager (recorded after the ask; the ask itself is guarded). */
-  reissueRequested?: boolean;
-  /** Whether the workload is isolated by the quarantine NetworkPolicy. */
-  quarantined?: boolean;
-  requestedAt?: string;
-  completedAt?: string;
-  /** Machine-readable outcome of the last step (Failed: why). */
-  outcome?: string;
-  message?: string;
-}
+export type { RevocationPhase, RevocationStatus };
 
 export interface RevocationInput {
   /** metadata.annotations['lockstep.dev/revoke']. */

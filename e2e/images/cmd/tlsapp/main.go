@@ -17,7 +17,7 @@ import (
 )
 
 const usage = `usage:
-  tlsapp serve --listen :8443 --cert /tls/tls.crt --key /tls/tls.key [--ca /trust/ca.crt]
+  tlsapp serve --listen :8443 --cert /tls/tls.crt --key /tls/tls.key [--ca /trust/ca.crt] [--crl /trust/ca.crl]
                [--reload watch|start] [--min-tls 1.2|1.3] [--max-tls 1.2|1.3] [--cbc]
                [--client-auth require|request|none] [--plaintext-listen :8080]
                [--message-file FILE]
@@ -54,6 +54,7 @@ func runServe(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.CertFile, "cert", "/tls/tls.crt", "certificate chain (PEM)")
 	fs.StringVar(&cfg.KeyFile, "key", "/tls/tls.key", "private key (PEM)")
 	fs.StringVar(&cfg.CAFile, "ca", "", "roots that verify client certificates (PEM)")
+	fs.StringVar(&cfg.CRLFile, "crl", "", "CRLs (PEM) signed by --ca roots; listed client certificates are refused (a missing file is no CRL)")
 	fs.StringVar(&cfg.Reload, "reload", "watch", "watch: reload changed files without restart; start: load once")
 	fs.DurationVar(&cfg.PollInterval, "poll", time.Second, "how often --reload=watch compares file contents")
 	minTLS := fs.String("min-tls", "1.2", "lowest TLS version: 1.2 or 1.3")
