@@ -16,8 +16,13 @@ import type { EventRecorder } from '../runtime/events.js';
 import { objectKey } from '../runtime/keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
+import { SERVICE_NAME_LABEL } from '../rotationschedule/endpoints.js';
 import { COMPONENT_REVOCATION } from './revocation-list.js';
+import { observeServed } from './served.js';
 import { PUBLISH_KEY, REVOCATION_FIELD_MANAGER, Revoker } from './revoker.js';
+
+/** Per-connection timeout of the check that the workload serves its new certificate. */
+export const SERVED_PROBE_TIMEOUT_MS = 3_000;
 
 export interface RevocationParts {
   writer: k8s.KubeConfig;
@@ -40,6 +45,9 @@ export function revocationChanged(es: EncryptedService, old: EncryptedService): 
 export function buildRevocationController(parts: RevocationParts): Controller {
   const leaves = new LeafCertificates(parts.writer, new Applier(parts.writer));
   const custom = parts.writer.makeApiClient(k8s.CustomObjectsApi);
+  const discovery = parts.writer.makeApiClient(k8s.DiscoveryV1Api);
+  const slices = async (namespace: string, service: string) =>
+    (await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `${SERVICE_NAME_LABEL}=${service}` })).items;
   const revoker = new Revoker({
     caches: parts.caches,
     read: async (namespace, name) => {
@@ -52,6 +60,7 @@ export function buildRevocationController(parts: RevocationParts): Controller {
     },
     core: parts.writer.makeApiClient(k8s.CoreV1Api),
     applier: new Applier(parts.writer, REVOCATION_FIELD_MANAGER),
+    served: (es, newSerial) => observeServed(es, newSerial, parts.caches, slices, SERVED_PROBE_TIMEOUT_MS),
     reissue: (namespace, name, serial, message) => leaves.triggerIssuance(namespace, name, serial, message),
     audit: parts.audit,
     events: parts.events,

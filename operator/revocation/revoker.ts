@@ -54,7 +54,7 @@ export interface RevokerOptions {
   clusterResourceNamespace: string;
   defaultIssuer?: IssuerRef;
   /** Which certificate the service's endpoints serve: 'none' when no endpoint answers. */
-  served?: (es: EncryptedService, newSerial: string, oldSerial: string) => Promise<'new' | 'old' | 'none'>;
+  served?: (es: EncryptedService, newSerial: string) => Promise<'new' | 'old' | 'none'>;
   /** A fresh read of a service (a status write that conflicted checks its revocation record against it). */
   read: (namespace: string, name: string) => Promise<EncryptedService | undefined>;
   reissueTimeoutMs?: number;
@@ -101,7 +101,7 @@ export class Revoker {
     const previous = es.status?.revocation;
     const replaced = leaf && previous?.revokedSerial && normalSerial(leaf.serialNumber) !== normalSerial(previous.revokedSerial);
     const served = replaced && previous?.phase === 'Reissuing' && this.o.served
-      ? await this.o.served(es, leaf.serialNumber, previous.revokedSerial ?? '')
+      ? await this.o.served(es, leaf.serialNumber)
       : undefined;
     const step = nextRevocationStep({
       request: es.metadata.annotations?.[ANNOTATION_REVOKE],

@@ -115,3 +115,14 @@ describe('revocation list', () => {
     expect(crlsForBundle(new Set(['F9']), lists)).toBe('');
   });
 });
+
+describe('judgeServed', () => {
+  it('lifts only when every endpoint serves the new serial', async () => {
+    const { judgeServed } = await import('./served.js');
+    expect(judgeServed([], 'BB02')).toBe('none');
+    expect(judgeServed(['bb02', '00BB02'], 'BB02')).toBe('new');
+    expect(judgeServed(['BB02', 'AA01'], 'BB02')).toBe('old');
+    // Unreachable: its pod may still hold the revoked key.
+    expect(judgeServed(['BB02', undefined], 'BB02')).toBe('old');
+  });
+});

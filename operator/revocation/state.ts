@@ -92,7 +92,7 @@ export function nextRevocationStep(input: RevocationInput): RevocationStep {
   }
   const elapsed = input.now.getTime() - Date.parse(previous.requestedAt ?? input.now.toISOString());
   if (replaced && input.ready && !input.issuing && input.served !== 'old') {
-    const served = input.served === 'new' ? 'served by every endpoint' : 'issued (no endpoint serves yet)';
+    const served = input.served === 'new' ? 'served by every endpoint' : 'issued (the service has no ready endpoint to check)';
     return {
       kind: 'record',
       status: {
@@ -104,7 +104,7 @@ export function nextRevocationStep(input: RevocationInput): RevocationStep {
   }
   if (elapsed > input.reissueTimeoutMs) {
     const message = replaced
-      ? `the new certificate ${input.currentSerial} was not served by every endpoint within ${input.reissueTimeoutMs / 1000} s; the workload stays quarantined (restart it, then request a new revocation or remove the annotation's effect by a new request)`
+      ? `the new certificate ${input.currentSerial} was not served by every endpoint within ${input.reissueTimeoutMs / 1000} s; the workload stays quarantined: restart it so it loads the new certificate, then set a new lockstep.dev/revoke value (it re-keys once more and lifts the quarantine when served)`
       : `cert-manager issued no new certificate within ${input.reissueTimeoutMs / 1000} s; the workload stays quarantined and ${serial} stays revoked`;
     return {
       kind: 'record',
