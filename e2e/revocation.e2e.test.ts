@@ -20,12 +20,14 @@ import { auditEntries, OPERATOR_NAMESPACE } from './harness/audit.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, deleteNamespaceAndFinalize, installCrds, readService, waitForCondition } from './harness/lockstep.js';
 import { createTestNamespace } from './harness/namespace.js';
-import { startInProcess, type RunningOperator } from './harness/operator.js';
+import { startChild, startInProcess, type ChildOperator, type RunningOperator } from './harness/operator.js';
+import { Failpoints } from '../operator/runtime/failpoints.js';
 import { readMaterial, serialOfPem, type Material } from './harness/tls-material.js';
 
 const c = clients();
 let ns = '';
-let operator: RunningOperator;
+let operator: RunningOperator | undefined;
+let child: ChildOperator | undefined;
 let dir = '';
 
 const service = (name: string, access: EncryptedService['spec']['access'] = {}): EncryptedService => ({
@@ -114,6 +116,7 @@ afterAll(async () => {
     writeFileSync(process.env.REVOKE_E2E_LOGS, operator?.logs() ?? '');
     writeFileSync(`${process.env.REVOKE_E2E_LOGS}.b.json`, JSON.stringify(await readService(c, ns, 'b').catch(() => undefined), null, 1));
   }
+  await child?.stop();
   await deleteNamespaceAndFinalize(c, ns);
   await operator?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -238,4 +241,47 @@ describe('lockstep.dev/revoke', () => {
     expect(opensslCrl(b.crl!, b.roots).text).not.toContain(`Serial Number: ${serial}`);
     expect((await readService(c, ns, 'b')).status?.certificate?.serialNumber).toBe(serial);
   }, 60_000);
+
+  it('survives a SIGKILL after the CRL listed the serial and after cert-manager was asked: each side effect once', async () => {
+    // One operator at a time: the in-process one stops, a child process takes over and is killed at each failpoint.
+    await operator?.stop();
+    operator = undefined;
+    const certificate = async () => (await c.custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'certificates', namespace: ns, name: 'b' })) as { status?: { revision?: number } };
+    const before = await readService(c, ns, 'b');
+    const serial = before.status?.certificate?.serialNumber ?? '';
+    const revisionBefore = (await certificate()).status?.revision ?? 0;
+    const killedAt = async (point: string, action?: () => Promise<unknown>) => {
+      child = startChild({ LOCKSTEP_FAILPOINTS: point });
+      await action?.();
+      await eventually(`the operator killed at ${point}`, async () => (child!.process.signalCode === 'SIGKILL' ? true : undefined), 90_000, 200);
+      child = undefined;
+    };
+
+    await killedAt(Failpoints.AfterCrlListed, () => c.objects.patch({ apiVersion: 'lockstep.dev/v1alpha1', kind: 'EncryptedService', metadata: { name: 'b', namespace: ns, annotations: { 'lockstep.dev/revoke': 'incident-3', 'lockstep.dev/revoke-reason': 'superseded' } } } as KubernetesObject,
+      undefined, undefined, 'e2e', undefined, 'application/merge-patch+json'));
+    // Killed after listing: the CRL has the serial, status still says Revoking.
+    let b = await bundle();
+    expect(opensslCrl(b.crl!, b.roots).text).toContain(`Serial Number: ${serial}`);
+    expect((await readService(c, ns, 'b')).status?.revocation).toMatchObject({ request: 'incident-3', phase: 'Revoking', quarantined: true });
+
+    await killedAt(Failpoints.AfterReissueAsked);
+    expect((await readService(c, ns, 'b')).status?.revocation).toMatchObject({ request: 'incident-3', phase: 'Reissuing' });
+    expect((await readService(c, ns, 'b')).status?.revocation?.reissueRequested).toBeUndefined();
+
+    child = startChild();
+    const done = await eventually('incident-3 to complete', async () => {
+      const r = (await readService(c, ns, 'b')).status?.revocation;
+      return r?.request === 'incident-3' && (r.phase === 'Completed' || r.phase === 'Failed') ? r : undefined;
+    }, 120_000, 250);
+    expect(done).toMatchObject({ phase: 'Completed', reason: 'superseded', revokedSerial: serial, quarantined: false });
+    // One new revision: the ask made before the kill was not made again.
+    expect((await certificate()).status?.revision).toBe(revisionBefore + 1);
+    const entries = (await auditEntries(c, ns, 'rv')).filter((e) => e.type === 'revoke' && e.details['request'] === 'incident-3').map((e) => e.details['outcome']);
+    expect(entries.filter((o) => o === 'listed on CRL')).toHaveLength(1);
+    expect(entries.filter((o) => o === 're-key requested')).toHaveLength(1);
+    b = await bundle();
+    const text = opensslCrl(b.crl!, b.roots).text;
+    expect(text.split(`Serial Number: ${serial}`)).toHaveLength(2);
+    expect(text).toMatch(new RegExp(`Serial Number: ${serial}[\\s\\S]*?Superseded`));
+  }, 300_000);
 });

@@ -20,6 +20,7 @@ import type { Applier } from '../kube/apply.js';
 import { setConditions } from '../kube/conditions.js';
 import { isConflict, isNotFound } from '../runtime/api-error.js';
 import type { EventRecorder } from '../runtime/events.js';
+import { failpoint, Failpoints } from '../runtime/failpoints.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Result } from '../runtime/workqueue.js';
 import { issuedBy } from '../rotationschedule/ca-rotation.js';
@@ -143,6 +144,7 @@ export class Revoker {
       }
       case 'publish': {
         const listed = await this.listOnCrl(es, step.serial, step.reason, leaf, step.status);
+        failpoint(Failpoints.AfterCrlListed);
         await this.writeStatus(es, { ...step.status, crlPublished: listed.published, message: listed.message });
         this.event(es, listed.published ? 'Normal' : 'Warning', listed.published ? 'CrlPublished' : 'CrlUnavailable', `revocation ${step.status.request}: ${listed.message}`);
         return { requeueAfter: 0 };
@@ -152,6 +154,7 @@ export class Revoker {
         if (asked) {
           await this.audit(es, [{ type: 'revoke', subject: this.subject(es), details: { request: step.status.request ?? '', phase: 'Reissuing', serial: step.serial, outcome: 're-key requested' }, time: this.now() }]);
           this.event(es, 'Normal', 'ReissueRequested', `revocation ${step.status.request}: new key and certificate requested from cert-manager (maintenance windows do not apply)`);
+          failpoint(Failpoints.AfterReissueAsked);
         }
         await this.writeStatus(es, step.status);
         return { requeueAfter: POLL_MS };
