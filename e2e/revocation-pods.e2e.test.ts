@@ -47,7 +47,7 @@ beforeAll(async () => {
   operator = startInProcess(c.kc);
   await apply(service('a', ['b', 'client']));
   await apply(service('b', ['a']));
-  await apply(service('client', []));
+  await apply(service('client', ['a']));
   for (const name of ['a', 'b', 'client']) await waitForCondition(c, ns, name, 'TransitReady', 'True', undefined, 120_000);
   // Every server honours the bundle's CRL (a missing ca.crl is no CRL yet).
   for (const name of ['a', 'b']) {
@@ -80,6 +80,14 @@ describe('revocation on pods', () => {
 
     const before = await runProbe(c, { namespace: ns, name: 'stolen-before', labels: { app: 'client' }, serviceAccountName: 'client', secretName: 'stolen-b', args: mtlsArgs(aIp, 'a') });
     expect(before.passed).toBe(true);
+    // The other direction: an impostor serving b's stolen certificate, which a, as a client that
+    // reads the bundle's CRL, trusts until the revocation and refuses after it.
+    for (const o of tlsServer({ namespace: ns, name: 'impostor', labels: { app: 'client', role: 'impostor' }, serviceAccountName: 'client', secretName: 'stolen-b' })) await apply(o);
+    const [impostor] = await readyPods(c, ns, { role: 'impostor' }, 1);
+    const impostorIp = impostor!.status!.podIP!;
+    const asA = (name: string) => runProbe(c, { namespace: ns, name, labels: { app: 'a' }, serviceAccountName: 'a', secretName: 'a-tls', args: mtlsArgs(impostorIp, 'b', ['--crl', '/trust/ca.crl']) });
+    const fooled = await asA('a-to-impostor-before');
+    expect(fooled.passed).toBe(true);
 
     const thief = await startLoopProbe(c, { namespace: ns, name: 'stolen-loop', labels: { app: 'client' }, serviceAccountName: 'client', secretName: 'stolen-b', args: mtlsArgs(aIp, 'a', ['--interval', '200ms']) });
     const seen = new Set<string>();
@@ -128,6 +136,10 @@ describe('revocation on pods', () => {
       // And b, re-keyed, still talks to a as a client with its new identity (a's CRL lists only the old one).
       const bToA = await runProbe(c, { namespace: ns, name: 'b-to-a', labels: { app: 'b' }, serviceAccountName: 'b', secretName: 'b-tls', args: mtlsArgs(aIp, 'a') });
       expect(bToA.passed).toBe(true);
+      // a, as a client, now refuses the impostor serving the revoked certificate.
+      const refused = await asA('a-to-impostor-after');
+      expect(refused.passed).toBe(false);
+      expect(refused.lines[0]?.error ?? '').toMatch(/revoked/);
     } finally {
       watching = false;
       await watcher;

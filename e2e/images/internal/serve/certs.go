@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"lockstep.dev/e2e/images/internal/crl"
 )
 
 // material is one consistent load of the files; a connection uses one material start to end.
@@ -21,7 +23,7 @@ type material struct {
 	serial   string
 	notAfter time.Time
 	digest   [32]byte
-	revoked  revoked // serials on the CRLs (crl.go); empty when no --crl or no CRL published yet
+	revoked  crl.Revoked // serials on the CRLs; empty when no --crl or no CRL published yet
 }
 
 type files struct{ cert, key, ca, crl string }
@@ -86,7 +88,7 @@ func parse(certPEM, keyPEM, caPEM, crlPEM []byte, digest [32]byte) (*material, e
 	if crlPEM != nil {
 		// A CRL counts only when one of the trusted roots signed it: anyone who could write the
 		// file could otherwise revoke (or, by a forged list, seem to clear) any certificate.
-		if m.revoked, err = parseCRLs(crlPEM, caPEM); err != nil {
+		if m.revoked, err = crl.Parse(crlPEM, caPEM); err != nil {
 			return nil, fmt.Errorf("crl: %w", err)
 		}
 	}

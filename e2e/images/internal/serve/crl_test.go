@@ -77,3 +77,19 @@ func TestRevocationHonoured(t *testing.T) {
 		t.Errorf("the forged CRL was not reported:\n%s", logs)
 	}
 }
+
+func TestProbeRefusesRevokedServer(t *testing.T) {
+	f := start(t, nil)
+	crlFile := testpki.WriteFile(t, "ca.crl", crlOf(t, f.ca))
+	if r := f.probe(t, func(c *probe.Config) { c.CRLFile = crlFile }); !r.OK {
+		t.Fatalf("a server not on the CRL must be accepted: %+v", r)
+	}
+	if r := f.probe(t, func(c *probe.Config) { c.CRLFile = filepath.Join(t.TempDir(), "absent.crl") }); !r.OK {
+		t.Fatalf("a missing CRL file is no CRL: %+v", r)
+	}
+	revoked := testpki.WriteFile(t, "revoked.crl", crlOf(t, f.ca, f.leaf.Serial))
+	r := f.probe(t, func(c *probe.Config) { c.CRLFile = revoked })
+	if r.OK || !strings.Contains(r.Error, "revoked") {
+		t.Fatalf("a revoked server certificate must be refused: %+v", r)
+	}
+}

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"lockstep.dev/e2e/images/internal/crl"
 )
 
 type Config struct {
@@ -36,7 +38,7 @@ type Config struct {
 	// MessageFile, when set, is read on every request and answered as "message" to clients that
 	// presented a verified certificate: application data that crosses mutual TLS only.
 	MessageFile string
-	Log             *slog.Logger
+	Log         *slog.Logger
 }
 
 const handshakeTimeout = 10 * time.Second
@@ -204,9 +206,9 @@ func (s *Server) tlsConfig(m *material) *tls.Config {
 		// After the chain is verified: a client whose certificate is on a CRL fails the handshake,
 		// so it never sends or reads application data.
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) > 0 && m.revoked.has(cs.PeerCertificates[0]) {
+			if len(cs.PeerCertificates) > 0 && m.revoked.Has(cs.PeerCertificates[0]) {
 				s.log.Warn("revoked_peer", "serial", cs.PeerCertificates[0].SerialNumber.Text(16))
-				return errRevoked
+				return crl.ErrRevoked
 			}
 			return nil
 		}

@@ -1,6 +1,6 @@
-// Revocation for the e2e workload: the serials listed on the CRLs the operator publishes next to
-// the trust bundle (ca.crl), each CRL checked against the trusted roots before it counts.
-package serve
+// Package crl reads the CRLs the operator publishes next to the trust bundle (ca.crl) for the
+// e2e workload's server and probe: each CRL counts only when a trusted root signed it.
+package crl
 
 import (
 	"bytes"
@@ -11,16 +11,19 @@ import (
 	"math/big"
 )
 
-var errRevoked = errors.New("peer certificate is revoked")
+// ErrRevoked fails a handshake whose peer certificate is listed.
+var ErrRevoked = errors.New("peer certificate is revoked")
 
-// revoked maps a CRL issuer (raw subject) to the serials it lists.
-type revoked map[string]map[string]bool
+// Revoked maps a CRL issuer (raw subject) to the serials it lists.
+type Revoked map[string]map[string]bool
 
-func (r revoked) has(cert *x509.Certificate) bool {
+// Has reports whether cert is on a CRL of its issuer.
+func (r Revoked) Has(cert *x509.Certificate) bool {
 	return r[string(cert.RawIssuer)][cert.SerialNumber.Text(16)]
 }
 
-func parseCRLs(crlPEM, caPEM []byte) (revoked, error) {
+// Parse reads PEM CRLs, each checked against the PEM roots in caPEM.
+func Parse(crlPEM, caPEM []byte) (Revoked, error) {
 	var roots []*x509.Certificate
 	for rest := caPEM; ; {
 		var block *pem.Block
@@ -36,7 +39,7 @@ func parseCRLs(crlPEM, caPEM []byte) (revoked, error) {
 		}
 		roots = append(roots, cert)
 	}
-	out := revoked{}
+	out := Revoked{}
 	for rest := crlPEM; ; {
 		var block *pem.Block
 		if block, rest = pem.Decode(rest); block == nil {
