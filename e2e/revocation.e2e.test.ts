@@ -20,6 +20,7 @@ import { auditEntries, OPERATOR_NAMESPACE } from './harness/audit.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, deleteNamespaceAndFinalize, installCrds, readService, waitForCondition } from './harness/lockstep.js';
 import { createTestNamespace } from './harness/namespace.js';
+import { createTenant } from './harness/tenant.js';
 import { startChild, startInProcess, type ChildOperator, type RunningOperator } from './harness/operator.js';
 import { Failpoints } from '../operator/runtime/failpoints.js';
 import { readMaterial, serialOfPem, type Material } from './harness/tls-material.js';
@@ -241,6 +242,39 @@ describe('lockstep.dev/revoke', () => {
     expect(opensslCrl(b.crl!, b.roots).text).not.toContain(`Serial Number: ${serial}`);
     expect((await readService(c, ns, 'b')).status?.certificate?.serialNumber).toBe(serial);
   }, 60_000);
+
+  it('a tenant cannot put another service\'s certificate on the CRL, nor take a revocation out of its bundle', async () => {
+    const tenant = await createTenant(c, ns);
+    const a = await readService(c, ns, 'a');
+    const aSerial = a.status?.certificate?.serialNumber ?? '';
+    const aCert = (await c.core.readNamespacedSecret({ namespace: ns, name: 'a-tls' })).data?.['tls.crt'] ?? '';
+    // The tenant's own service, whose TLS Secret the tenant fills with a's certificate (public) before
+    // any Certificate exists, labelled as the operator labels its Secrets; then asks to revoke "its" certificate.
+    const forged = tenant.apply({
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'thief-tls', namespace: ns, labels: { 'app.kubernetes.io/managed-by': 'lockstep', 'lockstep.dev/encrypted-service': 'thief' } },
+      type: 'kubernetes.io/tls', data: { 'tls.crt': aCert, 'tls.key': Buffer.from('not a key').toString('base64') },
+    } as KubernetesObject);
+    expect(forged.status).toBe(0);
+    const asked = tenant.apply({ ...service('thief'), metadata: { name: 'thief', namespace: ns, annotations: { 'lockstep.dev/revoke': 'steal-a' } } } as unknown as KubernetesObject);
+    expect(asked.status).toBe(0);
+    const refused = await eventually('the tenant\'s request to be refused', async () => {
+      const r = (await readService(c, ns, 'thief')).status?.revocation;
+      return r?.request === 'steal-a' && r.phase ? r : undefined;
+    }, 30_000);
+    expect(refused).toMatchObject({ phase: 'Failed', outcome: 'NotThisService', quarantined: false });
+    const b = await bundle();
+    expect(opensslCrl(b.crl!, b.roots).text).not.toContain(`Serial Number: ${aSerial}`);
+    expect((await readService(c, ns, 'a')).status?.certificate?.serialNumber).toBe(aSerial);
+
+    // The tenant may edit its namespace's bundle (edit role), but the CRL comes back as published.
+    const revoked = (await readService(c, ns, 'b')).status?.revocation?.revokedSerial ?? '';
+    const cleared = tenant.kubectl(['-n', ns, 'patch', 'configmap', 'lockstep-trust-bundle', '--type=json', '-p', '[{"op":"remove","path":"/data/ca.crl"}]']);
+    expect(cleared.status).toBe(0);
+    await eventually('the CRL back in the bundle', async () => {
+      const now = await bundle();
+      return now.crl && opensslCrl(now.crl, now.roots).text.includes(`Serial Number: ${revoked}`) ? true : undefined;
+    }, 30_000);
+  }, 90_000);
 
   it('survives a SIGKILL after the CRL listed the serial and after cert-manager was asked: each side effect once', async () => {
     // One operator at a time: the in-process one stops, a child process takes over and is killed at each failpoint.
