@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject, V1NetworkPolicy } from '@kubernetes/client-node';
 import { LABEL_COMPONENT, type EncryptedService, type KeyPolicy } from '../operator/api/v1alpha1/index.js';
 import { normalSerial } from '../operator/revocation/crl.js';
@@ -302,7 +303,8 @@ describe('lockstep.dev/revoke', () => {
     expect((await readService(c, ns, 'b')).status?.revocation).toMatchObject({ request: 'incident-3', phase: 'Reissuing' });
     expect((await readService(c, ns, 'b')).status?.revocation?.reissueRequested).toBeUndefined();
 
-    child = startChild();
+    // CRLs valid 10 s from here on: the last test watches one signed again before its nextUpdate.
+    child = startChild({ LOCKSTEP_CRL_VALIDITY: '10s' });
     const done = await eventually('incident-3 to complete', async () => {
       const r = (await readService(c, ns, 'b')).status?.revocation;
       return r?.request === 'incident-3' && (r.phase === 'Completed' || r.phase === 'Failed') ? r : undefined;
@@ -318,4 +320,39 @@ describe('lockstep.dev/revoke', () => {
     expect(text.split(`Serial Number: ${serial}`)).toHaveLength(2);
     expect(text).toMatch(new RegExp(`Serial Number: ${serial}[\\s\\S]*?Superseded`));
   }, 300_000);
+
+  it('signs the CRL again before its nextUpdate, with the same entries and a higher CRL number', async () => {
+    const list = async () => (await c.core.listNamespacedConfigMap({ namespace: OPERATOR_NAMESPACE, labelSelector: `${LABEL_COMPONENT}=${COMPONENT_REVOCATION}` })).items
+      .find((cm) => parseEntries(cm.data?.[LIST_ENTRIES_KEY]).some((e) => e.service === `${ns}/b`));
+    const first = await list();
+    const n1 = BigInt(first?.data?.[LIST_CRL_NUMBER_KEY] ?? '0');
+    const entries = parseEntries(first?.data?.[LIST_ENTRIES_KEY]).filter((e) => e.service === `${ns}/b`).map((e) => e.serial).sort();
+    expect(entries).toHaveLength(2);
+    // Time passes: the administrator moves the stored CRL past the middle of its validity (the
+    // one signed earlier is valid 24 h). The operator signs a new one (valid 10 s, this child's
+    // setting) at once, then again on its own timer half-way through those 10 s.
+    const at = Date.now();
+    await c.core.patchNamespacedConfigMap({ namespace: OPERATOR_NAMESPACE, name: first!.metadata!.name!, body: { data: { 'this-update': new Date(at - 20_000).toISOString(), 'next-update': new Date(at + 15_000).toISOString() } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await eventually('the due CRL signed again', async () => {
+      const now = await list();
+      return BigInt(now?.data?.[LIST_CRL_NUMBER_KEY] ?? '0') === n1 + 1n ? now : undefined;
+    }, 15_000, 250);
+    const resigned = await eventually('the CRL signed again on the timer', async () => {
+      const now = await list();
+      return BigInt(now?.data?.[LIST_CRL_NUMBER_KEY] ?? '0') >= n1 + 2n ? now : undefined;
+    }, 30_000, 250);
+    const thisUpdate = Date.parse(resigned!.data!['this-update']!);
+    const nextUpdate = Date.parse(resigned!.data!['next-update']!);
+    expect(nextUpdate - thisUpdate).toBe(10_000);
+    expect(thisUpdate).toBeGreaterThan(Date.parse(first!.data!['this-update']!));
+    expect(parseEntries(resigned!.data![LIST_ENTRIES_KEY]).filter((e) => e.service === `${ns}/b`).map((e) => e.serial).sort()).toEqual(entries);
+    // And the bundle publishes the new one, still listing both serials, before the old one's nextUpdate.
+    await eventually('the bundle to carry the re-signed CRL', async () => {
+      const b = await bundle();
+      const crl = b.crl ? opensslCrl(b.crl, b.roots) : undefined;
+      // The list keeps serials without leading zeros; openssl prints whole bytes.
+      return crl?.verified && entries.every((s) => new RegExp(`Serial Number: 0?${s}\\n`).test(crl.text)) && b.crl === resigned!.data!['ca.crl'] ? true : undefined;
+    }, 15_000, 250);
+  }, 60_000);
 });

@@ -212,6 +212,7 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
   manager.addController(buildRevocationController({
     writer, caches, audit, events, metrics, logger, operatorNamespace: config.namespace,
     clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
+    ...(config.crlValidityMs ? { crlValidityMs: config.crlValidityMs } : {}),
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
   }));
   if (config.approver !== undefined && config.approver !== 'off') {

@@ -34,6 +34,7 @@ export interface RevocationParts {
   operatorNamespace: string;
   clusterResourceNamespace: string;
   defaultIssuer?: IssuerRef;
+  crlValidityMs?: number;
 }
 
 /** Whether an update concerns the revocation: a new request, or the record it keeps in status. */
@@ -68,6 +69,7 @@ export function buildRevocationController(parts: RevocationParts): Controller {
     operatorNamespace: parts.operatorNamespace,
     clusterResourceNamespace: parts.clusterResourceNamespace,
     ...(parts.defaultIssuer ? { defaultIssuer: parts.defaultIssuer } : {}),
+    ...(parts.crlValidityMs ? { crlValidityMs: parts.crlValidityMs } : {}),
   });
   const publishKey = (cm: k8s.V1ConfigMap): string[] => (cm.metadata?.name === TRUST_BUNDLE_CONFIGMAP || cm.metadata?.labels?.[LABEL_COMPONENT] === COMPONENT_REVOCATION ? [PUBLISH_KEY] : []);
   return new Controller({

@@ -59,6 +59,8 @@ export interface RevokerOptions {
   /** A fresh read of a service (a status write that conflicted checks its revocation record against it). */
   read: (namespace: string, name: string) => Promise<EncryptedService | undefined>;
   reissueTimeoutMs?: number;
+  /** nextUpdate - thisUpdate of the CRLs signed (CRL_VALIDITY_MS when unset). */
+  crlValidityMs?: number;
   now?: () => Date;
 }
 
@@ -209,6 +211,9 @@ export class Revoker {
       secret = await this.o.core.readNamespacedSecret({ namespace, name });
     } catch (err) {
       if (isNotFound(err)) return { problem: `CA Secret ${namespace}/${name} is not found` };
+      // Not retried for ever with the workload quarantined: the operator may not read that Secret
+      // (RBAC); the request goes on without a CRL and says why.
+      if ((err as { code?: number }).code === 403) return { problem: `the operator may not read CA Secret ${namespace}/${name}` };
       throw err;
     }
     const decode = (k: string) => (secret.data?.[k] ? Buffer.from(secret.data[k], 'base64').toString('utf8') : '');
@@ -236,7 +241,7 @@ export class Revoker {
     const now = this.now();
     const { entries, added } = change(unexpired(state.entries, now));
     const crlNumber = state.crlNumber + 1n;
-    const nextUpdate = new Date(now.getTime() + CRL_VALIDITY_MS);
+    const nextUpdate = new Date(now.getTime() + (this.o.crlValidityMs ?? CRL_VALIDITY_MS));
     const pem = crlPem(buildCrl({ caCertPem: ca.cert, caKey: ca.key, revoked: entries, thisUpdate: now, nextUpdate, crlNumber }));
     const desired = buildRevocationList({ namespace, name, entries, crlNumber, crlPem: pem, anchors: ca.anchors, caSecret: ca.secret, thisUpdate: now, nextUpdate });
     try {
@@ -279,9 +284,10 @@ export class Revoker {
       await this.updateList(ca, (entries) => ({ entries, added: false }));
       const written = await this.o.core.readNamespacedConfigMap({ namespace, name: cm.metadata?.name ?? '' });
       fresh.set(cm.metadata?.name ?? '', written);
-      wake = Math.min(wake, now + CRL_VALIDITY_MS / 2);
+      wake = Math.min(wake, now + (this.o.crlValidityMs ?? CRL_VALIDITY_MS) / 2);
     }
-    // The lists just written may not be in the cache yet: read directly, the rest from the cache.
+    // Every list read directly (there is one per CA with revocations, a handful): one just
+    // written, here or by a service's revocation, may not be in the cache yet.
     const all = new Map(lists().map((cm) => [cm.metadata?.name ?? '', cm] as const));
     for (const name of all.keys()) {
       if (fresh.has(name)) continue;
