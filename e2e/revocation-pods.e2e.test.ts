@@ -90,11 +90,19 @@ describe('revocation on pods', () => {
     expect(fooled.passed).toBe(true);
 
     const thief = await startLoopProbe(c, { namespace: ns, name: 'stolen-loop', labels: { app: 'client' }, serviceAccountName: 'client', secretName: 'stolen-b', args: mtlsArgs(aIp, 'a', ['--interval', '200ms']) });
+    // b's legitimate peer keeps calling b: the quarantine must drop it on the node while it holds.
+    const peer = await startLoopProbe(c, { namespace: ns, name: 'a-to-b-loop', labels: { app: 'a' }, serviceAccountName: 'a', secretName: 'a-tls', args: mtlsArgs(bIp, 'b', ['--interval', '200ms', '--timeout', '1s']) });
     const seen = new Set<string>();
+    const quarantine: { from?: number; to?: number } = {};
     let watching = true;
     const watcher = (async () => {
       while (watching) {
-        for (const name of await policies('b').catch(() => [])) seen.add(name);
+        const names = await policies('b').catch(() => undefined);
+        if (names) {
+          for (const name of names) seen.add(name);
+          if (names.includes('b-quarantine')) quarantine.from ??= Date.now();
+          else if (quarantine.from !== undefined) quarantine.to ??= Date.now();
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
@@ -140,10 +148,22 @@ describe('revocation on pods', () => {
       const refused = await asA('a-to-impostor-after');
       expect(refused.passed).toBe(false);
       expect(refused.lines[0]?.error ?? '').toMatch(/revoked/);
+      // Enforced by the node's NetworkPolicy implementation: attempts well inside the quarantine
+      // window fail (dropped: a timeout, not a TLS refusal), and b is reached again after it.
+      await eventually('b reached again after the quarantine', async () => ((await peer.lines()).slice(-3).every((l) => l.ok) ? true : undefined), 60_000, 500);
+      const window = (await peer.lines()).filter((l) => {
+        const at = Date.parse(l.time ?? '');
+        return quarantine.from !== undefined && quarantine.to !== undefined && at > quarantine.from + 1_000 && at < quarantine.to - 700;
+      });
+      console.log(`quarantine of b: ${(((quarantine.to ?? 0) - (quarantine.from ?? 0)) / 1000).toFixed(1)} s; a's calls to b inside it: ${window.length}, ${window.filter((l) => l.ok).length} got through; errors: ${[...new Set(window.map((l) => l.error))].slice(0, 2).join(' | ')}`);
+      // Some attempts fell inside (else this proves nothing), and none got through.
+      expect(window.length).toBeGreaterThan(0);
+      expect(window.filter((l) => l.ok)).toHaveLength(0);
     } finally {
       watching = false;
       await watcher;
       await thief.stop();
+      await peer.stop();
     }
     expect(seen).toContain('b-quarantine');
     await eventually('b\'s declared policies back', async () => ((await policies('b')).includes('b-quarantine') ? undefined : true), 30_000);

@@ -114,10 +114,6 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (process.env.REVOKE_E2E_LOGS) {
-    writeFileSync(process.env.REVOKE_E2E_LOGS, operator?.logs() ?? '');
-    writeFileSync(`${process.env.REVOKE_E2E_LOGS}.b.json`, JSON.stringify(await readService(c, ns, 'b').catch(() => undefined), null, 1));
-  }
   await child?.stop();
   await deleteNamespaceAndFinalize(c, ns);
   await operator?.stop();
