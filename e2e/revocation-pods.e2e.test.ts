@@ -11,6 +11,7 @@ import { clients, eventually } from './harness/cluster.js';
 import { loadImage } from './harness/images.js';
 import { applyAsUser, deleteNamespaceAndFinalize, installCrds, readService, waitForCondition } from './harness/lockstep.js';
 import { createTestNamespace } from './harness/namespace.js';
+import { deleteRevocationLists } from './harness/revocation.js';
 import { startInProcess, type RunningOperator } from './harness/operator.js';
 import { nodeReady, nodeTest, readyPods, runProbe, serviceAccount, startLoopProbe, TLS_PORT, tlsServer } from './harness/pods.js';
 
@@ -58,6 +59,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!haveNode) return;
   await deleteNamespaceAndFinalize(c, ns);
+  // The revocation lists of this run's CAs (in the operator's namespace, which outlives the test).
+  await deleteRevocationLists(c, ns);
   await operator?.stop();
 });
 

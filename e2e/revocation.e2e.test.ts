@@ -21,6 +21,7 @@ import { auditEntries, OPERATOR_NAMESPACE } from './harness/audit.js';
 import { clients, eventually } from './harness/cluster.js';
 import { applyAsUser, deleteNamespaceAndFinalize, installCrds, readService, waitForCondition } from './harness/lockstep.js';
 import { createTestNamespace } from './harness/namespace.js';
+import { deleteRevocationLists } from './harness/revocation.js';
 import { createTenant } from './harness/tenant.js';
 import { startChild, startInProcess, type ChildOperator, type RunningOperator } from './harness/operator.js';
 import { Failpoints } from '../operator/runtime/failpoints.js';
@@ -116,6 +117,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await child?.stop();
   await deleteNamespaceAndFinalize(c, ns);
+  // The revocation lists of this run's CAs (in the operator's namespace, which outlives the test).
+  await deleteRevocationLists(c, ns);
   await operator?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
