@@ -14,6 +14,7 @@ import { refusable } from './kube/refusal.js';
 import { DekCache } from './crypto/dek-cache.js';
 import { ServiceSecrets } from './encryptedservice/secrets.js';
 import { AUDIT_FIELD_MANAGER, AuditTrail } from './keypolicy/audit-trail.js';
+import { buildRevocationController } from './revocation/controller.js';
 import { keyPolicyController } from './keypolicy/controller.js';
 import { HsmSessions } from './keypolicy/hsm-sessions.js';
 import { KeyRing } from './keypolicy/key-ring.js';
@@ -213,6 +214,12 @@ export function buildOperator(cluster: k8s.KubeConfig, config: OperatorConfig, l
     kc, writer, caches, informer, applier, events, metrics, logger, operatorNamespace: config.namespace, secretPropagationMs: config.secretPropagationMs, certManager, keyRing,
     ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
     ...(config.clusterResourceNamespace ? { clusterResourceNamespace: config.clusterResourceNamespace } : {}),
+  }));
+  manager.addController(buildRevocationController({
+    writer, caches, audit, events, metrics, logger, operatorNamespace: config.namespace,
+    clusterResourceNamespace: config.clusterResourceNamespace ?? 'cert-manager',
+    ...(config.crlValidityMs ? { crlValidityMs: config.crlValidityMs } : {}),
+    ...(config.defaultIssuer ? { defaultIssuer: config.defaultIssuer } : {}),
   }));
   if (config.approver !== undefined && config.approver !== 'off') {
     manager.addController(buildApproverController({

@@ -38,6 +38,11 @@ export interface OperatorConfig {
    * service's Secret without serving (not endpoints) hold the new leaf by then.
    */
   secretPropagationMs: number;
+  /**
+   * How long a CRL Lockstep signs is valid (LOCKSTEP_CRL_VALIDITY, default 24h); it is signed
+   * again half-way (operator/revocation).
+   */
+  crlValidityMs?: number;
   /** Per audit trail: tenant-triggered entries (failed decrypts, policy violations) written one by
    * one per window; the rest are counted into one entry. DEFAULT_AUDIT_RATE_LIMIT when unset. */
   auditRateLimit?: AuditRateLimit;
@@ -127,6 +132,8 @@ export interface VerificationSettings {
   maxRestartsPerPeriod: number;
 }
 
+/** Default validity of a CRL (nextUpdate - thisUpdate); kept in sync with revocation-list.ts. */
+const CRL_VALIDITY_MS = 24 * 3_600_000;
 export const SECRET_PROPAGATION_DEFAULT_MS = 2 * 60_000;
 export const VERIFICATION_DEFAULTS: VerificationSettings = { periodMs: 5 * 60_000, graceMs: 5 * 60_000, concurrency: 4, maxRestartsPerPeriod: 5 };
 
@@ -216,6 +223,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): OperatorCon
     ...optional('probeSource', parseProbeSource(namespace, env.LOCKSTEP_PROBE_POD_LABELS)),
     ...(env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE ? { clusterResourceNamespace: env.LOCKSTEP_CLUSTER_RESOURCE_NAMESPACE } : {}),
     secretPropagationMs: positiveDuration(env, 'LOCKSTEP_SECRET_PROPAGATION', SECRET_PROPAGATION_DEFAULT_MS),
+    ...(env.LOCKSTEP_CRL_VALIDITY ? { crlValidityMs: positiveDuration(env, 'LOCKSTEP_CRL_VALIDITY', CRL_VALIDITY_MS) } : {}),
     ...optional('verification', parseVerification(env)),
     approver: parseApproverMode(env.LOCKSTEP_APPROVER),
     ...(env.LOCKSTEP_ADOPT_UNTAGGED_STORES === 'true' ? { adoptUntaggedStores: true } : {}),

@@ -31,6 +31,10 @@ export const AUDIT_EVENT_TYPES = [
   'chain-reset',
   /** Tenant-triggered entries over the rate limit, counted instead of written one by one. */
   'suppressed',
+  /** A service's certificate revoked (requested, listed on a CRL, re-keyed, completed or failed). */
+  'revoke',
+  /** A revoked identity's workload isolated by NetworkPolicy, or released. */
+  'quarantine',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -20,6 +20,7 @@ import { PAUSE_USAGE, pauseCommand, resumeCommand } from './pause.js';
 import { RECOVERY_KEY_USAGE, recoveryKeyCommand } from './recovery-key-command.js';
 import { RENDER_USAGE, renderCommand } from './render.js';
 import { RESTORE_USAGE, restoreCommand } from './restore.js';
+import { REVOKE_USAGE, revokeCommand } from './revoke.js';
 import { ROTATE_USAGE, rotateCommand } from './rotate.js';
 import { SEAL_USAGE, sealCommand } from './seal.js';
 import { STATUS_USAGE, statusCommand } from './status.js';
@@ -38,6 +39,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   'fetch-key': { run: fetchKeyCommand, summary: 'save a KeyPolicy\'s sealing public key and its fingerprint for offline sealing', usage: FETCH_KEY_USAGE },
   status: { run: statusCommand, summary: 'encryption health of a namespace (-n) or the cluster (-A)', usage: STATUS_USAGE },
   check: { run: checkCommand, summary: 'for scripts: exit 0 when an EncryptedService is Ready (--wait until it is)', usage: CHECK_USAGE },
+  revoke: { run: revokeCommand, summary: 'revoke an EncryptedService\'s certificate now: CRL, re-key, quarantine (--wait for its outcome)', usage: REVOKE_USAGE },
   rotate: { run: rotateCommand, summary: 'start a rotation of a RotationSchedule now (--wait for its outcome)', usage: ROTATE_USAGE },
   pause: { run: pauseCommand, summary: 'pause a RotationSchedule (annotation lockstep.dev/paused)', usage: PAUSE_USAGE },
   resume: { run: resumeCommand, summary: 'resume a paused RotationSchedule', usage: PAUSE_USAGE },

@@ -138,7 +138,9 @@ export function inputsChanged(es: EncryptedService, old: EncryptedService): bool
   return m.generation !== o.generation || !sameLabels(es, old)
     || JSON.stringify(m.annotations ?? {}) !== JSON.stringify(o.annotations ?? {})
     || Boolean(m.deletionTimestamp) !== Boolean(o.deletionTimestamp)
-    || !(m.finalizers ?? []).includes(FINALIZER);
+    || !(m.finalizers ?? []).includes(FINALIZER)
+    // Written by the revocation controller: the access part swaps the policies for the quarantine one.
+    || (es.status?.revocation?.quarantined === true) !== (old.status?.revocation?.quarantined === true);
 }
 
 function sameLabels(a: KubernetesObject, b: KubernetesObject): boolean {

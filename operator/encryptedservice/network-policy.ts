@@ -143,7 +143,7 @@ export function peerServiceRefs(es: EncryptedService): ServiceRef[] {
 // Copies a user's selector without empty members: the API server omits an empty matchLabels or
 // matchExpressions, and an empty member in the desired object would never match the live one.
 // An empty selector ({}) is kept: it means "everything" and is stored as {}.
-function copySelector(selector: LabelSelector): V1LabelSelector {
+export function copySelector(selector: LabelSelector): V1LabelSelector {
   const out: V1LabelSelector = {};
   if (selector.matchLabels && Object.keys(selector.matchLabels).length > 0) out.matchLabels = { ...selector.matchLabels };
   if (selector.matchExpressions && selector.matchExpressions.length > 0) {
@@ -262,7 +262,7 @@ function dnsRule(): V1NetworkPolicyEgressRule {
 }
 
 // The operator reaches a service only on its TLS ports: what it verifies is the TLS it serves.
-function probeRule(es: EncryptedService, probes: ProbeSource): NetworkPolicyIngressRule {
+export function probeRule(es: EncryptedService, probes: ProbeSource): NetworkPolicyIngressRule {
   return {
     from: [{
       namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: probes.namespace } },

@@ -27,6 +27,7 @@ import type { Result } from '../runtime/workqueue.js';
 import { buildCertificate, spiffeId, type CertificateObject } from './certificate.js';
 import { childLabels, ownerReference } from './children.js';
 import { buildNetworkPolicies, resolvePeers, type ProbeSource } from './network-policy.js';
+import { buildQuarantinePolicy, isQuarantined } from './quarantine-policy.js';
 import { resolveIssuer, resolvePolicy, tlsWeakening, type Problem } from './policy.js';
 import { dnsNamesDenied, issuerDenied, trustDomainDenied, workloadIdentityDenied, type PodIdentity } from './claims.js';
 import {
@@ -340,7 +341,10 @@ export class EncryptedServiceReconciler {
   private async access(es: EncryptedService): Promise<Part> {
     const part: Part = { conditions: [], generated: [], problems: [] };
     const { peers, missing, unknownPorts } = resolvePeers(es, (ns, name) => this.o.caches.encryptedServices.get(ns, name));
-    const desired = buildNetworkPolicies(es, peers, ownerReference(es), this.o.probeSource);
+    const quarantined = isQuarantined(es);
+    const desired = quarantined
+      ? [buildQuarantinePolicy(es, ownerReference(es), this.o.probeSource)]
+      : buildNetworkPolicies(es, peers, ownerReference(es), this.o.probeSource);
     for (const np of desired) {
       // Exactly as declared: a rule or a selector label someone else adds would open the pods.
       const { reverted } = await this.o.applier.apply(np, this.o.caches.networkPolicies.get(np.metadata?.namespace, np.metadata?.name ?? ''), { exactSpec: true });
@@ -355,7 +359,11 @@ export class EncryptedServiceReconciler {
     const problem = missing.length > 0
       ? { reason: Reasons.PeerNotFound, message: `peer EncryptedService ${names} not found; its traffic stays denied until it exists` }
       : unknownPeerPorts(unknownPorts);
-    if (problem) {
+    if (quarantined) {
+      const revocation = es.status?.revocation;
+      part.conditions.push(cond(C.AccessReady, false, Reasons.Quarantined,
+        `quarantined by revocation ${revocation?.request ?? ''} of certificate ${revocation?.revokedSerial ?? ''}: only the operator's probes reach the workload until it serves its new certificate`));
+    } else if (problem) {
       part.problems.push(problem);
       part.conditions.push(cond(C.AccessReady, false, problem.reason, problem.message));
     } else {
@@ -606,12 +614,12 @@ function stripUndefined<T extends object>(o: T): T {
 
 /**
  * The part of status this reconciler writes. Continuous verification writes Verified and
- * status.verification under its own field manager: applying a copy of them here would make this
+ * status.verification, revocation Quarantined and status.revocation, under their own field managers: applying a copy of them here would make this
  * manager co-own them and force a cached, older value over the verifier's.
  */
 export function ownStatus(status: EncryptedServiceStatus): EncryptedServiceStatus {
-  const { verification: _verification, ...rest } = status;
-  return { ...rest, ...(status.conditions ? { conditions: status.conditions.filter((c) => c.type !== C.Verified) } : {}) };
+  const { verification: _verification, revocation: _revocation, ...rest } = status;
+  return { ...rest, ...(status.conditions ? { conditions: status.conditions.filter((c) => c.type !== C.Verified && c.type !== C.Quarantined) } : {}) };
 }
 
 /** Whether writing `next` would change anything a user can see (conditions compared without the

@@ -47,6 +47,12 @@ describe('managed CA', () => {
     expect(managedCASelfSignedIssuerName('n'.repeat(63), 'p'.repeat(253)).length).toBeLessThanOrEqual(253);
   });
 
+  it('a new root may sign CRLs; a root issued without that usage keeps its usages (a change would re-issue it with a new key)', () => {
+    const p = policy({ certificates: { defaultIssuer: { managedCA: {} } } });
+    expect(buildManagedCA(p, 'cert-manager')?.root.spec['usages']).toEqual(['digital signature', 'key encipherment', 'cert sign', 'crl sign']);
+    expect(buildManagedCA(p, 'cert-manager', { crlSign: false })?.root.spec).not.toHaveProperty('usages');
+  });
+
   it('lists everything cleanup must remove, including the root Secret cert-manager leaves', () => {
     expect(managedCARefs('shop-prod', 'shop', 'cert-manager').map((r) => `${r.kind}/${r.metadata?.namespace ?? ''}/${r.metadata?.name}`)).toEqual([
       'ClusterIssuer//lockstep-shop-prod-shop-f3790813b761e62d-ca',

@@ -29,7 +29,17 @@ export interface ManagedCAOptions {
    * so services moved to the new issuer name still chain to the root their peers trust.
    */
   legacyRoot?: boolean;
+  /**
+   * The root carries the CRL-signing key usage (default), so the CRLs Lockstep signs with it
+   * (operator/revocation) verify in Go, OpenSSL and BoringSSL. False for a root issued without
+   * it: a changed usage makes cert-manager issue a new root at once, with a new key (rotationPolicy
+   * Always), which no published bundle trusts yet.
+   */
+  crlSign?: boolean;
 }
+
+/** Key usages of a managed root: cert-manager's defaults for a CA, plus CRL signing. */
+export const MANAGED_ROOT_USAGES = ['digital signature', 'key encipherment', 'cert sign', 'crl sign'];
 
 /** The three objects of a policy's managed CA, or undefined when the policy has none. */
 export function buildManagedCA(policy: KeyPolicy, clusterResourceNamespace: string, options: ManagedCAOptions = {}): ManagedCAObjects | undefined {
@@ -60,6 +70,7 @@ export function buildManagedCA(policy: KeyPolicy, clusterResourceNamespace: stri
         secretName: rootName,
         secretTemplate: { labels },
         privateKey: { algorithm: key.algorithm, ...(key.size === undefined ? {} : { size: key.size }), rotationPolicy: 'Always' },
+        ...(options.crlSign === false ? {} : { usages: [...MANAGED_ROOT_USAGES] }),
         issuerRef: { group: CERT_MANAGER, kind: 'ClusterIssuer', name: selfSignedName },
       },
     },

@@ -536,13 +536,17 @@ export class KeyPolicyReconciler {
     const certificate = (n: string) => ({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: n, namespace: crn } });
     const clusterIssuer = (n: string) => ({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: n } });
     const legacyRoot = ownedByPolicy((await this.live(certificate(legacy.root), this.o.caches.certificates.get(crn, legacy.root)))?.metadata, namespace, name);
-    const objects = buildManagedCA(policy, crn, { legacyRoot });
-    if (!objects) return undefined;
-    const rootName = objects.root.metadata?.name ?? '';
+    const planned = buildManagedCA(policy, crn, { legacyRoot });
+    if (!planned) return undefined;
+    const rootName = planned.root.metadata?.name ?? '';
+    const rootLive = await this.live(planned.root, this.o.caches.certificates.get(crn, rootName));
+    // A root issued before roots could sign CRLs keeps its usages: changing them re-issues it, with a new key.
+    const usages = (rootLive as CertManagerResource | undefined)?.spec?.['usages'];
+    const crlSign = !rootLive || (Array.isArray(usages) && usages.includes('crl sign'));
+    const objects = crlSign ? planned : buildManagedCA(policy, crn, { legacyRoot, crlSign })!;
     const issuerName = objects.issuer.metadata?.name ?? '';
     const selfSignedName = objects.selfSigned.metadata?.name ?? '';
     const selfSignedLive = await this.live(objects.selfSigned, this.o.caches.clusterIssuers.get(undefined, selfSignedName));
-    const rootLive = await this.live(objects.root, this.o.caches.certificates.get(crn, rootName));
     const issuerLive = await this.live(objects.issuer, this.o.caches.clusterIssuers.get(undefined, issuerName));
     const rootSecret = this.o.caches.secrets.get(crn, rootName) ?? await this.readSecret(crn, rootName);
     const taken = ([

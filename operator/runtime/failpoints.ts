@@ -12,6 +12,10 @@ export const Failpoints = {
   AfterIssuerSwitch: 'rotation.after-issuer-switch',
   /** A rollback restored a target's previous certificate; the status was not written. */
   AfterRestore: 'rotation.after-restore',
+  /** A revoked serial is on its CA's list and CRL; the status moving the request on was not written. */
+  AfterCrlListed: 'revocation.after-crl-listed',
+  /** cert-manager was asked to re-key a revoked service (and the audit entry written); its status was not. */
+  AfterReissueAsked: 'revocation.after-reissue-asked',
 } as const;
 
 export function failpoint(name: string): void {

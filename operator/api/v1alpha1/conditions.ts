@@ -14,6 +14,11 @@ export const EncryptedServiceConditions = {
   Degraded: 'Degraded',
   /** Written by the continuous verifier (operator/verification) under its own field manager. */
   Verified: 'Verified',
+  /**
+   * Written by the revocation controller (operator/revocation) under its own field manager: True
+   * while a revoked identity's workload is isolated by the quarantine NetworkPolicy.
+   */
+  Quarantined: 'Quarantined',
 } as const;
 export type EncryptedServiceConditionType = (typeof EncryptedServiceConditions)[keyof typeof EncryptedServiceConditions];
 
@@ -68,6 +73,12 @@ export const Reasons = {
   CertManagerMissing: 'CertManagerMissing',
   // Access
   NetworkPoliciesApplied: 'NetworkPoliciesApplied',
+  /** A revocation isolates the workload (only the operator's probes reach it) until it serves its new certificate. */
+  Quarantined: 'Quarantined',
+  // Revocation (Quarantined condition; status.revocation.outcome says more)
+  RevocationInProgress: 'RevocationInProgress',
+  NotQuarantined: 'NotQuarantined',
+  RevocationFailed: 'RevocationFailed',
   PeerNotFound: 'PeerNotFound',
   /** A peer rule names a port its target EncryptedService does not declare. */
   PeerPortNotFound: 'PeerPortNotFound',

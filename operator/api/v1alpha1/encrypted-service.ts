@@ -214,6 +214,32 @@ export interface VerificationStatus {
   restartedAt?: string;
 }
 
+export type RevocationPhase = 'Revoking' | 'Reissuing' | 'Completed' | 'Failed';
+export type RevocationReasonName = 'unspecified' | 'keyCompromise' | 'cACompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation';
+
+/** The revocation controller's record of the last lockstep.dev/revoke request (operator/revocation/state.ts). */
+export interface RevocationStatus {
+  /** The lockstep.dev/revoke value this record serves: each distinct value is served once. */
+  request?: string;
+  phase?: RevocationPhase;
+  reason?: RevocationReasonName;
+  /** Serial (hex) of the certificate revoked by this request. */
+  revokedSerial?: string;
+  /** Serial of the certificate issued in its place. */
+  newSerial?: string;
+  /** Whether the revoked serial is on a CRL Lockstep signs and publishes (false: the issuer's CA is not one it can sign for). */
+  crlPublished?: boolean;
+  /** Whether re-issuance was asked of cert-manager (recorded after the ask; the ask itself is guarded). */
+  reissueRequested?: boolean;
+  /** Whether the workload is isolated by the quarantine NetworkPolicy. */
+  quarantined?: boolean;
+  requestedAt?: string;
+  completedAt?: string;
+  /** Machine-readable outcome of the last step (Failed: why). */
+  outcome?: string;
+  message?: string;
+}
+
 export interface EncryptedServiceStatus {
   observedGeneration?: number;
   conditions?: Condition[];
@@ -225,4 +251,5 @@ export interface EncryptedServiceStatus {
   generatedObjects?: GeneratedObjectRef[];
   lastError?: string;
   verification?: VerificationStatus;
+  revocation?: RevocationStatus;
 }

@@ -5,6 +5,13 @@
 export const ANNOTATION_ROTATE_NOW = 'lockstep.dev/rotate-now';
 /** On a RotationSchedule: "true" pauses it like spec.paused, without editing a GitOps-managed spec. */
 export const ANNOTATION_PAUSED = 'lockstep.dev/paused';
+/**
+ * On an EncryptedService: any new value (a request id) revokes the certificate it holds now,
+ * once per distinct value — re-key, CRL, quarantine (operator/revocation, docs/revocation.md).
+ */
+export const ANNOTATION_REVOKE = 'lockstep.dev/revoke';
+/** On an EncryptedService: the CRL reason of the next revocation (default keyCompromise). */
+export const ANNOTATION_REVOKE_REASON = 'lockstep.dev/revoke-reason';
 
 /** kid of the KEK a generated Secret's data key is wrapped under. */
 export const ANNOTATION_KID = 'lockstep.dev/kid';

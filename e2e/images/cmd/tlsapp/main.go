@@ -17,11 +17,11 @@ import (
 )
 
 const usage = `usage:
-  tlsapp serve --listen :8443 --cert /tls/tls.crt --key /tls/tls.key [--ca /trust/ca.crt]
+  tlsapp serve --listen :8443 --cert /tls/tls.crt --key /tls/tls.key [--ca /trust/ca.crt] [--crl /trust/ca.crl]
                [--reload watch|start] [--min-tls 1.2|1.3] [--max-tls 1.2|1.3] [--cbc]
                [--client-auth require|request|none] [--plaintext-listen :8080]
                [--message-file FILE]
-  tlsapp probe --url https://IP:PORT/ --ca FILE [--cert FILE --key FILE] [--server-name NAME]
+  tlsapp probe --url https://IP:PORT/ --ca FILE [--crl FILE] [--cert FILE --key FILE] [--server-name NAME]
                [--count N] [--interval 1s] [--timeout 3s] [--plaintext] [--tcp-only]
                [--expect-fail] [--loop]`
 
@@ -54,6 +54,7 @@ func runServe(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.CertFile, "cert", "/tls/tls.crt", "certificate chain (PEM)")
 	fs.StringVar(&cfg.KeyFile, "key", "/tls/tls.key", "private key (PEM)")
 	fs.StringVar(&cfg.CAFile, "ca", "", "roots that verify client certificates (PEM)")
+	fs.StringVar(&cfg.CRLFile, "crl", "", "CRLs (PEM) signed by --ca roots; listed client certificates are refused (a missing file is no CRL)")
 	fs.StringVar(&cfg.Reload, "reload", "watch", "watch: reload changed files without restart; start: load once")
 	fs.DurationVar(&cfg.PollInterval, "poll", time.Second, "how often --reload=watch compares file contents")
 	minTLS := fs.String("min-tls", "1.2", "lowest TLS version: 1.2 or 1.3")
@@ -100,6 +101,7 @@ func runProbe(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.CertFile, "cert", "", "client certificate (PEM)")
 	fs.StringVar(&cfg.KeyFile, "key", "", "client key (PEM)")
 	fs.StringVar(&cfg.CAFile, "ca", "", "roots that verify the server (PEM)")
+	fs.StringVar(&cfg.CRLFile, "crl", "", "CRLs (PEM) signed by --ca roots; a listed server certificate is refused (a missing file is no CRL)")
 	fs.StringVar(&cfg.ServerName, "server-name", "", "name to verify the server certificate against (default: the URL's host)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 3*time.Second, "per-attempt timeout")
 	fs.BoolVar(&cfg.Plaintext, "plaintext", false, "plain HTTP, no TLS")

@@ -18,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"lockstep.dev/e2e/images/internal/crl"
 )
 
 type Config struct {
@@ -25,6 +27,7 @@ type Config struct {
 	CertFile   string // optional client certificate
 	KeyFile    string
 	CAFile     string // roots for the server certificate
+	CRLFile    string // PEM CRLs signed by those roots: a listed server certificate is refused
 	ServerName string // defaults to the URL's host
 	Timeout    time.Duration
 	Plaintext  bool // plain HTTP (an https:// URL is spoken to without TLS)
@@ -41,7 +44,7 @@ type Result struct {
 	Status       int    `json:"status,omitempty"`
 	ServedSerial string `json:"servedSerial,omitempty"`
 	TLS          string `json:"tls,omitempty"`
-	Host         string `json:"host,omitempty"` // the server's hostname, from its answer
+	Host         string `json:"host,omitempty"`    // the server's hostname, from its answer
 	Message      string `json:"message,omitempty"` // the server's application message (tlsapp serve --message-file)
 	MS           int64  `json:"ms"`
 	Time         string `json:"time"`
@@ -163,6 +166,26 @@ func clientTLS(cfg Config, u *url.URL) (*tls.Config, error) {
 	c.RootCAs = x509.NewCertPool()
 	if !c.RootCAs.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("%s: no PEM certificates", cfg.CAFile)
+	}
+	if cfg.CRLFile != "" {
+		// The client side of revocation: a server whose certificate is on a trusted CRL is refused.
+		// A missing file is no CRL (the bundle publishes ca.crl only once something was revoked).
+		crlPEM, err := os.ReadFile(cfg.CRLFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		if len(crlPEM) > 0 {
+			revoked, err := crl.Parse(crlPEM, caPEM)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cfg.CRLFile, err)
+			}
+			c.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) > 0 && revoked.Has(cs.PeerCertificates[0]) {
+					return crl.ErrRevoked
+				}
+				return nil
+			}
+		}
 	}
 	if cfg.CertFile != "" || cfg.KeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)

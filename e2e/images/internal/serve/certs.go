@@ -1,5 +1,5 @@
-// The certificate, key and client-CA bundle the server presents and trusts, read from files the way
-// a pod sees a mounted TLS Secret and trust-bundle ConfigMap. Kubelet updates such volumes by
+// The certificate, key, client-CA bundle and CRLs the server presents and trusts, read from files
+// the way a pod sees a mounted TLS Secret and trust-bundle ConfigMap (ca.crt, ca.crl). Kubelet updates such volumes by
 // swapping a `..data` symlink, so change is detected by content, never by a link's mtime.
 package serve
 
@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"lockstep.dev/e2e/images/internal/crl"
 )
 
 // material is one consistent load of the files; a connection uses one material start to end.
@@ -21,11 +23,12 @@ type material struct {
 	serial   string
 	notAfter time.Time
 	digest   [32]byte
+	revoked  crl.Revoked // serials on the CRLs; empty when no --crl or no CRL published yet
 }
 
-type files struct{ cert, key, ca string }
+type files struct{ cert, key, ca, crl string }
 
-func (f files) read() (certPEM, keyPEM, caPEM []byte, digest [32]byte, err error) {
+func (f files) read() (certPEM, keyPEM, caPEM, crlPEM []byte, digest [32]byte, err error) {
 	if certPEM, err = os.ReadFile(f.cert); err != nil {
 		return
 	}
@@ -37,8 +40,17 @@ func (f files) read() (certPEM, keyPEM, caPEM []byte, digest [32]byte, err error
 			return
 		}
 	}
+	if f.crl != "" {
+		// The bundle publishes ca.crl only once something was revoked: a missing file is no CRL.
+		if crlPEM, err = os.ReadFile(f.crl); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				return
+			}
+			crlPEM, err = nil, nil
+		}
+	}
 	h := sha256.New()
-	for _, b := range [][]byte{certPEM, keyPEM, caPEM} {
+	for _, b := range [][]byte{certPEM, keyPEM, caPEM, crlPEM} {
 		fmt.Fprintf(h, "%d:", len(b))
 		h.Write(b)
 	}
@@ -47,14 +59,14 @@ func (f files) read() (certPEM, keyPEM, caPEM []byte, digest [32]byte, err error
 }
 
 func (f files) load() (*material, error) {
-	certPEM, keyPEM, caPEM, digest, err := f.read()
+	certPEM, keyPEM, caPEM, crlPEM, digest, err := f.read()
 	if err != nil {
 		return nil, err
 	}
-	return parse(certPEM, keyPEM, caPEM, digest)
+	return parse(certPEM, keyPEM, caPEM, crlPEM, digest)
 }
 
-func parse(certPEM, keyPEM, caPEM []byte, digest [32]byte) (*material, error) {
+func parse(certPEM, keyPEM, caPEM, crlPEM []byte, digest [32]byte) (*material, error) {
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("certificate/key: %w", err)
@@ -73,12 +85,19 @@ func parse(certPEM, keyPEM, caPEM []byte, digest [32]byte) (*material, error) {
 			return nil, errors.New("ca: no PEM certificates found")
 		}
 	}
+	if crlPEM != nil {
+		// A CRL counts only when one of the trusted roots signed it: anyone who could write the
+		// file could otherwise revoke (or, by a forged list, seem to clear) any certificate.
+		if m.revoked, err = crl.Parse(crlPEM, caPEM); err != nil {
+			return nil, fmt.Errorf("crl: %w", err)
+		}
+	}
 	return m, nil
 }
 
 // changed reports whether the files' content differs from what m was loaded from.
 func (f files) changed(m *material) (bool, error) {
-	_, _, _, digest, err := f.read()
+	_, _, _, _, digest, err := f.read()
 	if err != nil {
 		return false, err
 	}

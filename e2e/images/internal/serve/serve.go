@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"lockstep.dev/e2e/images/internal/crl"
 )
 
 type Config struct {
@@ -27,6 +29,7 @@ type Config struct {
 	CertFile        string
 	KeyFile         string
 	CAFile          string // roots for client certificates; required unless ClientAuth is "none"
+	CRLFile         string // PEM CRLs signed by those roots (the bundle's ca.crl); a revoked client certificate is refused
 	Reload          string // "watch" (poll files, swap without restart) or "start" (load once)
 	PollInterval    time.Duration
 	MinTLS, MaxTLS  uint16
@@ -35,7 +38,7 @@ type Config struct {
 	// MessageFile, when set, is read on every request and answered as "message" to clients that
 	// presented a verified certificate: application data that crosses mutual TLS only.
 	MessageFile string
-	Log             *slog.Logger
+	Log         *slog.Logger
 }
 
 const handshakeTimeout = 10 * time.Second
@@ -103,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	case cfg.MinTLS > cfg.MaxTLS:
 		return nil, errors.New("min TLS version above max")
 	}
-	s := &Server{cfg: cfg, files: files{cfg.CertFile, cfg.KeyFile, cfg.CAFile}, log: cfg.Log,
+	s := &Server{cfg: cfg, files: files{cfg.CertFile, cfg.KeyFile, cfg.CAFile, cfg.CRLFile}, log: cfg.Log,
 		done: make(chan struct{}), serveErr: make(chan error, 2)}
 	s.host, _ = os.Hostname()
 	m, err := s.files.load()
@@ -199,6 +202,17 @@ func (s *Server) tlsConfig(m *material) *tls.Config {
 	if s.cfg.CBC {
 		c.CipherSuites = append(append([]uint16{}, aeadSuites...), cbcSuites...)
 	}
+	if len(m.revoked) > 0 {
+		// After the chain is verified: a client whose certificate is on a CRL fails the handshake,
+		// so it never sends or reads application data.
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 && m.revoked.Has(cs.PeerCertificates[0]) {
+				s.log.Warn("revoked_peer", "serial", cs.PeerCertificates[0].SerialNumber.Text(16))
+				return crl.ErrRevoked
+			}
+			return nil
+		}
+	}
 	switch s.cfg.ClientAuth {
 	case "require":
 		c.ClientAuth = tls.RequireAndVerifyClientCert
@@ -221,7 +235,7 @@ func (s *Server) watch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		certPEM, keyPEM, caPEM, digest, err := s.files.read()
+		certPEM, keyPEM, caPEM, crlPEM, digest, err := s.files.read()
 		if err != nil {
 			if err.Error() != lastReadErr {
 				s.log.Warn("reload_error", "reason", err.Error())
@@ -234,7 +248,7 @@ func (s *Server) watch(ctx context.Context) {
 		if digest == old.digest || digest == lastFailed {
 			continue
 		}
-		m, err := parse(certPEM, keyPEM, caPEM, digest)
+		m, err := parse(certPEM, keyPEM, caPEM, crlPEM, digest)
 		if err != nil {
 			lastFailed = digest
 			s.log.Warn("reload_error", "reason", err.Error())

@@ -40,7 +40,7 @@ func NewCA(t testing.TB, cn string) *CA {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -114,11 +114,6 @@ type ProjectedVolume struct {
 func NewProjectedVolume(t testing.TB, files map[string][]byte) *ProjectedVolume {
 	v := &ProjectedVolume{Dir: t.TempDir()}
 	v.Update(t, files)
-	for name := range files {
-		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(v.Dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return v
 }
 
@@ -140,6 +135,16 @@ func (v *ProjectedVolume) Update(t testing.TB, files map[string][]byte) {
 	}
 	if err := os.Rename(tmp, filepath.Join(v.Dir, "..data")); err != nil {
 		t.Fatal(err)
+	}
+	// A key new in this update gets its visible link after the swap, as kubelet's writer does.
+	for name := range files {
+		link := filepath.Join(v.Dir, name)
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
