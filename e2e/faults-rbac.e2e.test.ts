@@ -1,6 +1,7 @@
-// A write refused by RBAC, on the real API server: the operator runs under a ServiceAccount whose
-// ClusterRole is the install's minus the NetworkPolicy writes (an administrator's narrower grant,
-// or a rule lost in an upgrade). The service must say so (AccessReady=False ChildRefused with the
+// A write refused by RBAC, on the real API server: the operator runs under its own ServiceAccount
+// (so the install's admission policies, which name it, let it write its keys), with the install's
+// ClusterRole narrowed to lack the NetworkPolicy writes (an administrator's narrower grant, or a
+// rule lost in an upgrade); the install's rules are put back afterwards. The service must say so (AccessReady=False ChildRefused with the
 // API server's "forbidden" message), its other parts converge, nothing is deleted, and once the
 // rule is back it converges without a restart. Quota and admission refusals are in faults-writes.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -15,8 +16,8 @@ import { applyAll, applyPolicy, compare, inventory, policyReady, prepareFleet, u
 const c = clients();
 const rbac = c.kc.makeApiClient(k8s.RbacAuthorizationV1Api);
 const networking = c.kc.makeApiClient(k8s.NetworkingV1Api);
-const ACCOUNT = { namespace: OPERATOR_NAMESPACE, name: `lockstep-narrow-${process.pid}` };
-const ROLE = `lockstep-e2e-narrow-${process.pid}`;
+const ACCOUNT = { namespace: OPERATOR_NAMESPACE, name: 'lockstep-operator' };
+const ROLE = 'lockstep-operator';
 const WRITES = ['create', 'patch', 'update', 'delete'];
 let ns = '';
 let operator: ReturnType<typeof startInProcess> | undefined;
@@ -25,21 +26,18 @@ let install: k8s.V1PolicyRule[] = [];
 const isNetworkPolicies = (r: k8s.V1PolicyRule) => (r.apiGroups ?? []).includes('networking.k8s.io') && (r.resources ?? []).includes('networkpolicies');
 /** The install's rules, with NetworkPolicies readable but not writable. */
 const narrowed = (rules: k8s.V1PolicyRule[]) => rules.map((r) => (isNetworkPolicies(r) ? { ...r, verbs: r.verbs.filter((v) => !WRITES.includes(v)) } : r));
-const setRules = (rules: k8s.V1PolicyRule[]) => rbac.replaceClusterRole({ name: ROLE, body: { metadata: { name: ROLE }, rules } });
+const setRules = async (rules: k8s.V1PolicyRule[]) => {
+  const role = await rbac.readClusterRole({ name: ROLE });
+  await rbac.replaceClusterRole({ name: ROLE, body: { ...role, rules } });
+};
 
 beforeAll(async () => {
   if (externalOperator) return;
   installCrds();
   installOperatorAccount();
-  install = (await rbac.readClusterRole({ name: 'lockstep-operator' })).rules ?? [];
+  install = (await rbac.readClusterRole({ name: ROLE })).rules ?? [];
   expect(install.some((r) => isNetworkPolicies(r) && r.verbs.includes('patch'))).toBe(true);
-  await c.core.createNamespacedServiceAccount({ namespace: ACCOUNT.namespace, body: { metadata: { name: ACCOUNT.name } } });
-  await rbac.createClusterRole({ body: { metadata: { name: ROLE }, rules: narrowed(install) } });
-  await rbac.createClusterRoleBinding({ body: {
-    metadata: { name: ROLE },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: ROLE },
-    subjects: [{ kind: 'ServiceAccount', ...ACCOUNT }],
-  } });
+  await setRules(narrowed(install));
   ns = await createTestNamespace(c, 'e2e-rbac-refused');
   operator = startInProcess(operatorAccountConfig(c.kc, ACCOUNT), { identity: `e2e-rbac-refused-${process.pid}` });
   await applyPolicy(c, ns);
@@ -50,9 +48,7 @@ afterAll(async () => {
   if (externalOperator) return;
   if (ns) await deleteNamespaceAndFinalize(c, ns);
   await operator?.stop();
-  await rbac.deleteClusterRoleBinding({ name: ROLE }).catch(() => undefined);
-  await rbac.deleteClusterRole({ name: ROLE }).catch(() => undefined);
-  await c.core.deleteNamespacedServiceAccount({ namespace: ACCOUNT.namespace, name: ACCOUNT.name }).catch(() => undefined);
+  if (install.length > 0) await setRules(install);
 }, 120_000);
 
 (externalOperator ? describe.skip : describe)('a write refused by RBAC', () => {
