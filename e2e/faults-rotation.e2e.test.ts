@@ -74,17 +74,22 @@ async function handshakesOk(client: HandshakeClient, what: string): Promise<void
   expect(counts.ok).toBeGreaterThan(0);
 }
 
+/** A Deployment (never running: no node) that a rotation restarts through restartedAt, and the service's restart setting. */
+async function restartedDeployment(name: string): Promise<object> {
+  await applyAsUser(c, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } } as KubernetesObject);
+  await applyAsUser(c, {
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns },
+    spec: {
+      replicas: 1, selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { serviceAccountName: name, containers: [{ name: 'app', image: `registry.example/${name}:1` }] } },
+    },
+  } as KubernetesObject);
+  return { kind: 'Deployment', name, hotReload: false, maxUnavailable: 1 };
+}
+
 describeLocal('faults during rotations', () => {
   it('kube-apiserver killed mid leaf rotation: Completed once, every workload on its new certificate, the restart written once, no handshake failed', async () => {
-    const restart = { kind: 'Deployment', name: 'delta', hotReload: false, maxUnavailable: 1 };
-    await applyAsUser(c, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'delta', namespace: ns } } as KubernetesObject);
-    await applyAsUser(c, {
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'delta', namespace: ns },
-      spec: {
-        replicas: 1, selector: { matchLabels: { app: 'delta' } },
-        template: { metadata: { labels: { app: 'delta' } }, spec: { serviceAccountName: 'delta', containers: [{ name: 'app', image: 'registry.example/delta:1' }] } },
-      },
-    } as KubernetesObject);
+    const restart = await restartedDeployment('delta');
     const names = ['alpha', 'bravo', 'charlie', 'delta'];
     await rig.deploy(names, { delta: { restart } });
     const apps = c.kc.makeApiClient(k8s.AppsV1Api);
@@ -169,15 +174,7 @@ describeLocal('faults during rotations', () => {
   }, 420_000);
 
   it('a 409 storm on the schedule\'s status during a leaf rotation: Completed once, the restart written once, the other writers\' condition kept', async () => {
-    const restart = { kind: 'Deployment', name: 'oscar', hotReload: false, maxUnavailable: 1 };
-    await applyAsUser(c, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'oscar', namespace: ns } } as KubernetesObject);
-    await applyAsUser(c, {
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'oscar', namespace: ns },
-      spec: {
-        replicas: 1, selector: { matchLabels: { app: 'oscar' } },
-        template: { metadata: { labels: { app: 'oscar' } }, spec: { serviceAccountName: 'oscar', containers: [{ name: 'app', image: 'registry.example/oscar:1' }] } },
-      },
-    } as KubernetesObject);
+    const restart = await restartedDeployment('oscar');
     const names = ['november', 'oscar', 'papa'];
     await rig.deploy(names, { oscar: { restart } });
     const apps = c.kc.makeApiClient(k8s.AppsV1Api);
