@@ -28,8 +28,7 @@ export async function readKeyFile(path: string): Promise<KeySet> {
 /** Creates the key file with one active key; refuses to replace an existing file. */
 export async function createKeyFile(path: string, now: Date): Promise<string> {
   const keySet = await createKeySet('kek', 'A256KW', { now });
-  await writeDurably(path, serializeKeySet(keySet));
-  await syncDirectory(dirname(path));
+  await createFile(path, serializeKeySet(keySet));
   return activeKey(keySet).kid;
 }
 
@@ -46,27 +45,40 @@ export interface KeyFileRotation {
  * new key, and a key the running plugin already used would be gone with what it encrypted.
  */
 export async function rotateKeyFile(path: string, now: Date): Promise<KeyFileRotation> {
+  return withRotationLock(path, async () => {
+    const current = await readKeyFile(path);
+    // usage {} counts every kid as "unknown, keep" and retention covers them all: nothing retires.
+    const { keySet, activated, deactivated } = await rotateKeySet(current, { retention: current.keys.length, usage: {}, now });
+    await replaceFile(path, serializeKeySet(keySet));
+    return { activated, deactivated, keys: keySet.keys.length };
+  });
+}
+
+/** Runs `work` holding `<path>.lock` (created exclusively, removed after). */
+export async function withRotationLock<T>(path: string, work: () => Promise<T>): Promise<T> {
   const lock = `${path}.lock`;
   const held = await open(lock, 'wx', MODE).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'EEXIST') throw new Error(`another rotation holds ${lock}: wait for it (remove the file only if no rotation is running)`);
     throw err;
   });
   try {
-    const current = await readKeyFile(path);
-    // usage {} counts every kid as "unknown, keep" and retention covers them all: nothing retires.
-    const { keySet, activated, deactivated } = await rotateKeySet(current, { retention: current.keys.length, usage: {}, now });
-    await replaceFile(path, serializeKeySet(keySet));
-    return { activated, deactivated, keys: keySet.keys.length };
+    return await work();
   } finally {
     await held.close();
     await rm(lock, { force: true });
   }
 }
 
+/** Creates `path` with `data` (never replaces a file), flushed to disk with its directory entry. */
+export async function createFile(path: string, data: string): Promise<void> {
+  await writeDurably(path, data);
+  await syncDirectory(dirname(path));
+}
+
 // Written beside the target, flushed to disk, and renamed over it (the directory flushed too): a
 // reader (the running plugin) sees the old file or the new one, never half of one, and a crash
 // leaves one of them on disk.
-async function replaceFile(path: string, data: string): Promise<void> {
+export async function replaceFile(path: string, data: string): Promise<void> {
   const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeDurably(temporary, data);
