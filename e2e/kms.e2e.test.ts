@@ -7,12 +7,13 @@
 // lines); skipped on kind.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
+import { parseWrapped } from '../operator/crypto/pkcs11-wrapped.js';
 import { ciphertextKid } from '../operator/kms/ciphertext.js';
 import { kmsClient } from '../operator/kms/client.js';
 import { eventually } from './harness/cluster.js';
@@ -30,18 +31,22 @@ const NS = 'default';
 let dir = '';
 let etcdctl = '';
 let endpoints = '';
-const prefix = `/lockstep-kms-e2e-${randomBytes(4).toString('hex')}`;
+let prefix = `/lockstep-kms-e2e-${randomBytes(4).toString('hex')}`;
+const prefixes = [prefix];
 let plugin: Proc | undefined;
 let apiserver: Proc | undefined;
 let core: k8s.CoreV1Api;
 let kc: k8s.KubeConfig;
 const keyFile = () => join(dir, 'kms-keys.json');
-const socket = () => join(dir, 'kms.sock');
+let socketName = 'kms.sock';
+const socket = () => join(dir, socketName);
 const lockstep = (...args: string[]) => [process.execPath, '--import', 'tsx', join(repoRoot, 'operator/cli/main.ts'), ...args];
 const cli = async (...args: string[]): Promise<string> => {
   const [node, ...rest] = lockstep(...args);
-  return (await run(node!, rest, { cwd: repoRoot })).stdout;
+  return (await run(node!, rest, { cwd: repoRoot, env: { ...process.env, ...tokenEnv } })).stdout;
 };
+/** The SoftHSM configuration the token-backed plugin and its CLI read (set by the token suite). */
+let tokenEnv: Record<string, string> = {};
 
 /** `lockstep etcd-encryption -o json` against the API server `kubeconfig` names: exit code and report. */
 const etcdEncryption = async (kubeconfig: string): Promise<{ code: number; report: { kms?: string; message?: string } }> => {
@@ -93,24 +98,19 @@ async function startApiserver(): Promise<void> {
   await eventually(`namespace ${NS}`, async () => (await core.readNamespace({ name: NS })) ?? undefined, 60_000, 500);
 }
 
-beforeAll(async () => {
-  if (!apiserverArgv || !etcdArgv) return;
-  dir = mkdtempSync(join(tmpdir(), 'lockstep-kms-e2e-'));
-  etcdctl = await buildEtcdctl();
-  endpoints = flag(apiserverArgv, 'etcd-servers')!;
-  await cli('kms-plugin', 'init', '--keys', keyFile());
-  plugin = new Proc('kms-plugin', lockstep('kms-plugin', '--socket', socket(), '--keys', keyFile()), join(dir, 'kms-plugin.log'));
-  await startPlugin();
-  const config = join(dir, 'encryption-config.yaml');
+/** A second kube-apiserver (the cluster's binary, etcd and certificates) under `prefix`, encrypting Secrets through the plugin at socket(). */
+async function newApiserver(name: string): Promise<number> {
+  const apiserverArgs = apiserverArgv!;
+  const config = join(dir, `${name}-encryption-config.yaml`);
   writeFileSync(config, (await run('bash', [join(repoRoot, 'e2e/controlplane/encryption-config.sh'), socket()])).stdout);
   const port = await freePort();
   const from = (name: string): string => {
-    const v = flag(apiserverArgv, name);
+    const v = flag(apiserverArgs, name);
     if (v === undefined) throw new Error(`the cluster's kube-apiserver has no --${name}`);
     return v;
   };
   apiserver = new Proc('kube-apiserver', [
-    apiserverArgv[0]!,
+    apiserverArgs[0]!,
     '--etcd-servers', endpoints, '--etcd-prefix', prefix,
     '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--secure-port', String(port),
     '--tls-cert-file', from('tls-cert-file'), '--tls-private-key-file', from('tls-private-key-file'),
@@ -120,10 +120,22 @@ beforeAll(async () => {
     '--service-account-key-file', from('service-account-key-file'),
     '--service-account-signing-key-file', from('service-account-signing-key-file'),
     '--encryption-provider-config', config,
-  ], join(dir, 'kube-apiserver.log'));
+  ], join(dir, `${name}.log`));
   kc = kubeConfigFor(port);
   writeFileSync(kubeconfigFile(), kc.exportConfig(), { mode: 0o600 });
   core = kc.makeApiClient(k8s.CoreV1Api);
+  return port;
+}
+
+beforeAll(async () => {
+  if (!apiserverArgv || !etcdArgv) return;
+  dir = mkdtempSync(join(tmpdir(), 'lockstep-kms-e2e-'));
+  etcdctl = await buildEtcdctl();
+  endpoints = flag(apiserverArgv, 'etcd-servers')!;
+  await cli('kms-plugin', 'init', '--keys', keyFile());
+  plugin = new Proc('kms-plugin', lockstep('kms-plugin', '--socket', socket(), '--keys', keyFile()), join(dir, 'kms-plugin.log'));
+  await startPlugin();
+  const port = await newApiserver('kube-apiserver');
   const t0 = Date.now();
   await startApiserver();
   console.log(`encrypting API server on 127.0.0.1:${port} (etcd prefix ${prefix}) ready in ${Date.now() - t0} ms`);
@@ -132,7 +144,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await apiserver?.stop();
   await plugin?.stop();
-  if (etcdctl && endpoints) await etcdDeletePrefix(etcdctl, endpoints, `${prefix}/`).catch(() => undefined);
+  for (const p of prefixes) if (etcdctl && endpoints) await etcdDeletePrefix(etcdctl, endpoints, `${p}/`).catch(() => undefined);
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -242,4 +254,65 @@ describeLocal('Secrets in etcd encrypted by Lockstep\'s KMS v2 plugin', () => {
     expect(await readValue('kms-c')).toBe(c);
     expect(parseStoredEnvelope(await stored('kms-c')).keyId).toBe(await pluginKeyId());
   }, 240_000);
+});
+
+// The same path with the plugin's root keys in a PKCS#11 token (SoftHSM2 here, an HSM in a real
+// cluster): a new plugin (`--pkcs11`) and a new API server under their own etcd prefix.
+const softhsm = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'].find((p) => existsSync(p));
+(apiserverArgv && etcdArgv && (softhsm || process.env['CI']) ? describe : describe.skip)('the same with the plugin\'s root keys in a PKCS#11 token', () => {
+  const d = value();
+  const index = () => join(dir, 'kms-token-index.json');
+  const pkcs11 = () => join(dir, 'pkcs11.json');
+
+  beforeAll(async () => {
+    if (!softhsm) throw new Error('SoftHSM2 is not installed (apt-get install -y softhsm2, or bash e2e/node/install-deps.sh)');
+    await apiserver?.stop();
+    await plugin?.stop();
+    const tokens = join(dir, 'tokens');
+    mkdirSync(tokens);
+    writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    tokenEnv = { SOFTHSM2_CONF: join(dir, 'softhsm2.conf') };
+    const pin = randomBytes(8).toString('hex');
+    await run('softhsm2-util', ['--init-token', '--free', '--label', 'k8s-kms', '--pin', pin, '--so-pin', randomBytes(8).toString('hex')], { env: { ...process.env, ...tokenEnv } });
+    writeFileSync(pkcs11(), JSON.stringify({ module: softhsm, tokenLabel: 'k8s-kms', pin }), { mode: 0o600 });
+    await cli('kms-plugin', 'init', '--keys', index(), '--pkcs11', pkcs11());
+    socketName = 'kms-token.sock';
+    plugin = new Proc('kms-plugin', lockstep('kms-plugin', '--socket', socket(), '--keys', index(), '--pkcs11', pkcs11()), join(dir, 'kms-plugin-token.log'), repoRoot, tokenEnv);
+    await startPlugin();
+    prefix = `/lockstep-kms-e2e-token-${randomBytes(4).toString('hex')}`;
+    prefixes.push(prefix);
+    await newApiserver('kube-apiserver-token');
+    await startApiserver();
+  }, 300_000);
+
+  it('a Secret is stored under the token\'s key: the DEK source is a data key wrapped in the token, no plaintext; a rotation made in the token reaches a rewrite', async () => {
+    await writeSecret('kms-d', d);
+    const raw = await stored('kms-d');
+    expect(raw.subarray(0, KMS_V2_PREFIX.length + 'lockstep:'.length).toString('latin1')).toBe(`${KMS_V2_PREFIX}lockstep:`);
+    expect(raw.includes(Buffer.from(d))).toBe(false);
+    expect(raw.includes(Buffer.from(Buffer.from(d).toString('base64')))).toBe(false);
+    const kid = await pluginKeyId();
+    const envelope = parseStoredEnvelope(raw);
+    expect(envelope.keyId).toBe(kid);
+    // Wrapped in the token: the compact form of pkcs11-wrapped.ts, naming the token's key.
+    expect(parseWrapped(envelope.encryptedDEKSource.toString('utf8')).kid).toBe(kid);
+    expect(readFileSync(index(), 'utf8')).not.toMatch(/"k"\s*:/);
+    expect(await readValue('kms-d')).toBe(d);
+
+    const out = await cli('kms-plugin', 'rotate', '--keys', index(), '--pkcs11', pkcs11());
+    const newKid = await pluginKeyId();
+    expect(newKid).not.toBe(kid);
+    expect(out).toContain(newKid);
+    await eventually('a rewritten Secret under the token\'s new key', async () => {
+      await rawStatus(kc, '/healthz/kms-providers');
+      await writeSecret('kms-d', `${d}-rewritten`);
+      return parseStoredEnvelope(await stored('kms-d')).keyId === newKid ? true : undefined;
+    }, 150_000, 2000);
+    expect(parseWrapped(parseStoredEnvelope(await stored('kms-d')).encryptedDEKSource.toString('utf8')).kid).toBe(newKid);
+    // After a restart (DEK cache empty) what the token's keys wrapped still opens.
+    await apiserver!.stop();
+    await startApiserver();
+    expect(await readValue('kms-d')).toBe(`${d}-rewritten`);
+    expect(readFileSync(plugin!.log, 'utf8')).not.toContain(JSON.parse(readFileSync(pkcs11(), 'utf8')).pin);
+  }, 300_000);
 });

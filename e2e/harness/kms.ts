@@ -54,11 +54,13 @@ export class Proc {
     private readonly argv: readonly string[],
     readonly log: string,
     private readonly cwd = repoRoot,
+    /** Added to this process's environment (e.g. SOFTHSM2_CONF for a plugin on a SoftHSM token). */
+    private readonly env: Record<string, string> = {},
   ) {}
 
   start(): void {
     const fd = openSync(this.log, 'a');
-    const child = spawn(this.argv[0]!, this.argv.slice(1), { cwd: this.cwd, stdio: ['ignore', fd, fd] });
+    const child = spawn(this.argv[0]!, this.argv.slice(1), { cwd: this.cwd, stdio: ['ignore', fd, fd], env: { ...process.env, ...this.env } });
     closeSync(fd);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     this.child = child;
