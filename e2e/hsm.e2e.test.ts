@@ -6,13 +6,13 @@
 // per retention (destroyed in the token) and the audit chain verifies; a token that goes away or
 // refuses the PIN is a condition with nothing regenerated, and the policy recovers without a
 // restart; a tenant's KeyPolicy may not use the HSM config without the administrator's grant.
+import { setProcessEnvironment } from '../operator/crypto/softhsm-test-token.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHARE_ENV, Worker } from 'node:worker_threads';
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index.js';
 import { inspectWrappedDataKey, unwrapDataKey } from '../operator/crypto/datakey.js';
@@ -57,17 +57,6 @@ const readSecret = (namespace: string, name: string) => c.core.readNamespacedSec
 const readPolicy = async (namespace = ns, name = POLICY) =>
   (await c.custom.getNamespacedCustomObject({ group: 'lockstep.dev', version: 'v1alpha1', plural: 'keypolicies', namespace, name })) as KeyPolicy;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** SoftHSM reads SOFTHSM2_CONF with getenv() at C_Initialize; jest's process.env copy never reaches C (see pkcs11-kek-backend.test.ts). */
-async function setProcessEnvironment(name: string, value: string): Promise<void> {
-  await new Promise((resolve, reject) => {
-    const worker = new Worker('const { workerData } = require("node:worker_threads"); process.env[workerData.name] = workerData.value;', {
-      eval: true, env: SHARE_ENV, workerData: { name, value },
-    });
-    worker.on('exit', resolve);
-    worker.on('error', reject);
-  });
-}
 
 /** KEK-labelled secret keys in the token, as the test sees them through its own session. */
 function tokenKeys(label?: string): Handle[] {

@@ -4,23 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readKeyFile } from '../kms/key-file.js';
 import { MemorySink } from '../runtime/logger.js';
-import type { CliIo } from './io.js';
+import { memoryIo } from './memory-io.js';
 import { kmsPluginCommand } from './kms-plugin.js';
 import { runCli } from './main.js';
 
-function io(): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => { out += t; },
-    err: (t) => { err += t; },
-    readStdin: async () => Buffer.alloc(0),
-    readFile: async () => { throw new Error('not used'); },
-    kubeConfig: () => { throw new Error('no cluster in unit tests'); },
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+const io = memoryIo;
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'lockstep-kms-cli-')); });

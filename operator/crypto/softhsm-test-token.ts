@@ -31,7 +31,7 @@ export interface TestToken {
 }
 
 /** Sets a variable in the process environment C code reads (jest gives each file a copy of process.env). */
-async function setProcessEnvironment(name: string, value: string): Promise<void> {
+export async function setProcessEnvironment(name: string, value: string): Promise<void> {
   await new Promise((resolve, reject) => {
     const worker = new Worker('const { workerData } = require("node:worker_threads"); process.env[workerData.name] = workerData.value;', {
       eval: true, env: SHARE_ENV, workerData: { name, value },

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CliIo } from '../cli/io.js';
+import { memoryIo } from '../cli/memory-io.js';
 import { kmsPluginCommand } from '../cli/kms-plugin.js';
 import { runCli } from '../cli/main.js';
 import { parseKekIndex, serializeKekIndex } from '../crypto/kek-index.js';
@@ -18,19 +18,7 @@ import { TokenKeyBackend } from './token-backend.js';
 const inCi = !['', '0', 'false', undefined].includes(process.env['CI']);
 if (!softhsmAvailable && !inCi) console.warn(`SKIPPED: KMS plugin token tests — ${SOFTHSM_MISSING}`);
 
-function io(): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => { out += t; },
-    err: (t) => { err += t; },
-    readStdin: async () => Buffer.alloc(0),
-    readFile: async () => { throw new Error('not used'); },
-    kubeConfig: () => { throw new Error('no cluster in unit tests'); },
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+const io = memoryIo;
 
 describe('SoftHSM2 for the KMS plugin token tests', () => {
   it('is installed wherever CI runs', () => {
