@@ -6,7 +6,6 @@
 // per retention (destroyed in the token) and the audit chain verifies; a token that goes away or
 // refuses the PIN is a condition with nothing regenerated, and the policy recovers without a
 // restart; a tenant's KeyPolicy may not use the HSM config without the administrator's grant.
-import { setProcessEnvironment } from '../operator/crypto/softhsm-test-token.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +17,7 @@ import type { EncryptedService, KeyPolicy } from '../operator/api/v1alpha1/index
 import { inspectWrappedDataKey, unwrapDataKey } from '../operator/crypto/datakey.js';
 import { decryptValue } from '../operator/crypto/envelope.js';
 import { parseKekIndex } from '../operator/crypto/kek-index.js';
+import { setProcessEnvironment } from '../operator/crypto/softhsm-test-token.js';
 import { createKeySet } from '../operator/crypto/keyset.js';
 import { Pin, type Pkcs11Config } from '../operator/crypto/pkcs11-config.js';
 import { Pkcs11KekBackend } from '../operator/crypto/pkcs11-kek-backend.js';
