@@ -135,10 +135,10 @@ export class ServiceSecrets {
   /** Last reported failure set per service, so a persisting failure is audited once, not per retry. */
   private readonly reported = new Map<string, string>();
   /**
-   * The resourceVersion each materialised Secret had after this process last wrote it. A reconcile
-   * that runs before the informer has seen that write applies the same data again; the API server
-   * keeps a no-op apply's resourceVersion, which is how that repeat is told from a real unseal
-   * (audited once, not once per reconcile).
+   * The resourceVersion each materialised Secret had after this process last wrote it. An apply
+   * sent again with unchanged data (seen under load) is a no-op to the API server, which keeps the
+   * resourceVersion: that is how such a repeat is told from a real unseal (audited once, not once
+   * per apply).
    */
   private readonly unsealedVersions = new Map<string, string>();
 
