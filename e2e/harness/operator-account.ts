@@ -15,6 +15,27 @@ const kubectl = (...args: string[]): string =>
 export function installOperatorAccount(): void {
   kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=lockstep-e2e',
     '-f', 'manifests/namespace.yaml', '-f', 'manifests/rbac.yaml', '-f', 'manifests/admission.yaml');
+  admissionPoliciesConfigured();
+}
+
+/**
+ * Waits until the API server can evaluate the admission policies whose parameters are KeyPolicies.
+ * Right after the CRDs are (re)installed it answers every Secret write with "failed to configure
+ * binding: paramKind ... not known" (failurePolicy Fail: denied) until it has the kind: a server
+ * dry-run write tells when that is over.
+ */
+function admissionPoliciesConfigured(): void {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      kubectl('create', 'secret', 'generic', 'lockstep-e2e-admission-probe', '-n', 'default', '--from-literal=probe=1', '--dry-run=server');
+      return;
+    } catch (err) {
+      const message = String((err as { stderr?: unknown }).stderr ?? err);
+      if (!message.includes('failed to configure binding') || Date.now() > deadline) return;
+      execFileSync('sleep', ['0.5']);
+    }
+  }
 }
 
 /**
